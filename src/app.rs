@@ -1,0 +1,211 @@
+//! Process lifecycle: build everything, serve until told to stop, drain.
+//!
+//! [`App::build`] connects and migrates the store, loads the keys and binds
+//! the listener (port 0 picks a free one, which tests rely on), so once it
+//! returns the server is reachable. [`App::run_until_stopped`] serves
+//! `AuthService`, gRPC health and reflection (v1 and v1alpha) on that one
+//! port until the shutdown future resolves, then reports NOT_SERVING, lets
+//! in-flight calls finish within the grace period and closes the pool.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::grpc::pb::auth_service_server::AuthServiceServer;
+use crate::grpc::{AuthApi, pb};
+use crate::password::PasswordHasher;
+use crate::service::AuthCore;
+use crate::store::{self, PoolSettings, Store};
+use crate::token::{KeySet, TokenService, now_unix};
+
+/// A built, bound, not yet serving authd.
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    core: AuthCore,
+    store: Arc<dyn Store>,
+    config: Config,
+}
+
+/// Opens the configured store and applies migrations.
+///
+/// # Errors
+/// [`Error::Unavailable`] if the database cannot be reached.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let store = store::connect(
+        &config.database_url,
+        PoolSettings {
+            max_connections: config.database_max_connections,
+            acquire_timeout: config.database_acquire_timeout,
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Builds the password hasher for `config`.
+///
+/// # Errors
+/// [`Error::Config`] for unusable parameters.
+pub async fn password_hasher(config: &Config) -> Result<PasswordHasher> {
+    PasswordHasher::new(
+        config.argon2,
+        config.hash_concurrency,
+        config.hash_queue_timeout,
+    )
+    .await
+}
+
+impl App {
+    /// Connects, migrates, loads keys and binds the listener.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] for an unreachable database, [`Error::Config`]
+    /// if the address cannot be bound.
+    pub async fn build(config: Config) -> Result<Self> {
+        let store = open_store(&config).await?;
+        let hasher = password_hasher(&config).await?;
+        let keys = KeySet::load_or_create(store.as_ref(), &config.signing, now_unix()).await?;
+        let tokens = TokenService::new(
+            Arc::new(keys),
+            config.issuer.clone(),
+            config.audience.clone(),
+            config.access_token_ttl,
+            config.leeway,
+        );
+        let core = AuthCore::new(Arc::clone(&store), hasher, tokens);
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            Error::Config(format!(
+                "cannot listen on {}: {e}; choose another address with --listen / AUTHD_LISTEN",
+                config.listen
+            ))
+        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::internal("reading the listen address", e))?;
+        Ok(Self {
+            listener,
+            local_addr,
+            core,
+            store,
+            config,
+        })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The authentication core this app serves.
+    #[must_use]
+    pub fn core(&self) -> &AuthCore {
+        &self.core
+    }
+
+    /// Serves until `shutdown` resolves, then drains and closes.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the server fails.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let auth_name = <AuthServiceServer<AuthApi> as NamedService>::NAME;
+        health
+            .set_service_status(auth_name, ServingStatus::Serving)
+            .await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+            .build_v1()
+            .map_err(|e| Error::internal("building the reflection service", e))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // So that `list` through either version names both reflection services.
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| Error::internal("building the reflection service", e))?;
+
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let reporter = health.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: reporting NOT_SERVING and draining calls");
+            reporter
+                .set_service_status(auth_name, ServingStatus::NotServing)
+                .await;
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            let _ = stopping_tx.send(true);
+        };
+
+        tracing::info!(addr = %self.local_addr, "authd serving gRPC");
+        let incoming = TcpListenerStream::new(self.listener);
+        let server = Server::builder()
+            .tcp_nodelay(true)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(AuthServiceServer::new(AuthApi::new(self.core)))
+            .serve_with_incoming_shutdown(incoming, signal);
+
+        let grace = self.config.shutdown_grace;
+        let drain_deadline = async move {
+            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        let outcome = tokio::select! {
+            result = server => result.map_err(|e| Error::internal("serving gRPC", e)),
+            () = drain_deadline => {
+                tracing::warn!(?grace, "drain period over; closing the remaining connections");
+                Ok(())
+            }
+        };
+        self.store.close().await;
+        tracing::info!("authd stopped");
+        outcome
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

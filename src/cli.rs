@@ -1,0 +1,233 @@
+//! The command line: `serve` (the default), `migrate` and `user ...`.
+//!
+//! Every subcommand reads the same configuration flags. Passwords are read
+//! from standard input (`--password-stdin`, one line) or an interactive
+//! prompt, never from an argument, which would leave them in shell history
+//! and the process table. Errors end up as one line on stderr and a
+//! non-zero exit (see [`describe`]).
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::app::{self, App};
+use crate::config::{Config, ConfigArgs};
+use crate::error::{Error, Result};
+use crate::service::{Accounts, NewAccount};
+use crate::token::now_unix;
+use crate::user::User;
+
+/// authd: a standalone gRPC authentication service.
+#[derive(Debug, Parser)]
+#[command(name = "authd", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration shared by every subcommand.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `authd user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is prompted for, or read from stdin.
+    Add {
+        /// Username: letters, digits, '.', '_' and '-'; unique ignoring case.
+        name: String,
+        /// Email address; also unique ignoring case, and accepted by Login.
+        #[arg(long)]
+        email: Option<String>,
+        /// Role to grant; repeat for several (e.g. --role admin).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Disable a user: logins fail and their tokens stop verifying.
+    Disable {
+        /// Username.
+        name: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Username.
+        name: String,
+    },
+    /// Set a user's password; it is prompted for, or read from stdin.
+    SetPassword {
+        /// Username.
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Whatever the command fails with; see [`describe`] for the message.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(&cli.config)?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Administrative commands stay quiet unless asked otherwise.
+    let filter = match (&command, cli.config.log.is_some()) {
+        (Command::Serve, _) | (_, true) => config.log_filter.clone(),
+        _ => "warn".to_owned(),
+    };
+    crate::telemetry::init(config.log_format, &filter)?;
+
+    match command {
+        Command::Serve => {
+            let app = App::build(config).await?;
+            app.run_until_stopped(app::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            app::open_store(&config).await?.close().await;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(command) => {
+            let store = app::open_store(&config).await?;
+            let accounts = Accounts::new(store.clone(), app::password_hasher(&config).await?);
+            let result = run_user(&accounts, command).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
+    let now = now_unix();
+    match command {
+        UserCommand::Add {
+            name,
+            email,
+            roles,
+            password_stdin,
+        } => {
+            // Validate what we can before asking for a password.
+            crate::user::validate_username(&name)?;
+            if let Some(email) = &email {
+                crate::user::validate_email(email)?;
+            }
+            crate::user::normalize_roles(&roles)?;
+            let password = read_password(password_stdin, true)?;
+            let user = accounts
+                .create_user(
+                    NewAccount {
+                        username: name,
+                        email,
+                        roles,
+                        password,
+                    },
+                    now,
+                )
+                .await?;
+            println!("created user {} (id {})", user.username, user.id);
+        }
+        UserCommand::List => {
+            let users = accounts.list_users().await?;
+            println!(
+                "{:<36}  {:<20}  {:<8}  {:<24}  ROLES",
+                "ID", "USERNAME", "ACTIVE", "EMAIL"
+            );
+            for user in users {
+                print_user_row(&user);
+            }
+        }
+        UserCommand::Disable { name } => {
+            let user = accounts.set_active(&name, false, now).await?;
+            println!("disabled user {}", user.username);
+        }
+        UserCommand::Enable { name } => {
+            let user = accounts.set_active(&name, true, now).await?;
+            println!("enabled user {}", user.username);
+        }
+        UserCommand::SetPassword {
+            name,
+            password_stdin,
+        } => {
+            if accounts.store().user_by_username(&name).await?.is_none() {
+                return Err(Error::NotFound(format!("no user named {name:?}")));
+            }
+            let password = read_password(password_stdin, true)?;
+            let user = accounts.set_password(&name, password, now).await?;
+            println!("password changed for user {}", user.username);
+        }
+    }
+    Ok(())
+}
+
+fn print_user_row(user: &User) {
+    println!(
+        "{:<36}  {:<20}  {:<8}  {:<24}  {}",
+        user.id,
+        user.username,
+        if user.active { "yes" } else { "no" },
+        user.email.as_deref().unwrap_or("-"),
+        user.roles.join(",")
+    );
+}
+
+/// Reads a password from stdin's first line, or prompts twice on the terminal.
+fn read_password(from_stdin: bool, confirm: bool) -> Result<SecretString> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::invalid("password", format!("cannot read standard input: {e}")))?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        crate::password::validate_new_password(password)?;
+        return Ok(SecretString::from(password.to_owned()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid(
+            "password",
+            "no terminal to prompt on; pass --password-stdin and pipe the password in",
+        ));
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(|e| Error::invalid("password", format!("cannot read the password: {e}")))?;
+    crate::password::validate_new_password(&first)?;
+    if confirm {
+        let second = rpassword::prompt_password("Repeat password: ")
+            .map_err(|e| Error::invalid("password", format!("cannot read the password: {e}")))?;
+        if first != second {
+            return Err(Error::invalid("password", "the two entries differ"));
+        }
+    }
+    Ok(SecretString::from(first))
+}
+
+/// The one-line message printed for a failed command.
+#[must_use]
+pub fn describe(error: &Error, database: &str) -> String {
+    match error {
+        Error::Unavailable { source, .. } => {
+            format!("cannot reach the database at {database}: {source}")
+        }
+        other => other.to_string(),
+    }
+}

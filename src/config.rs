@@ -1,0 +1,806 @@
+//! Configuration: zero-set-up defaults, overridden by a TOML file, then by
+//! `AUTHD_*` environment variables, then by command-line flags.
+//!
+//! This module owns parsing and validation only. Every value is checked at
+//! start-up and a bad one is rejected with a message naming the flag, the
+//! variable and what a valid value looks like. Secrets (the database URL, which
+//! may hold a password, and the HS256 secret) are held in [`secrecy`] types so
+//! they never show up in `Debug` output or logs; each can also be read from a
+//! file (`*_FILE`), which keeps it out of the process table and environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The listen address when none is configured: loopback only, so a fresh
+/// install is not reachable from the network until someone decides it should be.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// The database when none is configured: an SQLite file in the working
+/// directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://authd.db";
+
+/// Flags shared by every subcommand. Each one can also be set by the
+/// environment variable named in its help, or in the config file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// TOML config file; its keys are the flag names with `_` for `-`.
+    #[arg(long, env = "AUTHD_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address of the gRPC listener [default: 127.0.0.1:50051].
+    #[arg(long, env = "AUTHD_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// [default: `sqlite://authd.db`].
+    #[arg(
+        long,
+        env = "AUTHD_DATABASE_URL",
+        global = true,
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// File holding the database URL (keeps a password out of the environment).
+    #[arg(
+        long,
+        env = "AUTHD_DATABASE_URL_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub database_url_file: Option<PathBuf>,
+
+    /// Most database connections per authd process [default: 10].
+    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS", global = true)]
+    pub database_max_connections: Option<u32>,
+
+    /// How long a call waits for a database connection before failing with
+    /// UNAVAILABLE [default: 1s].
+    #[arg(long, env = "AUTHD_DATABASE_ACQUIRE_TIMEOUT", global = true)]
+    pub database_acquire_timeout: Option<String>,
+
+    /// `iss` claim of issued tokens; Verify rejects any other [default: authd].
+    #[arg(long, env = "AUTHD_ISSUER", global = true)]
+    pub issuer: Option<String>,
+
+    /// `aud` claim of issued tokens; Verify rejects tokens without it [default: authd].
+    #[arg(long, env = "AUTHD_AUDIENCE", global = true)]
+    pub audience: Option<String>,
+
+    /// Lifetime of access tokens, e.g. `900s`, `15m`, `1h` [default: 15m].
+    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL", global = true)]
+    pub access_token_ttl: Option<String>,
+
+    /// Clock skew tolerated when checking `exp` and `nbf` [default: 10s].
+    #[arg(long, env = "AUTHD_LEEWAY", global = true)]
+    pub leeway: Option<String>,
+
+    /// Signing algorithm: `EdDSA` (Ed25519, key generated and stored in the
+    /// database) or `HS256` (shared secret) [default: EdDSA].
+    #[arg(long, env = "AUTHD_SIGNING_ALGORITHM", global = true)]
+    pub signing_algorithm: Option<String>,
+
+    /// HS256 secret, at least 32 bytes. Prefer `--hs256-secret-file`.
+    #[arg(
+        long,
+        env = "AUTHD_HS256_SECRET",
+        global = true,
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub hs256_secret: Option<String>,
+
+    /// File holding the HS256 secret (trailing newline ignored).
+    #[arg(
+        long,
+        env = "AUTHD_HS256_SECRET_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub hs256_secret_file: Option<PathBuf>,
+
+    /// Argon2id memory cost in KiB [default: 19456].
+    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", global = true)]
+    pub argon2_memory_kib: Option<u32>,
+
+    /// Argon2id iterations [default: 2].
+    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", global = true)]
+    pub argon2_iterations: Option<u32>,
+
+    /// Argon2id parallelism [default: 1].
+    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", global = true)]
+    pub argon2_parallelism: Option<u32>,
+
+    /// Password hashes computed at once [default: the number of CPUs].
+    #[arg(long, env = "AUTHD_HASH_CONCURRENCY", global = true)]
+    pub hash_concurrency: Option<usize>,
+
+    /// How long a login waits for a hashing slot before RESOURCE_EXHAUSTED [default: 1s].
+    #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT", global = true)]
+    pub hash_queue_timeout: Option<String>,
+
+    /// How long shutdown waits for in-flight calls [default: 10s].
+    #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", global = true)]
+    pub shutdown_grace: Option<String>,
+
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "AUTHD_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default: info].
+    #[arg(long, env = "AUTHD_LOG", global = true)]
+    pub log: Option<String>,
+}
+
+/// The config file's shape: the same keys as the flags, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+    database_max_connections: Option<u32>,
+    database_acquire_timeout: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_token_ttl: Option<String>,
+    leeway: Option<String>,
+    signing_algorithm: Option<String>,
+    hs256_secret: Option<String>,
+    hs256_secret_file: Option<PathBuf>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+    argon2_parallelism: Option<u32>,
+    hash_concurrency: Option<usize>,
+    hash_queue_timeout: Option<String>,
+    shutdown_grace: Option<String>,
+    log_format: Option<String>,
+    log: Option<String>,
+}
+
+/// How access tokens are signed.
+#[derive(Debug, Clone)]
+pub enum Signing {
+    /// Ed25519 with a key pair generated on first start and kept in the database.
+    EdDsa,
+    /// HMAC-SHA256 with a shared secret; anyone holding it can mint tokens.
+    Hs256 {
+        /// The shared secret (at least 32 bytes).
+        secret: std::sync::Arc<SecretBox<Vec<u8>>>,
+    },
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Config {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    /// Number of passes.
+    pub iterations: u32,
+    /// Degree of parallelism (lanes).
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Config {
+    /// OWASP's first recommendation: m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration of one authd process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// gRPC listen address; port 0 picks a free port (tests use this).
+    pub listen: SocketAddr,
+    /// Database URL; secret because it may contain a password.
+    pub database_url: SecretString,
+    /// Pool size per process.
+    pub database_max_connections: u32,
+    /// Bound on waiting for a pooled connection, so calls fail fast rather than hang.
+    pub database_acquire_timeout: Duration,
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Tolerated clock skew for `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Signing algorithm and, for HS256, the secret.
+    pub signing: Signing,
+    /// Argon2id cost for new hashes (and the target of rehash-on-login).
+    pub argon2: Argon2Config,
+    /// Password hashes computed at once: bounds CPU and memory (each costs `argon2.memory_kib`).
+    pub hash_concurrency: usize,
+    /// How long a login may wait for a hashing permit before `RESOURCE_EXHAUSTED`.
+    pub hash_queue_timeout: Duration,
+    /// How long shutdown waits for in-flight calls.
+    pub shutdown_grace: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            database_url: SecretString::from(DEFAULT_DATABASE_URL),
+            database_max_connections: 10,
+            database_acquire_timeout: Duration::from_secs(1),
+            issuer: "authd".to_owned(),
+            audience: "authd".to_owned(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            leeway: Duration::from_secs(10),
+            signing: Signing::EdDsa,
+            argon2: Argon2Config::default(),
+            hash_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
+            hash_queue_timeout: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+            log_format: LogFormat::Text,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Argon2 parameter combinations OWASP recommends (memory KiB, iterations),
+/// all equivalent in strength; a configuration must meet at least one.
+const OWASP_ARGON2ID: [(u32, u32); 5] = [
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+];
+
+/// Upper bounds on Argon2 parameters, for configuration and for stored
+/// hashes alike: a tampered row must not make one login allocate gigabytes
+/// or spin for minutes.
+pub const ARGON2_MAX_MEMORY_KIB: u32 = 262_144;
+/// See [`ARGON2_MAX_MEMORY_KIB`].
+pub const ARGON2_MAX_ITERATIONS: u32 = 16;
+/// See [`ARGON2_MAX_MEMORY_KIB`].
+pub const ARGON2_MAX_PARALLELISM: u32 = 16;
+
+impl Config {
+    /// Builds the configuration from defaults, the config file, the
+    /// environment and flags (clap has already merged the last two).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting and how to fix it.
+    #[allow(clippy::too_many_lines)] // one straight sequence of settings reads best in one place
+    pub fn load(args: &ConfigArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file_config(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Self::default();
+
+        let listen = match args.listen.clone().or(file.listen) {
+            Some(s) => s.parse().map_err(|_| {
+                bad(
+                    "listen",
+                    "AUTHD_LISTEN",
+                    &format!("`{s}` is not an address; use IP:PORT such as 127.0.0.1:50051"),
+                )
+            })?,
+            None => defaults.listen,
+        };
+
+        let database_url = secret_setting(
+            [
+                (args.database_url.clone(), args.database_url_file.clone()),
+                (file.database_url, file.database_url_file),
+            ],
+            "database-url-file",
+        )?
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database-url",
+                "AUTHD_DATABASE_URL",
+                "use sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            ));
+        }
+
+        let database_max_connections = args
+            .database_max_connections
+            .or(file.database_max_connections)
+            .unwrap_or(defaults.database_max_connections);
+        if !(1..=1000).contains(&database_max_connections) {
+            return Err(bad(
+                "database-max-connections",
+                "AUTHD_DATABASE_MAX_CONNECTIONS",
+                "must be between 1 and 1000",
+            ));
+        }
+
+        let database_acquire_timeout = duration_setting(
+            args.database_acquire_timeout.clone(),
+            file.database_acquire_timeout,
+            "database-acquire-timeout",
+            "AUTHD_DATABASE_ACQUIRE_TIMEOUT",
+            defaults.database_acquire_timeout,
+            Duration::from_millis(10)..=Duration::from_secs(60),
+        )?;
+
+        let issuer = args
+            .issuer
+            .clone()
+            .or(file.issuer)
+            .unwrap_or(defaults.issuer);
+        if issuer.trim().is_empty() {
+            return Err(bad("issuer", "AUTHD_ISSUER", "must not be empty"));
+        }
+        let audience = args
+            .audience
+            .clone()
+            .or(file.audience)
+            .unwrap_or(defaults.audience);
+        if audience.trim().is_empty() {
+            return Err(bad("audience", "AUTHD_AUDIENCE", "must not be empty"));
+        }
+
+        let access_token_ttl = duration_setting(
+            args.access_token_ttl.clone(),
+            file.access_token_ttl,
+            "access-token-ttl",
+            "AUTHD_ACCESS_TOKEN_TTL",
+            defaults.access_token_ttl,
+            Duration::from_secs(10)..=Duration::from_secs(24 * 3600),
+        )?;
+        let leeway = duration_setting(
+            args.leeway.clone(),
+            file.leeway,
+            "leeway",
+            "AUTHD_LEEWAY",
+            defaults.leeway,
+            Duration::ZERO..=Duration::from_secs(300),
+        )?;
+
+        let algorithm = args
+            .signing_algorithm
+            .clone()
+            .or(file.signing_algorithm)
+            .unwrap_or_else(|| "EdDSA".to_owned());
+        let signing = match algorithm.to_ascii_uppercase().as_str() {
+            "EDDSA" | "ED25519" => Signing::EdDsa,
+            "HS256" => {
+                let secret = secret_setting(
+                    [
+                        (args.hs256_secret.clone(), args.hs256_secret_file.clone()),
+                        (file.hs256_secret, file.hs256_secret_file),
+                    ],
+                    "hs256-secret-file",
+                )?
+                .ok_or_else(|| {
+                    bad(
+                        "hs256-secret-file",
+                        "AUTHD_HS256_SECRET_FILE",
+                        "HS256 needs a secret of at least 32 bytes; generate one with \
+                         `head -c 48 /dev/urandom | base64 > hs256.secret`",
+                    )
+                })?;
+                if secret.len() < 32 {
+                    return Err(bad(
+                        "hs256-secret",
+                        "AUTHD_HS256_SECRET",
+                        "is shorter than 32 bytes; generate one with \
+                         `head -c 48 /dev/urandom | base64`",
+                    ));
+                }
+                Signing::Hs256 {
+                    secret: std::sync::Arc::new(SecretBox::new(Box::new(secret.into_bytes()))),
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "signing-algorithm",
+                    "AUTHD_SIGNING_ALGORITHM",
+                    &format!("`{algorithm}` is not supported; use EdDSA or HS256"),
+                ));
+            }
+        };
+
+        let argon2 = Argon2Config {
+            memory_kib: args
+                .argon2_memory_kib
+                .or(file.argon2_memory_kib)
+                .unwrap_or(defaults.argon2.memory_kib),
+            iterations: args
+                .argon2_iterations
+                .or(file.argon2_iterations)
+                .unwrap_or(defaults.argon2.iterations),
+            parallelism: args
+                .argon2_parallelism
+                .or(file.argon2_parallelism)
+                .unwrap_or(defaults.argon2.parallelism),
+        };
+        validate_argon2(argon2)?;
+
+        let hash_concurrency = args
+            .hash_concurrency
+            .or(file.hash_concurrency)
+            .unwrap_or(defaults.hash_concurrency);
+        if !(1..=1024).contains(&hash_concurrency) {
+            return Err(bad(
+                "hash-concurrency",
+                "AUTHD_HASH_CONCURRENCY",
+                "must be between 1 and 1024",
+            ));
+        }
+        let hash_queue_timeout = duration_setting(
+            args.hash_queue_timeout.clone(),
+            file.hash_queue_timeout,
+            "hash-queue-timeout",
+            "AUTHD_HASH_QUEUE_TIMEOUT",
+            defaults.hash_queue_timeout,
+            Duration::ZERO..=Duration::from_secs(60),
+        )?;
+        let shutdown_grace = duration_setting(
+            args.shutdown_grace.clone(),
+            file.shutdown_grace,
+            "shutdown-grace",
+            "AUTHD_SHUTDOWN_GRACE",
+            defaults.shutdown_grace,
+            Duration::ZERO..=Duration::from_secs(600),
+        )?;
+
+        let log_format = match args
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(
+                    "log-format",
+                    "AUTHD_LOG_FORMAT",
+                    &format!("`{other}` is not a format; use text or json"),
+                ));
+            }
+        };
+        let log_filter = args.log.clone().or(file.log).unwrap_or(defaults.log_filter);
+
+        Ok(Self {
+            listen,
+            database_url: SecretString::from(database_url),
+            database_max_connections,
+            database_acquire_timeout,
+            issuer,
+            audience,
+            access_token_ttl,
+            leeway,
+            signing,
+            argon2,
+            hash_concurrency,
+            hash_queue_timeout,
+            shutdown_grace,
+            log_format,
+            log_filter,
+        })
+    }
+
+    /// The database URL with any password replaced by `***`, for messages.
+    #[must_use]
+    pub fn database_url_for_display(&self) -> String {
+        redact_url(self.database_url.expose_secret())
+    }
+}
+
+/// Checks Argon2 parameters against OWASP's minimums and authd's caps.
+///
+/// # Errors
+/// [`Error::Config`] saying which bound was missed.
+pub fn validate_argon2(p: Argon2Config) -> Result<()> {
+    if p.parallelism == 0 || p.parallelism > ARGON2_MAX_PARALLELISM {
+        return Err(bad(
+            "argon2-parallelism",
+            "AUTHD_ARGON2_PARALLELISM",
+            &format!("must be between 1 and {ARGON2_MAX_PARALLELISM}"),
+        ));
+    }
+    if p.memory_kib > ARGON2_MAX_MEMORY_KIB || p.iterations > ARGON2_MAX_ITERATIONS {
+        return Err(bad(
+            "argon2-memory-kib",
+            "AUTHD_ARGON2_MEMORY_KIB",
+            &format!(
+                "argon2 cost is above authd's caps (memory at most {ARGON2_MAX_MEMORY_KIB} KiB, \
+                 iterations at most {ARGON2_MAX_ITERATIONS})"
+            ),
+        ));
+    }
+    let meets_owasp = OWASP_ARGON2ID
+        .iter()
+        .any(|&(m, t)| p.memory_kib >= m && p.iterations >= t);
+    if !meets_owasp {
+        return Err(bad(
+            "argon2-memory-kib",
+            "AUTHD_ARGON2_MEMORY_KIB",
+            "argon2 cost is below OWASP's minimum; use at least memory 19456 KiB with 2 \
+             iterations (or 47104/1, 12288/3, 9216/4, 7168/5)",
+        ));
+    }
+    Ok(())
+}
+
+fn bad(flag: &str, env: &str, message: &str) -> Error {
+    Error::Config(format!(
+        "invalid configuration --{flag} (env {env}): {message}"
+    ))
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read config file {}: {e}; check --config / AUTHD_CONFIG",
+            path.display()
+        ))
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        Error::Config(format!(
+            "config file {} is not valid: {}",
+            path.display(),
+            e.message()
+        ))
+    })
+}
+
+fn read_secret_file(path: &Path, flag: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read --{flag} {}: {e}", path.display())))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The first secret given, by value or by file, in order of precedence
+/// (flags and environment first, then the config file).
+fn secret_setting(
+    sources: [(Option<String>, Option<PathBuf>); 2],
+    file_flag: &str,
+) -> Result<Option<String>> {
+    for (value, path) in sources {
+        if let Some(value) = value {
+            return Ok(Some(value));
+        }
+        if let Some(path) = path {
+            return read_secret_file(&path, file_flag).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+fn duration_setting(
+    arg: Option<String>,
+    file: Option<String>,
+    flag: &str,
+    env: &str,
+    default: Duration,
+    range: std::ops::RangeInclusive<Duration>,
+) -> Result<Duration> {
+    let Some(text) = arg.or(file) else {
+        return Ok(default);
+    };
+    let value = parse_duration(&text).ok_or_else(|| {
+        bad(
+            flag,
+            env,
+            &format!("`{text}` is not a duration; use a number with ms, s, m or h, e.g. 15m"),
+        )
+    })?;
+    if !range.contains(&value) {
+        return Err(bad(
+            flag,
+            env,
+            &format!(
+                "{text} is out of range ({:?} to {:?})",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Parses `250ms`, `30s`, `15m`, `1h`, or a bare number of seconds.
+#[must_use]
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit.trim() {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }?;
+    Some(Duration::from_millis(millis))
+}
+
+/// Replaces the password of a URL's userinfo with `***`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                format!("{scheme}://{userinfo}@{host}{path}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_and_without_units() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("1.5s"), None);
+        assert_eq!(parse_duration("10 parsecs"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("99999999999999999999h"), None);
+    }
+
+    #[test]
+    fn url_passwords_are_redacted_for_display() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/authd"),
+            "postgres://app:***@db:5432/authd"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/authd"),
+            "postgres://app@db/authd"
+        );
+        assert_eq!(redact_url("sqlite://authd.db"), "sqlite://authd.db");
+    }
+
+    #[test]
+    fn defaults_need_no_set_up() {
+        let config = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.argon2, Argon2Config::default());
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert!(matches!(config.signing, Signing::EdDsa));
+    }
+
+    #[test]
+    fn weak_or_absurd_argon2_parameters_are_refused() {
+        let weak = Argon2Config {
+            memory_kib: 4096,
+            iterations: 1,
+            parallelism: 1,
+        };
+        assert!(validate_argon2(weak).is_err());
+        let huge = Argon2Config {
+            memory_kib: 4 * 1024 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        };
+        assert!(validate_argon2(huge).is_err());
+        assert!(
+            validate_argon2(Argon2Config {
+                memory_kib: 12_288,
+                iterations: 3,
+                parallelism: 1
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_and_variable() {
+        let args = ConfigArgs {
+            listen: Some("not-an-address".into()),
+            ..ConfigArgs::default()
+        };
+        let message = Config::load(&args).unwrap_err().to_string();
+        assert!(message.contains("--listen"), "{message}");
+        assert!(message.contains("AUTHD_LISTEN"), "{message}");
+
+        let args = ConfigArgs {
+            signing_algorithm: Some("HS256".into()),
+            hs256_secret: Some("tiny-s3cret".into()),
+            ..ConfigArgs::default()
+        };
+        let message = Config::load(&args).unwrap_err().to_string();
+        assert!(message.contains("32 bytes"), "{message}");
+        assert!(!message.contains("tiny-s3cret"), "the secret leaked: {message}");
+
+        let args = ConfigArgs {
+            database_url: Some("mysql://x".into()),
+            ..ConfigArgs::default()
+        };
+        assert!(Config::load(&args).is_err());
+    }
+
+    #[test]
+    fn file_values_apply_below_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authd.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\nissuer = \"from-file\"\naccess_token_ttl = \"5m\"\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(path.clone()),
+            issuer: Some("from-flag".into()),
+            ..ConfigArgs::default()
+        };
+        let config = Config::load(&args).unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.issuer, "from-flag");
+        assert_eq!(config.access_token_ttl, Duration::from_secs(300));
+
+        std::fs::write(&path, "no_such_key = 1\n").unwrap();
+        let message = Config::load(&ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(message.contains("no_such_key"), "{message}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let args = ConfigArgs {
+            database_url: Some("postgres://u:topsecretpw@h/db".into()),
+            signing_algorithm: Some("HS256".into()),
+            hs256_secret: Some("an-hs256-secret-that-is-long-enough-0123456789".into()),
+            ..ConfigArgs::default()
+        };
+        let config = Config::load(&args).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("topsecretpw"), "{debug}");
+        assert!(!debug.contains("an-hs256-secret"), "{debug}");
+    }
+}

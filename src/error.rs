@@ -1,0 +1,126 @@
+//! The crate's one error type.
+//!
+//! Every fallible operation in authd returns [`Error`]. Each variant's doc
+//! names the gRPC status it becomes; the single, exhaustive mapping lives in
+//! [`crate::grpc::status`]. Variants that describe a failure of authd itself
+//! ([`Error::Unavailable`], [`Error::Internal`]) carry their cause for the
+//! logs only: callers get an opaque message with a correlation id.
+
+use std::fmt;
+
+/// A boxed error cause, kept for the logs.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in authd.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `INVALID_ARGUMENT`: a request field is missing, too long or badly formed.
+    #[error("invalid {field}: {message}")]
+    InvalidArgument {
+        /// The request field at fault, as named in the proto (or CLI).
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    /// `UNAUTHENTICATED`: a login failed. Unknown user, wrong password and
+    /// disabled user are deliberately the same variant and the same message.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+
+    /// `UNAUTHENTICATED`: the call needs a valid bearer token and did not
+    /// carry one. The message says what was wrong with it.
+    #[error("{0}")]
+    Unauthenticated(String),
+
+    /// `PERMISSION_DENIED`: the caller is known but may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+
+    /// `NOT_FOUND`: the named record does not exist.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// `ALREADY_EXISTS`: a unique value (username, email) is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+
+    /// `RESOURCE_EXHAUSTED`: authd is saturated (for example every password
+    /// hashing permit is busy); the caller may retry after a back-off.
+    #[error("{0}")]
+    ResourceExhausted(String),
+
+    /// `UNAVAILABLE`: a dependency (the database) cannot be reached now.
+    #[error("{context}: {source}")]
+    Unavailable {
+        /// What authd was doing.
+        context: &'static str,
+        /// The underlying failure; logged, never sent to callers.
+        #[source]
+        source: Cause,
+    },
+
+    /// `INTERNAL`: a bug or an unexpected failure inside authd.
+    #[error("{context}: {source}")]
+    Internal {
+        /// What authd was doing.
+        context: &'static str,
+        /// The underlying failure; logged, never sent to callers.
+        #[source]
+        source: Cause,
+    },
+
+    /// A configuration value is invalid. Raised at start-up only; it never
+    /// reaches a gRPC caller (it would map to `INTERNAL`).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Shorthand for results in authd.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::InvalidArgument`] for `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Internal`] from any error.
+    pub fn internal(context: &'static str, source: impl Into<Cause>) -> Self {
+        Self::Internal {
+            context,
+            source: source.into(),
+        }
+    }
+
+    /// An [`Error::Internal`] from a plain message.
+    pub fn internal_msg(context: &'static str, message: impl fmt::Display) -> Self {
+        Self::Internal {
+            context,
+            source: message.to_string().into(),
+        }
+    }
+
+    /// Classifies a database error: connection-level failures are
+    /// [`Error::Unavailable`], everything else [`Error::Internal`].
+    #[must_use]
+    pub fn database(context: &'static str, err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable {
+                context,
+                source: Box::new(err),
+            },
+            other => Self::Internal {
+                context,
+                source: Box::new(other),
+            },
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The one mapping from [`Error`] to `tonic::Status`.
+//!
+//! Client errors carry a message the caller can act on. Failures of authd
+//! itself are logged here with their full cause and a short random
+//! correlation id; the caller gets only the id, to quote to an operator.
+
+use tonic::{Code, Status};
+
+use crate::error::Error;
+
+/// The gRPC code for an error. Exhaustive: a new variant must choose one.
+#[must_use]
+pub fn code_of(error: &Error) -> Code {
+    match error {
+        Error::InvalidArgument { .. } => Code::InvalidArgument,
+        Error::InvalidCredentials | Error::Unauthenticated(_) => Code::Unauthenticated,
+        Error::PermissionDenied(_) => Code::PermissionDenied,
+        Error::NotFound(_) => Code::NotFound,
+        Error::AlreadyExists(_) => Code::AlreadyExists,
+        Error::ResourceExhausted(_) => Code::ResourceExhausted,
+        Error::Unavailable { .. } => Code::Unavailable,
+        Error::Internal { .. } | Error::Config(_) => Code::Internal,
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let code = code_of(&error);
+        match &error {
+            Error::Unavailable { .. } => {
+                let id = correlation_id();
+                tracing::error!(error = %error, error_id = %id, "dependency unavailable");
+                Status::new(
+                    code,
+                    format!(
+                        "authd cannot reach its database right now; retry later (error id {id})"
+                    ),
+                )
+            }
+            Error::Internal { .. } | Error::Config(_) => {
+                let id = correlation_id();
+                tracing::error!(error = %error, error_id = %id, "internal error");
+                Status::new(code, format!("internal error (error id {id})"))
+            }
+            _ => Status::new(code, error.to_string()),
+        }
+    }
+}
+
+/// Eight random hex digits, enough to find one log line.
+fn correlation_id() -> String {
+    let mut bytes = [0u8; 4];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return "00000000".to_owned();
+    }
+    bytes.iter().fold(String::with_capacity(8), |mut out, b| {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_detail_never_reaches_the_caller() {
+        let status = Status::from(Error::internal_msg(
+            "reading a user",
+            "password=hunter2 at db",
+        ));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            !status.message().contains("hunter2"),
+            "{}",
+            status.message()
+        );
+        assert!(status.message().contains("error id"));
+
+        let status = Status::from(Error::Unavailable {
+            context: "connecting",
+            source: "connection refused to 10.0.0.1".into(),
+        });
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("10.0.0.1"));
+    }
+
+    #[test]
+    fn client_errors_keep_their_message() {
+        let status = Status::from(Error::invalid("password", "must be at most 1024 bytes"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "invalid password: must be at most 1024 bytes"
+        );
+        assert_eq!(
+            Status::from(Error::InvalidCredentials).message(),
+            "invalid username or password"
+        );
+        assert_eq!(
+            Status::from(Error::ResourceExhausted("busy".into())).code(),
+            Code::ResourceExhausted
+        );
+    }
+}

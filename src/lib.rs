@@ -1,0 +1,37 @@
+//! authd: a standalone gRPC authentication service.
+//!
+//! Services call authd instead of each re-implementing login and token
+//! checks: `Login` turns credentials into a signed access token, `Verify`
+//! says whether a token is valid (and why not), `GetUser` reads accounts.
+//! Users live in PostgreSQL (production, shared by replicas) or SQLite (the
+//! embedded default).
+//!
+//! # Layout
+//!
+//! - [`config`]: defaults, config file, `AUTHD_*` variables and flags, validated at start-up.
+//! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`).
+//! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
+//! - [`grpc`]: transport adapters and the one `Error` to `Status` mapping; no SQL, no crypto.
+//! - [`service`]: login, verify and user reads, with `now` as a parameter; no transport types.
+//! - [`password`]: Argon2id hashing on the blocking pool behind a semaphore.
+//! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys.
+//! - [`store`]: the [`store::Store`] trait with PostgreSQL and SQLite implementations.
+//! - [`user`]: the user model and the rules for usernames, emails and roles.
+//! - [`error`]: the crate's one [`Error`] type.
+//! - [`telemetry`]: the `tracing` subscriber.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod password;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod token;
+pub mod user;
+
+pub use app::App;
+pub use config::Config;
+pub use error::{Error, Result};

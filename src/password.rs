@@ -1,0 +1,378 @@
+//! Password hashing with Argon2id, off the async runtime and bounded.
+//!
+//! This module owns every Argon2 computation in authd. Hashes are PHC strings.
+//! Each hash or verification runs on tokio's blocking pool while holding a
+//! permit from a semaphore sized by `hash_concurrency`, so at most that many
+//! run at once: CPU and memory (permits x `memory_kib`) stay bounded whatever
+//! the login rate. A caller that cannot get a permit within
+//! `hash_queue_timeout` gets [`Error::ResourceExhausted`].
+//!
+//! Unknown users are verified against a dummy hash made at start-up with the
+//! configured parameters, so they cost the same time as a wrong password.
+//! Stored hashes whose parameters exceed authd's caps are refused before any
+//! memory is allocated.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::config::{
+    ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
+};
+use crate::error::{Error, Result};
+
+/// Shortest password accepted when one is set, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted anywhere, in bytes. Checked before any hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password does not match (or there was no real hash to match).
+    Mismatch,
+    /// The password matches.
+    Match {
+        /// The stored hash was made with other parameters than the
+        /// configured ones and should be replaced.
+        needs_rehash: bool,
+    },
+}
+
+/// Hashes and verifies passwords; cheap to clone.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Argon2Config,
+    permits: Arc<Semaphore>,
+    queue_timeout: Duration,
+    /// Verified against when the user does not exist, for equal timing.
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .field("available_permits", &self.permits.available_permits())
+            .field("queue_timeout", &self.queue_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// Builds a hasher and its dummy hash (one Argon2 run, on the blocking pool).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the parameters are unusable.
+    pub async fn new(
+        params: Argon2Config,
+        concurrency: usize,
+        queue_timeout: Duration,
+    ) -> Result<Self> {
+        crate::config::validate_argon2(params)?;
+        argon2_for(params)?;
+        let dummy_hash = tokio::task::spawn_blocking(move || {
+            let argon = argon2_for(params)?;
+            argon
+                .hash_password(b"authd dummy password: never matches anything")
+                .map(|h| h.to_string())
+                .map_err(|e| Error::internal_msg("computing the dummy password hash", e))
+        })
+        .await
+        .map_err(|e| Error::internal("computing the dummy password hash", e))??;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            queue_timeout,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// The configured parameters.
+    #[must_use]
+    pub fn params(&self) -> Argon2Config {
+        self.params
+    }
+
+    /// Hashes a new password with the configured parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a password outside the length policy,
+    /// [`Error::ResourceExhausted`] if no permit came free in time.
+    pub async fn hash(&self, password: SecretString) -> Result<String> {
+        validate_new_password(password.expose_secret())?;
+        let params = self.params;
+        self.run_blocking(move || {
+            argon2_for(params)?
+                .hash_password(password.expose_secret().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| Error::internal_msg("hashing a password", e))
+        })
+        .await
+    }
+
+    /// Checks `password` against `stored`, or against the dummy hash when
+    /// there is no stored hash (unknown user), which always gives
+    /// [`Verdict::Mismatch`] after the same amount of work.
+    ///
+    /// A stored hash that cannot be parsed, is not Argon2id, or exceeds the
+    /// caps is treated as a mismatch and logged: fail closed, and never let a
+    /// tampered row allocate gigabytes.
+    ///
+    /// # Errors
+    /// [`Error::ResourceExhausted`] if no permit came free in time.
+    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<Verdict> {
+        let (hash, real) = match stored {
+            Some(h) => (h, true),
+            None => (self.dummy_hash.to_string(), false),
+        };
+        let configured = self.params;
+        self.run_blocking(move || {
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                tracing::error!("stored password hash is not a valid PHC string; refusing it");
+                return Ok(Verdict::Mismatch);
+            };
+            let Some(stored_params) = checked_params(&parsed) else {
+                tracing::error!(
+                    "stored password hash is not argon2id within authd's caps; refusing it"
+                );
+                return Ok(Verdict::Mismatch);
+            };
+            let argon = argon2_for(configured)?;
+            match argon.verify_password(password.expose_secret().as_bytes(), &parsed) {
+                Ok(()) if real => Ok(Verdict::Match {
+                    needs_rehash: stored_params != configured
+                        || parsed.version != Some(Version::V0x13.into()),
+                }),
+                Ok(()) | Err(argon2::password_hash::Error::PasswordInvalid) => {
+                    Ok(Verdict::Mismatch)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "stored password hash could not be checked");
+                    Ok(Verdict::Mismatch)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn run_blocking<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce() -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = tokio::time::timeout(
+            self.queue_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            Error::ResourceExhausted(
+                "authd is busy hashing passwords; retry after a short back-off".to_owned(),
+            )
+        })?
+        .map_err(|e| Error::internal("acquiring a hashing permit", e))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            // The permit is held until the hash is done, even if the caller
+            // has gone away, so the bound on memory is real.
+            let _permit = permit;
+            span.in_scope(work)
+        })
+        .instrument(tracing::Span::current())
+        .await
+        .map_err(|e| Error::internal("running the password hash", e))?
+    }
+}
+
+/// Checks a new password against the length policy: at least
+/// [`MIN_PASSWORD_CHARS`] characters and at most [`MAX_PASSWORD_BYTES`] bytes.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] saying which bound was missed.
+pub fn validate_new_password(password: &str) -> Result<()> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::invalid(
+            "password",
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Error::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a password presented at login: present and not over
+/// [`MAX_PASSWORD_BYTES`], so oversized input is refused before hashing.
+///
+/// # Errors
+/// [`Error::InvalidArgument`].
+pub fn validate_presented_password(password: &str) -> Result<()> {
+    if password.is_empty() {
+        return Err(Error::invalid("password", "must not be empty"));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::invalid(
+            "password",
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn argon2_for(p: Argon2Config) -> Result<Argon2<'static>> {
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
+        .map_err(|e| Error::Config(format!("invalid argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// The parameters of a stored hash, if it is Argon2id within the caps.
+fn checked_params(hash: &PasswordHash) -> Option<Argon2Config> {
+    if hash.algorithm.as_str() != "argon2id" {
+        return None;
+    }
+    let params = Params::try_from(hash).ok()?;
+    let config = Argon2Config {
+        memory_kib: params.m_cost(),
+        iterations: params.t_cost(),
+        parallelism: params.p_cost(),
+    };
+    let within_caps = config.memory_kib <= ARGON2_MAX_MEMORY_KIB
+        && config.iterations <= ARGON2_MAX_ITERATIONS
+        && config.parallelism <= ARGON2_MAX_PARALLELISM
+        && hash.hash.as_ref().is_some_and(|h| h.len() <= 64);
+    within_caps.then_some(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn hasher() -> PasswordHasher {
+        PasswordHasher::new(Argon2Config::default(), 2, Duration::from_secs(5))
+            .await
+            .unwrap()
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_no_other() {
+        let h = hasher().await;
+        let hash = h.hash(secret("correct horse")).await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert_eq!(
+            h.verify(secret("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap(),
+            Verdict::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            h.verify(secret("Correct horse"), Some(hash)).await.unwrap(),
+            Verdict::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_never_matches() {
+        let h = hasher().await;
+        assert_eq!(
+            h.verify(secret("authd dummy password: never matches anything"), None)
+                .await
+                .unwrap(),
+            Verdict::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_with_other_parameters_ask_for_a_rehash() {
+        let old = PasswordHasher::new(
+            Argon2Config {
+                memory_kib: 12_288,
+                iterations: 3,
+                parallelism: 1,
+            },
+            1,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let hash = old.hash(secret("correct horse")).await.unwrap();
+        assert_eq!(
+            hasher()
+                .await
+                .verify(secret("correct horse"), Some(hash))
+                .await
+                .unwrap(),
+            Verdict::Match { needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn tampered_hashes_with_huge_costs_are_refused_without_hashing() {
+        let h = hasher().await;
+        // 4 GiB of memory: must be refused, not attempted.
+        let tampered = "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+                        AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(
+            h.verify(secret("whatever1"), Some(tampered.to_owned()))
+                .await
+                .unwrap(),
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            h.verify(secret("whatever1"), Some("not a hash".to_owned()))
+                .await
+                .unwrap(),
+            Verdict::Mismatch
+        );
+        let bcrypt = "$2b$12$abcdefghijklmnopqrstuuN2pYjzWcZcuY4/1Ff0i0fQm4X3e0uHm";
+        assert_eq!(
+            h.verify(secret("whatever1"), Some(bcrypt.to_owned()))
+                .await
+                .unwrap(),
+            Verdict::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_cannot_get_a_permit_is_told_to_back_off() {
+        let h = PasswordHasher::new(Argon2Config::default(), 1, Duration::from_millis(1))
+            .await
+            .unwrap();
+        let held = Arc::clone(&h.permits).acquire_owned().await.unwrap();
+        let err = h.verify(secret("whatever1"), None).await.unwrap_err();
+        assert!(matches!(err, Error::ResourceExhausted(_)), "{err:?}");
+        drop(held);
+        assert!(h.verify(secret("whatever1"), None).await.is_ok());
+    }
+
+    #[test]
+    fn password_length_policy() {
+        assert!(validate_new_password("1234567").is_err());
+        assert!(validate_new_password("12345678").is_ok());
+        // Eight characters, more than eight bytes.
+        assert!(validate_new_password("ééééé\u{e9}éé").is_ok());
+        assert!(validate_new_password(&"x".repeat(1024)).is_ok());
+        assert!(validate_new_password(&"x".repeat(1025)).is_err());
+        assert!(validate_presented_password("").is_err());
+        assert!(validate_presented_password(&"x".repeat(1025)).is_err());
+        assert!(validate_presented_password("short").is_ok());
+    }
+}

@@ -1,0 +1,272 @@
+//! Access tokens: issuing and verifying JWTs.
+//!
+//! This module owns the token format and every check a token must pass. It
+//! knows nothing of users beyond the claims it writes; whether the user
+//! still exists and is active is the service layer's question.
+//!
+//! Verification is strict and fail-closed: the header is parsed first, the
+//! key is chosen by `kid` only from keys authd holds in memory (never from
+//! the token), the header's `alg` must be the algorithm pinned to that key,
+//! and `exp`, `nbf`, `iat`, `iss`, `aud`, `sub` and `jti` must all be present
+//! with the right JSON types. `exp` and `nbf` are checked against a `now`
+//! passed in by the caller, so expiry is testable without sleeping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::user::User;
+
+pub mod keys;
+
+pub use keys::{KeySet, SigningKey};
+
+/// Longest token Verify will look at; longer input is malformed before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The claims of an authd access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user id.
+    pub sub: String,
+    /// Audience.
+    pub aud: Audience,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// Not before, Unix seconds.
+    pub nbf: i64,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// The user's roles when the token was issued.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// The `aud` claim: a string or an array of strings (RFC 7519 allows both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// The audiences as a list.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(a) => vec![a.clone()],
+            Self::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// Why a token is not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidReason {
+    /// Not a well-formed authd JWT.
+    Malformed,
+    /// The signature does not verify.
+    BadSignature,
+    /// No `kid`, or one authd does not hold.
+    UnknownKey,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iss` is not ours.
+    WrongIssuer,
+    /// `aud` does not include ours.
+    WrongAudience,
+    /// The user no longer exists.
+    UserNotFound,
+    /// The user is disabled.
+    UserDisabled,
+    /// The header's `alg` is not the key's algorithm (including `none`).
+    AlgorithmMismatch,
+}
+
+impl InvalidReason {
+    /// A short human-readable description, for messages to callers.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Malformed => "the token is malformed",
+            Self::BadSignature => "the token's signature is invalid",
+            Self::UnknownKey => "the token was signed by an unknown key",
+            Self::Expired => "the token has expired",
+            Self::NotYetValid => "the token is not valid yet",
+            Self::WrongIssuer => "the token was issued by someone else",
+            Self::WrongAudience => "the token is meant for another audience",
+            Self::UserNotFound => "the token's user no longer exists",
+            Self::UserDisabled => "the token's user is disabled",
+            Self::AlgorithmMismatch => "the token's algorithm is not allowed",
+        }
+    }
+}
+
+/// A freshly signed token and its claims.
+#[derive(Debug)]
+pub struct IssuedToken {
+    /// The compact JWT.
+    pub token: String,
+    /// What it says.
+    pub claims: Claims,
+}
+
+/// Issues and verifies access tokens with one key set.
+#[derive(Debug, Clone)]
+pub struct TokenService {
+    keys: Arc<KeySet>,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+    leeway: i64,
+}
+
+/// Just enough of the JOSE header to choose a key; parsed before anything else.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+impl TokenService {
+    /// A token service over `keys`.
+    #[must_use]
+    pub fn new(
+        keys: Arc<KeySet>,
+        issuer: String,
+        audience: String,
+        ttl: Duration,
+        leeway: Duration,
+    ) -> Self {
+        Self {
+            keys,
+            issuer,
+            audience,
+            ttl,
+            leeway: i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The access token lifetime.
+    #[must_use]
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Signs a token for `user`, valid from `now` for the configured lifetime.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if signing fails (a broken key).
+    pub fn issue(&self, user: &User, now: i64) -> Result<IssuedToken> {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: user.id.clone(),
+            aud: Audience::One(self.audience.clone()),
+            exp: now.saturating_add(ttl),
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            roles: user.roles.clone(),
+        };
+        let key = self.keys.signing();
+        let mut header = Header::new(key.algorithm);
+        header.kid = Some(key.kid.clone());
+        let encoding = key
+            .encoding
+            .as_ref()
+            .ok_or_else(|| Error::internal_msg("signing a token", "the key cannot sign"))?;
+        let token = jsonwebtoken::encode(&header, &claims, encoding)
+            .map_err(|e| Error::internal("signing a token", e))?;
+        Ok(IssuedToken { token, claims })
+    }
+
+    /// Checks `token` at time `now` and returns its claims.
+    ///
+    /// # Errors
+    /// The first [`InvalidReason`] found.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, InvalidReason> {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Err(InvalidReason::Malformed);
+        }
+        let mut segments = token.split('.');
+        let header_b64 = segments.next().unwrap_or_default();
+        if segments.count() != 2 {
+            return Err(InvalidReason::Malformed);
+        }
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| InvalidReason::Malformed)?;
+        let header: RawHeader =
+            serde_json::from_slice(&header_json).map_err(|_| InvalidReason::Malformed)?;
+        let alg: Algorithm = header
+            .alg
+            .parse()
+            .map_err(|_| InvalidReason::AlgorithmMismatch)?;
+        let kid = header.kid.ok_or(InvalidReason::UnknownKey)?;
+        let key = self.keys.get(&kid).ok_or(InvalidReason::UnknownKey)?;
+        if key.algorithm != alg {
+            return Err(InvalidReason::AlgorithmMismatch);
+        }
+
+        let mut validation = jsonwebtoken::Validation::new(key.algorithm);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        // Time is checked below against the caller's `now`.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::InvalidSignature
+                | ErrorKind::InvalidEcdsaKey
+                | ErrorKind::InvalidEddsaKey => InvalidReason::BadSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+                    InvalidReason::AlgorithmMismatch
+                }
+                ErrorKind::InvalidIssuer => InvalidReason::WrongIssuer,
+                ErrorKind::InvalidAudience => InvalidReason::WrongAudience,
+                _ => InvalidReason::Malformed,
+            },
+        )?;
+        let claims = data.claims;
+        if now >= claims.exp.saturating_add(self.leeway) {
+            return Err(InvalidReason::Expired);
+        }
+        if claims.nbf > now.saturating_add(self.leeway) {
+            return Err(InvalidReason::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+/// Current Unix time in seconds.
+#[must_use]
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Builds a [`KeySet`] index; shared with [`keys`].
+fn index(keys: Vec<Arc<SigningKey>>) -> HashMap<String, Arc<SigningKey>> {
+    keys.into_iter().map(|k| (k.kid.clone(), k)).collect()
+}
