@@ -752,7 +752,10 @@ mod tests {
         };
         let message = Config::load(&args).unwrap_err().to_string();
         assert!(message.contains("32 bytes"), "{message}");
-        assert!(!message.contains("tiny-s3cret"), "the secret leaked: {message}");
+        assert!(
+            !message.contains("tiny-s3cret"),
+            "the secret leaked: {message}"
+        );
 
         let args = ConfigArgs {
             database_url: Some("mysql://x".into()),

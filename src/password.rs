@@ -13,6 +13,7 @@
 //! memory is allocated.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
@@ -52,6 +53,9 @@ pub struct PasswordHasher {
     queue_timeout: Duration,
     /// Verified against when the user does not exist, for equal timing.
     dummy_hash: Arc<str>,
+    /// Argon2 runs started since start-up; lets tests prove that oversized
+    /// input is refused before any hashing.
+    runs: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -90,7 +94,14 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency)),
             queue_timeout,
             dummy_hash: dummy_hash.into(),
+            runs: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many Argon2 computations have started (after getting a permit).
+    #[must_use]
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 
     /// The configured parameters.
@@ -177,6 +188,7 @@ impl PasswordHasher {
             )
         })?
         .map_err(|e| Error::internal("acquiring a hashing permit", e))?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             // The permit is held until the hash is done, even if the caller

@@ -171,6 +171,12 @@ impl AuthCore {
         &self.accounts
     }
 
+    /// The password hasher.
+    #[must_use]
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
     /// The token service (tests use it to mint tokens at chosen times).
     #[must_use]
     pub fn tokens(&self) -> &TokenService {

@@ -1,0 +1,295 @@
+//! The `authd` command line, run as a real process against real databases.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use authd::Error;
+use tonic::Code;
+
+use crate::helpers::{Backend, TestDb, assert_code, spawn_app_on, test_config};
+
+on_both_backends!(
+    user_add_creates_a_user_who_can_log_in,
+    user_add_of_an_existing_name_in_other_case_fails_with_one_line,
+    user_commands_name_unknown_users,
+    set_password_disable_and_enable_take_effect,
+    passwords_are_never_taken_from_arguments,
+    migrate_prepares_an_empty_database,
+);
+
+/// Runs `authd ARGS` on `db` with `stdin` piped in, in a scratch directory.
+fn authd(db_url: &str, args: &[&str], stdin: &str) -> Output {
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(args)
+        .env("AUTHD_DATABASE_URL", db_url)
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run authd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .ok();
+    child.wait_with_output().expect("authd exits")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A failed command: non-zero exit, one line on stderr, no panic or backtrace.
+#[track_caller]
+fn assert_one_line_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "expected failure: {output:?}");
+    let err = stderr(output);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line please: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("backtrace"), "{err}");
+    err
+}
+
+async fn user_add_creates_a_user_who_can_log_in(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let out = authd(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "a long enough password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("created user alice"),
+        "{}",
+        stdout(&out)
+    );
+
+    let list = authd(&db.url, &["user", "list"], "");
+    assert!(list.status.success(), "{}", stderr(&list));
+    let listed = stdout(&list);
+    assert!(
+        listed.contains("alice")
+            && listed.contains("alice@example.com")
+            && listed.contains("admin"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("argon2"),
+        "no hashes in listings: {listed}"
+    );
+
+    let app = spawn_app_on(db, |_| {}).await;
+    let response = app
+        .login("alice@example.com", "a long enough password")
+        .await
+        .expect("the password from stdin works");
+    assert_eq!(response.user.expect("user").roles, vec!["admin".to_owned()]);
+}
+
+async fn user_add_of_an_existing_name_in_other_case_fails_with_one_line(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let first = authd(
+        &db.url,
+        &["user", "add", "alice", "--password-stdin"],
+        "password-one\n",
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+
+    let again = authd(
+        &db.url,
+        &["user", "add", "ALICE", "--password-stdin"],
+        "password-two\n",
+    );
+    let err = assert_one_line_failure(&again);
+    assert!(err.contains("already exists"), "{err}");
+
+    let short = authd(
+        &db.url,
+        &["user", "add", "bob", "--password-stdin"],
+        "short\n",
+    );
+    let err = assert_one_line_failure(&short);
+    assert!(err.contains("at least 8"), "{err}");
+
+    let bad_name = authd(
+        &db.url,
+        &["user", "add", "bob smith", "--password-stdin"],
+        "password-one\n",
+    );
+    let err = assert_one_line_failure(&bad_name);
+    assert!(err.contains("username"), "{err}");
+}
+
+async fn user_commands_name_unknown_users(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    for args in [
+        &["user", "disable", "ghost"][..],
+        &["user", "enable", "ghost"][..],
+        &["user", "set-password", "ghost", "--password-stdin"][..],
+    ] {
+        let out = authd(&db.url, args, "new password here\n");
+        let err = assert_one_line_failure(&out);
+        assert!(err.contains("no user named \"ghost\""), "{args:?}: {err}");
+    }
+}
+
+async fn set_password_disable_and_enable_take_effect(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    assert!(
+        authd(
+            &url,
+            &["user", "add", "alice", "--password-stdin"],
+            "first password\n"
+        )
+        .status
+        .success()
+    );
+    let app = spawn_app_on(db, |_| {}).await;
+    app.login("alice", "first password")
+        .await
+        .expect("first password works");
+
+    let out = authd(
+        &url,
+        &["user", "set-password", "alice", "--password-stdin"],
+        "second password\r\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_code(
+        app.login("alice", "first password").await,
+        Code::Unauthenticated,
+    );
+    app.login("alice", "second password")
+        .await
+        .expect("the new password works");
+
+    let out = authd(&url, &["user", "disable", "alice"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_code(
+        app.login("alice", "second password").await,
+        Code::Unauthenticated,
+    );
+    assert!(stdout(&authd(&url, &["user", "list"], "")).contains(" no "));
+
+    let out = authd(&url, &["user", "enable", "alice"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    app.login("alice", "second password")
+        .await
+        .expect("enabled again");
+}
+
+async fn passwords_are_never_taken_from_arguments(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let out = authd(&db.url, &["user", "add", "bob", "hunter2hunter2"], "");
+    assert!(!out.status.success());
+    assert!(!stderr(&out).contains("panicked"));
+    let out = authd(
+        &db.url,
+        &["user", "add", "bob", "--password", "hunter2hunter2"],
+        "",
+    );
+    assert!(!out.status.success());
+    // Without --password-stdin and with no terminal, it says how to pass one.
+    let out = authd(&db.url, &["user", "add", "bob"], "hunter2hunter2\n");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("--password-stdin"), "{err}");
+    let list = stdout(&authd(&db.url, &["user", "list"], ""));
+    assert!(!list.contains("bob"), "{list}");
+}
+
+async fn migrate_prepares_an_empty_database(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let out = authd(&db.url, &["migrate"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("up to date"));
+    let out = authd(&db.url, &["migrate"], "");
+    assert!(
+        out.status.success(),
+        "running it twice is fine: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_unreachable_postgres_fails_start_up_with_one_clear_line() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused.
+    let url = "postgres://authd:s3cretpw@127.0.0.1:1/authd";
+    for args in [
+        &[][..],
+        &["serve"][..],
+        &["user", "list"][..],
+        &["migrate"][..],
+    ] {
+        let out = authd(url, args, "");
+        let err = assert_one_line_failure(&out);
+        assert!(err.contains("cannot reach the database"), "{err}");
+        assert!(
+            err.contains("postgres://authd:***@127.0.0.1:1/authd"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cretpw"), "the password leaked: {err}");
+    }
+}
+
+#[tokio::test]
+async fn building_the_app_on_an_unreachable_postgres_is_unavailable() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = test_config(&db);
+    config.database_url =
+        secrecy::SecretString::from("postgres://authd@127.0.0.1:1/authd".to_owned());
+    let err = authd::App::build(config).await.expect_err("no database");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+}
+
+#[test]
+fn bad_configuration_is_rejected_with_a_fix() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+
+    let out = authd(&url, &["--listen", "nope"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(
+        err.contains("--listen") && err.contains("AUTHD_LISTEN"),
+        "{err}"
+    );
+
+    let out = authd(&url, &["--argon2-memory-kib", "1024"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("OWASP"), "{err}");
+
+    let out = authd(&url, &["--signing-algorithm", "HS256"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("32 bytes"), "{err}");
+
+    let out = authd(&url, &["--access-token-ttl", "forever"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("--access-token-ttl"), "{err}");
+
+    let out = authd("mysql://localhost/authd", &["migrate"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("sqlite://"), "{err}");
+}

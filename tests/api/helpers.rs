@@ -1,0 +1,312 @@
+//! Shared test harness: databases, a running server, and intent-named helpers.
+
+use std::net::SocketAddr;
+
+use authd::grpc::pb;
+use authd::grpc::pb::auth_service_client::AuthServiceClient;
+use authd::service::{AuthCore, NewAccount};
+use authd::token::now_unix;
+use authd::user::User;
+use authd::{App, Config};
+use secrecy::SecretString;
+use sqlx::Connection as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// The password every helper-created user gets unless a test says otherwise.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Runs the named `async fn name(backend: Backend)` tests once per database.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("AUTHD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh, empty database, removed when dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("authd.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "PostgreSQL is not reachable at {admin}: {e}\n\
+                         The suite needs a real PostgreSQL. Start one (on Debian: \
+                         `pg_ctlcluster 15 main start`) or point AUTHD_TEST_DATABASE_URL \
+                         at a server where this user may CREATE DATABASE."
+                        )
+                    });
+                let name = format!("authd_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("CREATE DATABASE");
+                conn.close().await.ok();
+                let url = replace_database(&admin, &name);
+                Self {
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+/// `admin` with its database name replaced by `name`.
+fn replace_database(admin: &str, name: &str) -> String {
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        let admin = postgres_admin_url();
+        // Drop runs outside any runtime we may block; use a thread of our own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A configuration for tests: the given database, a free loopback port.
+pub fn test_config(db: &TestDb) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: SecretString::from(db.url.clone()),
+        ..Config::default()
+    }
+}
+
+/// A running authd and a client connected to it.
+pub struct TestApp {
+    pub client: AuthServiceClient<Channel>,
+    pub channel: Channel,
+    pub core: AuthCore,
+    /// Kept so the database outlives the server.
+    _db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<authd::Result<()>>>,
+}
+
+/// Starts authd on `backend` with the default test configuration.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts authd on `backend` after `customize` adjusts the configuration.
+pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(TestDb::new(backend).await, customize).await
+}
+
+/// Starts authd on an existing test database.
+pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&db);
+    customize(&mut config);
+    let app = App::build(config).await.expect("authd builds");
+    let addr = app.local_addr();
+    let core = app.core().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    // The listener is already bound, so connecting needs no retry or sleep.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect()
+        .await
+        .expect("connect to authd");
+    TestApp {
+        client: AuthServiceClient::new(channel.clone()),
+        channel,
+        core,
+        _db: db,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Creates a user directly through the account service.
+    pub async fn create_user(&self, username: &str, roles: &[&str]) -> User {
+        self.create_user_with(username, None, roles, PASSWORD).await
+    }
+
+    pub async fn create_user_with(
+        &self,
+        username: &str,
+        email: Option<&str>,
+        roles: &[&str],
+        password: &str,
+    ) -> User {
+        self.core
+            .accounts()
+            .create_user(
+                NewAccount {
+                    username: username.to_owned(),
+                    email: email.map(str::to_owned),
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                    password: SecretString::from(password.to_owned()),
+                },
+                now_unix(),
+            )
+            .await
+            .expect("create user")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Result<pb::LoginResponse, Status> {
+        self.client
+            .clone()
+            .login(pb::LoginRequest {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Logs in with [`PASSWORD`] and returns the access token.
+    pub async fn token_for(&self, username: &str) -> String {
+        self.login(username, PASSWORD)
+            .await
+            .expect("login succeeds")
+            .access_token
+    }
+
+    pub async fn verify(&self, token: &str) -> pb::VerifyResponse {
+        self.client
+            .clone()
+            .verify(pb::VerifyRequest {
+                token: token.to_owned(),
+            })
+            .await
+            .expect("Verify answers invalid tokens without an error status")
+            .into_inner()
+    }
+
+    pub async fn get_user(
+        &self,
+        authorization: Option<&str>,
+        selector: Option<pb::get_user_request::Selector>,
+    ) -> Result<pb::User, Status> {
+        let mut request = Request::new(pb::GetUserRequest { selector });
+        if let Some(value) = authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.parse().expect("ascii metadata"));
+        }
+        self.client
+            .clone()
+            .get_user(request)
+            .await
+            .map(|r| r.into_inner().user.expect("a user"))
+    }
+
+    /// Signals shutdown without waiting.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<authd::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().expect("server still running")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Asserts a status code and returns the status for further checks.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: tonic::Code) -> Status {
+    match result {
+        Ok(value) => panic!("expected {code:?}, got Ok({value:?})"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Login: credentials in, access token out; every failure looks the same.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authd::config::Argon2Config;
+use authd::password::PasswordHasher;
+use authd::store::NewUser;
+use authd::token::now_unix;
+use secrecy::{ExposeSecret as _, SecretString};
+use tonic::Code;
+
+use crate::helpers::{Backend, PASSWORD, assert_code, spawn_app, spawn_app_with};
+
+on_both_backends!(
+    login_by_username_or_email_returns_a_bearer_token_that_verifies,
+    login_with_unknown_user_is_rejected_like_a_wrong_password,
+    login_by_a_disabled_user_is_rejected_like_a_wrong_password,
+    login_with_empty_fields_is_an_invalid_argument,
+    oversized_passwords_are_rejected_before_any_hashing,
+    login_records_the_time_of_the_last_login,
+    login_rehashes_a_password_stored_with_other_parameters,
+    a_tampered_hash_with_huge_costs_is_refused,
+    logins_beyond_the_hashing_capacity_get_resource_exhausted,
+);
+
+async fn login_by_username_or_email_returns_a_bearer_token_that_verifies(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app
+        .create_user_with("Alice", Some("alice@example.com"), &["viewer"], PASSWORD)
+        .await;
+
+    let before = now_unix();
+    let response = app
+        .login("alice", PASSWORD)
+        .await
+        .expect("login by username");
+    assert_eq!(response.token_type, "Bearer");
+    assert_eq!(
+        response.expires_in, 900,
+        "the default lifetime is 15 minutes"
+    );
+    let expires_at = response.expires_at.expect("expires_at").seconds;
+    assert!((before + 900..=now_unix() + 900).contains(&expires_at));
+    let user = response.user.expect("user");
+    assert_eq!(user.id, alice.id);
+    assert_eq!(user.username, "Alice");
+    assert_eq!(user.roles, vec!["viewer".to_owned()]);
+
+    let verdict = app.verify(&response.access_token).await;
+    assert!(verdict.valid);
+    assert_eq!(verdict.claims.expect("claims").sub, alice.id);
+
+    let by_email = app
+        .login("ALICE@Example.com", PASSWORD)
+        .await
+        .expect("login by email, ignoring case");
+    assert_eq!(by_email.user.expect("user").id, alice.id);
+}
+
+async fn login_with_unknown_user_is_rejected_like_a_wrong_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+
+    let wrong = assert_code(
+        app.login("alice", "not the password").await,
+        Code::Unauthenticated,
+    );
+    let unknown = assert_code(app.login("mallory", PASSWORD).await, Code::Unauthenticated);
+    assert_eq!(wrong.message(), unknown.message());
+    assert_eq!(wrong.message(), "invalid username or password");
+    // Passwords are compared exactly: no trimming, no case folding.
+    assert_code(
+        app.login("alice", &format!("{PASSWORD} ")).await,
+        Code::Unauthenticated,
+    );
+    assert_code(
+        app.login("alice", &PASSWORD.to_uppercase()).await,
+        Code::Unauthenticated,
+    );
+    // The server keeps serving after the failures.
+    app.login("alice", PASSWORD)
+        .await
+        .expect("a good login still works");
+}
+
+async fn login_by_a_disabled_user_is_rejected_like_a_wrong_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    app.core
+        .accounts()
+        .set_active("alice", false, now_unix())
+        .await
+        .expect("disable");
+
+    let disabled = assert_code(app.login("alice", PASSWORD).await, Code::Unauthenticated);
+    let unknown = assert_code(app.login("mallory", PASSWORD).await, Code::Unauthenticated);
+    assert_eq!(disabled.message(), unknown.message());
+}
+
+async fn login_with_empty_fields_is_an_invalid_argument(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+
+    let status = assert_code(app.login("", PASSWORD).await, Code::InvalidArgument);
+    assert!(
+        status.message().contains("username"),
+        "{}",
+        status.message()
+    );
+    let status = assert_code(app.login("alice", "").await, Code::InvalidArgument);
+    assert!(
+        status.message().contains("password"),
+        "{}",
+        status.message()
+    );
+    app.login("alice", PASSWORD).await.expect("still serving");
+}
+
+async fn oversized_passwords_are_rejected_before_any_hashing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    let runs_before = app.core.hasher().runs();
+
+    let status = assert_code(
+        app.login("alice", &"x".repeat(1025)).await,
+        Code::InvalidArgument,
+    );
+    assert!(
+        status.message().contains("1024 bytes"),
+        "{}",
+        status.message()
+    );
+    assert_code(
+        app.login("alice", &"x".repeat(1024 * 1024)).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        app.core.hasher().runs(),
+        runs_before,
+        "no argon2 run may start for an oversized password"
+    );
+    app.login("alice", PASSWORD).await.expect("still serving");
+}
+
+async fn login_records_the_time_of_the_last_login(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.create_user("alice", &[]).await;
+    assert_eq!(alice.last_login_at, None);
+
+    let before = now_unix();
+    let response = app.login("alice", PASSWORD).await.expect("login");
+    let seen = response
+        .user
+        .expect("user")
+        .last_login_at
+        .expect("set")
+        .seconds;
+    assert!(seen >= before);
+    let stored = app
+        .core
+        .accounts()
+        .store()
+        .user_by_id(&alice.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored.last_login_at, Some(seen));
+}
+
+async fn login_rehashes_a_password_stored_with_other_parameters(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let old = PasswordHasher::new(
+        Argon2Config {
+            memory_kib: 12_288,
+            iterations: 3,
+            parallelism: 1,
+        },
+        1,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("old hasher");
+    let old_hash = old
+        .hash(SecretString::from(PASSWORD.to_owned()))
+        .await
+        .expect("hash");
+    let store = app.core.accounts().store();
+    store
+        .create_user(NewUser {
+            id: uuid::Uuid::new_v4().to_string(),
+            username: "legacy".into(),
+            email: None,
+            password_hash: SecretString::from(old_hash.clone()),
+            roles: vec![],
+            created_at: now_unix(),
+        })
+        .await
+        .expect("insert");
+
+    app.login("legacy", PASSWORD).await.expect("login");
+    let stored = store
+        .find_credentials("legacy")
+        .await
+        .expect("read")
+        .expect("exists");
+    let new_hash = stored.password_hash.expose_secret();
+    assert_ne!(new_hash, old_hash);
+    assert!(
+        new_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{new_hash}"
+    );
+    app.login("legacy", PASSWORD)
+        .await
+        .expect("the new hash verifies too");
+}
+
+async fn a_tampered_hash_with_huge_costs_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // m = 4 GiB: verifying it would allocate 4 GiB. It must be refused instead.
+    let tampered = "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+                    AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    app.core
+        .accounts()
+        .store()
+        .create_user(NewUser {
+            id: uuid::Uuid::new_v4().to_string(),
+            username: "tampered".into(),
+            email: None,
+            password_hash: SecretString::from(tampered.to_owned()),
+            roles: vec![],
+            created_at: now_unix(),
+        })
+        .await
+        .expect("insert");
+
+    let status = assert_code(app.login("tampered", PASSWORD).await, Code::Unauthenticated);
+    assert_eq!(status.message(), "invalid username or password");
+}
+
+async fn logins_beyond_the_hashing_capacity_get_resource_exhausted(backend: Backend) {
+    let app = Arc::new(
+        spawn_app_with(backend, |config| {
+            config.hash_concurrency = 1;
+            config.hash_queue_timeout = Duration::ZERO;
+        })
+        .await,
+    );
+    app.create_user("alice", &[]).await;
+
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.login("alice", PASSWORD).await })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut exhausted = 0;
+    for call in calls {
+        match call.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(status.message().contains("retry"), "{}", status.message());
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(ok >= 1, "at least one login gets the permit");
+    assert!(
+        exhausted >= 1,
+        "8 logins at once cannot all get 1 permit with no wait"
+    );
+    app.login("alice", PASSWORD)
+        .await
+        .expect("capacity comes back");
+}

@@ -1,0 +1,22 @@
+//! The integration suite: one binary, driving the real server over real
+//! gRPC on a loopback port, against real SQLite and PostgreSQL databases.
+//!
+//! Tests written as `async fn name(backend: Backend)` run once per database
+//! through [`on_both_backends!`]. PostgreSQL comes from
+//! `AUTHD_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! every test gets a fresh database, dropped afterwards. A missing
+//! PostgreSQL fails the PostgreSQL tests with a message saying so: it is
+//! never skipped.
+
+// The whole crate is test code: panicking on a broken precondition is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod get_user;
+mod login;
+mod store;
+mod surface;
+mod verify;
