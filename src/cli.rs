@@ -23,7 +23,10 @@ use crate::user::User;
 #[command(name = "authd", version, about, long_about = None)]
 pub struct Cli {
     /// Configuration shared by every subcommand.
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Configuration (flag, env AUTHD_*, or config file)"
+    )]
     pub config: ConfigArgs,
 
     /// What to do; `serve` when omitted.

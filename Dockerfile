@@ -1,0 +1,17 @@
+# Build: docker build -t authd .
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked && strip target/release/authd
+
+FROM debian:bookworm-slim
+RUN useradd --system --home-dir /var/lib/authd --create-home authd
+COPY --from=build /src/target/release/authd /usr/local/bin/authd
+USER authd
+# The SQLite default (sqlite://authd.db) lands here; mount a volume to keep it.
+WORKDIR /var/lib/authd
+# Inside a container the listener must accept connections from outside it.
+ENV AUTHD_LISTEN=0.0.0.0:50051
+EXPOSE 50051
+ENTRYPOINT ["authd"]
+CMD ["serve"]
