@@ -17,206 +17,8 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use crate::error::{Error, Result};
 use crate::user::User;
 
-/// The columns of a user row, for SELECT lists (a macro so it can be `concat!`ed).
-macro_rules! user_columns {
-    () => {
-        "id, username, email, active, roles, created_at, last_login_at"
-    };
-}
-
-/// The [`Store`] implementation shared by both databases.
-///
-/// The SQL below is portable between PostgreSQL and SQLite: placeholders are
-/// `$N` numbered in order of first use (SQLite treats them as named
-/// parameters, numbered by first appearance), `RETURNING`, `ON CONFLICT DO
-/// NOTHING` and `TRUE` exist in both. Each database keeps its own type,
-/// connection set-up and migrations; only these statements are shared, so
-/// they cannot drift apart.
-macro_rules! sql_store {
-    ($store:ty, $migrator:expr) => {
-        const _: () = {
-        use secrecy::{ExposeSecret, SecretBox, SecretString};
-        use $crate::error::{Error, Result};
-        use $crate::store::{
-            Credentials, CredentialsRow, KeyRow, NewUser, StoredKey, UserRow, join_roles,
-            no_such_user, write_error,
-        };
-        use $crate::user::{User, email_key, username_key};
-
-        #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
-            async fn migrate(&self) -> Result<()> {
-                $migrator
-                    .run(&self.pool)
-                    .await
-                    .map_err(|e| Error::internal("migrating the database schema", e))
-            }
-
-            async fn create_user(&self, user: NewUser) -> Result<User> {
-                sqlx::query_as::<_, UserRow>(concat!(
-                    "INSERT INTO users (id, username, username_key, email, email_key, password_hash, \
-                     active, roles, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8, $8) RETURNING ",
-                    user_columns!()
-                ))
-                .bind(&user.id)
-                .bind(&user.username)
-                .bind(username_key(&user.username))
-                .bind(user.email.as_deref())
-                .bind(user.email.as_deref().map(email_key))
-                .bind(user.password_hash.expose_secret())
-                .bind(join_roles(&user.roles))
-                .bind(user.created_at)
-                .fetch_one(&self.pool)
-                .await
-                .map(User::from)
-                .map_err(|e| write_error("creating a user", e))
-            }
-
-            async fn find_credentials(&self, login: &str) -> Result<Option<Credentials>> {
-                let key = login.to_lowercase();
-                sqlx::query_as::<_, CredentialsRow>(concat!(
-                    "SELECT password_hash, ",
-                    user_columns!(),
-                    " FROM users WHERE username_key = $1 OR email_key = $1 LIMIT 1"
-                ))
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map(|row| row.map(Credentials::from))
-                .map_err(|e| Error::database("looking up credentials", e))
-            }
-
-            async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-                sqlx::query_as::<_, UserRow>(concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE id = $1"
-                ))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map(|row| row.map(User::from))
-                .map_err(|e| Error::database("reading a user", e))
-            }
-
-            async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-                sqlx::query_as::<_, UserRow>(concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE username_key = $1"
-                ))
-                .bind(username_key(username))
-                .fetch_optional(&self.pool)
-                .await
-                .map(|row| row.map(User::from))
-                .map_err(|e| Error::database("reading a user", e))
-            }
-
-            async fn list_users(&self) -> Result<Vec<User>> {
-                sqlx::query_as::<_, UserRow>(concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users ORDER BY username_key"
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .map(|rows| rows.into_iter().map(User::from).collect())
-                .map_err(|e| Error::database("listing users", e))
-            }
-
-            async fn set_active(&self, username: &str, active: bool, now: i64) -> Result<User> {
-                sqlx::query_as::<_, UserRow>(concat!(
-                    "UPDATE users SET active = $1, updated_at = $2 WHERE username_key = $3 RETURNING ",
-                    user_columns!()
-                ))
-                .bind(active)
-                .bind(now)
-                .bind(username_key(username))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| write_error("changing a user", e))?
-                .map(User::from)
-                .ok_or_else(|| no_such_user(username))
-            }
-
-            async fn set_password_hash(
-                &self,
-                username: &str,
-                hash: SecretString,
-                now: i64,
-            ) -> Result<User> {
-                sqlx::query_as::<_, UserRow>(concat!(
-                    "UPDATE users SET password_hash = $1, updated_at = $2 WHERE username_key = $3 \
-                     RETURNING ",
-                    user_columns!()
-                ))
-                .bind(hash.expose_secret())
-                .bind(now)
-                .bind(username_key(username))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| write_error("changing a password", e))?
-                .map(User::from)
-                .ok_or_else(|| no_such_user(username))
-            }
-
-            async fn record_login(
-                &self,
-                user_id: &str,
-                now: i64,
-                rehash: Option<SecretString>,
-            ) -> Result<()> {
-                sqlx::query(
-                    "UPDATE users SET last_login_at = $1, \
-                     password_hash = COALESCE($2, password_hash) WHERE id = $3",
-                )
-                .bind(now)
-                .bind(rehash.as_ref().map(ExposeSecret::expose_secret))
-                .bind(user_id)
-                .execute(&self.pool)
-                .await
-                .map(drop)
-                .map_err(|e| Error::database("recording a login", e))
-            }
-
-            async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
-                let rows = sqlx::query_as::<_, KeyRow>(
-                    "SELECT kid, algorithm, state, private_key, public_key, created_at \
-                     FROM signing_keys ORDER BY created_at DESC, kid",
-                )
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| Error::database("reading signing keys", e))?;
-                rows.into_iter().map(StoredKey::try_from).collect()
-            }
-
-            async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool> {
-                let private: &SecretBox<Vec<u8>> = &key.private_key;
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(&key.kid)
-                .bind(&key.algorithm)
-                .bind(key.state.as_str())
-                .bind(private.expose_secret().as_slice())
-                .bind(key.public_key.as_slice())
-                .bind(key.created_at)
-                .execute(&self.pool)
-                .await
-                .map(|done| done.rows_affected() == 1)
-                .map_err(|e| Error::database("storing a signing key", e))
-            }
-
-            async fn close(&self) {
-                self.pool.close().await;
-            }
-        }
-        };
-    };
-}
-
+#[macro_use]
+mod sql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -320,12 +122,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// All users, ordered by username.
     async fn list_users(&self) -> Result<Vec<User>>;
 
-    /// Enables or disables a user by username.
+    /// Enables or disables a user by username. Disabling ends all their
+    /// sessions ([`EndReason::UserDisabled`]); enabling does not revive them.
     async fn set_active(&self, username: &str, active: bool, now: i64) -> Result<User>;
 
-    /// Replaces a user's password hash, by username.
+    /// Replaces a user's password hash, by username. Ends all their
+    /// sessions ([`EndReason::PasswordChanged`]).
     async fn set_password_hash(&self, username: &str, hash: SecretString, now: i64)
     -> Result<User>;
+
+    /// Replaces a user's roles, by username. Ends all their sessions
+    /// ([`EndReason::RolesChanged`]): their tokens carry the old roles.
+    async fn set_roles(&self, username: &str, roles: &[String], now: i64) -> Result<User>;
+
+    /// Deletes a user, by username, with their sessions.
+    async fn delete_user(&self, username: &str) -> Result<User>;
 
     /// Records a successful login, replacing the hash if it was rehashed.
     async fn record_login(
@@ -334,6 +145,48 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: i64,
         rehash: Option<SecretString>,
     ) -> Result<()>;
+
+    /// Starts a session with its first refresh token. If the user then has
+    /// more than `max_per_user` live sessions (0: no limit), the oldest are
+    /// ended ([`EndReason::Evicted`]); their ids are returned.
+    async fn create_session(&self, session: NewSession, max_per_user: u32) -> Result<Vec<String>>;
+
+    /// A session by id, live or ended.
+    async fn session(&self, id: &str) -> Result<Option<Session>>;
+
+    /// A user's sessions that are neither ended nor expired at `now`, oldest first.
+    async fn live_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>>;
+
+    /// A refresh token by the hash of its value.
+    async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>>;
+
+    /// Atomically marks the live token `old_hash` rotated (keeping its sealed
+    /// successor) and stores `new_hash` as the session's live token.
+    /// `Ok(false)` if `old_hash` was already rotated: of concurrent callers
+    /// exactly one gets `true`.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        sealed_successor: &[u8],
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Ends one session; `Ok(false)` if it was already ended or does not exist.
+    async fn end_session(&self, id: &str, reason: EndReason, now: i64) -> Result<bool>;
+
+    /// Ends every live session of a user; returns how many.
+    async fn end_user_sessions(&self, user_id: &str, reason: EndReason, now: i64) -> Result<u64>;
+
+    /// Deletes sessions that expired by `now` or ended before `ended_before`.
+    async fn purge_sessions(&self, now: i64, ended_before: i64) -> Result<u64>;
+
+    /// Opens a feed of the changes made by any process sharing the database.
+    async fn change_feed(&self) -> Result<Box<dyn ChangeFeed>>;
+
+    /// Proves the change feed is alive end to end (PostgreSQL: a heartbeat
+    /// notification every listener receives; SQLite: nothing to do).
+    async fn heartbeat(&self) -> Result<()>;
 
     /// All signing keys that may verify tokens.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
@@ -344,6 +197,172 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Closes the pool, waiting for connections to be returned.
     async fn close(&self);
+}
+
+/// A session to start, with the hash of its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Time-ordered id (UUIDv7), the `sid` claim.
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Absolute end, Unix seconds.
+    pub expires_at: i64,
+    /// The client's address, if known.
+    pub client_addr: Option<String>,
+    /// The client's `user-agent`, if sent.
+    pub user_agent: Option<String>,
+    /// Hash of the first refresh token.
+    pub refresh_hash: String,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Id, the `sid` claim.
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Last refresh, Unix seconds.
+    pub last_used_at: i64,
+    /// Absolute end, Unix seconds.
+    pub expires_at: i64,
+    /// The client's address at login.
+    pub client_addr: Option<String>,
+    /// The client's `user-agent` at login.
+    pub user_agent: Option<String>,
+    /// When it was ended, if it was.
+    pub ended: Option<(i64, EndReason)>,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The user logged out of this session.
+    Logout,
+    /// The user logged out of all sessions.
+    LogoutAll,
+    /// An administrator revoked it.
+    Admin,
+    /// A rotated refresh token was presented again (RFC 9700 reuse detection).
+    Reuse,
+    /// The password changed.
+    PasswordChanged,
+    /// The roles changed.
+    RolesChanged,
+    /// The user was disabled.
+    UserDisabled,
+    /// Too many sessions: the oldest made way.
+    Evicted,
+}
+
+impl EndReason {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::Admin => "admin",
+            Self::Reuse => "reuse",
+            Self::PasswordChanged => "password_changed",
+            Self::RolesChanged => "roles_changed",
+            Self::UserDisabled => "user_disabled",
+            Self::Evicted => "evicted",
+        }
+    }
+
+    /// Parses a stored name; unknown names (a newer authd) count as revoked.
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "logout" => Self::Logout,
+            "logout_all" => Self::LogoutAll,
+            "reuse" => Self::Reuse,
+            "password_changed" => Self::PasswordChanged,
+            "roles_changed" => Self::RolesChanged,
+            "user_disabled" => Self::UserDisabled,
+            "evicted" => Self::Evicted,
+            _ => Self::Admin,
+        }
+    }
+}
+
+/// A refresh token as stored (its value is never stored).
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    /// Its session.
+    pub session_id: String,
+    /// When it was exchanged for a successor, if it was.
+    pub rotated_at: Option<i64>,
+    /// The successor, sealed with a key derived from this token.
+    pub successor_sealed: Option<Vec<u8>>,
+}
+
+/// A change other processes must hear about, so they drop cached state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A user row changed (or was deleted).
+    User(String),
+    /// One session changed.
+    Session(String),
+    /// Every session of a user changed.
+    UserSessions(String),
+    /// Nothing changed: proof that the feed is alive.
+    Heartbeat,
+}
+
+impl Change {
+    /// The wire form, as sent through `pg_notify` or `change_log`.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        match self {
+            Self::User(id) => format!("u:{id}"),
+            Self::Session(id) => format!("s:{id}"),
+            Self::UserSessions(id) => format!("us:{id}"),
+            Self::Heartbeat => "hb".to_owned(),
+        }
+    }
+
+    /// Parses the wire form; `None` for anything unknown.
+    #[must_use]
+    pub fn decode(s: &str) -> Option<Self> {
+        if s == "hb" {
+            return Some(Self::Heartbeat);
+        }
+        let (kind, id) = s.split_once(':')?;
+        let id = id.to_owned();
+        match kind {
+            "u" => Some(Self::User(id)),
+            "s" => Some(Self::Session(id)),
+            "us" => Some(Self::UserSessions(id)),
+            _ => None,
+        }
+    }
+}
+
+/// What a change feed reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedItem {
+    /// Something changed.
+    Change(Change),
+    /// The feed is connected and delivering (a heartbeat or a successful poll).
+    Alive,
+    /// The feed was interrupted and is back: changes may have been missed,
+    /// so everything cached must be dropped.
+    Resync,
+}
+
+/// A stream of [`FeedItem`]s from the database.
+#[async_trait::async_trait]
+pub trait ChangeFeed: Send {
+    /// The next item. An error means the feed is broken for now; calling
+    /// again retries, and the first item after a recovery is [`FeedItem::Resync`].
+    async fn next(&mut self) -> Result<FeedItem>;
 }
 
 /// Pool settings common to both databases.
@@ -412,6 +431,58 @@ impl From<CredentialsRow> for Credentials {
         Credentials {
             user: row.user.into(),
             password_hash: SecretString::from(row.password_hash),
+        }
+    }
+}
+
+/// A `sessions` row.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    user_id: String,
+    created_at: i64,
+    last_used_at: i64,
+    expires_at: i64,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    revoked_at: Option<i64>,
+    revoked_reason: Option<String>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Session {
+            id: row.id,
+            user_id: row.user_id,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            expires_at: row.expires_at,
+            client_addr: row.client_addr,
+            user_agent: row.user_agent,
+            ended: row.revoked_at.map(|at| {
+                (
+                    at,
+                    EndReason::parse(row.revoked_reason.as_deref().unwrap_or_default()),
+                )
+            }),
+        }
+    }
+}
+
+/// A `refresh_tokens` row.
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    session_id: String,
+    rotated_at: Option<i64>,
+    successor_sealed: Option<Vec<u8>>,
+}
+
+impl From<RefreshRow> for RefreshRecord {
+    fn from(row: RefreshRow) -> Self {
+        RefreshRecord {
+            session_id: row.session_id,
+            rotated_at: row.rotated_at,
+            successor_sealed: row.successor_sealed,
         }
     }
 }

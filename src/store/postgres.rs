@@ -2,10 +2,13 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
-use super::PoolSettings;
+use super::{Change, ChangeFeed, FeedItem, PoolSettings};
 use crate::error::{Error, Result};
+
+/// The `LISTEN`/`NOTIFY` channel on which replicas announce changes.
+pub const CHANGES_CHANNEL: &str = "authd_changes";
 
 /// A pool of PostgreSQL connections.
 #[derive(Debug, Clone)]
@@ -20,12 +23,14 @@ impl PgStore {
     /// [`Error::Config`] for a malformed URL (without echoing it, since it
     /// may hold a password), [`Error::Unavailable`] if the server is unreachable.
     pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url).map_err(|_| {
-            Error::Config(
-                "the PostgreSQL URL is not valid; use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
-                    .to_owned(),
-            )
-        })?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| {
+                Error::Config(
+                    "the PostgreSQL URL is not valid; use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                        .to_owned(),
+                )
+            })?
+            .application_name("authd");
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
@@ -45,4 +50,68 @@ impl PgStore {
     }
 }
 
-sql_store!(PgStore, sqlx::migrate!("./migrations/postgres"));
+impl PgStore {
+    async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(|e| Error::database("listening for changes", e))?;
+        listener
+            .listen(CHANGES_CHANNEL)
+            .await
+            .map_err(|e| Error::database("listening for changes", e))?;
+        Ok(Box::new(PgChangeFeed {
+            listener,
+            broken: false,
+        }))
+    }
+
+    async fn send_heartbeat(&self) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(Change::Heartbeat.encode())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| Error::database("sending a heartbeat", e))
+    }
+}
+
+/// Changes pushed by PostgreSQL `NOTIFY`; reconnects by itself.
+struct PgChangeFeed {
+    listener: PgListener,
+    /// The last call failed: whatever comes next follows a gap.
+    broken: bool,
+}
+
+#[async_trait::async_trait]
+impl ChangeFeed for PgChangeFeed {
+    async fn next(&mut self) -> Result<FeedItem> {
+        match self.listener.try_recv().await {
+            // The connection dropped and was re-established: notifications
+            // sent in between are lost for good.
+            Ok(None) => {
+                self.broken = false;
+                Ok(FeedItem::Resync)
+            }
+            Ok(Some(_)) if self.broken => {
+                self.broken = false;
+                Ok(FeedItem::Resync)
+            }
+            Ok(Some(notification)) => Ok(match Change::decode(notification.payload()) {
+                Some(Change::Heartbeat) | None => FeedItem::Alive,
+                Some(change) => FeedItem::Change(change),
+            }),
+            Err(e) => {
+                self.broken = true;
+                Err(Error::database("listening for changes", e))
+            }
+        }
+    }
+}
+
+sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::migrate!("./migrations/postgres"),
+    "SELECT pg_notify('authd_changes', $1)"
+);

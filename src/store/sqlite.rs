@@ -1,5 +1,6 @@
 //! The SQLite store, the embedded default: one file, no server.
 
+use std::collections::VecDeque;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -7,8 +8,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::PoolSettings;
+use super::{Change, ChangeFeed, FeedItem, PoolSettings};
 use crate::error::{Error, Result};
+
+/// How often a server looks for changes made by other processes (the CLI).
+pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long `change_log` rows are kept; a server that has not polled for
+/// this long has long stopped trusting its cache anyway.
+const CHANGE_LOG_RETENTION_SECS: i64 = 3600;
 
 /// A pool of connections to one SQLite file.
 #[derive(Debug, Clone)]
@@ -67,4 +74,89 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, sqlx::migrate!("./migrations/sqlite"));
+impl SqliteStore {
+    async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
+        let (last_seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM change_log")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| Error::database("reading the change log", e))?;
+        Ok(Box::new(SqliteChangeFeed {
+            pool: self.pool.clone(),
+            last_seq,
+            pending: VecDeque::from([FeedItem::Alive]),
+            broken: false,
+            polls: 0,
+        }))
+    }
+
+    #[allow(clippy::unused_async)] // the trait method is async for PostgreSQL's sake
+    async fn send_heartbeat(&self) -> Result<()> {
+        // Every successful poll proves the feed alive; nothing to send.
+        Ok(())
+    }
+}
+
+/// Changes read by polling `change_log`, written by every process in the
+/// same transaction as the change itself.
+struct SqliteChangeFeed {
+    pool: SqlitePool,
+    last_seq: i64,
+    pending: VecDeque<FeedItem>,
+    broken: bool,
+    polls: u64,
+}
+
+impl SqliteChangeFeed {
+    async fn poll(&mut self) -> Result<()> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, event FROM change_log WHERE seq > $1 ORDER BY seq LIMIT 1000",
+        )
+        .bind(self.last_seq)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::database("reading the change log", e))?;
+        if std::mem::take(&mut self.broken) {
+            self.pending.push_back(FeedItem::Resync);
+        }
+        for (seq, event) in rows {
+            self.last_seq = seq;
+            if let Some(change) = Change::decode(&event) {
+                self.pending.push_back(FeedItem::Change(change));
+            }
+        }
+        self.pending.push_back(FeedItem::Alive);
+        self.polls += 1;
+        if self.polls % 600 == 0 {
+            let cutoff = crate::token::now_unix() - CHANGE_LOG_RETENTION_SECS;
+            // Pruning is housekeeping; a failure here is retried next time.
+            let _ = sqlx::query("DELETE FROM change_log WHERE created_at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ChangeFeed for SqliteChangeFeed {
+    async fn next(&mut self) -> Result<FeedItem> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Ok(item);
+            }
+            tokio::time::sleep(CHANGE_POLL_INTERVAL).await;
+            if let Err(e) = self.poll().await {
+                self.broken = true;
+                return Err(e);
+            }
+        }
+    }
+}
+
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::migrate!("./migrations/sqlite"),
+    "INSERT INTO change_log (event, created_at) VALUES ($1, CAST(strftime('%s', 'now') AS INTEGER))"
+);

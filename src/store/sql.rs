@@ -1,0 +1,538 @@
+//! The SQL shared by both databases, as a macro that implements [`Store`]
+//! for a store type.
+//!
+//! The statements are portable between PostgreSQL and SQLite: placeholders
+//! are `$N` numbered in order of first use (SQLite treats them as named
+//! parameters, numbered by first appearance), and `RETURNING`, `ON CONFLICT
+//! DO NOTHING`, `TRUE` and `COALESCE` exist in both. Each database keeps its
+//! own type, connection set-up, migrations and change feed; only these
+//! statements are shared, so they cannot drift apart.
+//!
+//! Every write that other processes must hear about publishes a
+//! [`Change`] inside its own transaction, with the database's `$publish`
+//! statement (PostgreSQL: `pg_notify`; SQLite: a row in `change_log`), so a
+//! change and its announcement commit together or not at all.
+//!
+//! [`Store`]: super::Store
+//! [`Change`]: super::Change
+
+/// The columns of a user row, for SELECT lists (a macro so it can be `concat!`ed).
+macro_rules! user_columns {
+    () => {
+        "id, username, email, active, roles, created_at, last_login_at"
+    };
+}
+
+/// The columns of a session row.
+macro_rules! session_columns {
+    () => {
+        "id, user_id, created_at, last_used_at, expires_at, client_addr, user_agent, \
+         revoked_at, revoked_reason"
+    };
+}
+
+/// Implements [`super::Store`] for `$store` (which has a `pool` field of a
+/// pool for database `$db`), with migrations `$migrator` and the one-argument
+/// statement `$publish` that announces a change.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $migrator:expr, $publish:literal) => {
+        const _: () = {
+            use secrecy::{ExposeSecret, SecretBox, SecretString};
+            use $crate::error::{Error, Result};
+            use $crate::store::{
+                Change, ChangeFeed, Credentials, CredentialsRow, EndReason, KeyRow, NewSession,
+                NewUser, RefreshRecord, RefreshRow, Session, SessionRow, StoredKey, UserRow,
+                join_roles, no_such_user, write_error,
+            };
+            use $crate::user::{User, email_key, username_key};
+
+            type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+            impl $store {
+                async fn publish(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
+                    sqlx::query($publish)
+                        .bind(change.encode())
+                        .execute(&mut **tx)
+                        .await
+                        .map(drop)
+                        .map_err(|e| Error::database("announcing a change", e))
+                }
+
+                async fn begin(&self, context: &'static str) -> Result<Tx<'_>> {
+                    self.pool
+                        .begin()
+                        .await
+                        .map_err(|e| Error::database(context, e))
+                }
+
+                async fn commit(tx: Tx<'_>, context: &'static str) -> Result<()> {
+                    tx.commit().await.map_err(|e| Error::database(context, e))
+                }
+
+                /// Ends the live sessions of `user_id` inside `tx` and announces it.
+                async fn end_sessions_in(
+                    tx: &mut Tx<'_>,
+                    user_id: &str,
+                    reason: EndReason,
+                    now: i64,
+                ) -> Result<u64> {
+                    let ended = sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+                         WHERE user_id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(reason.as_str())
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| Error::database("ending sessions", e))?
+                    .rows_affected();
+                    Self::publish(tx, &Change::UserSessions(user_id.to_owned())).await?;
+                    Ok(ended)
+                }
+
+                /// Updates one user by username inside `tx`, then announces it.
+                async fn update_user_in(
+                    tx: &mut Tx<'_>,
+                    query: sqlx::query::QueryAs<'_, $db, UserRow, <$db as sqlx::Database>::Arguments>,
+                    username: &str,
+                    context: &'static str,
+                ) -> Result<User> {
+                    let user = query
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(|e| write_error(context, e))?
+                        .map(User::from)
+                        .ok_or_else(|| no_such_user(username))?;
+                    Self::publish(tx, &Change::User(user.id.clone())).await?;
+                    Ok(user)
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl $crate::store::Store for $store {
+                async fn migrate(&self) -> Result<()> {
+                    $migrator
+                        .run(&self.pool)
+                        .await
+                        .map_err(|e| Error::internal("migrating the database schema", e))
+                }
+
+                async fn create_user(&self, user: NewUser) -> Result<User> {
+                    sqlx::query_as::<_, UserRow>(concat!(
+                        "INSERT INTO users (id, username, username_key, email, email_key, \
+                         password_hash, active, roles, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8, $8) RETURNING ",
+                        user_columns!()
+                    ))
+                    .bind(&user.id)
+                    .bind(&user.username)
+                    .bind(username_key(&user.username))
+                    .bind(user.email.as_deref())
+                    .bind(user.email.as_deref().map(email_key))
+                    .bind(user.password_hash.expose_secret())
+                    .bind(join_roles(&user.roles))
+                    .bind(user.created_at)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map(User::from)
+                    .map_err(|e| write_error("creating a user", e))
+                }
+
+                async fn find_credentials(&self, login: &str) -> Result<Option<Credentials>> {
+                    let key = login.to_lowercase();
+                    sqlx::query_as::<_, CredentialsRow>(concat!(
+                        "SELECT password_hash, ",
+                        user_columns!(),
+                        " FROM users WHERE username_key = $1 OR email_key = $1 LIMIT 1"
+                    ))
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map(|row| row.map(Credentials::from))
+                    .map_err(|e| Error::database("looking up credentials", e))
+                }
+
+                async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+                    sqlx::query_as::<_, UserRow>(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map(|row| row.map(User::from))
+                    .map_err(|e| Error::database("reading a user", e))
+                }
+
+                async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+                    sqlx::query_as::<_, UserRow>(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users WHERE username_key = $1"
+                    ))
+                    .bind(username_key(username))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map(|row| row.map(User::from))
+                    .map_err(|e| Error::database("reading a user", e))
+                }
+
+                async fn list_users(&self) -> Result<Vec<User>> {
+                    sqlx::query_as::<_, UserRow>(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users ORDER BY username_key"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map(|rows| rows.into_iter().map(User::from).collect())
+                    .map_err(|e| Error::database("listing users", e))
+                }
+
+                async fn set_active(&self, username: &str, active: bool, now: i64) -> Result<User> {
+                    let mut tx = self.begin("changing a user").await?;
+                    let query = sqlx::query_as::<_, UserRow>(concat!(
+                        "UPDATE users SET active = $1, updated_at = $2 WHERE username_key = $3 \
+                         RETURNING ",
+                        user_columns!()
+                    ))
+                    .bind(active)
+                    .bind(now)
+                    .bind(username_key(username));
+                    let user =
+                        Self::update_user_in(&mut tx, query, username, "changing a user").await?;
+                    if !active {
+                        Self::end_sessions_in(&mut tx, &user.id, EndReason::UserDisabled, now)
+                            .await?;
+                    }
+                    Self::commit(tx, "changing a user").await?;
+                    Ok(user)
+                }
+
+                async fn set_password_hash(
+                    &self,
+                    username: &str,
+                    hash: SecretString,
+                    now: i64,
+                ) -> Result<User> {
+                    let mut tx = self.begin("changing a password").await?;
+                    let query = sqlx::query_as::<_, UserRow>(concat!(
+                        "UPDATE users SET password_hash = $1, updated_at = $2 \
+                         WHERE username_key = $3 RETURNING ",
+                        user_columns!()
+                    ))
+                    .bind(hash.expose_secret().to_owned())
+                    .bind(now)
+                    .bind(username_key(username));
+                    let user =
+                        Self::update_user_in(&mut tx, query, username, "changing a password")
+                            .await?;
+                    Self::end_sessions_in(&mut tx, &user.id, EndReason::PasswordChanged, now)
+                        .await?;
+                    Self::commit(tx, "changing a password").await?;
+                    Ok(user)
+                }
+
+                async fn set_roles(
+                    &self,
+                    username: &str,
+                    roles: &[String],
+                    now: i64,
+                ) -> Result<User> {
+                    let mut tx = self.begin("changing roles").await?;
+                    let query = sqlx::query_as::<_, UserRow>(concat!(
+                        "UPDATE users SET roles = $1, updated_at = $2 WHERE username_key = $3 \
+                         RETURNING ",
+                        user_columns!()
+                    ))
+                    .bind(join_roles(roles))
+                    .bind(now)
+                    .bind(username_key(username));
+                    let user =
+                        Self::update_user_in(&mut tx, query, username, "changing roles").await?;
+                    Self::end_sessions_in(&mut tx, &user.id, EndReason::RolesChanged, now)
+                        .await?;
+                    Self::commit(tx, "changing roles").await?;
+                    Ok(user)
+                }
+
+                async fn delete_user(&self, username: &str) -> Result<User> {
+                    let mut tx = self.begin("deleting a user").await?;
+                    let query = sqlx::query_as::<_, UserRow>(concat!(
+                        "DELETE FROM users WHERE username_key = $1 RETURNING ",
+                        user_columns!()
+                    ))
+                    .bind(username_key(username));
+                    let user =
+                        Self::update_user_in(&mut tx, query, username, "deleting a user").await?;
+                    // Sessions went with the user (ON DELETE CASCADE).
+                    Self::publish(&mut tx, &Change::UserSessions(user.id.clone())).await?;
+                    Self::commit(tx, "deleting a user").await?;
+                    Ok(user)
+                }
+
+                async fn record_login(
+                    &self,
+                    user_id: &str,
+                    now: i64,
+                    rehash: Option<SecretString>,
+                ) -> Result<()> {
+                    sqlx::query(
+                        "UPDATE users SET last_login_at = $1, \
+                         password_hash = COALESCE($2, password_hash) WHERE id = $3",
+                    )
+                    .bind(now)
+                    .bind(rehash.as_ref().map(|h| h.expose_secret().to_owned()))
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| Error::database("recording a login", e))
+                }
+
+                async fn create_session(
+                    &self,
+                    session: NewSession,
+                    max_per_user: u32,
+                ) -> Result<Vec<String>> {
+                    let mut tx = self.begin("starting a session").await?;
+                    sqlx::query(
+                        "INSERT INTO sessions (id, user_id, created_at, last_used_at, \
+                         expires_at, client_addr, user_agent) \
+                         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+                    )
+                    .bind(&session.id)
+                    .bind(&session.user_id)
+                    .bind(session.created_at)
+                    .bind(session.expires_at)
+                    .bind(session.client_addr.as_deref())
+                    .bind(session.user_agent.as_deref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("starting a session", e))?;
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(&session.refresh_hash)
+                    .bind(&session.id)
+                    .bind(session.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("storing a refresh token", e))?;
+
+                    let mut evicted = Vec::new();
+                    if max_per_user > 0 {
+                        // Session ids are time-ordered (UUIDv7): newest first.
+                        let live: Vec<(String,)> = sqlx::query_as(
+                            "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+                             AND expires_at > $2 ORDER BY id DESC",
+                        )
+                        .bind(&session.user_id)
+                        .bind(session.created_at)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(|e| Error::database("counting sessions", e))?;
+                        let keep = usize::try_from(max_per_user).unwrap_or(usize::MAX);
+                        for (id,) in live.into_iter().skip(keep) {
+                            sqlx::query(
+                                "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+                                 WHERE id = $3",
+                            )
+                            .bind(session.created_at)
+                            .bind(EndReason::Evicted.as_str())
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| Error::database("evicting a session", e))?;
+                            Self::publish(&mut tx, &Change::Session(id.clone())).await?;
+                            evicted.push(id);
+                        }
+                    }
+                    Self::commit(tx, "starting a session").await?;
+                    Ok(evicted)
+                }
+
+                async fn session(&self, id: &str) -> Result<Option<Session>> {
+                    sqlx::query_as::<_, SessionRow>(concat!(
+                        "SELECT ",
+                        session_columns!(),
+                        " FROM sessions WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map(|row| row.map(Session::from))
+                    .map_err(|e| Error::database("reading a session", e))
+                }
+
+                async fn live_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>> {
+                    sqlx::query_as::<_, SessionRow>(concat!(
+                        "SELECT ",
+                        session_columns!(),
+                        " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+                         AND expires_at > $2 ORDER BY id"
+                    ))
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map(|rows| rows.into_iter().map(Session::from).collect())
+                    .map_err(|e| Error::database("listing sessions", e))
+                }
+
+                async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>> {
+                    sqlx::query_as::<_, RefreshRow>(
+                        "SELECT session_id, rotated_at, successor_sealed FROM refresh_tokens \
+                         WHERE token_hash = $1",
+                    )
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map(|row| row.map(RefreshRecord::from))
+                    .map_err(|e| Error::database("reading a refresh token", e))
+                }
+
+                async fn rotate_refresh_token(
+                    &self,
+                    old_hash: &str,
+                    new_hash: &str,
+                    sealed_successor: &[u8],
+                    now: i64,
+                ) -> Result<bool> {
+                    let mut tx = self.begin("rotating a refresh token").await?;
+                    // Only one caller can move a token from live to rotated.
+                    let won = sqlx::query(
+                        "UPDATE refresh_tokens SET rotated_at = $1, successor_sealed = $2 \
+                         WHERE token_hash = $3 AND rotated_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(sealed_successor)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("rotating a refresh token", e))?
+                    .rows_affected()
+                        == 1;
+                    if !won {
+                        tx.rollback()
+                            .await
+                            .map_err(|e| Error::database("rotating a refresh token", e))?;
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
+                         SELECT $1, session_id, $2 FROM refresh_tokens WHERE token_hash = $3",
+                    )
+                    .bind(new_hash)
+                    .bind(now)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("storing a refresh token", e))?;
+                    sqlx::query(
+                        "UPDATE sessions SET last_used_at = $1 WHERE id = \
+                         (SELECT session_id FROM refresh_tokens WHERE token_hash = $2)",
+                    )
+                    .bind(now)
+                    .bind(new_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("touching a session", e))?;
+                    Self::commit(tx, "rotating a refresh token").await?;
+                    Ok(true)
+                }
+
+                async fn end_session(&self, id: &str, reason: EndReason, now: i64) -> Result<bool> {
+                    let mut tx = self.begin("ending a session").await?;
+                    let ended = sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+                         WHERE id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(reason.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("ending a session", e))?
+                    .rows_affected()
+                        == 1;
+                    if ended {
+                        Self::publish(&mut tx, &Change::Session(id.to_owned())).await?;
+                    }
+                    Self::commit(tx, "ending a session").await?;
+                    Ok(ended)
+                }
+
+                async fn end_user_sessions(
+                    &self,
+                    user_id: &str,
+                    reason: EndReason,
+                    now: i64,
+                ) -> Result<u64> {
+                    let mut tx = self.begin("ending sessions").await?;
+                    let ended = Self::end_sessions_in(&mut tx, user_id, reason, now).await?;
+                    Self::commit(tx, "ending sessions").await?;
+                    Ok(ended)
+                }
+
+                async fn purge_sessions(&self, now: i64, ended_before: i64) -> Result<u64> {
+                    sqlx::query(
+                        "DELETE FROM sessions WHERE expires_at <= $1 \
+                         OR (revoked_at IS NOT NULL AND revoked_at <= $2)",
+                    )
+                    .bind(now)
+                    .bind(ended_before)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(|e| Error::database("purging sessions", e))
+                }
+
+                async fn change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
+                    self.open_change_feed().await
+                }
+
+                async fn heartbeat(&self) -> Result<()> {
+                    self.send_heartbeat().await
+                }
+
+                async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
+                    let rows = sqlx::query_as::<_, KeyRow>(
+                        "SELECT kid, algorithm, state, private_key, public_key, created_at \
+                         FROM signing_keys ORDER BY created_at DESC, kid",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| Error::database("reading signing keys", e))?;
+                    rows.into_iter().map(StoredKey::try_from).collect()
+                }
+
+                async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool> {
+                    let private: &SecretBox<Vec<u8>> = &key.private_key;
+                    sqlx::query(
+                        "INSERT INTO signing_keys (kid, algorithm, state, private_key, \
+                         public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&key.kid)
+                    .bind(&key.algorithm)
+                    .bind(key.state.as_str())
+                    .bind(private.expose_secret().as_slice())
+                    .bind(key.public_key.as_slice())
+                    .bind(key.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected() == 1)
+                    .map_err(|e| Error::database("storing a signing key", e))
+                }
+
+                async fn close(&self) {
+                    self.pool.close().await;
+                }
+            }
+        };
+    };
+}
