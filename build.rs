@@ -23,6 +23,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             "auth.v1.LoginRequest",
             "auth.v1.LoginResponse",
             "auth.v1.VerifyRequest",
+            "auth.v1.RefreshRequest",
+            "auth.v1.RefreshResponse",
+            "auth.v1.LogoutRequest",
         ])
         .build_client(true)
         .build_server(true)

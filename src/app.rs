@@ -1,8 +1,9 @@
 //! Process lifecycle: build everything, serve until told to stop, drain.
 //!
-//! [`App::build`] connects and migrates the store, loads the keys and binds
-//! the listener (port 0 picks a free one, which tests rely on), so once it
-//! returns the server is reachable. [`App::run_until_stopped`] serves
+//! [`App::build`] connects and migrates the store, loads the keys, starts
+//! the background tasks (following the change feed, heartbeats, purging
+//! expired sessions) and binds the listener (port 0 picks a free one, which
+//! tests rely on), so once it returns the server is reachable. [`App::run_until_stopped`] serves
 //! `AuthService`, gRPC health and reflection (v1 and v1alpha) on that one
 //! port until the shutdown future resolves, then reports NOT_SERVING, lets
 //! in-flight calls finish within the grace period and closes the pool.
@@ -10,6 +11,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -17,12 +19,13 @@ use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::cache::{self, StateCache};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::grpc::{AuthApi, pb};
 use crate::password::PasswordHasher;
-use crate::service::AuthCore;
+use crate::service::{AuthCore, SessionPolicy};
 use crate::store::{self, PoolSettings, Store};
 use crate::token::{KeySet, TokenService, now_unix};
 
@@ -34,7 +37,44 @@ pub struct App {
     core: AuthCore,
     store: Arc<dyn Store>,
     config: Config,
+    tasks: BackgroundTasks,
 }
+
+/// Named background tasks; aborted (and their end logged) when dropped.
+#[derive(Debug, Default)]
+struct BackgroundTasks {
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+}
+
+impl BackgroundTasks {
+    fn spawn(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(async move {
+            task.await;
+            tracing::warn!(task = name, "background task ended");
+        });
+        self.tasks.push((name, handle));
+    }
+}
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for (name, handle) in self.tasks.drain(..) {
+            handle.abort();
+            tracing::debug!(task = name, "background task stopped");
+        }
+    }
+}
+
+/// How often expired and long-ended sessions are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How long an ended session is kept (for the record and reuse answers).
+const ENDED_SESSION_RETENTION_SECS: i64 = 86_400;
+/// Cached entries are re-read at least this often, whatever the feed says.
+const CACHE_ENTRY_TTL: Duration = Duration::from_secs(60);
+/// Most users and sessions cached per replica.
+const CACHE_MAX_ENTRIES: usize = 100_000;
+/// How long start-up waits for the change feed before serving from the database.
+const FEED_START_WAIT: Duration = Duration::from_secs(3);
 
 /// Opens the configured store and applies migrations.
 ///
@@ -83,7 +123,33 @@ impl App {
             config.access_token_ttl,
             config.leeway,
         );
-        let core = AuthCore::new(Arc::clone(&store), hasher, tokens);
+        let cache = Arc::new(StateCache::new(
+            config.cache_trust_bound,
+            CACHE_ENTRY_TTL,
+            CACHE_MAX_ENTRIES,
+        ));
+        let mut tasks = BackgroundTasks::default();
+        tasks.spawn(
+            "change-feed",
+            cache::follow_changes(Arc::clone(&store), Arc::clone(&cache)),
+        );
+        tasks.spawn(
+            "feed-heartbeat",
+            cache::send_heartbeats(
+                Arc::clone(&store),
+                (config.cache_trust_bound / 3).max(Duration::from_millis(100)),
+            ),
+        );
+        tasks.spawn("session-purge", purge_sessions(Arc::clone(&store)));
+        let policy = SessionPolicy {
+            lifetime_secs: i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
+            grace_secs: i64::try_from(config.refresh_grace.as_secs()).unwrap_or(i64::MAX),
+            max_per_user: config.max_sessions_per_user,
+        };
+        let core = AuthCore::new(Arc::clone(&store), hasher, tokens, Arc::clone(&cache), policy);
+        if !config.cache_trust_bound.is_zero() && !cache.wait_until_trusted(FEED_START_WAIT).await {
+            tracing::warn!("change feed not live yet; Verify reads the database until it is");
+        }
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             Error::Config(format!(
                 "cannot listen on {}: {e}; choose another address with --listen / AUTHD_LISTEN",
@@ -99,6 +165,7 @@ impl App {
             core,
             store,
             config,
+            tasks,
         })
     }
 
@@ -180,9 +247,28 @@ impl App {
                 Ok(())
             }
         };
+        drop(self.tasks);
         self.store.close().await;
         tracing::info!("authd stopped");
         outcome
+    }
+}
+
+/// Deletes expired and long-ended sessions, forever.
+async fn purge_sessions(store: Arc<dyn Store>) {
+    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = now_unix();
+        match store
+            .purge_sessions(now, now - ENDED_SESSION_RETENTION_SECS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged expired and ended sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging sessions failed; will retry"),
+        }
     }
 }
 

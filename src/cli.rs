@@ -65,7 +65,7 @@ pub enum UserCommand {
     },
     /// List users.
     List,
-    /// Disable a user: logins fail and their tokens stop verifying.
+    /// Disable a user: logins fail and their sessions end.
     Disable {
         /// Username.
         name: String,
@@ -75,7 +75,20 @@ pub enum UserCommand {
         /// Username.
         name: String,
     },
-    /// Set a user's password; it is prompted for, or read from stdin.
+    /// Replace a user's roles (ends their sessions: tokens carry roles).
+    SetRoles {
+        /// Username.
+        name: String,
+        /// Role to grant; repeat for several. None at all removes every role.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+    },
+    /// Delete a user and their sessions.
+    Delete {
+        /// Username.
+        name: String,
+    },
+    /// Set a user's password (ends their sessions); it is prompted for, or read from stdin.
     SetPassword {
         /// Username.
         name: String,
@@ -165,6 +178,22 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
         UserCommand::Enable { name } => {
             let user = accounts.set_active(&name, true, now).await?;
             println!("enabled user {}", user.username);
+        }
+        UserCommand::SetRoles { name, roles } => {
+            let user = accounts.set_roles(&name, &roles, now).await?;
+            println!(
+                "roles of user {} are now: {}",
+                user.username,
+                if user.roles.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    user.roles.join(", ")
+                }
+            );
+        }
+        UserCommand::Delete { name } => {
+            let user = accounts.delete_user(&name).await?;
+            println!("deleted user {}", user.username);
         }
         UserCommand::SetPassword {
             name,

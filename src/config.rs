@@ -77,6 +77,25 @@ pub struct ConfigArgs {
     #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL", global = true)]
     pub access_token_ttl: Option<String>,
 
+    /// Absolute lifetime of a session (and of its refresh tokens); refreshing
+    /// does not extend it [default: 7d].
+    #[arg(long, env = "AUTHD_SESSION_LIFETIME", global = true)]
+    pub session_lifetime: Option<String>,
+
+    /// Window in which presenting an already-rotated refresh token again
+    /// returns the same successor instead of revoking the session [default: 10s].
+    #[arg(long, env = "AUTHD_REFRESH_GRACE", global = true)]
+    pub refresh_grace: Option<String>,
+
+    /// Most live sessions per user; logging in beyond it ends the oldest (0: no limit) [default: 100].
+    #[arg(long, env = "AUTHD_MAX_SESSIONS_PER_USER", global = true)]
+    pub max_sessions_per_user: Option<u32>,
+
+    /// How long cached user/session state may be trusted after the change
+    /// feed was last heard from; past it Verify reads the database [default: 3s].
+    #[arg(long, env = "AUTHD_CACHE_TRUST_BOUND", global = true)]
+    pub cache_trust_bound: Option<String>,
+
     /// Clock skew tolerated when checking `exp` and `nbf` [default: 10s].
     #[arg(long, env = "AUTHD_LEEWAY", global = true)]
     pub leeway: Option<String>,
@@ -150,6 +169,10 @@ struct FileConfig {
     issuer: Option<String>,
     audience: Option<String>,
     access_token_ttl: Option<String>,
+    session_lifetime: Option<String>,
+    refresh_grace: Option<String>,
+    max_sessions_per_user: Option<u32>,
+    cache_trust_bound: Option<String>,
     leeway: Option<String>,
     signing_algorithm: Option<String>,
     hs256_secret: Option<String>,
@@ -225,6 +248,14 @@ pub struct Config {
     pub audience: String,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// Absolute session lifetime; refresh tokens die with their session.
+    pub session_lifetime: Duration,
+    /// Retry window for an already-rotated refresh token.
+    pub refresh_grace: Duration,
+    /// Live sessions per user before the oldest is evicted (0: unlimited).
+    pub max_sessions_per_user: u32,
+    /// How long cached state is trusted after the change feed was last heard from.
+    pub cache_trust_bound: Duration,
     /// Tolerated clock skew for `exp` and `nbf`.
     pub leeway: Duration,
     /// Signing algorithm and, for HS256, the secret.
@@ -253,6 +284,10 @@ impl Default for Config {
             issuer: "authd".to_owned(),
             audience: "authd".to_owned(),
             access_token_ttl: Duration::from_secs(15 * 60),
+            session_lifetime: Duration::from_secs(7 * 24 * 3600),
+            refresh_grace: Duration::from_secs(10),
+            max_sessions_per_user: 100,
+            cache_trust_bound: Duration::from_secs(3),
             leeway: Duration::from_secs(10),
             signing: Signing::EdDsa,
             argon2: Argon2Config::default(),
@@ -373,6 +408,41 @@ impl Config {
             "AUTHD_ACCESS_TOKEN_TTL",
             defaults.access_token_ttl,
             Duration::from_secs(10)..=Duration::from_secs(24 * 3600),
+        )?;
+        let session_lifetime = duration_setting(
+            args.session_lifetime.clone(),
+            file.session_lifetime,
+            "session-lifetime",
+            "AUTHD_SESSION_LIFETIME",
+            defaults.session_lifetime,
+            Duration::from_secs(60)..=Duration::from_secs(366 * 24 * 3600),
+        )?;
+        if session_lifetime < access_token_ttl {
+            return Err(bad(
+                "session-lifetime",
+                "AUTHD_SESSION_LIFETIME",
+                "must be at least the access token lifetime (--access-token-ttl)",
+            ));
+        }
+        let refresh_grace = duration_setting(
+            args.refresh_grace.clone(),
+            file.refresh_grace,
+            "refresh-grace",
+            "AUTHD_REFRESH_GRACE",
+            defaults.refresh_grace,
+            Duration::ZERO..=Duration::from_secs(300),
+        )?;
+        let max_sessions_per_user = args
+            .max_sessions_per_user
+            .or(file.max_sessions_per_user)
+            .unwrap_or(defaults.max_sessions_per_user);
+        let cache_trust_bound = duration_setting(
+            args.cache_trust_bound.clone(),
+            file.cache_trust_bound,
+            "cache-trust-bound",
+            "AUTHD_CACHE_TRUST_BOUND",
+            defaults.cache_trust_bound,
+            Duration::ZERO..=Duration::from_secs(60),
         )?;
         let leeway = duration_setting(
             args.leeway.clone(),
@@ -499,6 +569,10 @@ impl Config {
             issuer,
             audience,
             access_token_ttl,
+            session_lifetime,
+            refresh_grace,
+            max_sessions_per_user,
+            cache_trust_bound,
             leeway,
             signing,
             argon2,
@@ -613,7 +687,7 @@ fn duration_setting(
         bad(
             flag,
             env,
-            &format!("`{text}` is not a duration; use a number with ms, s, m or h, e.g. 15m"),
+            &format!("`{text}` is not a duration; use a number with ms, s, m, h or d, e.g. 15m"),
         )
     })?;
     if !range.contains(&value) {
@@ -630,7 +704,7 @@ fn duration_setting(
     Ok(value)
 }
 
-/// Parses `250ms`, `30s`, `15m`, `1h`, or a bare number of seconds.
+/// Parses `250ms`, `30s`, `15m`, `1h`, `7d`, or a bare number of seconds.
 #[must_use]
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -644,6 +718,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "" | "s" => n.checked_mul(1000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
         _ => None,
     }?;
     Some(Duration::from_millis(millis))
@@ -681,6 +756,7 @@ mod tests {
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_duration("-1s"), None);
         assert_eq!(parse_duration("1.5s"), None);
         assert_eq!(parse_duration("10 parsecs"), None);

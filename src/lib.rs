@@ -12,15 +12,19 @@
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //! - [`grpc`]: transport adapters and the one `Error` to `Status` mapping; no SQL, no crypto.
-//! - [`service`]: login, verify and user reads, with `now` as a parameter; no transport types.
+//! - [`service`]: login, sessions and refresh, verify, user reads; `now` is a parameter; no transport types.
+//! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change feed.
 //! - [`password`]: Argon2id hashing on the blocking pool behind a semaphore.
-//! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys.
-//! - [`store`]: the [`store::Store`] trait with PostgreSQL and SQLite implementations.
+//! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys,
+//!   [`token::refresh`] makes, hashes and seals refresh tokens.
+//! - [`store`]: the [`store::Store`] trait with PostgreSQL and SQLite implementations,
+//!   including the change feed (PostgreSQL `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
 //! - [`error`]: the crate's one [`Error`] type.
 //! - [`telemetry`]: the `tracing` subscriber.
 
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::cache::StateCache;
 use crate::error::{Error, Result};
 use crate::password::{self, PasswordHasher, Verdict};
-use crate::store::{NewUser, Store};
-use crate::token::{Claims, InvalidReason, IssuedToken, TokenService};
+use crate::store::{Change, EndReason, NewSession, NewUser, Session, Store};
+use crate::token::{Claims, InvalidReason, IssuedToken, TokenService, refresh};
 use crate::user::{self, ADMIN_ROLE, User};
 
 /// Longest login name looked up; longer ones cannot exist.
@@ -22,8 +23,53 @@ const MAX_LOGIN_LEN: usize = 320;
 pub struct LoginOutcome {
     /// The signed access token and its claims.
     pub access: IssuedToken,
+    /// The session's first refresh token.
+    pub refresh_token: SecretString,
     /// The user, as stored after the login was recorded.
     pub user: User,
+}
+
+/// The outcome of a successful refresh.
+#[derive(Debug)]
+pub struct RefreshOutcome {
+    /// A new access token for the same session.
+    pub access: IssuedToken,
+    /// The refresh token to use next time (the old one is spent).
+    pub refresh_token: SecretString,
+}
+
+/// Where a call came from, recorded on the session it starts.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The peer address.
+    pub addr: Option<String>,
+    /// The `user-agent` the client sent.
+    pub user_agent: Option<String>,
+}
+
+/// A session as shown to its user.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The stored session.
+    pub session: Session,
+    /// Whether it is the session of the token that asked.
+    pub current: bool,
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// Absolute lifetime, seconds.
+    pub lifetime_secs: i64,
+    /// Refresh retry grace, seconds.
+    pub grace_secs: i64,
+    /// Live sessions per user (0: unlimited).
+    pub max_per_user: u32,
+}
+
+/// The one answer to every refresh failure a client cannot fix but by logging in again.
+fn refresh_refused(detail: &str) -> Error {
+    Error::Unauthenticated(format!("the refresh token is not valid: {detail}; log in again"))
 }
 
 /// Verify's answer: a valid token's user and claims, or why it is invalid.
@@ -64,17 +110,40 @@ pub struct NewAccount {
 
 /// Account administration: needs the store and the hasher, not the keys,
 /// so the CLI can use it without touching signing keys.
+///
+/// Changes that revoke tokens (disable, password, roles, delete) are
+/// announced by the store to every process; when a local cache is attached
+/// it is also updated at once, so this replica never answers from stale state.
 #[derive(Debug, Clone)]
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
+    cache: Option<Arc<StateCache>>,
 }
 
 impl Accounts {
     /// Account administration over `store`.
     #[must_use]
     pub fn new(store: Arc<dyn Store>, hasher: PasswordHasher) -> Self {
-        Self { store, hasher }
+        Self {
+            store,
+            hasher,
+            cache: None,
+        }
+    }
+
+    /// The same, also dropping `cache` entries on every change.
+    #[must_use]
+    pub fn with_cache(mut self, cache: Arc<StateCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    fn forget_user(&self, user: &User) {
+        if let Some(cache) = &self.cache {
+            cache.apply(&Change::User(user.id.clone()));
+            cache.apply(&Change::UserSessions(user.id.clone()));
+        }
     }
 
     /// The store.
@@ -120,7 +189,30 @@ impl Accounts {
     /// # Errors
     /// [`Error::NotFound`] for an unknown username.
     pub async fn set_active(&self, username: &str, active: bool, now: i64) -> Result<User> {
-        self.store.set_active(username, active, now).await
+        let user = self.store.set_active(username, active, now).await?;
+        self.forget_user(&user);
+        Ok(user)
+    }
+
+    /// Replaces a user's roles; their sessions end (tokens carry the old roles).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad role, [`Error::NotFound`].
+    pub async fn set_roles(&self, username: &str, roles: &[String], now: i64) -> Result<User> {
+        let roles = user::normalize_roles(roles)?;
+        let user = self.store.set_roles(username, &roles, now).await?;
+        self.forget_user(&user);
+        Ok(user)
+    }
+
+    /// Deletes a user and their sessions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown username.
+    pub async fn delete_user(&self, username: &str) -> Result<User> {
+        let user = self.store.delete_user(username).await?;
+        self.forget_user(&user);
+        Ok(user)
     }
 
     /// Sets a new password for a user by username.
@@ -138,9 +230,12 @@ impl Accounts {
             return Err(Error::NotFound(format!("no user named {username:?}")));
         }
         let hash = self.hasher.hash(password).await?;
-        self.store
+        let user = self
+            .store
             .set_password_hash(username, SecretString::from(hash), now)
-            .await
+            .await?;
+        self.forget_user(&user);
+        Ok(user)
     }
 }
 
@@ -151,17 +246,28 @@ pub struct AuthCore {
     hasher: PasswordHasher,
     tokens: TokenService,
     accounts: Accounts,
+    cache: Arc<StateCache>,
+    sessions: SessionPolicy,
 }
 
 impl AuthCore {
     /// Assembles the core from its parts.
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, hasher: PasswordHasher, tokens: TokenService) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        cache: Arc<StateCache>,
+        sessions: SessionPolicy,
+    ) -> Self {
         Self {
-            accounts: Accounts::new(Arc::clone(&store), hasher.clone()),
+            accounts: Accounts::new(Arc::clone(&store), hasher.clone())
+                .with_cache(Arc::clone(&cache)),
             store,
             hasher,
             tokens,
+            cache,
+            sessions,
         }
     }
 
@@ -183,7 +289,14 @@ impl AuthCore {
         &self.tokens
     }
 
-    /// Checks a username-or-email and password, and issues an access token.
+    /// The state cache behind Verify (its counters are observable).
+    #[must_use]
+    pub fn cache(&self) -> &Arc<StateCache> {
+        &self.cache
+    }
+
+    /// Checks a username-or-email and password, starts a session and issues
+    /// an access token and a refresh token.
     ///
     /// Unknown users are checked against a dummy hash and disabled users'
     /// passwords are still checked, so all three failures take the same time
@@ -197,6 +310,7 @@ impl AuthCore {
         &self,
         login: &str,
         password: SecretString,
+        client: ClientInfo,
         now: i64,
     ) -> Result<LoginOutcome> {
         if login.is_empty() {
@@ -212,10 +326,7 @@ impl AuthCore {
 
         let found = self.store.find_credentials(login).await?;
         let (user, stored_hash) = match found {
-            Some(c) => (
-                Some(c.user),
-                Some(c.password_hash.expose_secret().to_owned()),
-            ),
+            Some(c) => (Some(c.user), Some(c.password_hash.expose_secret().to_owned())),
             None => (None, None),
         };
         let verdict = self.hasher.verify(password.clone(), stored_hash).await?;
@@ -237,33 +348,284 @@ impl AuthCore {
             None
         };
         self.store.record_login(&user.id, now, rehash).await?;
+
+        let refresh_token = refresh::generate()?;
+        let session = NewSession {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(self.sessions.lifetime_secs),
+            client_addr: client.addr,
+            user_agent: client.user_agent.map(|ua| ua.chars().take(256).collect()),
+            refresh_hash: refresh::hash(refresh_token.expose_secret()),
+        };
+        let (sid, not_after) = (session.id.clone(), session.expires_at);
+        let evicted = self
+            .store
+            .create_session(session, self.sessions.max_per_user)
+            .await?;
+        for id in evicted {
+            self.cache.apply(&Change::Session(id));
+        }
+
         let user = User {
             last_login_at: Some(now),
             ..user
         };
-        let access = self.tokens.issue(&user, now)?;
-        Ok(LoginOutcome { access, user })
+        let access = self.tokens.issue(&user, &sid, not_after, now)?;
+        Ok(LoginOutcome {
+            access,
+            refresh_token,
+            user,
+        })
     }
 
-    /// Verifies an access token at `now`, including that its user still
-    /// exists and is active.
+    /// Exchanges a refresh token for a new access token and the next refresh
+    /// token. The presented token is spent; presenting it again within the
+    /// grace window returns the same successor (a retried request), after it
+    /// revokes the whole session (reuse of a stolen token).
     ///
     /// # Errors
-    /// Only failures of authd itself (database unreachable); an invalid
-    /// token is [`Verification::Invalid`].
+    /// [`Error::Unauthenticated`] for any token that cannot be used, saying
+    /// what to do; database errors.
+    pub async fn refresh(&self, token: &SecretString, now: i64) -> Result<RefreshOutcome> {
+        let token = token.expose_secret();
+        if !refresh::looks_valid(token) {
+            return Err(refresh_refused("it is not a refresh token"));
+        }
+        let hash = refresh::hash(token);
+        let mut record = self
+            .store
+            .refresh_token(&hash)
+            .await?
+            .ok_or_else(|| refresh_refused("unknown token"))?;
+        let session = self
+            .store
+            .session(&record.session_id)
+            .await?
+            .ok_or_else(|| refresh_refused("the session has ended"))?;
+        if session.ended.is_some() {
+            return Err(refresh_refused("the session has ended"));
+        }
+        if session.expires_at <= now {
+            return Err(refresh_refused("the session has expired"));
+        }
+        let user = match self.store.user_by_id(&session.user_id).await? {
+            Some(user) if user.active => user,
+            _ => return Err(refresh_refused("the user is disabled or gone")),
+        };
+
+        if record.rotated_at.is_none() {
+            let successor = refresh::generate()?;
+            let sealed = refresh::seal(token, &successor)?;
+            let successor_hash = refresh::hash(successor.expose_secret());
+            if self
+                .store
+                .rotate_refresh_token(&hash, &successor_hash, &sealed, now)
+                .await?
+            {
+                let access = self.tokens.issue(&user, &session.id, session.expires_at, now)?;
+                return Ok(RefreshOutcome {
+                    access,
+                    refresh_token: successor,
+                });
+            }
+            // A concurrent refresh of the same token won; answer as a retry.
+            record = self
+                .store
+                .refresh_token(&hash)
+                .await?
+                .ok_or_else(|| refresh_refused("unknown token"))?;
+        }
+
+        let rotated_at = record.rotated_at.unwrap_or(now);
+        let within_grace = now < rotated_at.saturating_add(self.sessions.grace_secs);
+        let successor = record
+            .successor_sealed
+            .as_deref()
+            .and_then(|sealed| refresh::open(token, sealed));
+        match successor {
+            Some(successor) if within_grace => {
+                let access = self.tokens.issue(&user, &session.id, session.expires_at, now)?;
+                Ok(RefreshOutcome {
+                    access,
+                    refresh_token: successor,
+                })
+            }
+            _ => {
+                self.store
+                    .end_session(&session.id, EndReason::Reuse, now)
+                    .await?;
+                self.cache.apply(&Change::Session(session.id.clone()));
+                tracing::warn!(
+                    session_id = %session.id,
+                    user_id = %session.user_id,
+                    "refresh token reuse detected; session revoked"
+                );
+                Err(Error::Unauthenticated(
+                    "this refresh token was already used; the session has been revoked for \
+                     safety, log in again"
+                        .to_owned(),
+                ))
+            }
+        }
+    }
+
+    /// Ends a session, named by a refresh token or else by the caller's
+    /// bearer token. An unknown or malformed refresh token gets the same
+    /// answer as a real one.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] when neither identifies a session.
+    pub async fn logout(
+        &self,
+        bearer: Option<&str>,
+        refresh_token: Option<&SecretString>,
+        now: i64,
+    ) -> Result<()> {
+        if let Some(token) = refresh_token {
+            let token = token.expose_secret();
+            if refresh::looks_valid(token)
+                && let Some(record) = self.store.refresh_token(&refresh::hash(token)).await?
+            {
+                self.end_session(&record.session_id, EndReason::Logout, now)
+                    .await?;
+            }
+            return Ok(());
+        }
+        let (_, claims) = self.authenticate(bearer, now).await?;
+        self.end_session(&claims.sid, EndReason::Logout, now).await
+    }
+
+    async fn end_session(&self, sid: &str, reason: EndReason, now: i64) -> Result<()> {
+        self.store.end_session(sid, reason, now).await?;
+        self.cache.apply(&Change::Session(sid.to_owned()));
+        Ok(())
+    }
+
+    /// Ends every session of the calling user; returns how many were live.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] without a valid bearer token.
+    pub async fn logout_all(&self, bearer: Option<&str>, now: i64) -> Result<u64> {
+        let (user, _) = self.authenticate(bearer, now).await?;
+        self.end_user_sessions(&user.id, EndReason::LogoutAll, now)
+            .await
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, reason: EndReason, now: i64) -> Result<u64> {
+        let ended = self.store.end_user_sessions(user_id, reason, now).await?;
+        self.cache.apply(&Change::UserSessions(user_id.to_owned()));
+        Ok(ended)
+    }
+
+    /// The calling user's live sessions.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] without a valid bearer token.
+    pub async fn list_sessions(&self, bearer: Option<&str>, now: i64) -> Result<Vec<SessionInfo>> {
+        let (user, claims) = self.authenticate(bearer, now).await?;
+        Ok(self
+            .store
+            .live_sessions(&user.id, now)
+            .await?
+            .into_iter()
+            .map(|session| SessionInfo {
+                current: session.id == claims.sid,
+                session,
+            })
+            .collect())
+    }
+
+    /// Ends every session of another user; needs the `admin` role.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`], [`Error::PermissionDenied`],
+    /// [`Error::NotFound`], [`Error::InvalidArgument`] for an empty selector.
+    pub async fn revoke_sessions(
+        &self,
+        bearer: Option<&str>,
+        selector: Option<UserSelector>,
+        now: i64,
+    ) -> Result<u64> {
+        let (caller, claims) = self.authenticate(bearer, now).await?;
+        if !is_admin(&caller, &claims) {
+            return Err(Error::PermissionDenied(
+                "revoking sessions needs the `admin` role".to_owned(),
+            ));
+        }
+        let target = self.find_user(selector).await?;
+        self.end_user_sessions(&target.id, EndReason::Admin, now)
+            .await
+    }
+
+    /// Verifies an access token at `now`: signature and claims, that its
+    /// user still exists and is active, and that its session is live.
+    ///
+    /// In steady state this reads no database: user and session state come
+    /// from [`StateCache`].
+    ///
+    /// # Errors
+    /// Only failures of authd itself (database unreachable while the cache
+    /// is not trusted); an invalid token is [`Verification::Invalid`].
     pub async fn verify(&self, token: &str, now: i64) -> Result<Verification> {
         let claims = match self.tokens.verify(token, now) {
             Ok(c) => c,
             Err(reason) => return Ok(Verification::Invalid(reason)),
         };
-        match self.store.user_by_id(&claims.sub).await? {
-            None => Ok(Verification::Invalid(InvalidReason::UserNotFound)),
-            Some(user) if !user.active => Ok(Verification::Invalid(InvalidReason::UserDisabled)),
-            Some(user) => Ok(Verification::Valid {
-                user,
-                claims: Box::new(claims),
-            }),
+        let user = match self.user_state(&claims.sub).await? {
+            None => return Ok(Verification::Invalid(InvalidReason::UserNotFound)),
+            Some(user) if !user.active => {
+                return Ok(Verification::Invalid(InvalidReason::UserDisabled));
+            }
+            Some(user) => user,
+        };
+        let Some(session) = self.session_state(&claims.sid).await? else {
+            return Ok(Verification::Invalid(InvalidReason::SessionEnded));
+        };
+        if session.user_id != claims.sub {
+            return Ok(Verification::Invalid(InvalidReason::Revoked));
         }
+        if let Some((_, reason)) = session.ended {
+            return Ok(Verification::Invalid(match reason {
+                EndReason::Logout | EndReason::LogoutAll | EndReason::Evicted => {
+                    InvalidReason::SessionEnded
+                }
+                EndReason::Admin | EndReason::Reuse => InvalidReason::Revoked,
+                EndReason::PasswordChanged => InvalidReason::PasswordChanged,
+                EndReason::RolesChanged => InvalidReason::RolesChanged,
+                EndReason::UserDisabled => InvalidReason::UserDisabled,
+            }));
+        }
+        if session.expires_at <= now {
+            return Ok(Verification::Invalid(InvalidReason::SessionEnded));
+        }
+        Ok(Verification::Valid {
+            user,
+            claims: Box::new(claims),
+        })
+    }
+
+    async fn user_state(&self, id: &str) -> Result<Option<User>> {
+        if let Some(hit) = self.cache.user(id) {
+            return Ok(hit);
+        }
+        let epoch = self.cache.epoch();
+        self.cache.count_db_read();
+        let user = self.store.user_by_id(id).await?;
+        self.cache.put_user(id, user.clone(), epoch);
+        Ok(user)
+    }
+
+    async fn session_state(&self, id: &str) -> Result<Option<Session>> {
+        if let Some(hit) = self.cache.session(id) {
+            return Ok(hit);
+        }
+        let epoch = self.cache.epoch();
+        self.cache.count_db_read();
+        let session = self.store.session(id).await?;
+        self.cache.put_session(id, session.clone(), epoch);
+        Ok(session)
     }
 
     /// Authenticates a caller by their bearer token.
@@ -298,35 +660,42 @@ impl AuthCore {
         now: i64,
     ) -> Result<User> {
         let (caller, claims) = self.authenticate(bearer, now).await?;
-        let selector =
-            selector.ok_or_else(|| Error::invalid("selector", "set either `id` or `username`"))?;
         let is_self = match &selector {
-            UserSelector::Id(id) => *id == caller.id,
-            UserSelector::Username(name) => {
+            Some(UserSelector::Id(id)) => *id == caller.id,
+            Some(UserSelector::Username(name)) => {
                 user::username_key(name) == user::username_key(&caller.username)
             }
+            None => false,
         };
         if is_self {
             return Ok(caller);
         }
-        // Roles come from the token, checked against the stored user too, so
-        // a role removed since the token was issued no longer counts.
-        let is_admin = claims.roles.iter().any(|r| r == ADMIN_ROLE) && caller.has_role(ADMIN_ROLE);
-        if !is_admin {
+        if selector.is_some() && !is_admin(&caller, &claims) {
             return Err(Error::PermissionDenied(
                 "reading another user's record needs the `admin` role".to_owned(),
             ));
         }
-        let found = match &selector {
-            UserSelector::Id(id) if id.is_empty() => {
+        self.find_user(selector).await
+    }
+
+    async fn find_user(&self, selector: Option<UserSelector>) -> Result<User> {
+        let found = match selector {
+            None => return Err(Error::invalid("selector", "set either `id` or `username`")),
+            Some(UserSelector::Id(id)) if id.is_empty() => {
                 return Err(Error::invalid("id", "must not be empty"));
             }
-            UserSelector::Username(name) if name.is_empty() => {
+            Some(UserSelector::Username(name)) if name.is_empty() => {
                 return Err(Error::invalid("username", "must not be empty"));
             }
-            UserSelector::Id(id) => self.store.user_by_id(id).await?,
-            UserSelector::Username(name) => self.store.user_by_username(name).await?,
+            Some(UserSelector::Id(id)) => self.store.user_by_id(&id).await?,
+            Some(UserSelector::Username(name)) => self.store.user_by_username(&name).await?,
         };
         found.ok_or_else(|| Error::NotFound("no such user".to_owned()))
     }
+}
+
+/// Roles come from the token, checked against the stored user too, so a
+/// role removed since the token was issued no longer counts.
+fn is_admin(caller: &User, claims: &Claims) -> bool {
+    claims.roles.iter().any(|r| r == ADMIN_ROLE) && caller.has_role(ADMIN_ROLE)
 }

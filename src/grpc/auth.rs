@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
@@ -12,7 +12,7 @@ use super::pb::auth_service_server::AuthService;
 use super::pb::{self, get_user_request::Selector};
 use super::{convert, status};
 use crate::error::{Error, Result};
-use crate::service::{AuthCore, UserSelector, Verification};
+use crate::service::{AuthCore, ClientInfo, UserSelector, Verification};
 use crate::token::now_unix;
 
 /// Serves `AuthService` by delegating to [`AuthCore`].
@@ -78,6 +78,23 @@ fn bearer(metadata: &MetadataMap) -> Result<Option<&str>> {
     Ok(Some(token))
 }
 
+/// The caller's address and user agent, for the session record.
+fn client_info<T>(request: &Request<T>) -> ClientInfo {
+    ClientInfo {
+        addr: request.remote_addr().map(|a| a.ip().to_string()),
+        user_agent: request
+            .metadata()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// A non-empty string field as `Some`.
+fn non_empty(value: String) -> Option<SecretString> {
+    (!value.is_empty()).then(|| SecretString::from(value))
+}
+
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn login(
@@ -85,19 +102,26 @@ impl AuthService for AuthApi {
         request: Request<pb::LoginRequest>,
     ) -> std::result::Result<Response<pb::LoginResponse>, Status> {
         rpc("Login", async {
+            let client = client_info(&request);
             let request = request.into_inner();
             let now = now_unix();
             let out = self
                 .core
-                .login(&request.username, SecretString::from(request.password), now)
+                .login(
+                    &request.username,
+                    SecretString::from(request.password),
+                    client,
+                    now,
+                )
                 .await?;
-            let expires_in = out.access.claims.exp - now;
             Ok(pb::LoginResponse {
+                expires_in: out.access.claims.exp - now,
+                expires_at: Some(convert::timestamp(out.access.claims.exp)),
+                session_id: out.access.claims.sid.clone(),
                 access_token: out.access.token,
                 token_type: "Bearer".to_owned(),
-                expires_in,
-                expires_at: Some(convert::timestamp(out.access.claims.exp)),
                 user: Some(convert::user(out.user)),
+                refresh_token: out.refresh_token.expose_secret().to_owned(),
             })
         })
         .await
@@ -144,6 +168,89 @@ impl AuthService for AuthApi {
             let user = self.core.get_user(token, selector, now_unix()).await?;
             Ok(pb::GetUserResponse {
                 user: Some(convert::user(user)),
+            })
+        })
+        .await
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> std::result::Result<Response<pb::RefreshResponse>, Status> {
+        rpc("Refresh", async {
+            let token = SecretString::from(request.into_inner().refresh_token);
+            let now = now_unix();
+            let out = self.core.refresh(&token, now).await?;
+            Ok(pb::RefreshResponse {
+                expires_in: out.access.claims.exp - now,
+                expires_at: Some(convert::timestamp(out.access.claims.exp)),
+                access_token: out.access.token,
+                refresh_token: out.refresh_token.expose_secret().to_owned(),
+                token_type: "Bearer".to_owned(),
+            })
+        })
+        .await
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> std::result::Result<Response<pb::LogoutResponse>, Status> {
+        rpc("Logout", async {
+            let token = bearer(request.metadata())?;
+            let refresh_token = non_empty(request.get_ref().refresh_token.clone());
+            self.core
+                .logout(token, refresh_token.as_ref(), now_unix())
+                .await?;
+            Ok(pb::LogoutResponse {})
+        })
+        .await
+    }
+
+    async fn logout_all(
+        &self,
+        request: Request<pb::LogoutAllRequest>,
+    ) -> std::result::Result<Response<pb::LogoutAllResponse>, Status> {
+        rpc("LogoutAll", async {
+            let token = bearer(request.metadata())?;
+            let ended = self.core.logout_all(token, now_unix()).await?;
+            Ok(pb::LogoutAllResponse {
+                ended: i64::try_from(ended).unwrap_or(i64::MAX),
+            })
+        })
+        .await
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> std::result::Result<Response<pb::ListSessionsResponse>, Status> {
+        rpc("ListSessions", async {
+            let token = bearer(request.metadata())?;
+            let sessions = self.core.list_sessions(token, now_unix()).await?;
+            Ok(pb::ListSessionsResponse {
+                sessions: sessions.into_iter().map(convert::session).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        request: Request<pb::RevokeSessionsRequest>,
+    ) -> std::result::Result<Response<pb::RevokeSessionsResponse>, Status> {
+        rpc("RevokeSessions", async {
+            let token = bearer(request.metadata())?;
+            let selector = request.get_ref().user.clone().map(|s| match s {
+                pb::revoke_sessions_request::User::Id(id) => UserSelector::Id(id),
+                pb::revoke_sessions_request::User::Username(name) => UserSelector::Username(name),
+            });
+            let ended = self
+                .core
+                .revoke_sessions(token, selector, now_unix())
+                .await?;
+            Ok(pb::RevokeSessionsResponse {
+                ended: i64::try_from(ended).unwrap_or(i64::MAX),
             })
         })
         .await

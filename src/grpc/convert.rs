@@ -1,6 +1,7 @@
 //! Conversions between domain types and `auth.v1` messages.
 
 use super::pb;
+use crate::service::SessionInfo;
 use crate::token::{Claims, InvalidReason};
 use crate::user::User;
 
@@ -31,6 +32,7 @@ pub(super) fn claims(claims: Claims) -> pb::Claims {
         nbf: claims.nbf,
         exp: claims.exp,
         jti: claims.jti,
+        sid: claims.sid,
         iss: claims.iss,
         roles: claims.roles,
     }
@@ -48,5 +50,22 @@ pub(super) fn reason(reason: InvalidReason) -> pb::InvalidReason {
         InvalidReason::UserNotFound => pb::InvalidReason::UserNotFound,
         InvalidReason::UserDisabled => pb::InvalidReason::UserDisabled,
         InvalidReason::AlgorithmMismatch => pb::InvalidReason::AlgorithmMismatch,
+        InvalidReason::Revoked => pb::InvalidReason::Revoked,
+        InvalidReason::SessionEnded => pb::InvalidReason::SessionEnded,
+        InvalidReason::PasswordChanged => pb::InvalidReason::PasswordChanged,
+        InvalidReason::RolesChanged => pb::InvalidReason::RolesChanged,
+    }
+}
+
+pub(super) fn session(info: SessionInfo) -> pb::Session {
+    let s = info.session;
+    pb::Session {
+        id: s.id,
+        created_at: Some(timestamp(s.created_at)),
+        last_used_at: Some(timestamp(s.last_used_at)),
+        expires_at: Some(timestamp(s.expires_at)),
+        client_address: s.client_addr.unwrap_or_default(),
+        user_agent: s.user_agent.unwrap_or_default(),
+        current: info.current,
     }
 }

@@ -41,10 +41,38 @@ impl fmt::Debug for pb::LoginResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoginResponse")
             .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("session_id", &self.session_id)
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
             .field("expires_at", &self.expires_at)
             .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::RefreshRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::RefreshResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshResponse")
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for pb::LogoutRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogoutRequest")
+            .field("refresh_token", &"[redacted]")
             .finish()
     }
 }
@@ -74,8 +102,23 @@ mod tests {
         assert!(!format!("{verify:?}").contains("eyJ"));
         let response = pb::LoginResponse {
             access_token: "eyJhbGciOi.secret.token".into(),
+            refresh_token: "rt_secretrefresh".into(),
             ..Default::default()
         };
         assert!(!format!("{response:?}").contains("eyJ"));
+        assert!(!format!("{response:?}").contains("rt_secret"));
+        let refresh = pb::RefreshResponse {
+            access_token: "eyJhbGciOi.secret.token".into(),
+            refresh_token: "rt_secretrefresh".into(),
+            ..Default::default()
+        };
+        assert!(!format!("{refresh:?}").contains("eyJ"));
+        assert!(!format!("{refresh:?}").contains("rt_secret"));
+        for debug in [
+            format!("{:?}", pb::RefreshRequest { refresh_token: "rt_secretrefresh".into() }),
+            format!("{:?}", pb::LogoutRequest { refresh_token: "rt_secretrefresh".into() }),
+        ] {
+            assert!(!debug.contains("rt_secret"), "{debug}");
+        }
     }
 }

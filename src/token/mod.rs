@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::user::User;
 
 pub mod keys;
+pub mod refresh;
 
 pub use keys::{KeySet, SigningKey};
 
@@ -48,6 +49,8 @@ pub struct Claims {
     pub iat: i64,
     /// Unique token id.
     pub jti: String,
+    /// The session the token belongs to; ending the session revokes it.
+    pub sid: String,
     /// The user's roles when the token was issued.
     #[serde(default)]
     pub roles: Vec<String>,
@@ -97,6 +100,14 @@ pub enum InvalidReason {
     UserDisabled,
     /// The header's `alg` is not the key's algorithm (including `none`).
     AlgorithmMismatch,
+    /// The session was revoked (by an administrator, or on refresh token reuse).
+    Revoked,
+    /// The session ended: logout, logout of all sessions, eviction, or its lifetime ran out.
+    SessionEnded,
+    /// The user's password changed after the token was issued.
+    PasswordChanged,
+    /// The user's roles changed after the token was issued.
+    RolesChanged,
 }
 
 impl InvalidReason {
@@ -114,6 +125,10 @@ impl InvalidReason {
             Self::UserNotFound => "the token's user no longer exists",
             Self::UserDisabled => "the token's user is disabled",
             Self::AlgorithmMismatch => "the token's algorithm is not allowed",
+            Self::Revoked => "the token's session was revoked",
+            Self::SessionEnded => "the token's session has ended",
+            Self::PasswordChanged => "the password changed since the token was issued",
+            Self::RolesChanged => "the roles changed since the token was issued",
         }
     }
 }
@@ -169,20 +184,22 @@ impl TokenService {
         self.ttl
     }
 
-    /// Signs a token for `user`, valid from `now` for the configured lifetime.
+    /// Signs a token for `user` in session `sid`, valid from `now` for the
+    /// configured lifetime but never past `not_after` (the session's end).
     ///
     /// # Errors
     /// [`Error::Internal`] if signing fails (a broken key).
-    pub fn issue(&self, user: &User, now: i64) -> Result<IssuedToken> {
+    pub fn issue(&self, user: &User, sid: &str, not_after: i64, now: i64) -> Result<IssuedToken> {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: user.id.clone(),
             aud: Audience::One(self.audience.clone()),
-            exp: now.saturating_add(ttl),
+            exp: now.saturating_add(ttl).min(not_after),
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
+            sid: sid.to_owned(),
             roles: user.roles.clone(),
         };
         let key = self.keys.signing();

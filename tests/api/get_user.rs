@@ -57,10 +57,11 @@ async fn calls_without_a_valid_bearer_token_are_unauthenticated(backend: Backend
         Code::Unauthenticated,
     );
 
+    let sid = app.session_of("alice").await;
     let expired = app
         .core
         .tokens()
-        .issue(&alice, now_unix() - 3600)
+        .issue(&alice, &sid, i64::MAX, now_unix() - 3600)
         .expect("issue")
         .token;
     let status = assert_code(

@@ -250,6 +250,14 @@ impl TestApp {
             .access_token
     }
 
+    /// Logs `username` in and returns the new session's id.
+    pub async fn session_of(&self, username: &str) -> String {
+        self.login(username, PASSWORD)
+            .await
+            .expect("login succeeds")
+            .session_id
+    }
+
     pub async fn verify(&self, token: &str) -> pb::VerifyResponse {
         self.client
             .clone()

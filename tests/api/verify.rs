@@ -176,6 +176,7 @@ async fn a_token_signed_by_another_key_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.create_user("alice", &[]).await;
     let own = app.token_for("alice").await;
+    let sid = app.session_of("alice").await;
     let own_header: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&segments(&own)[0]).expect("b64"))
             .expect("json");
@@ -189,13 +190,13 @@ async fn a_token_signed_by_another_key_is_refused(backend: Backend) {
         Duration::from_secs(900),
         Duration::from_secs(10),
     );
-    let token = foreign.issue(&alice, now_unix()).expect("issue").token;
+    let token = foreign.issue(&alice, &sid, i64::MAX, now_unix()).expect("issue").token;
     assert_invalid(&app.verify(&token).await, InvalidReason::UnknownKey);
 
     // The same foreign key claiming our kid: the signature does not verify.
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = own_header["kid"].as_str().map(str::to_owned);
-    let claims = foreign.issue(&alice, now_unix()).expect("issue").claims;
+    let claims = foreign.issue(&alice, &sid, i64::MAX, now_unix()).expect("issue").claims;
     let forged = jsonwebtoken::encode(
         &header,
         &claims,
@@ -208,31 +209,33 @@ async fn a_token_signed_by_another_key_is_refused(backend: Backend) {
 async fn expired_and_not_yet_valid_tokens_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.create_user("alice", &[]).await;
+    let sid = app.session_of("alice").await;
     let tokens = app.core.tokens();
     let now = now_unix();
 
-    let expired = tokens.issue(&alice, now - 3600).expect("issue").token;
+    let expired = tokens.issue(&alice, &sid, i64::MAX, now - 3600).expect("issue").token;
     assert_invalid(&app.verify(&expired).await, InvalidReason::Expired);
 
-    let future = tokens.issue(&alice, now + 3600).expect("issue").token;
+    let future = tokens.issue(&alice, &sid, i64::MAX, now + 3600).expect("issue").token;
     assert_invalid(&app.verify(&future).await, InvalidReason::NotYetValid);
 
     // Within the leeway (10 s) a token just past its expiry still verifies.
-    let just_expired = tokens.issue(&alice, now - 900 - 2).expect("issue").token;
+    let just_expired = tokens.issue(&alice, &sid, i64::MAX, now - 900 - 2).expect("issue").token;
     assert!(app.verify(&just_expired).await.valid);
 }
 
 async fn tokens_for_another_issuer_or_audience_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.create_user("alice", &[]).await;
+    let sid = app.session_of("alice").await;
 
     let other_issuer = sibling_tokens(&app, "someone-else", "authd").await;
-    let token = other_issuer.issue(&alice, now_unix()).expect("issue").token;
+    let token = other_issuer.issue(&alice, &sid, i64::MAX, now_unix()).expect("issue").token;
     assert_invalid(&app.verify(&token).await, InvalidReason::WrongIssuer);
 
     let other_audience = sibling_tokens(&app, "authd", "billing").await;
     let token = other_audience
-        .issue(&alice, now_unix())
+        .issue(&alice, &sid, i64::MAX, now_unix())
         .expect("issue")
         .token;
     assert_invalid(&app.verify(&token).await, InvalidReason::WrongAudience);
@@ -256,10 +259,10 @@ async fn tokens_of_disabled_or_missing_users_are_refused(backend: Backend) {
         .set_active("alice", true, now_unix())
         .await
         .expect("enable");
-    assert!(
-        app.verify(&token).await.valid,
-        "re-enabled users' tokens work again"
-    );
+    // Disabling ended the session for good; re-enabling lets the user log in afresh.
+    assert_invalid(&app.verify(&token).await, InvalidReason::UserDisabled);
+    let fresh = app.token_for("alice").await;
+    assert!(app.verify(&fresh).await.valid);
 
     let ghost = User {
         id: uuid::Uuid::new_v4().to_string(),
@@ -273,7 +276,7 @@ async fn tokens_of_disabled_or_missing_users_are_refused(backend: Backend) {
     let token = app
         .core
         .tokens()
-        .issue(&ghost, now_unix())
+        .issue(&ghost, "no-such-session", i64::MAX, now_unix())
         .expect("issue")
         .token;
     assert_invalid(&app.verify(&token).await, InvalidReason::UserNotFound);

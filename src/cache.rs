@@ -1,0 +1,356 @@
+//! The in-process cache of user and session state that keeps Verify off the
+//! database, and the task that keeps it current.
+//!
+//! Verify needs to know that a token's user exists and is active and that
+//! its session has not ended. Those answers are cached here per replica and
+//! dropped the moment a change is announced: by this process directly (the
+//! replica that made the change), or through the store's change feed
+//! (PostgreSQL `LISTEN/NOTIFY` from other replicas and the CLI; the
+//! `change_log` poll on SQLite).
+//!
+//! Fail-closed rules:
+//! - The cache is only *trusted* while the feed has proved itself alive
+//!   within the last `bound` (heartbeats, changes or polls). Untrusted, every
+//!   lookup goes to the database; if that fails, the caller gets an error,
+//!   never a cached "valid".
+//! - A feed interruption drops everything cached: changes may have been missed.
+//! - Every announced change bumps an epoch; a database read that started
+//!   before a change is not cached, so a slow read can never re-insert state
+//!   the change invalidated.
+//! - Entries also expire after `entry_ttl` and the maps are bounded.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::store::{Change, FeedItem, Session, Store};
+use crate::user::User;
+
+/// Cached answers, each with the instant it was stored.
+#[derive(Debug, Default)]
+struct Entries {
+    users: HashMap<String, (Option<User>, Instant)>,
+    sessions: HashMap<String, (Option<Session>, Instant)>,
+}
+
+/// User and session state for Verify; see the module docs.
+#[derive(Debug)]
+pub struct StateCache {
+    entries: RwLock<Entries>,
+    epoch: AtomicU64,
+    base: Instant,
+    /// Nanoseconds after `base` until which the cache may be used.
+    trusted_until: AtomicU64,
+    bound: Duration,
+    entry_ttl: Duration,
+    max_entries: usize,
+    db_reads: AtomicU64,
+    alive: Notify,
+}
+
+impl StateCache {
+    /// An empty, untrusted cache.
+    #[must_use]
+    pub fn new(bound: Duration, entry_ttl: Duration, max_entries: usize) -> Self {
+        Self {
+            entries: RwLock::new(Entries::default()),
+            epoch: AtomicU64::new(0),
+            base: Instant::now(),
+            trusted_until: AtomicU64::new(0),
+            bound,
+            entry_ttl,
+            max_entries: max_entries.max(1),
+            db_reads: AtomicU64::new(0),
+            alive: Notify::new(),
+        }
+    }
+
+    fn elapsed_nanos(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether cached answers may be used now.
+    #[must_use]
+    pub fn is_trusted(&self) -> bool {
+        self.elapsed_nanos() < self.trusted_until.load(Ordering::Acquire)
+    }
+
+    /// The feed proved itself alive: trust the cache for `bound` from now.
+    pub fn mark_alive(&self) {
+        let until = self
+            .elapsed_nanos()
+            .saturating_add(u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX));
+        self.trusted_until.fetch_max(until, Ordering::AcqRel);
+        self.alive.notify_waiters();
+    }
+
+    /// The feed broke: stop trusting and forget everything.
+    pub fn distrust(&self) {
+        self.trusted_until.store(0, Ordering::Release);
+        self.clear();
+    }
+
+    /// Forgets everything (changes may have been missed).
+    pub fn clear(&self) {
+        let mut entries = self.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.users.clear();
+        entries.sessions.clear();
+    }
+
+    /// Drops whatever `change` makes stale.
+    pub fn apply(&self, change: &Change) {
+        let mut entries = self.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        match change {
+            Change::User(id) => {
+                entries.users.remove(id);
+            }
+            Change::Session(id) => {
+                entries.sessions.remove(id);
+            }
+            Change::UserSessions(user_id) => {
+                entries.users.remove(user_id);
+                entries.sessions.retain(|_, (session, _)| {
+                    session.as_ref().is_none_or(|s| &s.user_id != user_id)
+                });
+            }
+            Change::Heartbeat => {}
+        }
+    }
+
+    /// The current epoch, to be taken before a database read that may be cached.
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A cached user lookup (`Some(None)`: known not to exist), if trusted and fresh.
+    #[must_use]
+    pub fn user(&self, id: &str) -> Option<Option<User>> {
+        if !self.is_trusted() {
+            return None;
+        }
+        let entries = self.read();
+        let (user, at) = entries.users.get(id)?;
+        (at.elapsed() < self.entry_ttl).then(|| user.clone())
+    }
+
+    /// A cached session lookup, if trusted and fresh.
+    #[must_use]
+    pub fn session(&self, id: &str) -> Option<Option<Session>> {
+        if !self.is_trusted() {
+            return None;
+        }
+        let entries = self.read();
+        let (session, at) = entries.sessions.get(id)?;
+        (at.elapsed() < self.entry_ttl).then(|| session.clone())
+    }
+
+    /// Caches a user read that began at `epoch`, unless a change came since.
+    pub fn put_user(&self, id: &str, user: Option<User>, epoch: u64) {
+        let mut entries = self.write();
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if entries.users.len() >= self.max_entries {
+            entries.users.clear();
+        }
+        entries.users.insert(id.to_owned(), (user, Instant::now()));
+    }
+
+    /// Caches a session read that began at `epoch`, unless a change came since.
+    pub fn put_session(&self, id: &str, session: Option<Session>, epoch: u64) {
+        let mut entries = self.write();
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if entries.sessions.len() >= self.max_entries {
+            entries.sessions.clear();
+        }
+        entries
+            .sessions
+            .insert(id.to_owned(), (session, Instant::now()));
+    }
+
+    /// Counts one database read made on behalf of Verify.
+    pub fn count_db_read(&self) {
+        self.db_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Database reads made on behalf of Verify since start-up.
+    #[must_use]
+    pub fn db_reads(&self) -> u64 {
+        self.db_reads.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the cache is trusted, at most `limit`; returns whether it is.
+    pub async fn wait_until_trusted(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.alive.notified();
+            if self.is_trusted() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.is_trusted();
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        // A panic while holding the lock cannot leave the maps inconsistent
+        // in a way that matters: at worst an entry is missing.
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Follows the store's change feed forever, keeping `cache` current.
+pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut feed = loop {
+        match store.change_feed().await {
+            Ok(feed) => break feed,
+            Err(e) => {
+                cache.distrust();
+                tracing::warn!(error = %e, "cannot open the change feed; Verify reads the database");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    backoff = Duration::from_millis(50);
+    loop {
+        match feed.next().await {
+            Ok(FeedItem::Alive) => cache.mark_alive(),
+            Ok(FeedItem::Change(change)) => {
+                cache.apply(&change);
+                cache.mark_alive();
+            }
+            Ok(FeedItem::Resync) => {
+                tracing::info!("change feed reconnected; dropping cached state");
+                cache.clear();
+                cache.mark_alive();
+                backoff = Duration::from_millis(50);
+            }
+            Err(e) => {
+                cache.distrust();
+                tracing::warn!(error = %e, "change feed interrupted; Verify reads the database");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Sends a heartbeat through the store every `interval`, so every replica's
+/// feed proves itself alive even when nothing changes.
+pub async fn send_heartbeats(store: Arc<dyn Store>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = store.heartbeat().await {
+            tracing::debug!(error = %e, "heartbeat failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            username: id.into(),
+            email: None,
+            active: true,
+            roles: vec![],
+            created_at: 0,
+            last_login_at: None,
+        }
+    }
+
+    fn session(id: &str, user_id: &str) -> Session {
+        Session {
+            id: id.into(),
+            user_id: user_id.into(),
+            created_at: 0,
+            last_used_at: 0,
+            expires_at: 10,
+            client_addr: None,
+            user_agent: None,
+            ended: None,
+        }
+    }
+
+    fn cache() -> StateCache {
+        StateCache::new(Duration::from_secs(60), Duration::from_secs(60), 100)
+    }
+
+    #[test]
+    fn nothing_is_served_until_the_feed_proves_alive() {
+        let c = cache();
+        c.put_user("u", Some(user("u")), c.epoch());
+        assert_eq!(c.user("u"), None, "untrusted");
+        c.mark_alive();
+        assert_eq!(c.user("u"), Some(Some(user("u"))));
+        c.distrust();
+        assert_eq!(c.user("u"), None);
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_cached() {
+        let c = cache();
+        c.mark_alive();
+        let epoch = c.epoch();
+        c.apply(&Change::User("u".into()));
+        c.put_user("u", Some(user("u")), epoch);
+        assert_eq!(c.user("u"), None);
+    }
+
+    #[test]
+    fn changes_drop_exactly_what_they_touch() {
+        let c = cache();
+        c.mark_alive();
+        let e = c.epoch();
+        c.put_session("s1", Some(session("s1", "alice")), e);
+        c.put_session("s2", Some(session("s2", "bob")), e);
+        c.put_user("alice", Some(user("alice")), e);
+        c.apply(&Change::UserSessions("alice".into()));
+        assert_eq!(c.session("s1"), None);
+        assert!(c.session("s2").is_some());
+        assert_eq!(c.user("alice"), None);
+        c.apply(&Change::Session("s2".into()));
+        assert_eq!(c.session("s2"), None);
+    }
+
+    #[test]
+    fn trust_lapses_after_the_bound() {
+        let c = StateCache::new(Duration::ZERO, Duration::from_secs(60), 100);
+        c.mark_alive();
+        assert!(!c.is_trusted(), "a zero bound never trusts");
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let c = StateCache::new(Duration::from_secs(60), Duration::from_secs(60), 2);
+        c.mark_alive();
+        for id in ["a", "b", "c"] {
+            c.put_user(id, Some(user(id)), c.epoch());
+        }
+        assert!(c.read().users.len() <= 2);
+    }
+}
