@@ -146,7 +146,13 @@ impl App {
             grace_secs: i64::try_from(config.refresh_grace.as_secs()).unwrap_or(i64::MAX),
             max_per_user: config.max_sessions_per_user,
         };
-        let core = AuthCore::new(Arc::clone(&store), hasher, tokens, Arc::clone(&cache), policy);
+        let core = AuthCore::new(
+            Arc::clone(&store),
+            hasher,
+            tokens,
+            Arc::clone(&cache),
+            policy,
+        );
         if !config.cache_trust_bound.is_zero() && !cache.wait_until_trusted(FEED_START_WAIT).await {
             tracing::warn!("change feed not live yet; Verify reads the database until it is");
         }

@@ -69,7 +69,9 @@ pub struct SessionPolicy {
 
 /// The one answer to every refresh failure a client cannot fix but by logging in again.
 fn refresh_refused(detail: &str) -> Error {
-    Error::Unauthenticated(format!("the refresh token is not valid: {detail}; log in again"))
+    Error::Unauthenticated(format!(
+        "the refresh token is not valid: {detail}; log in again"
+    ))
 }
 
 /// Verify's answer: a valid token's user and claims, or why it is invalid.
@@ -326,7 +328,10 @@ impl AuthCore {
 
         let found = self.store.find_credentials(login).await?;
         let (user, stored_hash) = match found {
-            Some(c) => (Some(c.user), Some(c.password_hash.expose_secret().to_owned())),
+            Some(c) => (
+                Some(c.user),
+                Some(c.password_hash.expose_secret().to_owned()),
+            ),
             None => (None, None),
         };
         let verdict = self.hasher.verify(password.clone(), stored_hash).await?;
@@ -424,7 +429,9 @@ impl AuthCore {
                 .rotate_refresh_token(&hash, &successor_hash, &sealed, now)
                 .await?
             {
-                let access = self.tokens.issue(&user, &session.id, session.expires_at, now)?;
+                let access = self
+                    .tokens
+                    .issue(&user, &session.id, session.expires_at, now)?;
                 return Ok(RefreshOutcome {
                     access,
                     refresh_token: successor,
@@ -446,7 +453,9 @@ impl AuthCore {
             .and_then(|sealed| refresh::open(token, sealed));
         match successor {
             Some(successor) if within_grace => {
-                let access = self.tokens.issue(&user, &session.id, session.expires_at, now)?;
+                let access = self
+                    .tokens
+                    .issue(&user, &session.id, session.expires_at, now)?;
                 Ok(RefreshOutcome {
                     access,
                     refresh_token: successor,

@@ -115,8 +115,18 @@ mod tests {
         assert!(!format!("{refresh:?}").contains("eyJ"));
         assert!(!format!("{refresh:?}").contains("rt_secret"));
         for debug in [
-            format!("{:?}", pb::RefreshRequest { refresh_token: "rt_secretrefresh".into() }),
-            format!("{:?}", pb::LogoutRequest { refresh_token: "rt_secretrefresh".into() }),
+            format!(
+                "{:?}",
+                pb::RefreshRequest {
+                    refresh_token: "rt_secretrefresh".into()
+                }
+            ),
+            format!(
+                "{:?}",
+                pb::LogoutRequest {
+                    refresh_token: "rt_secretrefresh".into()
+                }
+            ),
         ] {
             assert!(!debug.contains("rt_secret"), "{debug}");
         }

@@ -56,7 +56,11 @@ pub fn hash(token: &str) -> String {
 fn sealing_key(old_token: &str) -> Result<LessSafeKey> {
     let key = digest(
         &SHA256,
-        &[b"authd refresh successor v1\0".as_slice(), old_token.as_bytes()].concat(),
+        &[
+            b"authd refresh successor v1\0".as_slice(),
+            old_token.as_bytes(),
+        ]
+        .concat(),
     );
     UnboundKey::new(&AES_256_GCM, key.as_ref())
         .map(LessSafeKey::new)
@@ -92,7 +96,9 @@ pub fn open(old_token: &str, sealed: &[u8]) -> Option<SecretString> {
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut buffer = ciphertext.to_vec();
     let plain = key.open_in_place(nonce, Aad::empty(), &mut buffer).ok()?;
-    String::from_utf8(plain.to_vec()).ok().map(SecretString::from)
+    String::from_utf8(plain.to_vec())
+        .ok()
+        .map(SecretString::from)
 }
 
 #[cfg(test)]

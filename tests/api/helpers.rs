@@ -102,6 +102,18 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Another handle on an existing database (a second replica's view),
+    /// which does not drop it.
+    pub fn attach(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            _dir: None,
+            pg_name: None,
+        }
+    }
+}
+
 /// `admin` with its database name replaced by `name`.
 fn replace_database(admin: &str, name: &str) -> String {
     let (base, query) = admin
@@ -161,7 +173,7 @@ pub struct TestApp {
     pub channel: Channel,
     pub core: AuthCore,
     /// Kept so the database outlives the server.
-    _db: TestDb,
+    db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<authd::Result<()>>>,
 }
@@ -197,13 +209,18 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
         client: AuthServiceClient::new(channel.clone()),
         channel,
         core,
-        _db: db,
+        db,
         shutdown: Some(tx),
         server: Some(server),
     }
 }
 
 impl TestApp {
+    /// The URL of this app's database, for a second process or replica.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
+    }
+
     /// Creates a user directly through the account service.
     pub async fn create_user(&self, username: &str, roles: &[&str]) -> User {
         self.create_user_with(username, None, roles, PASSWORD).await

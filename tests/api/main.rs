@@ -17,6 +17,8 @@ mod helpers;
 mod cli;
 mod get_user;
 mod login;
+mod replicas;
+mod sessions;
 mod store;
 mod surface;
 mod verify;

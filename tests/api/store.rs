@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authd::Error;
-use authd::store::{self, KeyState, NewUser, PoolSettings, Store};
+use authd::store::KeyState;
+use authd::store::{self, Change, EndReason, FeedItem, NewSession, NewUser, PoolSettings, Store};
 use authd::token::keys::generate_ed25519;
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -19,6 +20,10 @@ on_both_backends!(
     users_are_listed_in_username_order,
     one_current_signing_key_wins_a_race,
     migrations_are_idempotent,
+    sessions_start_end_and_list,
+    exactly_one_concurrent_rotation_wins,
+    expired_and_long_ended_sessions_are_purged,
+    changes_are_announced_on_the_feed,
 );
 
 async fn open(backend: Backend) -> (TestDb, Arc<dyn Store>) {
@@ -239,4 +244,183 @@ async fn migrations_are_idempotent(backend: Backend) {
         .create_user(new_user("alice", None))
         .await
         .expect("usable");
+}
+
+fn new_session(user_id: &str, id: &str, refresh_hash: &str, created_at: i64) -> NewSession {
+    NewSession {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        created_at,
+        expires_at: created_at + 1000,
+        client_addr: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
+        refresh_hash: refresh_hash.to_owned(),
+    }
+}
+
+async fn sessions_start_end_and_list(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    for (i, id) in ["s1", "s2", "s3"].into_iter().enumerate() {
+        let evicted = store
+            .create_session(new_session(&alice.id, id, &format!("h{i}"), 100), 2)
+            .await
+            .expect("session");
+        if id == "s3" {
+            assert_eq!(evicted, vec!["s1".to_owned()], "the oldest makes way");
+        } else {
+            assert!(evicted.is_empty());
+        }
+    }
+    let live: Vec<_> = store
+        .live_sessions(&alice.id, 100)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live, vec!["s2", "s3"]);
+
+    assert!(
+        store
+            .end_session("s2", EndReason::Logout, 101)
+            .await
+            .expect("end")
+    );
+    assert!(
+        !store
+            .end_session("s2", EndReason::Logout, 102)
+            .await
+            .expect("again")
+    );
+    assert!(
+        !store
+            .end_session("nope", EndReason::Logout, 102)
+            .await
+            .expect("unknown")
+    );
+    let s2 = store.session("s2").await.expect("read").expect("kept");
+    assert_eq!(s2.ended, Some((101, EndReason::Logout)));
+    assert_eq!(s2.client_addr.as_deref(), Some("127.0.0.1"));
+
+    assert_eq!(
+        store
+            .end_user_sessions(&alice.id, EndReason::LogoutAll, 103)
+            .await
+            .expect("all"),
+        1
+    );
+    assert!(
+        store
+            .live_sessions(&alice.id, 103)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let record = store
+        .refresh_token("h2")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(record.session_id, "s3");
+    assert_eq!(record.rotated_at, None);
+}
+
+async fn exactly_one_concurrent_rotation_wins(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    store
+        .create_session(new_session(&alice.id, "s1", "old", 100), 0)
+        .await
+        .expect("session");
+    let attempts: Vec<_> = (0..10)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh_token("old", &format!("new{i}"), b"sealed", 101)
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for attempt in attempts {
+        if attempt.await.expect("task").expect("no error") {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    let old = store
+        .refresh_token("old")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(old.rotated_at, Some(101));
+    assert_eq!(old.successor_sealed.as_deref(), Some(b"sealed".as_slice()));
+    let session = store.session("s1").await.expect("read").expect("exists");
+    assert_eq!(session.last_used_at, 101);
+}
+
+async fn expired_and_long_ended_sessions_are_purged(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    store
+        .create_session(new_session(&alice.id, "expired", "h1", 0), 0)
+        .await
+        .expect("session");
+    store
+        .create_session(new_session(&alice.id, "ended", "h2", 5000), 0)
+        .await
+        .expect("session");
+    store
+        .create_session(new_session(&alice.id, "live", "h3", 5000), 0)
+        .await
+        .expect("session");
+    store
+        .end_session("ended", EndReason::Logout, 5001)
+        .await
+        .expect("end");
+
+    let purged = store.purge_sessions(5002, 5001).await.expect("purge");
+    assert_eq!(purged, 2);
+    assert!(store.session("expired").await.expect("read").is_none());
+    assert!(store.session("ended").await.expect("read").is_none());
+    assert!(
+        store.refresh_token("h1").await.expect("read").is_none(),
+        "tokens go too"
+    );
+    assert!(store.session("live").await.expect("read").is_some());
+}
+
+async fn changes_are_announced_on_the_feed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut feed = store.change_feed().await.expect("feed");
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    store.set_active("alice", false, 1).await.expect("disable");
+
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&Change::UserSessions(alice.id.clone())) {
+        assert!(std::time::Instant::now() < deadline, "saw only {seen:?}");
+        let next = tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .expect("the feed answers")
+            .expect("no error");
+        if let FeedItem::Change(change) = next {
+            seen.push(change);
+        }
+    }
+    assert!(seen.contains(&Change::User(alice.id.clone())), "{seen:?}");
 }

@@ -190,13 +190,19 @@ async fn a_token_signed_by_another_key_is_refused(backend: Backend) {
         Duration::from_secs(900),
         Duration::from_secs(10),
     );
-    let token = foreign.issue(&alice, &sid, i64::MAX, now_unix()).expect("issue").token;
+    let token = foreign
+        .issue(&alice, &sid, i64::MAX, now_unix())
+        .expect("issue")
+        .token;
     assert_invalid(&app.verify(&token).await, InvalidReason::UnknownKey);
 
     // The same foreign key claiming our kid: the signature does not verify.
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = own_header["kid"].as_str().map(str::to_owned);
-    let claims = foreign.issue(&alice, &sid, i64::MAX, now_unix()).expect("issue").claims;
+    let claims = foreign
+        .issue(&alice, &sid, i64::MAX, now_unix())
+        .expect("issue")
+        .claims;
     let forged = jsonwebtoken::encode(
         &header,
         &claims,
@@ -213,14 +219,23 @@ async fn expired_and_not_yet_valid_tokens_are_refused(backend: Backend) {
     let tokens = app.core.tokens();
     let now = now_unix();
 
-    let expired = tokens.issue(&alice, &sid, i64::MAX, now - 3600).expect("issue").token;
+    let expired = tokens
+        .issue(&alice, &sid, i64::MAX, now - 3600)
+        .expect("issue")
+        .token;
     assert_invalid(&app.verify(&expired).await, InvalidReason::Expired);
 
-    let future = tokens.issue(&alice, &sid, i64::MAX, now + 3600).expect("issue").token;
+    let future = tokens
+        .issue(&alice, &sid, i64::MAX, now + 3600)
+        .expect("issue")
+        .token;
     assert_invalid(&app.verify(&future).await, InvalidReason::NotYetValid);
 
     // Within the leeway (10 s) a token just past its expiry still verifies.
-    let just_expired = tokens.issue(&alice, &sid, i64::MAX, now - 900 - 2).expect("issue").token;
+    let just_expired = tokens
+        .issue(&alice, &sid, i64::MAX, now - 900 - 2)
+        .expect("issue")
+        .token;
     assert!(app.verify(&just_expired).await.valid);
 }
 
@@ -230,7 +245,10 @@ async fn tokens_for_another_issuer_or_audience_are_refused(backend: Backend) {
     let sid = app.session_of("alice").await;
 
     let other_issuer = sibling_tokens(&app, "someone-else", "authd").await;
-    let token = other_issuer.issue(&alice, &sid, i64::MAX, now_unix()).expect("issue").token;
+    let token = other_issuer
+        .issue(&alice, &sid, i64::MAX, now_unix())
+        .expect("issue")
+        .token;
     assert_invalid(&app.verify(&token).await, InvalidReason::WrongIssuer);
 
     let other_audience = sibling_tokens(&app, "authd", "billing").await;
