@@ -119,7 +119,13 @@ async fn main() {
         };
         // Warm B's cache so the measurement is of invalidation, not of a miss.
         for _ in 0..2 {
-            assert!(b.verify(verify.clone()).await.expect("verify").into_inner().valid);
+            assert!(
+                b.verify(verify.clone())
+                    .await
+                    .expect("verify")
+                    .into_inner()
+                    .valid
+            );
         }
         let mut request = Request::new(pb::LogoutAllRequest {});
         request.metadata_mut().insert(
@@ -130,7 +136,13 @@ async fn main() {
         let revoked_at = Instant::now();
         loop {
             polls += 1;
-            if !b.verify(verify.clone()).await.expect("verify").into_inner().valid {
+            if !b
+                .verify(verify.clone())
+                .await
+                .expect("verify")
+                .into_inner()
+                .valid
+            {
                 lags.push(revoked_at.elapsed());
                 break;
             }

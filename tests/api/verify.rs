@@ -23,6 +23,7 @@ on_both_backends!(
     expired_and_not_yet_valid_tokens_are_refused,
     tokens_for_another_issuer_or_audience_are_refused,
     tokens_of_disabled_or_missing_users_are_refused,
+    hs256_mode_signs_and_verifies_with_the_shared_secret,
 );
 
 #[track_caller]
@@ -298,4 +299,36 @@ async fn tokens_of_disabled_or_missing_users_are_refused(backend: Backend) {
         .expect("issue")
         .token;
     assert_invalid(&app.verify(&token).await, InvalidReason::UserNotFound);
+}
+
+async fn hs256_mode_signs_and_verifies_with_the_shared_secret(backend: Backend) {
+    let secret = b"an-hs256-secret-of-at-least-32-bytes!!".to_vec();
+    let app = crate::helpers::spawn_app_with(backend, |config| {
+        config.signing = Signing::Hs256 {
+            secret: Arc::new(secrecy::SecretBox::new(Box::new(secret.clone()))),
+        };
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+    let token = app.token_for("alice").await;
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&segments(&token)[0]).expect("b64"))
+            .expect("json");
+    assert_eq!(header["alg"], "HS256");
+    assert!(app.verify(&token).await.valid);
+
+    // A token signed with another secret, even under our kid, is refused.
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&segments(&token)[1]).expect("b64"))
+            .expect("json");
+    let mut forged_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    forged_header.kid = header["kid"].as_str().map(str::to_owned);
+    let forged = jsonwebtoken::encode(
+        &forged_header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!!")
+            .expect("key"),
+    )
+    .expect("encode");
+    assert_invalid(&app.verify(&forged).await, InvalidReason::BadSignature);
 }
