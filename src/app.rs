@@ -122,7 +122,8 @@ impl App {
             config.audience.clone(),
             config.access_token_ttl,
             config.leeway,
-        );
+        )
+        .with_max_token_bytes(config.max_token_bytes);
         let cache = Arc::new(StateCache::new(
             config.cache_trust_bound,
             CACHE_ENTRY_TTL,

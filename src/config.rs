@@ -96,6 +96,10 @@ pub struct ConfigArgs {
     #[arg(long, env = "AUTHD_CACHE_TRUST_BOUND", global = true)]
     pub cache_trust_bound: Option<String>,
 
+    /// Longest token Verify will parse; longer ones are malformed [default: 8192].
+    #[arg(long, env = "AUTHD_MAX_TOKEN_BYTES", global = true)]
+    pub max_token_bytes: Option<usize>,
+
     /// Clock skew tolerated when checking `exp` and `nbf` [default: 10s].
     #[arg(long, env = "AUTHD_LEEWAY", global = true)]
     pub leeway: Option<String>,
@@ -173,6 +177,7 @@ struct FileConfig {
     refresh_grace: Option<String>,
     max_sessions_per_user: Option<u32>,
     cache_trust_bound: Option<String>,
+    max_token_bytes: Option<usize>,
     leeway: Option<String>,
     signing_algorithm: Option<String>,
     hs256_secret: Option<String>,
@@ -256,6 +261,8 @@ pub struct Config {
     pub max_sessions_per_user: u32,
     /// How long cached state is trusted after the change feed was last heard from.
     pub cache_trust_bound: Duration,
+    /// Longest token Verify parses.
+    pub max_token_bytes: usize,
     /// Tolerated clock skew for `exp` and `nbf`.
     pub leeway: Duration,
     /// Signing algorithm and, for HS256, the secret.
@@ -288,6 +295,7 @@ impl Default for Config {
             refresh_grace: Duration::from_secs(10),
             max_sessions_per_user: 100,
             cache_trust_bound: Duration::from_secs(3),
+            max_token_bytes: crate::token::MAX_TOKEN_BYTES,
             leeway: Duration::from_secs(10),
             signing: Signing::EdDsa,
             argon2: Argon2Config::default(),
@@ -444,6 +452,17 @@ impl Config {
             defaults.cache_trust_bound,
             Duration::ZERO..=Duration::from_secs(60),
         )?;
+        let max_token_bytes = args
+            .max_token_bytes
+            .or(file.max_token_bytes)
+            .unwrap_or(defaults.max_token_bytes);
+        if !(1024..=65_536).contains(&max_token_bytes) {
+            return Err(bad(
+                "max-token-bytes",
+                "AUTHD_MAX_TOKEN_BYTES",
+                "must be between 1024 and 65536",
+            ));
+        }
         let leeway = duration_setting(
             args.leeway.clone(),
             file.leeway,
@@ -573,6 +592,7 @@ impl Config {
             refresh_grace,
             max_sessions_per_user,
             cache_trust_bound,
+            max_token_bytes,
             leeway,
             signing,
             argon2,

@@ -29,7 +29,8 @@ pub mod refresh;
 
 pub use keys::{KeySet, SigningKey};
 
-/// Longest token Verify will look at; longer input is malformed before any parsing.
+/// Longest token Verify looks at by default; longer input is malformed
+/// before any parsing (`--max-token-bytes`).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The claims of an authd access token.
@@ -150,13 +151,20 @@ pub struct TokenService {
     audience: String,
     ttl: Duration,
     leeway: i64,
+    max_token_bytes: usize,
 }
 
-/// Just enough of the JOSE header to choose a key; parsed before anything else.
+/// Just enough of the JOSE header to choose a key; parsed before anything
+/// else. Duplicate members make it malformed (serde refuses them). Headers
+/// that point at keys (`jku`, `x5u`, `jwk`, `x5c`) are ignored: keys come
+/// only from authd's own key set.
 #[derive(Deserialize)]
 struct RawHeader {
     alg: String,
     kid: Option<String>,
+    /// RFC 7515 §4.1.11: a token naming extensions the recipient must
+    /// understand is refused, since authd understands none.
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 impl TokenService {
@@ -175,7 +183,15 @@ impl TokenService {
             audience,
             ttl,
             leeway: i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX),
+            max_token_bytes: MAX_TOKEN_BYTES,
         }
+    }
+
+    /// Sets the longest token Verify will parse.
+    #[must_use]
+    pub fn with_max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = max;
+        self
     }
 
     /// The access token lifetime.
@@ -219,19 +235,29 @@ impl TokenService {
     /// # Errors
     /// The first [`InvalidReason`] found.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, InvalidReason> {
-        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        if token.is_empty() || token.len() > self.max_token_bytes {
             return Err(InvalidReason::Malformed);
         }
         let mut segments = token.split('.');
         let header_b64 = segments.next().unwrap_or_default();
-        if segments.count() != 2 {
+        let payload_b64 = segments.next().unwrap_or_default();
+        if segments.count() != 1 {
             return Err(InvalidReason::Malformed);
         }
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| InvalidReason::Malformed)?;
+        let payload_json = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| InvalidReason::Malformed)?;
+        if !shallow_json(&header_json) || !shallow_json(&payload_json) {
+            return Err(InvalidReason::Malformed);
+        }
         let header: RawHeader =
             serde_json::from_slice(&header_json).map_err(|_| InvalidReason::Malformed)?;
+        if header.crit.is_some() {
+            return Err(InvalidReason::Malformed);
+        }
         let alg: Algorithm = header
             .alg
             .parse()
@@ -268,11 +294,49 @@ impl TokenService {
         if now >= claims.exp.saturating_add(self.leeway) {
             return Err(InvalidReason::Expired);
         }
-        if claims.nbf > now.saturating_add(self.leeway) {
+        // A token "issued" in the future is as unusable as one not yet valid.
+        if claims.nbf > now.saturating_add(self.leeway)
+            || claims.iat > now.saturating_add(self.leeway)
+        {
             return Err(InvalidReason::NotYetValid);
         }
         Ok(claims)
     }
+}
+
+/// Deepest JSON nesting accepted in a token's header or claims (authd's own
+/// tokens need 2: the `roles` array inside the claims object).
+const MAX_JSON_DEPTH: usize = 8;
+
+/// Whether `json` nests no deeper than [`MAX_JSON_DEPTH`], counting brackets
+/// outside strings. Cheap, and bounds the work any JSON parser does later.
+fn shallow_json(json: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// Current Unix time in seconds.
@@ -286,4 +350,18 @@ pub fn now_unix() -> i64 {
 /// Builds a [`KeySet`] index; shared with [`keys`].
 fn index(keys: Vec<Arc<SigningKey>>) -> HashMap<String, Arc<SigningKey>> {
     keys.into_iter().map(|k| (k.kid.clone(), k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_depth_is_counted_outside_strings_only() {
+        assert!(shallow_json(br#"{"roles":["a","b"]}"#));
+        assert!(shallow_json(br#"{"x":"[[[[[[[[[[[[[[[["}"#));
+        assert!(shallow_json(br#"{"x":"\"[[[[[[[[[[[[[[[[\""}"#));
+        assert!(!shallow_json(&[b'['; 9]));
+        assert!(shallow_json(&[b'['; 8]));
+    }
 }

@@ -21,4 +21,5 @@ mod replicas;
 mod sessions;
 mod store;
 mod surface;
+mod token_attacks;
 mod verify;
