@@ -132,7 +132,11 @@ impl App {
         let mut tasks = BackgroundTasks::default();
         tasks.spawn(
             "change-feed",
-            cache::follow_changes(Arc::clone(&store), Arc::clone(&cache)),
+            cache::follow_changes(
+                Arc::clone(&store),
+                Arc::clone(&cache),
+                config.cache_trust_bound.max(Duration::from_secs(1)) * 2,
+            ),
         );
         tasks.spawn(
             "feed-heartbeat",

@@ -150,8 +150,12 @@ impl StateCache {
         (at.elapsed() < self.entry_ttl).then(|| session.clone())
     }
 
-    /// Caches a user read that began at `epoch`, unless a change came since.
+    /// Caches a user read that began at `epoch`, unless a change came since
+    /// or the cache is not trusted (nothing is kept while the feed is down).
     pub fn put_user(&self, id: &str, user: Option<User>, epoch: u64) {
+        if !self.is_trusted() {
+            return;
+        }
         let mut entries = self.write();
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
@@ -162,8 +166,12 @@ impl StateCache {
         entries.users.insert(id.to_owned(), (user, Instant::now()));
     }
 
-    /// Caches a session read that began at `epoch`, unless a change came since.
+    /// Caches a session read that began at `epoch`, unless a change came
+    /// since or the cache is not trusted.
     pub fn put_session(&self, id: &str, session: Option<Session>, epoch: u64) {
+        if !self.is_trusted() {
+            return;
+        }
         let mut entries = self.write();
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
@@ -217,38 +225,54 @@ impl StateCache {
 }
 
 /// Follows the store's change feed forever, keeping `cache` current.
-pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>) {
+///
+/// A feed that stays silent for `idle_limit` (several heartbeat periods) is
+/// taken for dead, for example a connection left half-open by a failover,
+/// and is reopened.
+pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_limit: Duration) {
     let mut backoff = Duration::from_millis(50);
-    let mut feed = loop {
-        match store.change_feed().await {
-            Ok(feed) => break feed,
+    loop {
+        let mut feed = match store.change_feed().await {
+            Ok(feed) => feed,
             Err(e) => {
                 cache.distrust();
                 tracing::warn!(error = %e, "cannot open the change feed; Verify reads the database");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
             }
-        }
-    };
-    backoff = Duration::from_millis(50);
-    loop {
-        match feed.next().await {
-            Ok(FeedItem::Alive) => cache.mark_alive(),
-            Ok(FeedItem::Change(change)) => {
-                cache.apply(&change);
-                cache.mark_alive();
-            }
-            Ok(FeedItem::Resync) => {
-                tracing::info!("change feed reconnected; dropping cached state");
-                cache.clear();
-                cache.mark_alive();
-                backoff = Duration::from_millis(50);
-            }
-            Err(e) => {
-                cache.distrust();
-                tracing::warn!(error = %e, "change feed interrupted; Verify reads the database");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+        };
+        // Whatever was cached before the feed was listening may be stale.
+        cache.clear();
+        loop {
+            let item = match tokio::time::timeout(idle_limit, feed.next()).await {
+                Ok(item) => item,
+                Err(_) => {
+                    cache.distrust();
+                    tracing::warn!(?idle_limit, "change feed silent; reopening it");
+                    break;
+                }
+            };
+            match item {
+                Ok(FeedItem::Alive) => {
+                    cache.mark_alive();
+                    backoff = Duration::from_millis(50);
+                }
+                Ok(FeedItem::Change(change)) => {
+                    cache.apply(&change);
+                    cache.mark_alive();
+                }
+                Ok(FeedItem::Resync) => {
+                    tracing::info!("change feed reconnected; dropping cached state");
+                    cache.clear();
+                    cache.mark_alive();
+                }
+                Err(e) => {
+                    cache.distrust();
+                    tracing::warn!(error = %e, "change feed interrupted; Verify reads the database");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
             }
         }
     }
@@ -301,11 +325,17 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_served_until_the_feed_proves_alive() {
+    fn nothing_is_kept_or_served_until_the_feed_proves_alive() {
         let c = cache();
         c.put_user("u", Some(user("u")), c.epoch());
         assert_eq!(c.user("u"), None, "untrusted");
         c.mark_alive();
+        assert_eq!(
+            c.user("u"),
+            None,
+            "what was read while untrusted was not kept"
+        );
+        c.put_user("u", Some(user("u")), c.epoch());
         assert_eq!(c.user("u"), Some(Some(user("u"))));
         c.distrust();
         assert_eq!(c.user("u"), None);

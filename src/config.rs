@@ -26,7 +26,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://authd.db";
 
 /// Flags shared by every subcommand. Each one can also be set by the
 /// environment variable named in its help, or in the config file.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// (`Debug` is written by hand: it must not show the secrets.)
+#[derive(Clone, Default, clap::Args)]
 pub struct ConfigArgs {
     /// TOML config file; its keys are the flag names with `_` for `-`.
     #[arg(long, env = "AUTHD_CONFIG", global = true, value_name = "FILE")]
@@ -159,6 +160,21 @@ pub struct ConfigArgs {
     /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default: info].
     #[arg(long, env = "AUTHD_LOG", global = true)]
     pub log: Option<String>,
+}
+
+impl std::fmt::Debug for ConfigArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { "[redacted]" } else { "None" };
+        f.debug_struct("ConfigArgs")
+            .field("config", &self.config)
+            .field("listen", &self.listen)
+            .field("database_url", &redacted(self.database_url.is_some()))
+            .field("database_url_file", &self.database_url_file)
+            .field("signing_algorithm", &self.signing_algorithm)
+            .field("hs256_secret", &redacted(self.hs256_secret.is_some()))
+            .field("hs256_secret_file", &self.hs256_secret_file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The config file's shape: the same keys as the flags, all optional.
@@ -744,24 +760,40 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_millis(millis))
 }
 
-/// Replaces the password of a URL's userinfo with `***`.
+/// Replaces the password of a URL's userinfo, and the values of query
+/// parameters that carry secrets (`password`, `sslpassword`, ...), with `***`.
 #[must_use]
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or_default();
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{path}")
-            } else {
-                format!("{scheme}://{userinfo}@{host}{path}")
-            }
+            format!("{user}:***@{host}")
         }
-        None => url.to_owned(),
+        _ => authority.to_owned(),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                    format!("{key}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) => format!("{scheme}://{authority}{path}?{q}"),
+        None => format!("{scheme}://{authority}{path}"),
     }
 }
 
@@ -795,6 +827,14 @@ mod tests {
             "postgres://app@db/authd"
         );
         assert_eq!(redact_url("sqlite://authd.db"), "sqlite://authd.db");
+        assert_eq!(
+            redact_url("postgres://app@db/authd?sslmode=require&password=s3cret"),
+            "postgres://app@db/authd?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://app:pw@db/authd?sslpassword=x"),
+            "postgres://app:***@db/authd?sslpassword=***"
+        );
     }
 
     #[test]
@@ -899,6 +939,9 @@ mod tests {
         };
         let config = Config::load(&args).unwrap();
         let debug = format!("{config:?}");
+        assert!(!debug.contains("topsecretpw"), "{debug}");
+        assert!(!debug.contains("an-hs256-secret"), "{debug}");
+        let debug = format!("{args:?}");
         assert!(!debug.contains("topsecretpw"), "{debug}");
         assert!(!debug.contains("an-hs256-secret"), "{debug}");
     }

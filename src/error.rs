@@ -108,6 +108,23 @@ impl Error {
     /// [`Error::Unavailable`], everything else [`Error::Internal`].
     #[must_use]
     pub fn database(context: &'static str, err: sqlx::Error) -> Self {
+        // SQLite busy/locked (5, 6 and their extended codes) after the busy timeout, and PostgreSQL's
+        // connection exceptions (08...), shutdowns (57P01-57P03) and
+        // connection limits (53300): all "try again later".
+        let transient = matches!(&err, sqlx::Error::Database(db)
+        if db.code().is_some_and(|code| {
+            matches!(
+                code.as_ref(),
+                "5" | "261" | "517" | "773" | "6" | "262" | "518" | "57P01" | "57P02" | "57P03" | "53300"
+            )
+                || code.starts_with("08")
+        }));
+        if transient {
+            return Self::Unavailable {
+                context,
+                source: Box::new(err),
+            };
+        }
         match err {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)

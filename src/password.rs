@@ -143,18 +143,24 @@ impl PasswordHasher {
             None => (self.dummy_hash.to_string(), false),
         };
         let configured = self.params;
+        let dummy = Arc::clone(&self.dummy_hash);
         self.run_blocking(move || {
+            let argon = argon2_for(configured)?;
+            // A refused stored hash still costs one dummy verification, so
+            // its account cannot be told apart by timing.
+            let refuse = |why: &str| {
+                tracing::error!("stored password hash refused: {why}");
+                if let Ok(parsed) = PasswordHash::new(&dummy) {
+                    let _ = argon.verify_password(password.expose_secret().as_bytes(), &parsed);
+                }
+                Ok(Verdict::Mismatch)
+            };
             let Ok(parsed) = PasswordHash::new(&hash) else {
-                tracing::error!("stored password hash is not a valid PHC string; refusing it");
-                return Ok(Verdict::Mismatch);
+                return refuse("not a valid PHC string");
             };
             let Some(stored_params) = checked_params(&parsed) else {
-                tracing::error!(
-                    "stored password hash is not argon2id within authd's caps; refusing it"
-                );
-                return Ok(Verdict::Mismatch);
+                return refuse("not argon2id within authd's caps");
             };
-            let argon = argon2_for(configured)?;
             match argon.verify_password(password.expose_secret().as_bytes(), &parsed) {
                 Ok(()) if real => Ok(Verdict::Match {
                     needs_rehash: stored_params != configured

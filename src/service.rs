@@ -11,7 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cache::StateCache;
 use crate::error::{Error, Result};
 use crate::password::{self, PasswordHasher, Verdict};
-use crate::store::{Change, EndReason, NewSession, NewUser, Session, Store};
+use crate::store::{
+    Change, EndReason, LoginSnapshot, NewSession, NewUser, Rotation, Session, Store,
+};
 use crate::token::{Claims, InvalidReason, IssuedToken, TokenService, refresh};
 use crate::user::{self, ADMIN_ROLE, User};
 
@@ -328,15 +330,24 @@ impl AuthCore {
 
         let found = self.store.find_credentials(login).await?;
         let (user, stored_hash) = match found {
-            Some(c) => (
-                Some(c.user),
-                Some(c.password_hash.expose_secret().to_owned()),
-            ),
+            Some(c) => (Some(c.user), Some(c.password_hash)),
             None => (None, None),
         };
-        let verdict = self.hasher.verify(password.clone(), stored_hash).await?;
-        let (user, needs_rehash) = match (user, verdict) {
-            (Some(user), Verdict::Match { needs_rehash }) if user.active => (user, needs_rehash),
+        let verdict = self
+            .hasher
+            .verify(
+                password.clone(),
+                stored_hash.as_ref().map(|h| h.expose_secret().to_owned()),
+            )
+            .await?;
+        let (user, seen, needs_rehash) = match (user, stored_hash, verdict) {
+            (Some(user), Some(hash), Verdict::Match { needs_rehash }) if user.active => {
+                let seen = LoginSnapshot {
+                    password_hash: hash,
+                    roles: user.roles.clone(),
+                };
+                (user, seen, needs_rehash)
+            }
             _ => return Err(Error::InvalidCredentials),
         };
 
@@ -352,7 +363,6 @@ impl AuthCore {
         } else {
             None
         };
-        self.store.record_login(&user.id, now, rehash).await?;
 
         let refresh_token = refresh::generate()?;
         let session = NewSession {
@@ -365,10 +375,12 @@ impl AuthCore {
             refresh_hash: refresh::hash(refresh_token.expose_secret()),
         };
         let (sid, not_after) = (session.id.clone(), session.expires_at);
+        // Fails (as a wrong password would) if the user changed since the check.
         let evicted = self
             .store
-            .create_session(session, self.sessions.max_per_user)
-            .await?;
+            .start_session(session, &seen, rehash, self.sessions.max_per_user)
+            .await?
+            .ok_or(Error::InvalidCredentials)?;
         for id in evicted {
             self.cache.apply(&Change::Session(id));
         }
@@ -424,25 +436,30 @@ impl AuthCore {
             let successor = refresh::generate()?;
             let sealed = refresh::seal(token, &successor)?;
             let successor_hash = refresh::hash(successor.expose_secret());
-            if self
+            match self
                 .store
                 .rotate_refresh_token(&hash, &successor_hash, &sealed, now)
                 .await?
             {
-                let access = self
-                    .tokens
-                    .issue(&user, &session.id, session.expires_at, now)?;
-                return Ok(RefreshOutcome {
-                    access,
-                    refresh_token: successor,
-                });
+                Rotation::Rotated => {
+                    let access = self
+                        .tokens
+                        .issue(&user, &session.id, session.expires_at, now)?;
+                    return Ok(RefreshOutcome {
+                        access,
+                        refresh_token: successor,
+                    });
+                }
+                Rotation::SessionEnded => return Err(refresh_refused("the session has ended")),
+                Rotation::AlreadyRotated => {
+                    // A concurrent refresh of the same token won; answer as a retry.
+                    record = self
+                        .store
+                        .refresh_token(&hash)
+                        .await?
+                        .ok_or_else(|| refresh_refused("unknown token"))?;
+                }
             }
-            // A concurrent refresh of the same token won; answer as a retry.
-            record = self
-                .store
-                .refresh_token(&hash)
-                .await?
-                .ok_or_else(|| refresh_refused("unknown token"))?;
         }
 
         let rotated_at = record.rotated_at.unwrap_or(now);

@@ -138,18 +138,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes a user, by username, with their sessions.
     async fn delete_user(&self, username: &str) -> Result<User>;
 
-    /// Records a successful login, replacing the hash if it was rehashed.
-    async fn record_login(
+    /// Records a successful login and starts its session with its first
+    /// refresh token, in one transaction, provided the user is unchanged
+    /// since the password was checked: still active, same password hash, same
+    /// roles. Otherwise nothing is written and `Ok(None)` is returned (the
+    /// login must fail), so a login racing a password change, role change or
+    /// disable can never leave a live session behind. `rehash` replaces the
+    /// password hash in the same step. If the user then has more than
+    /// `max_per_user` live sessions (0: no limit), the oldest are ended
+    /// ([`EndReason::Evicted`]); their ids are returned.
+    async fn start_session(
         &self,
-        user_id: &str,
-        now: i64,
+        session: NewSession,
+        seen: &LoginSnapshot,
         rehash: Option<SecretString>,
-    ) -> Result<()>;
-
-    /// Starts a session with its first refresh token. If the user then has
-    /// more than `max_per_user` live sessions (0: no limit), the oldest are
-    /// ended ([`EndReason::Evicted`]); their ids are returned.
-    async fn create_session(&self, session: NewSession, max_per_user: u32) -> Result<Vec<String>>;
+        max_per_user: u32,
+    ) -> Result<Option<Vec<String>>>;
 
     /// A session by id, live or ended.
     async fn session(&self, id: &str) -> Result<Option<Session>>;
@@ -161,16 +165,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>>;
 
     /// Atomically marks the live token `old_hash` rotated (keeping its sealed
-    /// successor) and stores `new_hash` as the session's live token.
-    /// `Ok(false)` if `old_hash` was already rotated: of concurrent callers
-    /// exactly one gets `true`.
+    /// successor) and stores `new_hash` as the session's live token, provided
+    /// its session is still live at `now` (checked under the session's row
+    /// lock, so a concurrent logout wins or loses cleanly). Of concurrent
+    /// callers exactly one gets [`Rotation::Rotated`].
     async fn rotate_refresh_token(
         &self,
         old_hash: &str,
         new_hash: &str,
         sealed_successor: &[u8],
         now: i64,
-    ) -> Result<bool>;
+    ) -> Result<Rotation>;
 
     /// Ends one session; `Ok(false)` if it was already ended or does not exist.
     async fn end_session(&self, id: &str, reason: EndReason, now: i64) -> Result<bool>;
@@ -216,6 +221,26 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// Hash of the first refresh token.
     pub refresh_hash: String,
+}
+
+/// What a login saw of the user when it checked the password.
+#[derive(Debug, Clone)]
+pub struct LoginSnapshot {
+    /// The password hash that was checked.
+    pub password_hash: SecretString,
+    /// The roles the tokens will carry.
+    pub roles: Vec<String>,
+}
+
+/// The outcome of [`Store::rotate_refresh_token`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// This call rotated the token.
+    Rotated,
+    /// The token had already been rotated (by this call's competitor or earlier).
+    AlreadyRotated,
+    /// The session has ended or expired; nothing was written.
+    SessionEnded,
 }
 
 /// A session as stored.

@@ -14,6 +14,9 @@ pub const CHANGES_CHANNEL: &str = "authd_changes";
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Kept to open the change-feed listener on a connection of its own,
+    /// outside the pool, so it never takes a slot from calls.
+    options: PgConnectOptions,
 }
 
 impl PgStore {
@@ -34,13 +37,13 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| Error::Unavailable {
                 context: "connecting to PostgreSQL",
                 source: Box::new(e),
             })?;
-        Ok(Self { pool })
+        Ok(Self { pool, options })
     }
 
     /// The underlying pool, for tests and tools.
@@ -52,7 +55,11 @@ impl PgStore {
 
 impl PgStore {
     async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
-        let mut listener = PgListener::connect_with(&self.pool)
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_lazy_with(self.options.clone());
+        let mut listener = PgListener::connect_with(&pool)
             .await
             .map_err(|e| Error::database("listening for changes", e))?;
         listener

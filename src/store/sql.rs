@@ -2,9 +2,12 @@
 //! for a store type.
 //!
 //! The statements are portable between PostgreSQL and SQLite: placeholders
-//! are `$N` numbered in order of first use (SQLite treats them as named
-//! parameters, numbered by first appearance), and `RETURNING`, `ON CONFLICT
-//! DO NOTHING`, `TRUE` and `COALESCE` exist in both. Each database keeps its
+//! are `$N` (sqlx binds `$N` to the N-th argument on both; they are also
+//! kept in order of first use, which is how SQLite itself would number
+//! them), and `RETURNING`, `ON CONFLICT DO NOTHING`, `TRUE` and `COALESCE`
+//! exist in both. Row locks come from `UPDATE` (PostgreSQL locks the row;
+//! SQLite serialises writers), never from `SELECT ... FOR UPDATE`, which
+//! SQLite lacks. Each database keeps its
 //! own type, connection set-up, migrations and change feed; only these
 //! statements are shared, so they cannot drift apart.
 //!
@@ -40,9 +43,9 @@ macro_rules! sql_store {
             use secrecy::{ExposeSecret, SecretBox, SecretString};
             use $crate::error::{Error, Result};
             use $crate::store::{
-                Change, ChangeFeed, Credentials, CredentialsRow, EndReason, KeyRow, NewSession,
-                NewUser, RefreshRecord, RefreshRow, Session, SessionRow, StoredKey, UserRow,
-                join_roles, no_such_user, write_error,
+                Change, ChangeFeed, Credentials, CredentialsRow, EndReason, KeyRow,
+                LoginSnapshot, NewSession, NewUser, RefreshRecord, RefreshRow, Rotation, Session,
+                SessionRow, StoredKey, UserRow, join_roles, no_such_user, write_error,
             };
             use $crate::user::{User, email_key, username_key};
 
@@ -273,31 +276,38 @@ macro_rules! sql_store {
                     Ok(user)
                 }
 
-                async fn record_login(
-                    &self,
-                    user_id: &str,
-                    now: i64,
-                    rehash: Option<SecretString>,
-                ) -> Result<()> {
-                    sqlx::query(
-                        "UPDATE users SET last_login_at = $1, \
-                         password_hash = COALESCE($2, password_hash) WHERE id = $3",
-                    )
-                    .bind(now)
-                    .bind(rehash.as_ref().map(|h| h.expose_secret().to_owned()))
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await
-                    .map(drop)
-                    .map_err(|e| Error::database("recording a login", e))
-                }
-
-                async fn create_session(
+                async fn start_session(
                     &self,
                     session: NewSession,
+                    seen: &LoginSnapshot,
+                    rehash: Option<SecretString>,
                     max_per_user: u32,
-                ) -> Result<Vec<String>> {
+                ) -> Result<Option<Vec<String>>> {
                     let mut tx = self.begin("starting a session").await?;
+                    // Locks the user row (PostgreSQL) and re-checks it: a
+                    // password, role or active change since the password
+                    // check makes this login fail instead of outliving it.
+                    let unchanged = sqlx::query(
+                        "UPDATE users SET last_login_at = $1, \
+                         password_hash = COALESCE($2, password_hash) \
+                         WHERE id = $3 AND active = TRUE AND password_hash = $4 AND roles = $5",
+                    )
+                    .bind(session.created_at)
+                    .bind(rehash.as_ref().map(|h| h.expose_secret().to_owned()))
+                    .bind(&session.user_id)
+                    .bind(seen.password_hash.expose_secret().to_owned())
+                    .bind(join_roles(&seen.roles))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("recording a login", e))?
+                    .rows_affected()
+                        == 1;
+                    if !unchanged {
+                        tx.rollback()
+                            .await
+                            .map_err(|e| Error::database("starting a session", e))?;
+                        return Ok(None);
+                    }
                     sqlx::query(
                         "INSERT INTO sessions (id, user_id, created_at, last_used_at, \
                          expires_at, client_addr, user_agent) \
@@ -326,6 +336,8 @@ macro_rules! sql_store {
                     let mut evicted = Vec::new();
                     if max_per_user > 0 {
                         // Session ids are time-ordered (UUIDv7): newest first.
+                        // The user row lock above serialises a user's logins,
+                        // so concurrent logins cannot overshoot the limit.
                         let live: Vec<(String,)> = sqlx::query_as(
                             "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
                              AND expires_at > $2 ORDER BY id DESC",
@@ -352,7 +364,7 @@ macro_rules! sql_store {
                         }
                     }
                     Self::commit(tx, "starting a session").await?;
-                    Ok(evicted)
+                    Ok(Some(evicted))
                 }
 
                 async fn session(&self, id: &str) -> Result<Option<Session>> {
@@ -401,8 +413,29 @@ macro_rules! sql_store {
                     new_hash: &str,
                     sealed_successor: &[u8],
                     now: i64,
-                ) -> Result<bool> {
+                ) -> Result<Rotation> {
                     let mut tx = self.begin("rotating a refresh token").await?;
+                    // First the session: locks its row and checks it is live,
+                    // so a logout committing meanwhile either waits for this
+                    // rotation (and then ends the session) or wins outright.
+                    let live = sqlx::query(
+                        "UPDATE sessions SET last_used_at = $1 WHERE id = \
+                         (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) \
+                         AND revoked_at IS NULL AND expires_at > $1",
+                    )
+                    .bind(now)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("rotating a refresh token", e))?
+                    .rows_affected()
+                        == 1;
+                    if !live {
+                        tx.rollback()
+                            .await
+                            .map_err(|e| Error::database("rotating a refresh token", e))?;
+                        return Ok(Rotation::SessionEnded);
+                    }
                     // Only one caller can move a token from live to rotated.
                     let won = sqlx::query(
                         "UPDATE refresh_tokens SET rotated_at = $1, successor_sealed = $2 \
@@ -420,7 +453,7 @@ macro_rules! sql_store {
                         tx.rollback()
                             .await
                             .map_err(|e| Error::database("rotating a refresh token", e))?;
-                        return Ok(false);
+                        return Ok(Rotation::AlreadyRotated);
                     }
                     sqlx::query(
                         "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
@@ -432,17 +465,8 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| Error::database("storing a refresh token", e))?;
-                    sqlx::query(
-                        "UPDATE sessions SET last_used_at = $1 WHERE id = \
-                         (SELECT session_id FROM refresh_tokens WHERE token_hash = $2)",
-                    )
-                    .bind(now)
-                    .bind(new_hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| Error::database("touching a session", e))?;
                     Self::commit(tx, "rotating a refresh token").await?;
-                    Ok(true)
+                    Ok(Rotation::Rotated)
                 }
 
                 async fn end_session(&self, id: &str, reason: EndReason, now: i64) -> Result<bool> {

@@ -134,13 +134,21 @@ impl InvalidReason {
     }
 }
 
-/// A freshly signed token and its claims.
-#[derive(Debug)]
+/// A freshly signed token and its claims (`Debug` shows the claims only).
 pub struct IssuedToken {
     /// The compact JWT.
     pub token: String,
     /// What it says.
     pub claims: Claims,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"[redacted]")
+            .field("claims", &self.claims)
+            .finish()
+    }
 }
 
 /// Issues and verifies access tokens with one key set.

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use authd::Error;
 use authd::store::KeyState;
-use authd::store::{self, Change, EndReason, FeedItem, NewSession, NewUser, PoolSettings, Store};
+use authd::store::{
+    self, Change, EndReason, FeedItem, LoginSnapshot, NewSession, NewUser, PoolSettings, Rotation,
+    Store,
+};
 use authd::token::keys::generate_ed25519;
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -22,6 +25,7 @@ on_both_backends!(
     migrations_are_idempotent,
     sessions_start_end_and_list,
     exactly_one_concurrent_rotation_wins,
+    a_login_racing_a_change_to_the_user_starts_no_session,
     expired_and_long_ended_sessions_are_purged,
     changes_are_announced_on_the_feed,
 );
@@ -166,10 +170,12 @@ async fn password_changes_and_logins_are_recorded(backend: Backend) {
         .expect("some");
     assert_eq!(creds.password_hash.expose_secret(), "new-hash");
 
-    store
-        .record_login(&alice.id, 42, None)
+    let seen = snapshot("new-hash");
+    let started = store
+        .start_session(new_session(&alice.id, "s1", "h1", 42), &seen, None, 0)
         .await
         .expect("login");
+    assert_eq!(started, Some(vec![]));
     let creds = store
         .find_credentials("alice")
         .await
@@ -183,13 +189,15 @@ async fn password_changes_and_logins_are_recorded(backend: Backend) {
     );
 
     store
-        .record_login(
-            &alice.id,
-            43,
+        .start_session(
+            new_session(&alice.id, "s2", "h2", 43),
+            &seen,
             Some(SecretString::from("rehashed".to_owned())),
+            0,
         )
         .await
-        .expect("login");
+        .expect("login")
+        .expect("started");
     let creds = store
         .find_credentials("alice")
         .await
@@ -246,6 +254,33 @@ async fn migrations_are_idempotent(backend: Backend) {
         .expect("usable");
 }
 
+/// What a login saw: the helper users' roles and the given hash.
+fn snapshot(hash: &str) -> LoginSnapshot {
+    LoginSnapshot {
+        password_hash: SecretString::from(hash.to_owned()),
+        roles: vec!["admin".into(), "viewer".into()],
+    }
+}
+
+/// Starts a session for a user made by `new_user` (hash `hash-of-NAME`).
+async fn start(
+    store: &Arc<dyn Store>,
+    username: &str,
+    session: NewSession,
+    max: u32,
+) -> Vec<String> {
+    store
+        .start_session(
+            session,
+            &snapshot(&format!("hash-of-{username}")),
+            None,
+            max,
+        )
+        .await
+        .expect("query")
+        .expect("user unchanged")
+}
+
 fn new_session(user_id: &str, id: &str, refresh_hash: &str, created_at: i64) -> NewSession {
     NewSession {
         id: id.to_owned(),
@@ -265,10 +300,13 @@ async fn sessions_start_end_and_list(backend: Backend) {
         .await
         .expect("user");
     for (i, id) in ["s1", "s2", "s3"].into_iter().enumerate() {
-        let evicted = store
-            .create_session(new_session(&alice.id, id, &format!("h{i}"), 100), 2)
-            .await
-            .expect("session");
+        let evicted = start(
+            &store,
+            "alice",
+            new_session(&alice.id, id, &format!("h{i}"), 100),
+            2,
+        )
+        .await;
         if id == "s3" {
             assert_eq!(evicted, vec!["s1".to_owned()], "the oldest makes way");
         } else {
@@ -335,10 +373,7 @@ async fn exactly_one_concurrent_rotation_wins(backend: Backend) {
         .create_user(new_user("alice", None))
         .await
         .expect("user");
-    store
-        .create_session(new_session(&alice.id, "s1", "old", 100), 0)
-        .await
-        .expect("session");
+    start(&store, "alice", new_session(&alice.id, "s1", "old", 100), 0).await;
     let attempts: Vec<_> = (0..10)
         .map(|i| {
             let store = Arc::clone(&store);
@@ -351,11 +386,26 @@ async fn exactly_one_concurrent_rotation_wins(backend: Backend) {
         .collect();
     let mut winners = 0;
     for attempt in attempts {
-        if attempt.await.expect("task").expect("no error") {
-            winners += 1;
+        match attempt.await.expect("task").expect("no error") {
+            Rotation::Rotated => winners += 1,
+            Rotation::AlreadyRotated => {}
+            Rotation::SessionEnded => panic!("the session is live"),
         }
     }
     assert_eq!(winners, 1);
+    store
+        .end_session("s1", EndReason::Logout, 102)
+        .await
+        .expect("end");
+    let after_logout = store
+        .rotate_refresh_token("new0", "next", b"sealed", 103)
+        .await
+        .expect("no error");
+    assert_eq!(
+        after_logout,
+        Rotation::SessionEnded,
+        "an ended session does not rotate"
+    );
     let old = store
         .refresh_token("old")
         .await
@@ -367,24 +417,82 @@ async fn exactly_one_concurrent_rotation_wins(backend: Backend) {
     assert_eq!(session.last_used_at, 101);
 }
 
+async fn a_login_racing_a_change_to_the_user_starts_no_session(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    let seen = snapshot("hash-of-alice");
+    store
+        .set_password_hash("alice", SecretString::from("changed".to_owned()), 2)
+        .await
+        .expect("change");
+    let started = store
+        .start_session(new_session(&alice.id, "s1", "h1", 3), &seen, None, 0)
+        .await
+        .expect("query");
+    assert_eq!(started, None, "the password changed after the check");
+    assert!(store.session("s1").await.expect("read").is_none());
+
+    let seen = snapshot("changed");
+    store
+        .set_roles("alice", &["viewer".to_owned()], 4)
+        .await
+        .expect("roles");
+    let started = store
+        .start_session(new_session(&alice.id, "s2", "h2", 5), &seen, None, 0)
+        .await
+        .expect("query");
+    assert_eq!(started, None, "the roles changed after the check");
+
+    let seen = LoginSnapshot {
+        password_hash: SecretString::from("changed".to_owned()),
+        roles: vec!["viewer".into()],
+    };
+    store.set_active("alice", false, 6).await.expect("disable");
+    let started = store
+        .start_session(new_session(&alice.id, "s3", "h3", 7), &seen, None, 0)
+        .await
+        .expect("query");
+    assert_eq!(started, None, "the user was disabled after the check");
+    store.set_active("alice", true, 8).await.expect("enable");
+    assert!(
+        store
+            .start_session(new_session(&alice.id, "s4", "h4", 9), &seen, None, 0)
+            .await
+            .expect("query")
+            .is_some()
+    );
+}
+
 async fn expired_and_long_ended_sessions_are_purged(backend: Backend) {
     let (_db, store) = open(backend).await;
     let alice = store
         .create_user(new_user("alice", None))
         .await
         .expect("user");
-    store
-        .create_session(new_session(&alice.id, "expired", "h1", 0), 0)
-        .await
-        .expect("session");
-    store
-        .create_session(new_session(&alice.id, "ended", "h2", 5000), 0)
-        .await
-        .expect("session");
-    store
-        .create_session(new_session(&alice.id, "live", "h3", 5000), 0)
-        .await
-        .expect("session");
+    start(
+        &store,
+        "alice",
+        new_session(&alice.id, "expired", "h1", 0),
+        0,
+    )
+    .await;
+    start(
+        &store,
+        "alice",
+        new_session(&alice.id, "ended", "h2", 5000),
+        0,
+    )
+    .await;
+    start(
+        &store,
+        "alice",
+        new_session(&alice.id, "live", "h3", 5000),
+        0,
+    )
+    .await;
     store
         .end_session("ended", EndReason::Logout, 5001)
         .await

@@ -165,7 +165,9 @@ async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish(backend: B
     let first: HealthCheckResponse = watch.next().await.expect("first").expect("ok");
     assert_eq!(first.status(), ServingStatus::Serving);
 
-    // A login (an argon2 run) in flight when shutdown begins.
+    // A login (an argon2 run) in flight when shutdown begins. Counted before
+    // the login starts; once the count moves, the hash is running.
+    let runs_before = app.core.hasher().runs();
     let mut client = app.client.clone();
     let in_flight = tokio::spawn(async move {
         client
@@ -175,8 +177,6 @@ async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish(backend: B
             })
             .await
     });
-    // Wait (bounded) until the login is hashing, so it is truly in flight.
-    let runs_before = app.core.hasher().runs();
     let reached = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while app.core.hasher().runs() == runs_before {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
