@@ -245,13 +245,10 @@ pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_
         // Whatever was cached before the feed was listening may be stale.
         cache.clear();
         loop {
-            let item = match tokio::time::timeout(idle_limit, feed.next()).await {
-                Ok(item) => item,
-                Err(_) => {
-                    cache.distrust();
-                    tracing::warn!(?idle_limit, "change feed silent; reopening it");
-                    break;
-                }
+            let Ok(item) = tokio::time::timeout(idle_limit, feed.next()).await else {
+                cache.distrust();
+                tracing::warn!(?idle_limit, "change feed silent; reopening it");
+                break;
             };
             match item {
                 Ok(FeedItem::Alive) => {
