@@ -14,17 +14,22 @@
 //! - [`grpc`]: transport adapters and the one `Error` to `Status` mapping; no SQL, no crypto.
 //! - [`service`]: login, verify and user reads, with `now` as a parameter; no transport types.
 //! - [`password`]: Argon2id hashing on the blocking pool behind a semaphore.
-//! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys.
+//! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys,
+//!   [`token::rotation`] moves them through their lifecycle, [`token::kek`] encrypts them at rest.
 //! - [`store`]: the [`store::Store`] trait with PostgreSQL and SQLite implementations.
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
 //! - [`error`]: the crate's one [`Error`] type.
 //! - [`telemetry`]: the `tracing` subscriber.
+//! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics); adapter only.
+//! - [`metrics`]: Prometheus series and their text format.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod http;
+pub mod metrics;
 pub mod password;
 pub mod service;
 pub mod store;

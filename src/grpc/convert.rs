@@ -1,7 +1,7 @@
 //! Conversions between domain types and `auth.v1` messages.
 
 use super::pb;
-use crate::token::{Claims, InvalidReason};
+use crate::token::{Claims, InvalidReason, KeySet};
 use crate::user::User;
 
 pub(super) fn timestamp(unix: i64) -> prost_types::Timestamp {
@@ -48,5 +48,30 @@ pub(super) fn reason(reason: InvalidReason) -> pb::InvalidReason {
         InvalidReason::UserNotFound => pb::InvalidReason::UserNotFound,
         InvalidReason::UserDisabled => pb::InvalidReason::UserDisabled,
         InvalidReason::AlgorithmMismatch => pb::InvalidReason::AlgorithmMismatch,
+    }
+}
+
+pub(super) fn jwks(keys: &KeySet) -> pb::GetJwksResponse {
+    let published = keys.published();
+    pb::GetJwksResponse {
+        keys: published
+            .iter()
+            .filter_map(|key| {
+                let jwk = key.jwk.as_ref()?;
+                Some(pb::Jwk {
+                    kty: jwk.kty.to_owned(),
+                    kid: jwk.kid.clone(),
+                    alg: jwk.alg.to_owned(),
+                    r#use: jwk.use_.to_owned(),
+                    crv: jwk.crv.unwrap_or_default().to_owned(),
+                    x: jwk.x.clone().unwrap_or_default(),
+                    y: jwk.y.clone().unwrap_or_default(),
+                    n: jwk.n.clone().unwrap_or_default(),
+                    e: jwk.e.clone().unwrap_or_default(),
+                    status: key.state.as_str().to_owned(),
+                })
+            })
+            .collect(),
+        jwks_json: keys.jwks_json(),
     }
 }

@@ -24,6 +24,13 @@ macro_rules! user_columns {
     };
 }
 
+/// The columns of a signing key row, for SELECT lists.
+macro_rules! key_columns {
+    () => {
+        "kid, algorithm, state, private_key, public_key, created_at, activates_at, retires_at"
+    };
+}
+
 /// The [`Store`] implementation shared by both databases.
 ///
 /// The SQL below is portable between PostgreSQL and SQLite: placeholders are
@@ -181,10 +188,11 @@ macro_rules! sql_store {
             }
 
             async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
-                let rows = sqlx::query_as::<_, KeyRow>(
-                    "SELECT kid, algorithm, state, private_key, public_key, created_at \
-                     FROM signing_keys ORDER BY created_at DESC, kid",
-                )
+                let rows = sqlx::query_as::<_, KeyRow>(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM signing_keys WHERE state <> 'retired' ORDER BY created_at DESC, kid"
+                ))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| Error::database("reading signing keys", e))?;
@@ -194,8 +202,9 @@ macro_rules! sql_store {
             async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool> {
                 let private: &SecretBox<Vec<u8>> = &key.private_key;
                 sqlx::query(
-                    "INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    "INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, \
+                     created_at, activates_at, retires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
                 )
                 .bind(&key.kid)
                 .bind(&key.algorithm)
@@ -203,6 +212,8 @@ macro_rules! sql_store {
                 .bind(private.expose_secret().as_slice())
                 .bind(key.public_key.as_slice())
                 .bind(key.created_at)
+                .bind(key.activates_at)
+                .bind(key.retires_at)
                 .execute(&self.pool)
                 .await
                 .map(|done| done.rows_affected() == 1)
@@ -211,6 +222,87 @@ macro_rules! sql_store {
 
             async fn close(&self) {
                 self.pool.close().await;
+            }
+
+            async fn all_signing_keys(&self) -> Result<Vec<StoredKey>> {
+                let rows = sqlx::query_as::<_, KeyRow>(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM signing_keys ORDER BY created_at DESC, kid"
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| Error::database("reading signing keys", e))?;
+                rows.into_iter().map(StoredKey::try_from).collect()
+            }
+
+            async fn promote_signing_key(
+                &self,
+                current_kid: &str,
+                next_kid: &str,
+                now: i64,
+                previous_retires_at: i64,
+            ) -> Result<bool> {
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| Error::database("rotating signing keys", e))?;
+                // Demote first: the unique index allows one current key at a time.
+                let demoted = sqlx::query(
+                    "UPDATE signing_keys SET state = 'previous', retires_at = $1 \
+                     WHERE kid = $2 AND state = 'current'",
+                )
+                .bind(previous_retires_at)
+                .bind(current_kid)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::database("rotating signing keys", e))?
+                .rows_affected();
+                let promoted = sqlx::query(
+                    "UPDATE signing_keys SET state = 'current', activates_at = $1 \
+                     WHERE kid = $2 AND state = 'next'",
+                )
+                .bind(now)
+                .bind(next_kid)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::database("rotating signing keys", e))?
+                .rows_affected();
+                if demoted == 1 && promoted == 1 {
+                    tx.commit()
+                        .await
+                        .map_err(|e| Error::database("rotating signing keys", e))?;
+                    Ok(true)
+                } else {
+                    // Another process rotated first; its result stands.
+                    tx.rollback()
+                        .await
+                        .map_err(|e| Error::database("rotating signing keys", e))?;
+                    Ok(false)
+                }
+            }
+
+            async fn retire_signing_keys(&self, now: i64) -> Result<Vec<String>> {
+                // The private key is wiped: a retired key can never sign again.
+                let empty: &[u8] = &[];
+                sqlx::query_scalar::<_, String>(
+                    "UPDATE signing_keys SET state = 'retired', private_key = $1 \
+                     WHERE state = 'previous' AND retires_at <= $2 RETURNING kid",
+                )
+                .bind(empty)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| Error::database("retiring signing keys", e))
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| Error::database("checking the database", e))
             }
         }
         };
@@ -246,13 +338,17 @@ pub struct Credentials {
     pub password_hash: SecretString,
 }
 
-/// Where a signing key is in its life.
+/// Where a signing key is in its life: next, current, previous, retired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
     /// Signs new tokens and verifies.
     Current,
     /// Verifies only.
     Previous,
+    /// Published (and verifies) but does not sign yet.
+    Next,
+    /// Neither signs nor verifies; the private key has been wiped.
+    Retired,
 }
 
 impl KeyState {
@@ -262,6 +358,8 @@ impl KeyState {
         match self {
             Self::Current => "current",
             Self::Previous => "previous",
+            Self::Next => "next",
+            Self::Retired => "retired",
         }
     }
 
@@ -269,6 +367,8 @@ impl KeyState {
         match s {
             "current" => Ok(Self::Current),
             "previous" => Ok(Self::Previous),
+            "next" => Ok(Self::Next),
+            "retired" => Ok(Self::Retired),
             other => Err(Error::internal_msg(
                 "reading signing keys",
                 format!("unknown key state {other:?}"),
@@ -292,6 +392,10 @@ pub struct StoredKey {
     pub public_key: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
+    /// When the key started signing (current) or will start (next), Unix seconds.
+    pub activates_at: i64,
+    /// When a previous key stops verifying, Unix seconds.
+    pub retires_at: Option<i64>,
 }
 
 /// Everything authd keeps in its database.
@@ -335,7 +439,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         rehash: Option<SecretString>,
     ) -> Result<()>;
 
-    /// All signing keys that may verify tokens.
+    /// All signing keys that may verify tokens (every state but retired).
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
 
     /// Inserts a key. Inserting a second `current` key is a no-op (another
@@ -344,6 +448,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Closes the pool, waiting for connections to be returned.
     async fn close(&self);
+
+    /// Every signing key, retired ones included, newest first.
+    async fn all_signing_keys(&self) -> Result<Vec<StoredKey>>;
+
+    /// In one transaction, makes `current_kid` previous (verifying until
+    /// `previous_retires_at`) and `next_kid` current from `now`. `Ok(false)`
+    /// when either is no longer in the expected state (another process
+    /// rotated first); nothing is changed then.
+    async fn promote_signing_key(
+        &self,
+        current_kid: &str,
+        next_kid: &str,
+        now: i64,
+        previous_retires_at: i64,
+    ) -> Result<bool>;
+
+    /// Retires previous keys whose `retires_at` has come, wiping their
+    /// private keys; returns their kids.
+    async fn retire_signing_keys(&self, now: i64) -> Result<Vec<String>>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
 }
 
 /// Pool settings common to both databases.
@@ -425,6 +551,8 @@ struct KeyRow {
     private_key: Vec<u8>,
     public_key: Vec<u8>,
     created_at: i64,
+    activates_at: Option<i64>,
+    retires_at: Option<i64>,
 }
 
 impl TryFrom<KeyRow> for StoredKey {
@@ -438,6 +566,8 @@ impl TryFrom<KeyRow> for StoredKey {
             private_key: SecretBox::new(Box::new(row.private_key)),
             public_key: row.public_key,
             created_at: row.created_at,
+            activates_at: row.activates_at.unwrap_or(row.created_at),
+            retires_at: row.retires_at,
         })
     }
 }

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::user::User;
 
+pub mod kek;
 pub mod keys;
+pub mod rotation;
 
 pub use keys::{KeySet, SigningKey};
 
@@ -161,6 +163,12 @@ impl TokenService {
             ttl,
             leeway: i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// The live key set (for JWKS endpoints).
+    #[must_use]
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
     }
 
     /// The access token lifetime.

@@ -6,6 +6,7 @@ use authd::grpc::pb;
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::service::{AuthCore, NewAccount};
 use authd::token::now_unix;
+use authd::token::rotation::KeyManager;
 use authd::user::User;
 use authd::{App, Config};
 use secrecy::SecretString;
@@ -151,6 +152,7 @@ pub fn test_config(db: &TestDb) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: SecretString::from(db.url.clone()),
+        http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..Config::default()
     }
 }
@@ -160,6 +162,10 @@ pub struct TestApp {
     pub client: AuthServiceClient<Channel>,
     pub channel: Channel,
     pub core: AuthCore,
+    /// The HTTP listener's address (JWKS, health, metrics), unless turned off.
+    pub http_addr: Option<SocketAddr>,
+    /// The key manager, to rotate and reload keys at chosen times.
+    pub keys: KeyManager,
     /// Kept so the database outlives the server.
     _db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -183,6 +189,8 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
     let app = App::build(config).await.expect("authd builds");
     let addr = app.local_addr();
     let core = app.core().clone();
+    let http_addr = app.http_addr();
+    let keys = app.key_manager().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -197,6 +205,8 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
         client: AuthServiceClient::new(channel.clone()),
         channel,
         core,
+        http_addr,
+        keys,
         _db: db,
         shutdown: Some(tx),
         server: Some(server),
@@ -204,6 +214,24 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
 }
 
 impl TestApp {
+    /// The URL of this app's database.
+    #[allow(clippy::used_underscore_binding)]
+    pub fn database_url(&self) -> SecretString {
+        SecretString::from(self._db.url.clone())
+    }
+
+    /// Starts another authd on this app's database: a second replica. It
+    /// must not outlive `self`, which owns the database.
+    #[allow(clippy::used_underscore_binding)]
+    pub async fn spawn_replica(&self, customize: impl FnOnce(&mut Config)) -> TestApp {
+        let db = TestDb {
+            url: self._db.url.clone(),
+            _dir: None,
+            pg_name: None,
+        };
+        spawn_app_on(db, customize).await
+    }
+
     /// Creates a user directly through the account service.
     pub async fn create_user(&self, username: &str, roles: &[&str]) -> User {
         self.create_user_with(username, None, roles, PASSWORD).await

@@ -15,8 +15,12 @@
 mod helpers;
 
 mod cli;
+mod ext_authz;
 mod get_user;
+mod http;
+mod interop;
 mod login;
+mod rotation;
 mod store;
 mod surface;
 mod verify;
