@@ -1086,15 +1086,77 @@ mod tests {
     }
 
     #[test]
+    fn key_http_and_ext_authz_settings_are_validated() {
+        let config = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(config.http_listen.unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.key_prepublish, Duration::from_secs(3600));
+        assert!(config.key_rotation_interval.is_none());
+        assert_eq!(config.ext_authz_headers, ExtAuthzHeaders::default());
+
+        let config = Config::load(&ConfigArgs {
+            http_listen: Some("off".into()),
+            signing_algorithm: Some("rs256".into()),
+            key_rotation_interval: Some("720h".into()),
+            ext_authz_roles_header: Some("X-Groups".into()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert!(config.http_listen.is_none());
+        assert!(matches!(config.signing, Signing::Rs256));
+        assert_eq!(
+            config.key_rotation_interval,
+            Some(Duration::from_secs(720 * 3600))
+        );
+        assert_eq!(config.ext_authz_headers.roles, "x-groups");
+
+        for (args, flag) in [
+            (
+                ConfigArgs {
+                    key_encryption_secret: Some("short-kek".into()),
+                    ..ConfigArgs::default()
+                },
+                "--key-encryption-secret",
+            ),
+            (
+                ConfigArgs {
+                    key_rotation_interval: Some("1h".into()),
+                    ..ConfigArgs::default()
+                },
+                "--key-rotation-interval",
+            ),
+            (
+                ConfigArgs {
+                    ext_authz_user_id_header: Some("x user: id".into()),
+                    ..ConfigArgs::default()
+                },
+                "--ext-authz-user-id-header",
+            ),
+            (
+                ConfigArgs {
+                    http_listen: Some("everywhere".into()),
+                    ..ConfigArgs::default()
+                },
+                "--http-listen",
+            ),
+        ] {
+            let message = Config::load(&args).unwrap_err().to_string();
+            assert!(message.contains(flag), "{message}");
+            assert!(!message.contains("short-kek"), "{message}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug_output() {
         let args = ConfigArgs {
             database_url: Some("postgres://u:topsecretpw@h/db".into()),
             signing_algorithm: Some("HS256".into()),
             hs256_secret: Some("an-hs256-secret-that-is-long-enough-0123456789".into()),
+            key_encryption_secret: Some("a-key-encryption-secret-long-enough-0123".into()),
             ..ConfigArgs::default()
         };
         let config = Config::load(&args).unwrap();
         let debug = format!("{config:?}");
+        assert!(!debug.contains("a-key-encryption-secret"), "{debug}");
         assert!(!debug.contains("topsecretpw"), "{debug}");
         assert!(!debug.contains("an-hs256-secret"), "{debug}");
     }

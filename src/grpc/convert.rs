@@ -72,6 +72,7 @@ pub(super) fn jwks(keys: &KeySet) -> pb::GetJwksResponse {
                 })
             })
             .collect(),
-        jwks_json: keys.jwks_json(),
+        // From the same snapshot as `keys`, even if a reload happens meanwhile.
+        jwks_json: crate::token::keys::jwks_document(&published),
     }
 }

@@ -175,15 +175,7 @@ impl KeySet {
     /// The JWK Set document served at `/.well-known/jwks.json`.
     #[must_use]
     pub fn jwks_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Doc<'a> {
-            keys: Vec<&'a Jwk>,
-        }
-        let published = self.published();
-        let doc = Doc {
-            keys: published.iter().filter_map(|k| k.jwk.as_ref()).collect(),
-        };
-        serde_json::to_string(&doc).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned())
+        jwks_document(&self.published())
     }
 
     /// JWA names of the published keys' algorithms, without duplicates.
@@ -339,6 +331,19 @@ impl KeySet {
             published,
         }))
     }
+}
+
+/// The JWK Set document (`{"keys":[...]}`) of `published` keys.
+#[must_use]
+pub fn jwks_document(published: &[Arc<SigningKey>]) -> String {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        keys: Vec<&'a Jwk>,
+    }
+    let doc = Doc {
+        keys: published.iter().filter_map(|k| k.jwk.as_ref()).collect(),
+    };
+    serde_json::to_string(&doc).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned())
 }
 
 /// The algorithm of keys authd stores for `signing`; `None` for HS256.

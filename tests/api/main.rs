@@ -15,10 +15,12 @@
 mod helpers;
 
 mod cli;
+mod examples;
 mod ext_authz;
 mod get_user;
 mod http;
 mod interop;
+mod key_store;
 mod login;
 mod rotation;
 mod store;
