@@ -241,8 +241,9 @@ impl App {
 }
 
 impl App {
-    /// Starts the key refresher and the HTTP listener; both stop when
-    /// `stopping` turns true (and are aborted when the server is done).
+    /// Starts the key refresher (which stops when `stopping` turns true) and
+    /// the HTTP listener (which keeps answering, `/readyz` with 503, until
+    /// the gRPC drain is over and the returned tasks are aborted).
     fn spawn_background(
         &mut self,
         stopping: &tokio::sync::watch::Receiver<bool>,
@@ -263,12 +264,8 @@ impl App {
                 stopping: stopping.clone(),
                 local_addr: addr,
             });
-            let stop = stopping.clone();
             tracing::info!(%addr, "authd serving HTTP (JWKS, health, metrics)");
-            tasks.spawn(async move {
-                crate::http::serve(listener, router, stop).await;
-                tracing::info!("task http-listener exited");
-            });
+            tasks.spawn(crate::http::serve(listener, router));
         }
         tasks
     }

@@ -70,15 +70,23 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `stop` turns true; open connections
-/// are then closed (these endpoints hold no state worth draining).
-pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+/// Serves `router` on `listener` until the task is aborted. The app aborts
+/// it only after the gRPC drain, so during shutdown `/readyz` answers 503
+/// and `/metrics` can still be scraped. Dropping the task drops every open
+/// connection with it (these endpoints hold no state worth draining).
+pub async fn serve(listener: TcpListener, router: Router) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    continue;
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // For example out of file descriptors: back off instead of spinning.
+                        tracing::warn!(error = %e, "HTTP accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
                 };
                 let service = TowerToHyperService::new(router.clone());
                 connections.spawn(async move {
@@ -89,11 +97,8 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = stop.wait_for(|s| *s) => break,
         }
     }
-    connections.shutdown().await;
-    tracing::debug!("HTTP listener stopped");
 }
 
 fn json(body: String, cache: &'static str) -> Response {
