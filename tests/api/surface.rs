@@ -165,7 +165,10 @@ async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish(backend: B
     let first: HealthCheckResponse = watch.next().await.expect("first").expect("ok");
     assert_eq!(first.status(), ServingStatus::Serving);
 
-    // A login (an argon2 run) in flight when shutdown begins.
+    // A login (an argon2 run) in flight when shutdown begins. The count is
+    // read before the login starts: read after, a fast login may already
+    // have been counted, and the wait below would never see it grow.
+    let runs_before = app.core.hasher().runs();
     let mut client = app.client.clone();
     let in_flight = tokio::spawn(async move {
         client
@@ -176,7 +179,6 @@ async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish(backend: B
             .await
     });
     // Wait (bounded) until the login is hashing, so it is truly in flight.
-    let runs_before = app.core.hasher().runs();
     for _ in 0..2000 {
         if app.core.hasher().runs() > runs_before {
             break;
