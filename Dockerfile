@@ -11,7 +11,7 @@ USER authd
 # The SQLite default (sqlite://authd.db) lands here; mount a volume to keep it.
 WORKDIR /var/lib/authd
 # Inside a container the listener must accept connections from outside it.
-ENV AUTHD_LISTEN=0.0.0.0:50051
-EXPOSE 50051
+ENV AUTHD_LISTEN=0.0.0.0:50051 AUTHD_HTTP_LISTEN=0.0.0.0:8080
+EXPOSE 50051 8080
 ENTRYPOINT ["authd"]
 CMD ["serve"]

@@ -32,6 +32,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         .compile_with_config(
             config,
             &["proto/auth/v1/auth.proto".into()],
+            &["proto".into(), well_known.clone()],
+        )?;
+
+    // The vendored Envoy ext_authz protos (proto/envoy, proto/google/rpc),
+    // with their own descriptor set for reflection.
+    let mut envoy = tonic_prost_build::Config::new();
+    envoy.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("envoy_ext_authz_descriptor.bin"))
+        .build_client(true)
+        .build_server(true)
+        .compile_with_config(
+            envoy,
+            &["proto/envoy/service/auth/v3/external_auth.proto".into()],
             &["proto".into(), well_known],
         )?;
     println!("cargo:rerun-if-changed=proto");

@@ -7,6 +7,11 @@
 //! `AuthService`, gRPC health and reflection (v1 and v1alpha) on that one
 //! port until the shutdown future resolves, then reports NOT_SERVING, lets
 //! in-flight calls finish within the grace period and closes the pool.
+//!
+//! The same port serves Envoy's ext_authz `Authorization/Check`. Alongside,
+//! the HTTP listener (its own port, off-able) serves JWKS, discovery,
+//! health and metrics, and a background task keeps the signing keys in step
+//! with the database (see [`crate::token::rotation`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,12 +27,15 @@ use tonic_health::ServingStatus;
 use crate::cache::{self, StateCache};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::grpc::ext_authz::ExtAuthzApi;
+use crate::grpc::ext_authz::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::grpc::{AuthApi, pb};
 use crate::password::PasswordHasher;
 use crate::service::{AuthCore, SessionPolicy};
 use crate::store::{self, PoolSettings, Store};
-use crate::token::{KeySet, TokenService, now_unix};
+use crate::token::rotation::{KeyManager, KeyPolicy};
+use crate::token::{TokenService, now_unix};
 
 /// A built, bound, not yet serving authd.
 #[derive(Debug)]
@@ -38,6 +46,10 @@ pub struct App {
     store: Arc<dyn Store>,
     config: Config,
     tasks: BackgroundTasks,
+    /// Applies rotations and reloads keys; its refresher runs while serving.
+    keys: KeyManager,
+    /// The bound HTTP listener and its address, unless turned off.
+    http: Option<(TcpListener, SocketAddr)>,
 }
 
 /// Named background tasks; aborted (and their end logged) when dropped.
@@ -115,9 +127,14 @@ impl App {
     pub async fn build(config: Config) -> Result<Self> {
         let store = open_store(&config).await?;
         let hasher = password_hasher(&config).await?;
-        let keys = KeySet::load_or_create(store.as_ref(), &config.signing, now_unix()).await?;
+        let keys = KeyManager::load(
+            Arc::clone(&store),
+            KeyPolicy::from_config(&config)?,
+            now_unix(),
+        )
+        .await?;
         let tokens = TokenService::new(
-            Arc::new(keys),
+            Arc::clone(keys.keys()),
             config.issuer.clone(),
             config.audience.clone(),
             config.access_token_ttl,
@@ -170,6 +187,21 @@ impl App {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::internal("reading the listen address", e))?;
+        let http = match config.http_listen {
+            None => None,
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    Error::Config(format!(
+                        "cannot listen on {addr}: {e}; choose another address with \
+                         --http-listen / AUTHD_HTTP_LISTEN, or turn it off with `off`"
+                    ))
+                })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|e| Error::internal("reading the HTTP listen address", e))?;
+                Some((listener, bound))
+            }
+        };
         Ok(Self {
             listener,
             local_addr,
@@ -177,7 +209,21 @@ impl App {
             store,
             config,
             tasks,
+            keys,
+            http,
         })
+    }
+
+    /// The bound HTTP address, unless the HTTP listener is off.
+    #[must_use]
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The key manager (rotation, listing, reloading).
+    #[must_use]
+    pub fn key_manager(&self) -> &KeyManager {
+        &self.keys
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -197,7 +243,7 @@ impl App {
     /// # Errors
     /// [`Error::Internal`] if the server fails.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -209,6 +255,7 @@ impl App {
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(crate::grpc::ext_authz::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(
                 tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
             )
@@ -217,6 +264,7 @@ impl App {
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(crate::grpc::ext_authz::pb::FILE_DESCRIPTOR_SET)
             // So that `list` through either version names both reflection services.
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
@@ -236,6 +284,7 @@ impl App {
             let _ = stopping_tx.send(true);
         };
 
+        let mut background = self.spawn_background(&stopping_rx);
         tracing::info!(addr = %self.local_addr, "authd serving gRPC");
         let incoming = TcpListenerStream::new(self.listener);
         let server = Server::builder()
@@ -243,6 +292,10 @@ impl App {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
+            .add_service(AuthorizationServer::new(ExtAuthzApi::new(
+                self.core.clone(),
+                self.config.ext_authz_headers.clone(),
+            )))
             .add_service(AuthServiceServer::new(AuthApi::new(self.core)))
             .serve_with_incoming_shutdown(incoming, signal);
 
@@ -259,6 +312,7 @@ impl App {
             }
         };
         drop(self.tasks);
+        background.abort_all();
         self.store.close().await;
         tracing::info!("authd stopped");
         outcome
@@ -280,6 +334,37 @@ async fn purge_sessions(store: Arc<dyn Store>) {
             Ok(n) => tracing::info!(sessions = n, "purged expired and ended sessions"),
             Err(e) => tracing::warn!(error = %e, "purging sessions failed; will retry"),
         }
+    }
+}
+
+impl App {
+    /// Starts the key refresher (which stops when `stopping` turns true) and
+    /// the HTTP listener (which keeps answering, `/readyz` with 503, until
+    /// the gRPC drain is over and the returned tasks are aborted).
+    fn spawn_background(
+        &mut self,
+        stopping: &tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinSet<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let refresher = self.keys.clone();
+        let stop = stopping.clone();
+        tasks.spawn(async move {
+            refresher.run_refresher(stop).await;
+            tracing::info!("task key-refresher exited");
+        });
+        if let Some((listener, addr)) = self.http.take() {
+            let router = crate::http::router(crate::http::HttpState {
+                keys: Arc::clone(self.keys.keys()),
+                issuer: self.config.issuer.clone(),
+                store: Arc::clone(&self.store),
+                hasher: self.core.hasher().clone(),
+                stopping: stopping.clone(),
+                local_addr: addr,
+            });
+            tracing::info!(%addr, "authd serving HTTP (JWKS, health, metrics)");
+            tasks.spawn(crate::http::serve(listener, router));
+        }
+        tasks
     }
 }
 

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `migrate` and `user ...`.
+//! The command line: `serve` (the default), `migrate`, `user ...` and `keys ...`.
 //!
 //! Every subcommand reads the same configuration flags. Passwords are read
 //! from standard input (`--password-stdin`, one line) or an interactive
@@ -44,6 +44,20 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `authd keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Publish a new signing key (with the configured algorithm); it signs
+    /// after --key-prepublish, and the current key then verifies until its
+    /// tokens have expired.
+    Rotate,
+    /// List signing keys and where each is in its life.
+    List,
 }
 
 /// `authd user ...`
@@ -121,6 +135,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             app::open_store(&config).await?.close().await;
             println!("database is up to date");
             Ok(())
+        }
+        Command::Keys(command) => {
+            let store = app::open_store(&config).await?;
+            let result = run_keys(&config, &store, command).await;
+            store.close().await;
+            result
         }
         Command::User(command) => {
             let store = app::open_store(&config).await?;
@@ -205,6 +225,54 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
             let password = read_password(password_stdin, true)?;
             let user = accounts.set_password(&name, password, now).await?;
             println!("password changed for user {}", user.username);
+        }
+    }
+    Ok(())
+}
+
+async fn run_keys(
+    config: &Config,
+    store: &std::sync::Arc<dyn crate::store::Store>,
+    command: KeysCommand,
+) -> Result<()> {
+    use crate::token::rotation::{KeyManager, KeyPolicy};
+    let now = now_unix();
+    let keys = KeyManager::load(store.clone(), KeyPolicy::from_config(config)?, now).await?;
+    match command {
+        KeysCommand::Rotate => {
+            let rotation = keys.rotate(now).await?;
+            if rotation.activates_at <= now {
+                println!(
+                    "key {} ({}) is now signing; the previous key verifies until its tokens expire",
+                    rotation.kid, rotation.algorithm
+                );
+            } else {
+                println!(
+                    "key {} ({}) is published and starts signing in {}s (at Unix time {})",
+                    rotation.kid,
+                    rotation.algorithm,
+                    rotation.activates_at - now,
+                    rotation.activates_at
+                );
+            }
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<44}  {:<6}  {:<8}  {:<12}  {:<12}  RETIRES_AT",
+                "KID", "ALG", "STATE", "CREATED_AT", "ACTIVATES_AT"
+            );
+            for key in keys.list().await? {
+                println!(
+                    "{:<44}  {:<6}  {:<8}  {:<12}  {:<12}  {}",
+                    key.kid,
+                    key.algorithm,
+                    key.state.as_str(),
+                    key.created_at,
+                    key.activates_at,
+                    key.retires_at
+                        .map_or_else(|| "-".to_owned(), |t| t.to_string())
+                );
+            }
         }
     }
     Ok(())

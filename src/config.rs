@@ -105,8 +105,9 @@ pub struct ConfigArgs {
     #[arg(long, env = "AUTHD_LEEWAY", global = true)]
     pub leeway: Option<String>,
 
-    /// Signing algorithm: `EdDSA` (Ed25519, key generated and stored in the
-    /// database) or `HS256` (shared secret) [default: EdDSA].
+    /// Signing algorithm: `EdDSA` (Ed25519), `ES256` or `RS256` (keys generated,
+    /// stored in the database and published as a JWKS), or `HS256` (shared
+    /// secret, nothing published) [default: EdDSA].
     #[arg(long, env = "AUTHD_SIGNING_ALGORITHM", global = true)]
     pub signing_algorithm: Option<String>,
 
@@ -160,6 +161,60 @@ pub struct ConfigArgs {
     /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default: info].
     #[arg(long, env = "AUTHD_LOG", global = true)]
     pub log: Option<String>,
+
+    /// Address of the HTTP listener (JWKS, discovery, health, metrics), or
+    /// `off` [default: 127.0.0.1:8080].
+    #[arg(long, env = "AUTHD_HTTP_LISTEN", global = true, value_name = "ADDR")]
+    pub http_listen: Option<String>,
+
+    /// Secret that encrypts private signing keys in the database (at least
+    /// 32 bytes). Prefer `--key-encryption-secret-file`.
+    #[arg(
+        long,
+        env = "AUTHD_KEY_ENCRYPTION_SECRET",
+        global = true,
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub key_encryption_secret: Option<String>,
+
+    /// File holding the key-encryption secret (trailing newline ignored).
+    #[arg(
+        long,
+        env = "AUTHD_KEY_ENCRYPTION_SECRET_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub key_encryption_secret_file: Option<PathBuf>,
+
+    /// How long a new key is published before it signs, so JWKS caches
+    /// learn it first [default: 1h].
+    #[arg(long, env = "AUTHD_KEY_PREPUBLISH", global = true)]
+    pub key_prepublish: Option<String>,
+
+    /// Rotate the signing key automatically this often, e.g. `720h`, or `off`
+    /// [default: off].
+    #[arg(long, env = "AUTHD_KEY_ROTATION_INTERVAL", global = true)]
+    pub key_rotation_interval: Option<String>,
+
+    /// How often each replica reloads keys from the database and applies due
+    /// rotations and retirements [default: 30s].
+    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", global = true)]
+    pub key_refresh_interval: Option<String>,
+
+    /// ext_authz: request header carrying the user id to the upstream
+    /// [default: x-authd-user-id].
+    #[arg(long, env = "AUTHD_EXT_AUTHZ_USER_ID_HEADER", global = true)]
+    pub ext_authz_user_id_header: Option<String>,
+
+    /// ext_authz: request header carrying the username [default: x-authd-username].
+    #[arg(long, env = "AUTHD_EXT_AUTHZ_USERNAME_HEADER", global = true)]
+    pub ext_authz_username_header: Option<String>,
+
+    /// ext_authz: request header carrying the roles, comma-separated
+    /// [default: x-authd-roles].
+    #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", global = true)]
+    pub ext_authz_roles_header: Option<String>,
 }
 
 impl std::fmt::Debug for ConfigArgs {
@@ -206,6 +261,15 @@ struct FileConfig {
     shutdown_grace: Option<String>,
     log_format: Option<String>,
     log: Option<String>,
+    http_listen: Option<String>,
+    key_encryption_secret: Option<String>,
+    key_encryption_secret_file: Option<PathBuf>,
+    key_prepublish: Option<String>,
+    key_rotation_interval: Option<String>,
+    key_refresh_interval: Option<String>,
+    ext_authz_user_id_header: Option<String>,
+    ext_authz_username_header: Option<String>,
+    ext_authz_roles_header: Option<String>,
 }
 
 /// How access tokens are signed.
@@ -213,6 +277,10 @@ struct FileConfig {
 pub enum Signing {
     /// Ed25519 with a key pair generated on first start and kept in the database.
     EdDsa,
+    /// ECDSA P-256 with SHA-256, key pairs kept in the database.
+    Es256,
+    /// RSA (2048-bit) PKCS#1 v1.5 with SHA-256, key pairs kept in the database.
+    Rs256,
     /// HMAC-SHA256 with a shared secret; anyone holding it can mint tokens.
     Hs256 {
         /// The shared secret (at least 32 bytes).
@@ -295,6 +363,39 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log filter.
     pub log_filter: String,
+    /// HTTP listener (JWKS, discovery, health, metrics); `None` turns it off.
+    pub http_listen: Option<SocketAddr>,
+    /// Encrypts private signing keys at rest when set (at least 32 bytes).
+    pub key_encryption_secret: Option<std::sync::Arc<SecretBox<Vec<u8>>>>,
+    /// How long a new key is published before it signs.
+    pub key_prepublish: Duration,
+    /// Automatic rotation period; `None` rotates only on `authd keys rotate`.
+    pub key_rotation_interval: Option<Duration>,
+    /// How often keys are reloaded from the database and due transitions applied.
+    pub key_refresh_interval: Duration,
+    /// ext_authz identity headers set on allowed requests.
+    pub ext_authz_headers: ExtAuthzHeaders,
+}
+
+/// Names of the request headers ext_authz sets on allowed requests (lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtAuthzHeaders {
+    /// Carries the user id.
+    pub user_id: String,
+    /// Carries the username.
+    pub username: String,
+    /// Carries the roles, comma-separated.
+    pub roles: String,
+}
+
+impl Default for ExtAuthzHeaders {
+    fn default() -> Self {
+        Self {
+            user_id: "x-authd-user-id".to_owned(),
+            username: "x-authd-username".to_owned(),
+            roles: "x-authd-roles".to_owned(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -320,6 +421,12 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            key_encryption_secret: None,
+            key_prepublish: Duration::from_secs(3600),
+            key_rotation_interval: None,
+            key_refresh_interval: Duration::from_secs(30),
+            ext_authz_headers: ExtAuthzHeaders::default(),
         }
     }
 }
@@ -351,11 +458,12 @@ impl Config {
     /// [`Error::Config`] naming the setting and how to fix it.
     #[allow(clippy::too_many_lines)] // one straight sequence of settings reads best in one place
     pub fn load(args: &ConfigArgs) -> Result<Self> {
-        let file = match &args.config {
+        let mut file = match &args.config {
             Some(path) => read_file_config(path)?,
             None => FileConfig::default(),
         };
         let defaults = Self::default();
+        let keys = load_key_settings(args, &KeyFileSettings::take(&mut file), &defaults)?;
 
         let listen = match args.listen.clone().or(file.listen) {
             Some(s) => s.parse().map_err(|_| {
@@ -495,6 +603,8 @@ impl Config {
             .unwrap_or_else(|| "EdDSA".to_owned());
         let signing = match algorithm.to_ascii_uppercase().as_str() {
             "EDDSA" | "ED25519" => Signing::EdDsa,
+            "ES256" => Signing::Es256,
+            "RS256" => Signing::Rs256,
             "HS256" => {
                 let secret = secret_setting(
                     [
@@ -527,7 +637,7 @@ impl Config {
                 return Err(bad(
                     "signing-algorithm",
                     "AUTHD_SIGNING_ALGORITHM",
-                    &format!("`{algorithm}` is not supported; use EdDSA or HS256"),
+                    &format!("`{algorithm}` is not supported; use EdDSA, ES256, RS256 or HS256"),
                 ));
             }
         };
@@ -617,6 +727,12 @@ impl Config {
             shutdown_grace,
             log_format,
             log_filter,
+            http_listen: keys.http_listen,
+            key_encryption_secret: keys.key_encryption_secret,
+            key_prepublish: keys.key_prepublish,
+            key_rotation_interval: keys.key_rotation_interval,
+            key_refresh_interval: keys.key_refresh_interval,
+            ext_authz_headers: keys.ext_authz_headers,
         })
     }
 
@@ -661,6 +777,182 @@ pub fn validate_argon2(p: Argon2Config) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The config-file values of the issue-4 settings, taken out of [`FileConfig`]
+/// before its other fields are consumed.
+#[derive(Default)]
+struct KeyFileSettings {
+    http_listen: Option<String>,
+    key_encryption_secret: Option<String>,
+    key_encryption_secret_file: Option<PathBuf>,
+    key_prepublish: Option<String>,
+    key_rotation_interval: Option<String>,
+    key_refresh_interval: Option<String>,
+    ext_authz_user_id_header: Option<String>,
+    ext_authz_username_header: Option<String>,
+    ext_authz_roles_header: Option<String>,
+}
+
+impl KeyFileSettings {
+    fn take(file: &mut FileConfig) -> Self {
+        Self {
+            http_listen: file.http_listen.take(),
+            key_encryption_secret: file.key_encryption_secret.take(),
+            key_encryption_secret_file: file.key_encryption_secret_file.take(),
+            key_prepublish: file.key_prepublish.take(),
+            key_rotation_interval: file.key_rotation_interval.take(),
+            key_refresh_interval: file.key_refresh_interval.take(),
+            ext_authz_user_id_header: file.ext_authz_user_id_header.take(),
+            ext_authz_username_header: file.ext_authz_username_header.take(),
+            ext_authz_roles_header: file.ext_authz_roles_header.take(),
+        }
+    }
+}
+
+/// The validated issue-4 settings (HTTP listener, keys, ext_authz).
+struct KeySettings {
+    http_listen: Option<SocketAddr>,
+    key_encryption_secret: Option<std::sync::Arc<SecretBox<Vec<u8>>>>,
+    key_prepublish: Duration,
+    key_rotation_interval: Option<Duration>,
+    key_refresh_interval: Duration,
+    ext_authz_headers: ExtAuthzHeaders,
+}
+
+#[allow(clippy::too_many_lines)] // one straight sequence of settings, as in `Config::load`
+fn load_key_settings(
+    args: &ConfigArgs,
+    file: &KeyFileSettings,
+    defaults: &Config,
+) -> Result<KeySettings> {
+    let http_listen = match args.http_listen.clone().or(file.http_listen.clone()) {
+        None => defaults.http_listen,
+        Some(s) if s.eq_ignore_ascii_case("off") => None,
+        Some(s) => Some(s.parse().map_err(|_| {
+            bad(
+                "http-listen",
+                "AUTHD_HTTP_LISTEN",
+                &format!("`{s}` is not an address; use IP:PORT such as 127.0.0.1:8080, or off"),
+            )
+        })?),
+    };
+    let key_encryption_secret = secret_setting(
+        [
+            (
+                args.key_encryption_secret.clone(),
+                args.key_encryption_secret_file.clone(),
+            ),
+            (
+                file.key_encryption_secret.clone(),
+                file.key_encryption_secret_file.clone(),
+            ),
+        ],
+        "key-encryption-secret-file",
+    )?;
+    if let Some(secret) = &key_encryption_secret
+        && secret.len() < 32
+    {
+        return Err(bad(
+            "key-encryption-secret",
+            "AUTHD_KEY_ENCRYPTION_SECRET",
+            "is shorter than 32 bytes; generate one with `head -c 48 /dev/urandom | base64`",
+        ));
+    }
+    let key_prepublish = duration_setting(
+        args.key_prepublish.clone(),
+        file.key_prepublish.clone(),
+        "key-prepublish",
+        "AUTHD_KEY_PREPUBLISH",
+        defaults.key_prepublish,
+        Duration::ZERO..=Duration::from_secs(30 * 24 * 3600),
+    )?;
+    let key_rotation_interval = match args
+        .key_rotation_interval
+        .clone()
+        .or(file.key_rotation_interval.clone())
+    {
+        None => None,
+        Some(s) if s.eq_ignore_ascii_case("off") => None,
+        Some(s) => Some(duration_setting(
+            Some(s),
+            None,
+            "key-rotation-interval",
+            "AUTHD_KEY_ROTATION_INTERVAL",
+            Duration::ZERO,
+            Duration::from_secs(3600)..=Duration::from_secs(366 * 24 * 3600),
+        )?),
+    };
+    if let Some(interval) = key_rotation_interval
+        && interval <= key_prepublish
+    {
+        return Err(bad(
+            "key-rotation-interval",
+            "AUTHD_KEY_ROTATION_INTERVAL",
+            "must be longer than --key-prepublish",
+        ));
+    }
+    let key_refresh_interval = duration_setting(
+        args.key_refresh_interval.clone(),
+        file.key_refresh_interval.clone(),
+        "key-refresh-interval",
+        "AUTHD_KEY_REFRESH_INTERVAL",
+        defaults.key_refresh_interval,
+        Duration::from_secs(1)..=Duration::from_secs(3600),
+    )?;
+    let header = |arg: &Option<String>, file: &Option<String>, default: &str, flag, env| {
+        let name = arg
+            .clone()
+            .or(file.clone())
+            .unwrap_or_else(|| default.to_owned())
+            .to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(name)
+        } else {
+            Err(bad(
+                flag,
+                env,
+                "must be an HTTP header name (letters, digits, '-', '_')",
+            ))
+        }
+    };
+    let d = &defaults.ext_authz_headers;
+    let ext_authz_headers = ExtAuthzHeaders {
+        user_id: header(
+            &args.ext_authz_user_id_header,
+            &file.ext_authz_user_id_header,
+            &d.user_id,
+            "ext-authz-user-id-header",
+            "AUTHD_EXT_AUTHZ_USER_ID_HEADER",
+        )?,
+        username: header(
+            &args.ext_authz_username_header,
+            &file.ext_authz_username_header,
+            &d.username,
+            "ext-authz-username-header",
+            "AUTHD_EXT_AUTHZ_USERNAME_HEADER",
+        )?,
+        roles: header(
+            &args.ext_authz_roles_header,
+            &file.ext_authz_roles_header,
+            &d.roles,
+            "ext-authz-roles-header",
+            "AUTHD_EXT_AUTHZ_ROLES_HEADER",
+        )?,
+    };
+    Ok(KeySettings {
+        http_listen,
+        key_encryption_secret: key_encryption_secret
+            .map(|s| std::sync::Arc::new(SecretBox::new(Box::new(s.into_bytes())))),
+        key_prepublish,
+        key_rotation_interval,
+        key_refresh_interval,
+        ext_authz_headers,
+    })
 }
 
 fn bad(flag: &str, env: &str, message: &str) -> Error {
@@ -930,15 +1222,77 @@ mod tests {
     }
 
     #[test]
+    fn key_http_and_ext_authz_settings_are_validated() {
+        let config = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(config.http_listen.unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.key_prepublish, Duration::from_secs(3600));
+        assert!(config.key_rotation_interval.is_none());
+        assert_eq!(config.ext_authz_headers, ExtAuthzHeaders::default());
+
+        let config = Config::load(&ConfigArgs {
+            http_listen: Some("off".into()),
+            signing_algorithm: Some("rs256".into()),
+            key_rotation_interval: Some("720h".into()),
+            ext_authz_roles_header: Some("X-Groups".into()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert!(config.http_listen.is_none());
+        assert!(matches!(config.signing, Signing::Rs256));
+        assert_eq!(
+            config.key_rotation_interval,
+            Some(Duration::from_secs(720 * 3600))
+        );
+        assert_eq!(config.ext_authz_headers.roles, "x-groups");
+
+        for (args, flag) in [
+            (
+                ConfigArgs {
+                    key_encryption_secret: Some("short-kek".into()),
+                    ..ConfigArgs::default()
+                },
+                "--key-encryption-secret",
+            ),
+            (
+                ConfigArgs {
+                    key_rotation_interval: Some("1h".into()),
+                    ..ConfigArgs::default()
+                },
+                "--key-rotation-interval",
+            ),
+            (
+                ConfigArgs {
+                    ext_authz_user_id_header: Some("x user: id".into()),
+                    ..ConfigArgs::default()
+                },
+                "--ext-authz-user-id-header",
+            ),
+            (
+                ConfigArgs {
+                    http_listen: Some("everywhere".into()),
+                    ..ConfigArgs::default()
+                },
+                "--http-listen",
+            ),
+        ] {
+            let message = Config::load(&args).unwrap_err().to_string();
+            assert!(message.contains(flag), "{message}");
+            assert!(!message.contains("short-kek"), "{message}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug_output() {
         let args = ConfigArgs {
             database_url: Some("postgres://u:topsecretpw@h/db".into()),
             signing_algorithm: Some("HS256".into()),
             hs256_secret: Some("an-hs256-secret-that-is-long-enough-0123456789".into()),
+            key_encryption_secret: Some("a-key-encryption-secret-long-enough-0123".into()),
             ..ConfigArgs::default()
         };
         let config = Config::load(&args).unwrap();
         let debug = format!("{config:?}");
+        assert!(!debug.contains("a-key-encryption-secret"), "{debug}");
         assert!(!debug.contains("topsecretpw"), "{debug}");
         assert!(!debug.contains("an-hs256-secret"), "{debug}");
         let debug = format!("{args:?}");

@@ -16,12 +16,15 @@
 //! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change feed.
 //! - [`password`]: Argon2id hashing on the blocking pool behind a semaphore.
 //! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys,
+//!   [`token::rotation`] moves them through their lifecycle, [`token::kek`] encrypts them at rest,
 //!   [`token::refresh`] makes, hashes and seals refresh tokens.
 //! - [`store`]: the [`store::Store`] trait with PostgreSQL and SQLite implementations,
 //!   including the change feed (PostgreSQL `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
 //! - [`error`]: the crate's one [`Error`] type.
 //! - [`telemetry`]: the `tracing` subscriber.
+//! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics); adapter only.
+//! - [`metrics`]: Prometheus series and their text format.
 
 pub mod app;
 pub mod cache;
@@ -29,6 +32,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod http;
+pub mod metrics;
 pub mod password;
 pub mod service;
 pub mod store;

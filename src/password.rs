@@ -56,6 +56,8 @@ pub struct PasswordHasher {
     /// Argon2 runs started since start-up; lets tests prove that oversized
     /// input is refused before any hashing.
     runs: Arc<AtomicU64>,
+    /// Permits in total, for the `authd_hash_permits*` gauges.
+    concurrency: usize,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -95,7 +97,21 @@ impl PasswordHasher {
             queue_timeout,
             dummy_hash: dummy_hash.into(),
             runs: Arc::new(AtomicU64::new(0)),
+            concurrency,
         })
+    }
+
+    /// Hashing permits held right now.
+    #[must_use]
+    pub fn permits_in_use(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    /// Hashing permits in total.
+    #[must_use]
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// How many Argon2 computations have started (after getting a permit).
@@ -183,17 +199,20 @@ impl PasswordHasher {
         F: FnOnce() -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        let queued = std::time::Instant::now();
         let permit = tokio::time::timeout(
             self.queue_timeout,
             Arc::clone(&self.permits).acquire_owned(),
         )
-        .await
-        .map_err(|_| {
-            Error::ResourceExhausted(
-                "authd is busy hashing passwords; retry after a short back-off".to_owned(),
-            )
-        })?
-        .map_err(|e| Error::internal("acquiring a hashing permit", e))?;
+        .await;
+        crate::metrics::global().observe_hash_wait(queued.elapsed());
+        let permit = permit
+            .map_err(|_| {
+                Error::ResourceExhausted(
+                    "authd is busy hashing passwords; retry after a short back-off".to_owned(),
+                )
+            })?
+            .map_err(|e| Error::internal("acquiring a hashing permit", e))?;
         self.runs.fetch_add(1, Ordering::Relaxed);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {

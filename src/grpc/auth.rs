@@ -44,6 +44,7 @@ async fn rpc<T>(
             Err(e) => status::code_of(e),
         };
         tracing::Span::current().record("code", tracing::field::debug(code));
+        crate::metrics::global().observe_rpc(method, code, started.elapsed());
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(elapsed_ms, "rpc finished");
         result.map(Response::new).map_err(Status::from)
@@ -252,6 +253,16 @@ impl AuthService for AuthApi {
             Ok(pb::RevokeSessionsResponse {
                 ended: i64::try_from(ended).unwrap_or(i64::MAX),
             })
+        })
+        .await
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
+        rpc("GetJwks", async {
+            Ok(convert::jwks(self.core.tokens().keys()))
         })
         .await
     }

@@ -2,7 +2,7 @@
 
 use super::pb;
 use crate::service::SessionInfo;
-use crate::token::{Claims, InvalidReason};
+use crate::token::{Claims, InvalidReason, KeySet};
 use crate::user::User;
 
 pub(super) fn timestamp(unix: i64) -> prost_types::Timestamp {
@@ -67,5 +67,31 @@ pub(super) fn session(info: SessionInfo) -> pb::Session {
         client_address: s.client_addr.unwrap_or_default(),
         user_agent: s.user_agent.unwrap_or_default(),
         current: info.current,
+    }
+}
+
+pub(super) fn jwks(keys: &KeySet) -> pb::GetJwksResponse {
+    let published = keys.published();
+    pb::GetJwksResponse {
+        keys: published
+            .iter()
+            .filter_map(|key| {
+                let jwk = key.jwk.as_ref()?;
+                Some(pb::Jwk {
+                    kty: jwk.kty.to_owned(),
+                    kid: jwk.kid.clone(),
+                    alg: jwk.alg.to_owned(),
+                    r#use: jwk.use_.to_owned(),
+                    crv: jwk.crv.unwrap_or_default().to_owned(),
+                    x: jwk.x.clone().unwrap_or_default(),
+                    y: jwk.y.clone().unwrap_or_default(),
+                    n: jwk.n.clone().unwrap_or_default(),
+                    e: jwk.e.clone().unwrap_or_default(),
+                    status: key.state.as_str().to_owned(),
+                })
+            })
+            .collect(),
+        // From the same snapshot as `keys`, even if a reload happens meanwhile.
+        jwks_json: crate::token::keys::jwks_document(&published),
     }
 }

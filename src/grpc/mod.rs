@@ -1,5 +1,6 @@
 //! gRPC transport: the generated `auth.v1` types, the `AuthService`
-//! adapter, and the one mapping from [`crate::Error`] to `tonic::Status`.
+//! adapter, the Envoy ext_authz adapter ([`ext_authz`]), and the one mapping
+//! from [`crate::Error`] to `tonic::Status`.
 //!
 //! Adapter only: no SQL and no crypto here. Handlers unpack the request,
 //! call [`crate::service::AuthCore`], and pack the answer.
@@ -8,6 +9,7 @@ use std::fmt;
 
 pub mod auth;
 mod convert;
+pub mod ext_authz;
 pub mod status;
 
 pub use auth::AuthApi;

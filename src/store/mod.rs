@@ -48,13 +48,17 @@ pub struct Credentials {
     pub password_hash: SecretString,
 }
 
-/// Where a signing key is in its life.
+/// Where a signing key is in its life: next, current, previous, retired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
     /// Signs new tokens and verifies.
     Current,
     /// Verifies only.
     Previous,
+    /// Published (and verifies) but does not sign yet.
+    Next,
+    /// Neither signs nor verifies; the private key has been wiped.
+    Retired,
 }
 
 impl KeyState {
@@ -64,6 +68,8 @@ impl KeyState {
         match self {
             Self::Current => "current",
             Self::Previous => "previous",
+            Self::Next => "next",
+            Self::Retired => "retired",
         }
     }
 
@@ -71,6 +77,8 @@ impl KeyState {
         match s {
             "current" => Ok(Self::Current),
             "previous" => Ok(Self::Previous),
+            "next" => Ok(Self::Next),
+            "retired" => Ok(Self::Retired),
             other => Err(Error::internal_msg(
                 "reading signing keys",
                 format!("unknown key state {other:?}"),
@@ -94,6 +102,10 @@ pub struct StoredKey {
     pub public_key: Vec<u8>,
     /// Unix seconds.
     pub created_at: i64,
+    /// When the key started signing (current) or will start (next), Unix seconds.
+    pub activates_at: i64,
+    /// When a previous key stops verifying, Unix seconds.
+    pub retires_at: Option<i64>,
 }
 
 /// Everything authd keeps in its database.
@@ -193,7 +205,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// notification every listener receives; SQLite: nothing to do).
     async fn heartbeat(&self) -> Result<()>;
 
-    /// All signing keys that may verify tokens.
+    /// All signing keys that may verify tokens (every state but retired).
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
 
     /// Inserts a key. Inserting a second `current` key is a no-op (another
@@ -202,6 +214,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Closes the pool, waiting for connections to be returned.
     async fn close(&self);
+
+    /// Every signing key, retired ones included, newest first.
+    async fn all_signing_keys(&self) -> Result<Vec<StoredKey>>;
+
+    /// In one transaction, makes `current_kid` previous (verifying until
+    /// `previous_retires_at`) and `next_kid` current from `now`. `Ok(false)`
+    /// when either is no longer in the expected state (another process
+    /// rotated first); nothing is changed then.
+    async fn promote_signing_key(
+        &self,
+        current_kid: &str,
+        next_kid: &str,
+        now: i64,
+        previous_retires_at: i64,
+    ) -> Result<bool>;
+
+    /// Retires previous keys whose `retires_at` has come, wiping their
+    /// private keys; returns their kids.
+    async fn retire_signing_keys(&self, now: i64) -> Result<Vec<String>>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
 }
 
 /// A session to start, with the hash of its first refresh token.
@@ -521,6 +555,8 @@ struct KeyRow {
     private_key: Vec<u8>,
     public_key: Vec<u8>,
     created_at: i64,
+    activates_at: Option<i64>,
+    retires_at: Option<i64>,
 }
 
 impl TryFrom<KeyRow> for StoredKey {
@@ -534,6 +570,8 @@ impl TryFrom<KeyRow> for StoredKey {
             private_key: SecretBox::new(Box::new(row.private_key)),
             public_key: row.public_key,
             created_at: row.created_at,
+            activates_at: row.activates_at.unwrap_or(row.created_at),
+            retires_at: row.retires_at,
         })
     }
 }

@@ -26,6 +26,13 @@ macro_rules! user_columns {
     };
 }
 
+/// The columns of a signing key row, for SELECT lists.
+macro_rules! key_columns {
+    () => {
+        "kid, algorithm, state, private_key, public_key, created_at, activates_at, retires_at"
+    };
+}
+
 /// The columns of a session row.
 macro_rules! session_columns {
     () => {
@@ -524,10 +531,11 @@ macro_rules! sql_store {
                 }
 
                 async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
-                    let rows = sqlx::query_as::<_, KeyRow>(
-                        "SELECT kid, algorithm, state, private_key, public_key, created_at \
-                         FROM signing_keys ORDER BY created_at DESC, kid",
-                    )
+                    let rows = sqlx::query_as::<_, KeyRow>(concat!(
+                        "SELECT ",
+                        key_columns!(),
+                        " FROM signing_keys WHERE state <> 'retired' ORDER BY created_at DESC, kid"
+                    ))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(|e| Error::database("reading signing keys", e))?;
@@ -537,9 +545,9 @@ macro_rules! sql_store {
                 async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool> {
                     let private: &SecretBox<Vec<u8>> = &key.private_key;
                     sqlx::query(
-                        "INSERT INTO signing_keys (kid, algorithm, state, private_key, \
-                         public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT DO NOTHING",
+                        "INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, \
+                         created_at, activates_at, retires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
                     )
                     .bind(&key.kid)
                     .bind(&key.algorithm)
@@ -547,10 +555,87 @@ macro_rules! sql_store {
                     .bind(private.expose_secret().as_slice())
                     .bind(key.public_key.as_slice())
                     .bind(key.created_at)
+                    .bind(key.activates_at)
+                    .bind(key.retires_at)
                     .execute(&self.pool)
                     .await
                     .map(|done| done.rows_affected() == 1)
                     .map_err(|e| Error::database("storing a signing key", e))
+                }
+
+                async fn all_signing_keys(&self) -> Result<Vec<StoredKey>> {
+                    let rows = sqlx::query_as::<_, KeyRow>(concat!(
+                        "SELECT ",
+                        key_columns!(),
+                        " FROM signing_keys ORDER BY created_at DESC, kid"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| Error::database("reading signing keys", e))?;
+                    rows.into_iter().map(StoredKey::try_from).collect()
+                }
+
+                async fn promote_signing_key(
+                    &self,
+                    current_kid: &str,
+                    next_kid: &str,
+                    now: i64,
+                    previous_retires_at: i64,
+                ) -> Result<bool> {
+                    let mut tx = self.begin("rotating signing keys").await?;
+                    // Demote first: the unique index allows one current key at a time.
+                    let demoted = sqlx::query(
+                        "UPDATE signing_keys SET state = 'previous', retires_at = $1 \
+                         WHERE kid = $2 AND state = 'current'",
+                    )
+                    .bind(previous_retires_at)
+                    .bind(current_kid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("rotating signing keys", e))?
+                    .rows_affected();
+                    let promoted = sqlx::query(
+                        "UPDATE signing_keys SET state = 'current', activates_at = $1 \
+                         WHERE kid = $2 AND state = 'next'",
+                    )
+                    .bind(now)
+                    .bind(next_kid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::database("rotating signing keys", e))?
+                    .rows_affected();
+                    if demoted == 1 && promoted == 1 {
+                        Self::commit(tx, "rotating signing keys").await?;
+                        Ok(true)
+                    } else {
+                        // Another process rotated first; its result stands.
+                        tx.rollback()
+                            .await
+                            .map_err(|e| Error::database("rotating signing keys", e))?;
+                        Ok(false)
+                    }
+                }
+
+                async fn retire_signing_keys(&self, now: i64) -> Result<Vec<String>> {
+                    // The private key is wiped: a retired key can never sign again.
+                    let empty: &[u8] = &[];
+                    sqlx::query_scalar::<_, String>(
+                        "UPDATE signing_keys SET state = 'retired', private_key = $1 \
+                         WHERE state = 'previous' AND retires_at <= $2 RETURNING kid",
+                    )
+                    .bind(empty)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| Error::database("retiring signing keys", e))
+                }
+
+                async fn ping(&self) -> Result<()> {
+                    sqlx::query("SELECT 1")
+                        .execute(&self.pool)
+                        .await
+                        .map(drop)
+                        .map_err(|e| Error::database("checking the database", e))
                 }
 
                 async fn close(&self) {

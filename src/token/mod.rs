@@ -24,8 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::user::User;
 
+pub mod kek;
 pub mod keys;
 pub mod refresh;
+pub mod rotation;
 
 pub use keys::{KeySet, SigningKey};
 
@@ -200,6 +202,12 @@ impl TokenService {
     pub fn with_max_token_bytes(mut self, max: usize) -> Self {
         self.max_token_bytes = max;
         self
+    }
+
+    /// The live key set (for JWKS endpoints).
+    #[must_use]
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
     }
 
     /// The access token lifetime.

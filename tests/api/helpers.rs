@@ -6,6 +6,7 @@ use authd::grpc::pb;
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::service::{AuthCore, NewAccount};
 use authd::token::now_unix;
+use authd::token::rotation::KeyManager;
 use authd::user::User;
 use authd::{App, Config};
 use secrecy::SecretString;
@@ -163,6 +164,7 @@ pub fn test_config(db: &TestDb) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: SecretString::from(db.url.clone()),
+        http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..Config::default()
     }
 }
@@ -172,6 +174,10 @@ pub struct TestApp {
     pub client: AuthServiceClient<Channel>,
     pub channel: Channel,
     pub core: AuthCore,
+    /// The HTTP listener's address (JWKS, health, metrics), unless turned off.
+    pub http_addr: Option<SocketAddr>,
+    /// The key manager, to rotate and reload keys at chosen times.
+    pub keys: KeyManager,
     /// Kept so the database outlives the server.
     db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -195,6 +201,8 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
     let app = App::build(config).await.expect("authd builds");
     let addr = app.local_addr();
     let core = app.core().clone();
+    let http_addr = app.http_addr();
+    let keys = app.key_manager().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -209,6 +217,8 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
         client: AuthServiceClient::new(channel.clone()),
         channel,
         core,
+        http_addr,
+        keys,
         db,
         shutdown: Some(tx),
         server: Some(server),
@@ -219,6 +229,12 @@ impl TestApp {
     /// The URL of this app's database, for a second process or replica.
     pub fn database_url(&self) -> &str {
         &self.db.url
+    }
+
+    /// Starts another authd on this app's database: a second replica. It
+    /// must not outlive `self`, which owns the database.
+    pub async fn spawn_replica(&self, customize: impl FnOnce(&mut Config)) -> TestApp {
+        spawn_app_on(TestDb::attach(&self.db.url), customize).await
     }
 
     /// Creates a user directly through the account service.

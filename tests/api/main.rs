@@ -15,9 +15,15 @@
 mod helpers;
 
 mod cli;
+mod examples;
+mod ext_authz;
 mod get_user;
+mod http;
+mod interop;
+mod key_store;
 mod login;
 mod replicas;
+mod rotation;
 mod sessions;
 mod store;
 mod surface;

@@ -1,0 +1,275 @@
+//! The Envoy `envoy.service.auth.v3.Authorization` adapter (ext_authz).
+//!
+//! Adapter only: no SQL and no crypto here. It takes the bearer token from
+//! the request's `authorization` header and asks [`AuthCore::verify`], so it
+//! honours every check Verify makes. The answer, fail-closed:
+//! - exactly one `authorization: Bearer <token>` (scheme spelled exactly so)
+//!   whose token verifies: OK, with the identity headers set on the request
+//!   (overwriting any the client sent) and the ones not set removed;
+//! - anything else (no header, another scheme, `bearer`, two headers, an
+//!   invalid token): denied with HTTP 401 and
+//!   `www-authenticate: Bearer error="invalid_token"` (Envoy's default
+//!   would be 403);
+//! - a failure of authd itself: a gRPC error status, so Envoy applies its
+//!   own failure policy (deny unless configured otherwise).
+
+use std::time::Instant;
+
+use tonic::{Request, Response, Status};
+
+use crate::config::ExtAuthzHeaders;
+use crate::service::{AuthCore, Verification};
+use crate::token::now_unix;
+
+/// Code generated from the vendored Envoy protos (`proto/envoy`, `proto/google/rpc`).
+#[allow(
+    missing_docs,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::default_trait_access
+)]
+pub mod pb {
+    /// Envoy's packages.
+    pub mod envoy {
+        /// `envoy.service.*`
+        pub mod service {
+            /// `envoy.service.auth.*`
+            pub mod auth {
+                /// `envoy.service.auth.v3`: the Authorization service.
+                pub mod v3 {
+                    tonic::include_proto!("envoy.service.auth.v3");
+                }
+            }
+        }
+        /// `envoy.config.*`
+        pub mod config {
+            /// `envoy.config.core.*`
+            pub mod core {
+                /// `envoy.config.core.v3`: headers.
+                pub mod v3 {
+                    tonic::include_proto!("envoy.config.core.v3");
+                }
+            }
+        }
+        /// `envoy.type.*`
+        pub mod r#type {
+            /// `envoy.type.v3`: HTTP status.
+            pub mod v3 {
+                tonic::include_proto!("envoy.r#type.v3");
+            }
+        }
+    }
+    /// Google's packages.
+    pub mod google {
+        /// `google.rpc`: the status message.
+        pub mod rpc {
+            tonic::include_proto!("google.rpc");
+        }
+    }
+
+    /// The encoded descriptor set of the vendored protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("envoy_ext_authz_descriptor");
+}
+
+use pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, header_value_option};
+use pb::envoy::service::auth::v3::authorization_server::Authorization;
+use pb::envoy::service::auth::v3::{
+    CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse, check_response,
+};
+use pb::envoy::r#type::v3::{HttpStatus, StatusCode};
+
+/// The challenge sent with every denial.
+pub const WWW_AUTHENTICATE: &str = r#"Bearer error="invalid_token""#;
+
+/// Serves ext_authz `Check` by delegating to [`AuthCore::verify`].
+#[derive(Debug, Clone)]
+pub struct ExtAuthzApi {
+    core: AuthCore,
+    headers: ExtAuthzHeaders,
+}
+
+impl ExtAuthzApi {
+    /// An adapter over `core`, setting the identity headers named in `headers`.
+    #[must_use]
+    pub fn new(core: AuthCore, headers: ExtAuthzHeaders) -> Self {
+        Self { core, headers }
+    }
+}
+
+/// Why a request's credential was refused before any token check.
+fn bearer_token(request: &CheckRequest) -> Result<&str, &'static str> {
+    let http = request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .ok_or("the check request carries no HTTP request")?;
+    let mut values: Vec<&[u8]> = http
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.as_bytes())
+        .collect();
+    if let Some(map) = &http.header_map {
+        values.extend(
+            map.headers
+                .iter()
+                .filter(|h| h.key.eq_ignore_ascii_case("authorization"))
+                .map(|h| {
+                    if h.raw_value.is_empty() {
+                        h.value.as_bytes()
+                    } else {
+                        h.raw_value.as_slice()
+                    }
+                }),
+        );
+    }
+    let value = match values.as_slice() {
+        [] => return Err("no authorization header"),
+        [one] => *one,
+        _ => return Err("more than one authorization header"),
+    };
+    let token = value
+        .strip_prefix(b"Bearer ")
+        .ok_or("the authorization scheme is not exactly `Bearer`")?;
+    // A JWT is base64url segments joined by dots. Anything else (a comma
+    // from merged duplicate headers, spaces, a second credential) is refused
+    // here rather than handed on.
+    if token.is_empty()
+        || !token
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err("the bearer token is malformed");
+    }
+    std::str::from_utf8(token).map_err(|_| "the bearer token is malformed")
+}
+
+fn header(key: &str, value: String) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_owned(),
+            value,
+            raw_value: Vec::new(),
+        }),
+        append_action: header_value_option::HeaderAppendAction::OverwriteIfExistsOrAdd.into(),
+    }
+}
+
+fn denied(why: &str) -> CheckResponse {
+    tracing::debug!(why, "ext_authz denied a request");
+    CheckResponse {
+        status: Some(pb::google::rpc::Status {
+            code: tonic::Code::Unauthenticated as i32,
+            message: why.to_owned(),
+        }),
+        http_response: Some(check_response::HttpResponse::DeniedResponse(
+            DeniedHttpResponse {
+                status: Some(HttpStatus {
+                    code: StatusCode::Unauthorized.into(),
+                }),
+                headers: vec![header("www-authenticate", WWW_AUTHENTICATE.to_owned())],
+                body: "invalid or missing bearer token\n".to_owned(),
+            },
+        )),
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for ExtAuthzApi {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let outcome = match bearer_token(&request) {
+            Err(why) => Ok(denied(why)),
+            Ok(token) => match self.core.verify(token, now_unix()).await {
+                Ok(Verification::Valid { user, .. }) => {
+                    let mut set = vec![
+                        header(&self.headers.user_id, user.id),
+                        header(&self.headers.username, user.username),
+                    ];
+                    // Envoy removes after it sets, so only headers not set go
+                    // in `headers_to_remove` (an empty value would be dropped
+                    // by Envoy rather than overwrite the client's copy).
+                    let mut remove = Vec::new();
+                    if user.roles.is_empty() {
+                        remove.push(self.headers.roles.clone());
+                    } else {
+                        set.push(header(&self.headers.roles, user.roles.join(",")));
+                    }
+                    Ok(CheckResponse {
+                        status: Some(pb::google::rpc::Status {
+                            code: tonic::Code::Ok as i32,
+                            message: String::new(),
+                        }),
+                        http_response: Some(check_response::HttpResponse::OkResponse(
+                            OkHttpResponse {
+                                headers: set,
+                                headers_to_remove: remove,
+                            },
+                        )),
+                    })
+                }
+                Ok(Verification::Invalid(reason)) => Ok(denied(reason.describe())),
+                Err(e) => Err(e),
+            },
+        };
+        let code = match &outcome {
+            Ok(r) => tonic::Code::from(r.status.as_ref().map_or(0, |s| s.code)),
+            Err(e) => super::status::code_of(e),
+        };
+        crate::metrics::global().observe_rpc("Check", code, started.elapsed());
+        outcome.map(Response::new).map_err(Status::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pb::envoy::service::auth::v3::{AttributeContext, attribute_context};
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> CheckRequest {
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(attribute_context::Request {
+                    http: Some(attribute_context::HttpRequest {
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                            .collect(),
+                        ..Default::default()
+                    }),
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn only_one_exact_bearer_credential_is_accepted() {
+        assert_eq!(
+            bearer_token(&request(&[("authorization", "Bearer a.b.c")])),
+            Ok("a.b.c")
+        );
+        for bad in [
+            "bearer a.b.c",
+            "Bearer ",
+            "Bearer  a.b.c",
+            "Basic dXNlcjpwdw==",
+            "Bearer a.b.c,Bearer d.e.f",
+            "Bearer a.b.c, Bearer d.e.f",
+            "a.b.c",
+        ] {
+            assert!(
+                bearer_token(&request(&[("authorization", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(bearer_token(&request(&[])).is_err());
+        assert!(bearer_token(&CheckRequest::default()).is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! The HTTP listener: JWKS, OpenID discovery, health and Prometheus metrics.
+//!
+//! Adapter only: no SQL and no crypto here. Handlers read the live
+//! [`KeySet`], ask the store whether it answers, or render
+//! [`crate::metrics`]. The router is axum's (already in the build through
+//! tonic), served with hyper-util's connection builder, so the listener adds
+//! no framework of its own. Everything here is public information; nothing
+//! secret is ever served.
+//!
+//! | Path | Answer |
+//! |---|---|
+//! | `GET /.well-known/jwks.json` | the published public keys, `Cache-Control: public, max-age=300` |
+//! | `GET /.well-known/openid-configuration` | issuer, `jwks_uri` and the signing algorithms |
+//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /readyz` | 200 when the database answers and authd is not shutting down, else 503 |
+//! | `GET /metrics` | Prometheus text format |
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::metrics::{self, Gauges};
+use crate::password::PasswordHasher;
+use crate::store::Store;
+use crate::token::KeySet;
+
+/// How long JWKS and discovery responses may be cached (5 minutes). Shorter
+/// than the default key pre-publish period (1h), so caches learn a key
+/// before it signs.
+pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
+
+/// What the HTTP handlers read.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// The live key set (public halves only are served).
+    pub keys: Arc<KeySet>,
+    /// The configured `iss`.
+    pub issuer: String,
+    /// Pinged by `/readyz`.
+    pub store: Arc<dyn Store>,
+    /// For the hashing permit gauges.
+    pub hasher: PasswordHasher,
+    /// True once shutdown has begun; `/readyz` then answers 503.
+    pub stopping: watch::Receiver<bool>,
+    /// The listener's own address, for `jwks_uri` when the request has no usable Host.
+    pub local_addr: SocketAddr,
+}
+
+/// The routes.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until the task is aborted. The app aborts
+/// it only after the gRPC drain, so during shutdown `/readyz` answers 503
+/// and `/metrics` can still be scraped. Dropping the task drops every open
+/// connection with it (these endpoints hold no state worth draining).
+pub async fn serve(listener: TcpListener, router: Router) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // For example out of file descriptors: back off instead of spinning.
+                        tracing::warn!(error = %e, "HTTP accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = TowerToHyperService::new(router.clone());
+                connections.spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                        tracing::debug!(error = %e, "HTTP connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+fn json(body: String, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn jwks(State(state): State<HttpState>) -> Response {
+    json(state.keys.jwks_json(), JWKS_CACHE_CONTROL)
+}
+
+async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    let base = if state.issuer.starts_with("https://") || state.issuer.starts_with("http://") {
+        state.issuer.trim_end_matches('/').to_owned()
+    } else {
+        // The issuer is not a URL: point at this listener as the client reached it.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.len() <= 255
+                    && h.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                    })
+            })
+            .map_or_else(|| state.local_addr.to_string(), str::to_owned);
+        format!("http://{host}")
+    };
+    let algs = state.keys.published_algorithms();
+    let doc = serde_json::json!({
+        "issuer": state.issuer,
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "roles"],
+    });
+    json(doc.to_string(), JWKS_CACHE_CONTROL)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    if *state.stopping.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<HttpState>) -> Response {
+    let body = metrics::global().render(Gauges {
+        hash_permits_in_use: state.hasher.permits_in_use(),
+        hash_permits: state.hasher.concurrency(),
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}

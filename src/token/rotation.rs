@@ -1,0 +1,318 @@
+//! Key rotation: moving signing keys through *next* → *current* →
+//! *previous* → *retired*, and keeping each replica's [`KeySet`] in step with
+//! the database.
+//!
+//! Every transition is a conditional write in the shared database, so any
+//! process may apply one (a server's refresher, or `authd keys rotate`) and
+//! replicas racing to apply the same one agree: exactly one wins, the others
+//! see that nothing is left to do. Each replica reloads the stored keys every
+//! refresh interval, and sooner when a token names a key it does not hold
+//! (rate-limited, so garbage kids cannot become a database query each).
+//!
+//! Timing, all decided against a `now` passed in by the caller:
+//! - `keys rotate` (or the schedule) stores a *next* key that activates after
+//!   the pre-publish period; it is in the JWKS from then on.
+//! - When its time comes, the first process to notice makes it *current* and
+//!   the old key *previous*, to verify until `now + overlap` where the
+//!   overlap is the token lifetime plus leeway plus one refresh interval
+//!   (replicas that have not reloaded yet may still sign with the old key).
+//! - Then the old key is *retired*: dropped from the JWKS, its private key
+//!   wiped from the database.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::kek::KeyEncryptionKey;
+use super::keys::{self, KeySet, alg_name, stored_algorithm};
+use crate::config::{Config, Signing};
+use crate::error::{Error, Result};
+use crate::store::{KeyState, Store, StoredKey};
+
+/// Shortest gap between two reloads caused by unknown kids.
+const UNKNOWN_KID_RELOAD_GAP: Duration = Duration::from_secs(2);
+
+/// How keys are made and moved along.
+#[derive(Debug)]
+pub struct KeyPolicy {
+    /// The configured signing mode; its algorithm is used for new keys.
+    pub signing: Signing,
+    /// Encrypts private keys at rest, when configured.
+    pub kek: Option<KeyEncryptionKey>,
+    /// How long a new key is published before it signs.
+    pub prepublish: Duration,
+    /// Automatic rotation period, if any.
+    pub rotation_interval: Option<Duration>,
+    /// How often the refresher runs.
+    pub refresh_interval: Duration,
+    /// How long a key keeps verifying after it stops signing.
+    pub overlap: Duration,
+}
+
+impl KeyPolicy {
+    /// The policy `config` describes.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the key-encryption key cannot be derived.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let kek = match &config.key_encryption_secret {
+            Some(secret) => {
+                use secrecy::ExposeSecret as _;
+                Some(KeyEncryptionKey::from_secret(secret.expose_secret())?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            signing: config.signing.clone(),
+            kek,
+            prepublish: config.key_prepublish,
+            rotation_interval: config.key_rotation_interval,
+            refresh_interval: config.key_refresh_interval,
+            overlap: config.access_token_ttl + config.leeway + config.key_refresh_interval,
+        })
+    }
+}
+
+/// Applies the key lifecycle and keeps a [`KeySet`] current; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct KeyManager {
+    store: Arc<dyn Store>,
+    keys: Arc<KeySet>,
+    policy: Arc<KeyPolicy>,
+}
+
+/// What `rotate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new key's id.
+    pub kid: String,
+    /// Its algorithm.
+    pub algorithm: String,
+    /// When it signs (or started signing, if already current).
+    pub activates_at: i64,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl KeyManager {
+    /// Loads the keys (creating the first one if there is none) and applies
+    /// any transition that is due at `now`.
+    ///
+    /// # Errors
+    /// Database errors; [`Error::Config`] for keys encrypted with another secret.
+    pub async fn load(store: Arc<dyn Store>, policy: KeyPolicy, now: i64) -> Result<Self> {
+        let keys =
+            KeySet::load_or_create_with(store.as_ref(), &policy.signing, policy.kek.as_ref(), now)
+                .await?;
+        let manager = Self {
+            store,
+            keys: Arc::new(keys),
+            policy: Arc::new(policy),
+        };
+        manager.maintain(now).await?;
+        Ok(manager)
+    }
+
+    /// The live key set, shared with the token service.
+    #[must_use]
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.policy
+    }
+
+    /// Stores a new *next* key that starts signing after the pre-publish
+    /// period (at once when it is zero), then applies due transitions.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] with HS256 (nothing to rotate: change the
+    /// secret); [`Error::AlreadyExists`] when a next key is already waiting.
+    pub async fn rotate(&self, now: i64) -> Result<Rotation> {
+        let Some(algorithm) = stored_algorithm(&self.policy.signing) else {
+            return Err(Error::invalid(
+                "signing-algorithm",
+                "HS256 uses the configured shared secret; there are no stored keys to rotate",
+            ));
+        };
+        if let Some(waiting) = self
+            .store
+            .signing_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.state == KeyState::Next)
+        {
+            return Err(Error::AlreadyExists(format!(
+                "key {} is already waiting to sign (at Unix time {}); rotate again after that",
+                waiting.kid, waiting.activates_at
+            )));
+        }
+        let rotation = self
+            .publish_next(algorithm, now, now + secs(self.policy.prepublish))
+            .await?;
+        self.maintain(now).await?;
+        Ok(rotation)
+    }
+
+    async fn publish_next(
+        &self,
+        algorithm: jsonwebtoken::Algorithm,
+        now: i64,
+        activates_at: i64,
+    ) -> Result<Rotation> {
+        let mut key = keys::generate(algorithm, KeyState::Next, now)?;
+        key.activates_at = activates_at;
+        let rotation = Rotation {
+            kid: key.kid.clone(),
+            algorithm: alg_name(algorithm).to_owned(),
+            activates_at,
+        };
+        if !self
+            .store
+            .insert_signing_key(&keys::seal(key, self.policy.kek.as_ref())?)
+            .await?
+        {
+            return Err(Error::AlreadyExists(
+                "another process published a next key at the same time".to_owned(),
+            ));
+        }
+        crate::metrics::global().key_event("published");
+        tracing::info!(kid = %rotation.kid, activates_at, "published a new signing key");
+        Ok(rotation)
+    }
+
+    /// Applies what is due at `now` (promotion of a next key, retirement of
+    /// previous keys, a scheduled rotation) and reloads the key set.
+    ///
+    /// # Errors
+    /// Database errors, or unusable stored keys (the old set stays in use).
+    pub async fn maintain(&self, now: i64) -> Result<()> {
+        let Some(algorithm) = stored_algorithm(&self.policy.signing) else {
+            return Ok(());
+        };
+        let stored = self.store.signing_keys().await?;
+        let current = stored.iter().find(|k| k.state == KeyState::Current);
+        let next = stored.iter().find(|k| k.state == KeyState::Next);
+        if let (Some(current), Some(next)) = (current, next)
+            && next.activates_at <= now
+            && self
+                .store
+                .promote_signing_key(
+                    &current.kid,
+                    &next.kid,
+                    now,
+                    now + secs(self.policy.overlap),
+                )
+                .await?
+        {
+            crate::metrics::global().key_event("promoted");
+            tracing::info!(kid = %next.kid, previous = %current.kid, "signing key rotated");
+        }
+        for kid in self.store.retire_signing_keys(now).await? {
+            crate::metrics::global().key_event("retired");
+            tracing::info!(%kid, "signing key retired");
+        }
+        let mut stored = self.store.signing_keys().await?;
+        if let Some(interval) = self.policy.rotation_interval
+            && let Some(due) = scheduled_activation(&stored, interval, self.policy.prepublish, now)
+        {
+            match self.publish_next(algorithm, now, due).await {
+                Ok(_) | Err(Error::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            stored = self.store.signing_keys().await?;
+        }
+        let fresh = KeySet::from_stored_with(&stored, self.policy.kek.as_ref())?;
+        self.keys.replace_with(&fresh);
+        Ok(())
+    }
+
+    /// Every stored key, retired ones included, newest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list(&self) -> Result<Vec<StoredKey>> {
+        self.store.all_signing_keys().await
+    }
+
+    /// Runs [`Self::maintain`] every refresh interval, and soon after a
+    /// token names an unknown kid (at most once per two seconds), until
+    /// `stop` turns true. Failures are logged; the last good key set stays.
+    pub async fn run_refresher(self, mut stop: watch::Receiver<bool>) {
+        let mut last = Instant::now();
+        loop {
+            let nudged = tokio::select! {
+                () = tokio::time::sleep(self.policy.refresh_interval) => false,
+                () = self.keys.unknown_kid_seen() => true,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            if nudged {
+                let earliest = last + UNKNOWN_KID_RELOAD_GAP;
+                tokio::select! {
+                    () = tokio::time::sleep_until(earliest.into()) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+            if let Err(e) = self.maintain(super::now_unix()).await {
+                tracing::warn!(error = %e, "could not refresh signing keys; keeping the loaded ones");
+            }
+            last = Instant::now();
+        }
+        tracing::debug!("key refresher stopped");
+    }
+}
+
+/// When the schedule wants a new key to start signing, if it is time to
+/// publish one: no next key yet, and the current key's period ends within
+/// the pre-publish period. Never earlier than `now + prepublish`.
+fn scheduled_activation(
+    stored: &[StoredKey],
+    interval: Duration,
+    prepublish: Duration,
+    now: i64,
+) -> Option<i64> {
+    if stored.iter().any(|k| k.state == KeyState::Next) {
+        return None;
+    }
+    let current = stored.iter().find(|k| k.state == KeyState::Current)?;
+    let period_end = current.activates_at.saturating_add(secs(interval));
+    let earliest = now.saturating_add(secs(prepublish));
+    (period_end <= earliest).then_some(earliest.max(period_end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(state: KeyState, activates_at: i64) -> StoredKey {
+        let mut key = keys::generate(jsonwebtoken::Algorithm::EdDSA, state, 0).unwrap();
+        key.activates_at = activates_at;
+        key
+    }
+
+    #[test]
+    fn the_schedule_publishes_a_key_one_prepublish_period_before_it_is_due() {
+        let hour = Duration::from_secs(3600);
+        let day = Duration::from_secs(24 * 3600);
+        let stored = [key(KeyState::Current, 0)];
+        assert_eq!(scheduled_activation(&stored, day, hour, 0), None);
+        assert_eq!(scheduled_activation(&stored, day, hour, 82_799), None);
+        assert_eq!(
+            scheduled_activation(&stored, day, hour, 82_800),
+            Some(86_400)
+        );
+        // Overdue (nobody was running): still published ahead of signing.
+        assert_eq!(
+            scheduled_activation(&stored, day, hour, 200_000),
+            Some(203_600)
+        );
+        let waiting = [key(KeyState::Current, 0), key(KeyState::Next, 86_400)];
+        assert_eq!(scheduled_activation(&waiting, day, hour, 90_000), None);
+    }
+}

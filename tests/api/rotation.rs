@@ -1,0 +1,290 @@
+//! Key rotation: next → current → previous → retired, across replicas,
+//! with an injected `now` instead of waiting.
+
+use std::time::Duration;
+
+use authd::grpc::pb::{self, InvalidReason};
+use authd::store::KeyState;
+use authd::token::now_unix;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret as _, SecretBox, SecretString};
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::http::{get, http};
+
+on_both_backends!(
+    a_next_key_is_published_before_it_signs_and_the_old_key_verifies_until_it_retires,
+    a_second_replica_sees_a_rotation_without_restart,
+    a_replica_reloads_soon_after_a_token_names_a_key_it_does_not_hold,
+    private_keys_are_encrypted_at_rest_when_a_secret_is_configured,
+    the_keys_commands_rotate_and_list,
+);
+
+const PREPUBLISH: i64 = 60;
+
+fn kid_of(token: &str) -> String {
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().expect("a header"))
+            .expect("base64url"),
+    )
+    .expect("json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    get(http(app), "/.well-known/jwks.json").await.json()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+async fn grpc_jwks(app: &TestApp) -> Vec<(String, String)> {
+    app.client
+        .clone()
+        .get_jwks(pb::GetJwksRequest {})
+        .await
+        .expect("GetJwks")
+        .into_inner()
+        .keys
+        .into_iter()
+        .map(|k| (k.kid, k.status))
+        .collect()
+}
+
+async fn a_next_key_is_published_before_it_signs_and_the_old_key_verifies_until_it_retires(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |c| {
+        c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+    let old_token = app.token_for("alice").await;
+    let old_kid = kid_of(&old_token);
+    let t0 = now_unix();
+
+    let rotation = app.keys.rotate(t0).await.expect("rotate");
+    let new_kid = rotation.kid;
+    assert_eq!(rotation.activates_at, t0 + PREPUBLISH);
+    // Published at once, in both places...
+    assert_eq!(
+        jwks_kids(&app).await,
+        vec![old_kid.clone(), new_kid.clone()]
+    );
+    assert_eq!(
+        grpc_jwks(&app).await,
+        vec![
+            (old_kid.clone(), "current".to_owned()),
+            (new_kid.clone(), "next".to_owned())
+        ]
+    );
+    // ...but it does not sign yet, even when keys are reloaded before its time.
+    app.keys
+        .maintain(t0 + PREPUBLISH - 1)
+        .await
+        .expect("maintain");
+    assert_eq!(kid_of(&app.token_for("alice").await), old_kid);
+
+    // Its time comes: it signs, and the old key verifies its tokens still.
+    app.keys.maintain(t0 + PREPUBLISH).await.expect("maintain");
+    let new_token = app.token_for("alice").await;
+    assert_eq!(kid_of(&new_token), new_kid);
+    assert!(
+        app.verify(&old_token).await.valid,
+        "overlap: the old key verifies"
+    );
+    assert!(app.verify(&new_token).await.valid);
+    assert_eq!(
+        grpc_jwks(&app).await,
+        vec![
+            (new_kid.clone(), "current".to_owned()),
+            (old_kid.clone(), "previous".to_owned())
+        ]
+    );
+
+    // Every token the old key signed has expired (lifetime + leeway + one
+    // refresh interval later): it retires and its tokens name an unknown key.
+    let overlap = 900 + 10 + 30;
+    app.keys
+        .maintain(t0 + PREPUBLISH + overlap - 1)
+        .await
+        .expect("maintain");
+    assert!(
+        app.verify(&old_token).await.valid,
+        "not retired a second early"
+    );
+    app.keys
+        .maintain(t0 + PREPUBLISH + overlap)
+        .await
+        .expect("maintain");
+    let response = app.verify(&old_token).await;
+    assert!(!response.valid);
+    assert_eq!(response.reason(), InvalidReason::UnknownKey);
+    assert_eq!(jwks_kids(&app).await, vec![new_kid.clone()]);
+    assert!(app.verify(&new_token).await.valid);
+
+    let listed = app.keys.list().await.expect("list");
+    let old = listed
+        .iter()
+        .find(|k| k.kid == old_kid)
+        .expect("still listed");
+    assert_eq!(old.state, KeyState::Retired);
+    assert!(
+        old.private_key.expose_secret().is_empty(),
+        "a retired key's private half is wiped"
+    );
+}
+
+async fn a_second_replica_sees_a_rotation_without_restart(backend: Backend) {
+    let prepublish = |c: &mut authd::Config| {
+        c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+    };
+    let a = spawn_app_with(backend, prepublish).await;
+    let b = a.spawn_replica(prepublish).await;
+    a.create_user("alice", &[]).await;
+    let old_kid = kid_of(&b.token_for("alice").await);
+    assert_eq!(kid_of(&a.token_for("alice").await), old_kid, "one key set");
+    let t0 = now_unix();
+
+    let new_kid = a.keys.rotate(t0).await.expect("rotate").kid;
+    // B's periodic refresh (run here at a chosen time) publishes it too.
+    b.keys.maintain(t0).await.expect("refresh");
+    assert_eq!(jwks_kids(&b).await, vec![old_kid.clone(), new_kid.clone()]);
+
+    // A promotes it first: A's new tokens verify on B, which knows the key.
+    a.keys.maintain(t0 + PREPUBLISH).await.expect("promote");
+    let from_a = a.token_for("alice").await;
+    assert_eq!(kid_of(&from_a), new_kid);
+    assert!(b.verify(&from_a).await.valid);
+    // B's next refresh finds the rotation done and signs with the new key.
+    b.keys.maintain(t0 + PREPUBLISH).await.expect("refresh");
+    assert_eq!(kid_of(&b.token_for("alice").await), new_kid);
+    assert_eq!(
+        b.keys.list().await.expect("list").len(),
+        2,
+        "the race to promote made no extra key"
+    );
+}
+
+async fn a_replica_reloads_soon_after_a_token_names_a_key_it_does_not_hold(backend: Backend) {
+    // B's periodic refresh is an hour away: only the unknown-kid nudge can help.
+    let a = spawn_app_with(backend, |c| c.key_prepublish = Duration::ZERO).await;
+    let b = a
+        .spawn_replica(|c| c.key_refresh_interval = Duration::from_secs(3600))
+        .await;
+    a.create_user("alice", &[]).await;
+    let new_kid = a.keys.rotate(now_unix()).await.expect("rotate").kid;
+    let token = a.token_for("alice").await;
+    assert_eq!(
+        kid_of(&token),
+        new_kid,
+        "with no pre-publish it signs at once"
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = b.verify(&token).await;
+        if response.valid {
+            break;
+        }
+        assert_eq!(response.reason(), InvalidReason::UnknownKey);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica B never picked up the new key"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(jwks_kids(&b).await.contains(&new_kid));
+}
+
+async fn private_keys_are_encrypted_at_rest_when_a_secret_is_configured(backend: Backend) {
+    let secret = |s: &'static [u8]| {
+        move |c: &mut authd::Config| {
+            c.key_encryption_secret =
+                Some(std::sync::Arc::new(SecretBox::new(Box::new(s.to_vec()))));
+            c.signing = authd::config::Signing::Es256;
+        }
+    };
+    let app = spawn_app_with(backend, secret(b"a key-encryption secret, 32+ bytes")).await;
+    app.create_user("alice", &[]).await;
+    let token = app.token_for("alice").await;
+    assert!(app.verify(&token).await.valid);
+
+    let stored = app.keys.list().await.expect("list");
+    let private = stored[0].private_key.expose_secret();
+    assert!(private.starts_with(b"AKE1"), "sealed, not PKCS#8");
+    assert_ne!(private.first(), Some(&0x30));
+
+    // A replica with the same secret works; without it, or with another, it refuses to start.
+    let same = app
+        .spawn_replica(secret(b"a key-encryption secret, 32+ bytes"))
+        .await;
+    assert!(same.verify(&token).await.valid);
+    for customize in [
+        Box::new(|c: &mut authd::Config| c.signing = authd::config::Signing::Es256)
+            as Box<dyn FnOnce(&mut authd::Config)>,
+        Box::new(secret(b"another secret, also 32 bytes long")),
+    ] {
+        let mut config = authd::Config {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: SecretString::from(app.database_url().to_owned()),
+            http_listen: None,
+            ..authd::Config::default()
+        };
+        customize(&mut config);
+        let error = authd::App::build(config)
+            .await
+            .expect_err("refuses to start");
+        assert!(
+            matches!(error, authd::Error::Config(ref m) if m.contains("key-encryption")),
+            "{error}"
+        );
+    }
+}
+
+async fn the_keys_commands_rotate_and_list(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let url = SecretString::from(app.database_url().to_owned());
+    let run = |args: &[&str]| {
+        let dir = tempfile::tempdir().expect("scratch dir");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+            .args(args)
+            .env("AUTHD_DATABASE_URL", url.expose_secret())
+            .env_remove("AUTHD_KEY_PREPUBLISH")
+            .current_dir(dir.path())
+            .output()
+            .expect("run authd");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let before = app.core.tokens().keys().signing().kid.clone();
+    let out = run(&["--key-prepublish", "0s", "keys", "rotate"]);
+    assert!(out.contains("is now signing"), "{out}");
+    let list = run(&["keys", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&before) && l.contains("previous")),
+        "{list}"
+    );
+    assert_eq!(
+        list.lines().filter(|l| l.contains("current")).count(),
+        1,
+        "{list}"
+    );
+
+    // The running server picks the rotation up on its next refresh.
+    app.keys.maintain(now_unix()).await.expect("refresh");
+    let token = {
+        app.create_user("alice", &[]).await;
+        app.token_for("alice").await
+    };
+    assert_ne!(kid_of(&token), before);
+}
