@@ -140,7 +140,8 @@ impl App {
             config.access_token_ttl,
             config.leeway,
         )
-        .with_max_token_bytes(config.max_token_bytes);
+        .with_max_token_bytes(config.max_token_bytes)
+        .with_verified_cache(config.verify_cache_entries, config.verify_cache_ttl);
         let cache = Arc::new(StateCache::new(
             config.cache_trust_bound,
             CACHE_ENTRY_TTL,

@@ -97,6 +97,15 @@ pub struct ConfigArgs {
     #[arg(long, env = "AUTHD_CACHE_TRUST_BOUND", global = true)]
     pub cache_trust_bound: Option<String>,
 
+    /// Tokens whose signature and claims already checked out, remembered so
+    /// Verify need not check them again (0: off) [default: 100000].
+    #[arg(long, env = "AUTHD_VERIFY_CACHE_ENTRIES", global = true)]
+    pub verify_cache_entries: Option<usize>,
+
+    /// Longest time a verified token is remembered (never past its `exp`) [default: 5m].
+    #[arg(long, env = "AUTHD_VERIFY_CACHE_TTL", global = true)]
+    pub verify_cache_ttl: Option<String>,
+
     /// Longest token Verify will parse; longer ones are malformed [default: 8192].
     #[arg(long, env = "AUTHD_MAX_TOKEN_BYTES", global = true)]
     pub max_token_bytes: Option<usize>,
@@ -249,6 +258,8 @@ struct FileConfig {
     max_sessions_per_user: Option<u32>,
     cache_trust_bound: Option<String>,
     max_token_bytes: Option<usize>,
+    verify_cache_entries: Option<usize>,
+    verify_cache_ttl: Option<String>,
     leeway: Option<String>,
     signing_algorithm: Option<String>,
     hs256_secret: Option<String>,
@@ -347,6 +358,10 @@ pub struct Config {
     pub cache_trust_bound: Duration,
     /// Longest token Verify parses.
     pub max_token_bytes: usize,
+    /// Size of the verified-token cache (0: off).
+    pub verify_cache_entries: usize,
+    /// Longest time a verified token is remembered.
+    pub verify_cache_ttl: Duration,
     /// Tolerated clock skew for `exp` and `nbf`.
     pub leeway: Duration,
     /// Signing algorithm and, for HS256, the secret.
@@ -413,6 +428,8 @@ impl Default for Config {
             max_sessions_per_user: 100,
             cache_trust_bound: Duration::from_secs(3),
             max_token_bytes: crate::token::MAX_TOKEN_BYTES,
+            verify_cache_entries: crate::token::DEFAULT_VERIFIED_CACHE_ENTRIES,
+            verify_cache_ttl: Duration::from_secs(300),
             leeway: Duration::from_secs(10),
             signing: Signing::EdDsa,
             argon2: Argon2Config::default(),
@@ -587,6 +604,25 @@ impl Config {
                 "must be between 1024 and 65536",
             ));
         }
+        let verify_cache_entries = args
+            .verify_cache_entries
+            .or(file.verify_cache_entries)
+            .unwrap_or(defaults.verify_cache_entries);
+        if verify_cache_entries > 10_000_000 {
+            return Err(bad(
+                "verify-cache-entries",
+                "AUTHD_VERIFY_CACHE_ENTRIES",
+                "must be at most 10000000 (about 3 GB of memory)",
+            ));
+        }
+        let verify_cache_ttl = duration_setting(
+            args.verify_cache_ttl.clone(),
+            file.verify_cache_ttl,
+            "verify-cache-ttl",
+            "AUTHD_VERIFY_CACHE_TTL",
+            defaults.verify_cache_ttl,
+            Duration::ZERO..=Duration::from_secs(24 * 3600),
+        )?;
         let leeway = duration_setting(
             args.leeway.clone(),
             file.leeway,
@@ -719,6 +755,8 @@ impl Config {
             max_sessions_per_user,
             cache_trust_bound,
             max_token_bytes,
+            verify_cache_entries,
+            verify_cache_ttl,
             leeway,
             signing,
             argon2,

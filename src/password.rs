@@ -1,26 +1,33 @@
 //! Password hashing with Argon2id, off the async runtime and bounded.
 //!
 //! This module owns every Argon2 computation in authd. Hashes are PHC strings.
-//! Each hash or verification runs on tokio's blocking pool while holding a
-//! permit from a semaphore sized by `hash_concurrency`, so at most that many
-//! run at once: CPU and memory (permits x `memory_kib`) stay bounded whatever
-//! the login rate. A caller that cannot get a permit within
-//! `hash_queue_timeout` gets [`Error::ResourceExhausted`].
+//! Each hash or verification runs on one of `hash_concurrency` dedicated
+//! threads (never on the async runtime) while holding a permit, so at most
+//! that many run at once: CPU and memory (permits x `memory_kib`) stay
+//! bounded whatever the login rate, and the memory is reused by the same few
+//! threads instead of piling up in allocator arenas of many blocking threads.
+//!
+//! The hashing threads run at the lowest scheduling priority (nice 19): a
+//! login storm uses the CPU the request path leaves over, so Verify latency
+//! does not suffer. Admission is bounded twice: at most `4 x hash_concurrency`
+//! callers wait for a permit (any beyond that get [`Error::ResourceExhausted`]
+//! at once), and a waiting caller gives up after `hash_queue_timeout`. A
+//! caller that goes away while waiting takes no permit; one that goes away
+//! while its hash runs keeps the permit until the hash is done.
 //!
 //! Unknown users are verified against a dummy hash made at start-up with the
 //! configured parameters, so they cost the same time as a wrong password.
 //! Stored hashes whose parameters exceed authd's caps are refused before any
 //! memory is allocated.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
 use crate::config::{
     ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
@@ -58,6 +65,80 @@ pub struct PasswordHasher {
     runs: Arc<AtomicU64>,
     /// Permits in total, for the `authd_hash_permits*` gauges.
     concurrency: usize,
+    /// Callers waiting for a permit right now, bounded by `max_waiting`.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+    /// The hashing threads' job queue.
+    workers: Arc<Workers>,
+}
+
+/// A unit of hashing work for a worker thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The dedicated hashing threads; they exit when the last handle is dropped.
+struct Workers {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Workers {
+    fn start(count: usize) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..count {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("authd-hash-{i}"))
+                .spawn(move || {
+                    if let Err(e) = thread_priority::set_current_thread_priority(
+                        thread_priority::ThreadPriority::Min,
+                    ) {
+                        tracing::debug!(?e, "could not lower the hashing thread's priority");
+                    }
+                    loop {
+                        // A poisoned lock only means another worker panicked
+                        // while holding it; the receiver itself is intact.
+                        let job = rx
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| Error::internal("starting the hashing threads", e))?;
+        }
+        Ok(Self {
+            jobs: Mutex::new(tx),
+        })
+    }
+
+    fn submit(&self, job: Job) -> Result<()> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| {
+                Error::internal_msg("running a password hash", "the hashing threads are gone")
+            })
+    }
+}
+
+/// Counts a caller as waiting for as long as it lives (cancellation included).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The answer to a caller that cannot be served now.
+fn busy() -> Error {
+    Error::ResourceExhausted(
+        "authd is busy hashing passwords; retry after a short back-off".to_owned(),
+    )
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -98,6 +179,9 @@ impl PasswordHasher {
             dummy_hash: dummy_hash.into(),
             runs: Arc::new(AtomicU64::new(0)),
             concurrency,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: concurrency.saturating_mul(4),
+            workers: Arc::new(Workers::start(concurrency)?),
         })
     }
 
@@ -200,30 +284,37 @@ impl PasswordHasher {
         T: Send + 'static,
     {
         let queued = std::time::Instant::now();
-        let permit = tokio::time::timeout(
-            self.queue_timeout,
-            Arc::clone(&self.permits).acquire_owned(),
-        )
-        .await;
-        crate::metrics::global().observe_hash_wait(queued.elapsed());
-        let permit = permit
-            .map_err(|_| {
-                Error::ResourceExhausted(
-                    "authd is busy hashing passwords; retry after a short back-off".to_owned(),
-                )
-            })?
-            .map_err(|e| Error::internal("acquiring a hashing permit", e))?;
+        let permit = if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            permit
+        } else {
+            // Join the bounded queue, or be turned away at once.
+            if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                crate::metrics::global().observe_hash_wait(queued.elapsed());
+                return Err(busy());
+            }
+            let _waiting = Waiting(Arc::clone(&self.waiting));
+            let permit = tokio::time::timeout(
+                self.queue_timeout,
+                Arc::clone(&self.permits).acquire_owned(),
+            )
+            .await;
+            crate::metrics::global().observe_hash_wait(queued.elapsed());
+            permit
+                .map_err(|_| busy())?
+                .map_err(|e| Error::internal("acquiring a hashing permit", e))?
+        };
         self.runs.fetch_add(1, Ordering::Relaxed);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.workers.submit(Box::new(move || {
             // The permit is held until the hash is done, even if the caller
             // has gone away, so the bound on memory is real.
             let _permit = permit;
-            span.in_scope(work)
-        })
-        .instrument(tracing::Span::current())
-        .await
-        .map_err(|e| Error::internal("running the password hash", e))?
+            let _ = tx.send(span.in_scope(work));
+        }))?;
+        rx.await
+            .map_err(|e| Error::internal("running a password hash", e))?
     }
 }
 
@@ -386,6 +477,50 @@ mod tests {
                 .unwrap(),
             Verdict::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn callers_beyond_the_queue_bound_are_turned_away_at_once() {
+        // One permit, four waiting places, a long wait allowed.
+        let h = PasswordHasher::new(Argon2Config::default(), 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let held = Arc::clone(&h.permits).acquire_owned().await.unwrap();
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.verify(secret("whatever1"), None).await })
+            })
+            .collect();
+        while h.waiting.load(Ordering::Acquire) < 4 {
+            tokio::task::yield_now().await;
+        }
+        let started = std::time::Instant::now();
+        let err = h.verify(secret("whatever1"), None).await.unwrap_err();
+        assert!(matches!(err, Error::ResourceExhausted(_)), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "turned away without waiting"
+        );
+        drop(held);
+        for waiter in waiters {
+            assert!(
+                waiter.await.unwrap().is_ok(),
+                "the queued callers are served"
+            );
+        }
+        assert_eq!(h.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn hashing_runs_on_the_dedicated_low_priority_threads() {
+        let h = hasher().await;
+        let name = h
+            .run_blocking(|| Ok(std::thread::current().name().map(str::to_owned)))
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(name.starts_with("authd-hash-"), "{name}");
     }
 
     #[tokio::test]

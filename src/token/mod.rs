@@ -28,6 +28,7 @@ pub mod kek;
 pub mod keys;
 pub mod refresh;
 pub mod rotation;
+pub mod verified;
 
 pub use keys::{KeySet, SigningKey};
 
@@ -162,6 +163,10 @@ pub struct TokenService {
     ttl: Duration,
     leeway: i64,
     max_token_bytes: usize,
+    /// Tokens whose signature and claims already checked out.
+    verified: Arc<verified::VerifiedTokens>,
+    /// Prepared per algorithm once, not per call.
+    validations: Arc<HashMap<Algorithm, jsonwebtoken::Validation>>,
 }
 
 /// Just enough of the JOSE header to choose a key; parsed before anything
@@ -187,6 +192,8 @@ impl TokenService {
         ttl: Duration,
         leeway: Duration,
     ) -> Self {
+        let issuer_for_validation = issuer.clone();
+        let audience_for_validation = audience.clone();
         Self {
             keys,
             issuer,
@@ -194,7 +201,43 @@ impl TokenService {
             ttl,
             leeway: i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX),
             max_token_bytes: MAX_TOKEN_BYTES,
+            verified: Arc::new(verified::VerifiedTokens::new(
+                DEFAULT_VERIFIED_CACHE_ENTRIES,
+                DEFAULT_VERIFIED_CACHE_TTL_SECS,
+            )),
+            validations: Arc::new(
+                [
+                    Algorithm::EdDSA,
+                    Algorithm::ES256,
+                    Algorithm::RS256,
+                    Algorithm::HS256,
+                ]
+                .into_iter()
+                .map(|alg| {
+                    (
+                        alg,
+                        validation_for(alg, &issuer_for_validation, &audience_for_validation),
+                    )
+                })
+                .collect(),
+            ),
         }
+    }
+
+    /// Sets the verified-token cache's size (0 turns it off) and TTL.
+    #[must_use]
+    pub fn with_verified_cache(mut self, max_entries: usize, ttl: Duration) -> Self {
+        self.verified = Arc::new(verified::VerifiedTokens::new(
+            max_entries,
+            i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+        ));
+        self
+    }
+
+    /// The verified-token cache (its counters are observable).
+    #[must_use]
+    pub fn verified_cache(&self) -> &verified::VerifiedTokens {
+        &self.verified
     }
 
     /// Sets the longest token Verify will parse.
@@ -254,6 +297,14 @@ impl TokenService {
         if token.is_empty() || token.len() > self.max_token_bytes {
             return Err(InvalidReason::Malformed);
         }
+        if let Some((claims, kid)) = self.verified.get(token, now) {
+            // Seen and verified before: only what can change is re-checked.
+            if self.keys.get(&kid).is_none() {
+                return Err(InvalidReason::UnknownKey);
+            }
+            self.check_time(&claims, now)?;
+            return Ok(Claims::clone(&claims));
+        }
         let mut segments = token.split('.');
         let header_b64 = segments.next().unwrap_or_default();
         let payload_b64 = segments.next().unwrap_or_default();
@@ -284,16 +335,11 @@ impl TokenService {
             return Err(InvalidReason::AlgorithmMismatch);
         }
 
-        let mut validation = jsonwebtoken::Validation::new(key.algorithm);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        // Time is checked below against the caller's `now`.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
-
-        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(
+        let validation = self
+            .validations
+            .get(&key.algorithm)
+            .ok_or(InvalidReason::AlgorithmMismatch)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation).map_err(
             |e| match e.kind() {
                 ErrorKind::InvalidSignature
                 | ErrorKind::InvalidEcdsaKey
@@ -307,6 +353,18 @@ impl TokenService {
             },
         )?;
         let claims = data.claims;
+        self.check_time(&claims, now)?;
+        self.verified.put(
+            token,
+            Arc::new(claims.clone()),
+            &kid,
+            claims.exp.saturating_add(self.leeway),
+            now,
+        );
+        Ok(claims)
+    }
+
+    fn check_time(&self, claims: &Claims, now: i64) -> Result<(), InvalidReason> {
         if now >= claims.exp.saturating_add(self.leeway) {
             return Err(InvalidReason::Expired);
         }
@@ -316,8 +374,26 @@ impl TokenService {
         {
             return Err(InvalidReason::NotYetValid);
         }
-        Ok(claims)
+        Ok(())
     }
+}
+
+/// Default size of the verified-token cache.
+pub const DEFAULT_VERIFIED_CACHE_ENTRIES: usize = 100_000;
+/// Default longest time a verified token is remembered.
+pub const DEFAULT_VERIFIED_CACHE_TTL_SECS: i64 = 300;
+
+/// The jsonwebtoken checks for `alg`: required claims, issuer and audience;
+/// time is checked by authd against the caller's `now`.
+fn validation_for(alg: Algorithm, issuer: &str, audience: &str) -> jsonwebtoken::Validation {
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.leeway = 0;
+    validation
 }
 
 /// Deepest JSON nesting accepted in a token's header or claims (authd's own

@@ -25,6 +25,7 @@ on_both_backends!(
     the_oldest_session_is_evicted_beyond_the_per_user_limit,
     a_warm_verify_reads_no_database,
     changes_made_by_the_cli_process_reach_the_running_server,
+    a_cached_token_is_refused_once_revoked_or_expired,
 );
 
 async fn refresh(app: &TestApp, token: &str) -> Result<pb::RefreshResponse, tonic::Status> {
@@ -531,4 +532,45 @@ async fn changes_made_by_the_cli_process_reach_the_running_server(backend: Backe
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+async fn a_cached_token_is_refused_once_revoked_or_expired(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    let login = app.login("alice", PASSWORD).await.expect("login");
+    let cache = app.core.tokens().verified_cache();
+
+    assert!(app.verify(&login.access_token).await.valid);
+    let hits = cache.hits();
+    assert!(app.verify(&login.access_token).await.valid);
+    assert_eq!(
+        cache.hits(),
+        hits + 1,
+        "the second Verify is answered from the cache"
+    );
+
+    // Expiry is re-checked on a hit.
+    let later = now_unix() + 3600;
+    assert_eq!(
+        app.core.tokens().verify(&login.access_token, later).err(),
+        Some(authd::token::InvalidReason::Expired)
+    );
+
+    app.client
+        .clone()
+        .logout(pb::LogoutRequest {
+            refresh_token: login.refresh_token,
+        })
+        .await
+        .expect("logout");
+    let hits = cache.hits();
+    assert_reason(
+        &app.verify(&login.access_token).await,
+        InvalidReason::SessionEnded,
+    );
+    assert_eq!(
+        cache.hits(),
+        hits + 1,
+        "the cached signature check ran, revocation still won"
+    );
 }
