@@ -135,7 +135,8 @@ impl Drop for Waiting {
 }
 
 /// The answer to a caller that cannot be served now.
-fn busy() -> Error {
+#[must_use]
+pub fn busy() -> Error {
     Error::ResourceExhausted(
         "authd is busy hashing passwords; retry after a short back-off".to_owned(),
     )
@@ -196,6 +197,14 @@ impl PasswordHasher {
     #[must_use]
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// Whether a new caller would be turned away right now (no permit free
+    /// and the wait queue full), so work before hashing can be skipped.
+    #[must_use]
+    pub fn saturated(&self) -> bool {
+        self.permits.available_permits() == 0
+            && self.waiting.load(Ordering::Acquire) >= self.max_waiting
     }
 
     /// How many Argon2 computations have started (after getting a permit).

@@ -327,6 +327,10 @@ impl AuthCore {
             ));
         }
         password::validate_presented_password(password.expose_secret())?;
+        // Shed a login flood before it costs a database query.
+        if self.hasher.saturated() {
+            return Err(password::busy());
+        }
 
         let found = self.store.find_credentials(login).await?;
         let (user, stored_hash) = match found {
