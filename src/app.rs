@@ -77,6 +77,14 @@ impl Drop for BackgroundTasks {
     }
 }
 
+/// Streams one client connection may have open; beyond it calls are shed
+/// at once (RESOURCE_EXHAUSTED) instead of queueing without bound.
+const MAX_STREAMS_PER_CONNECTION: usize = 256;
+/// HTTP/2 pings on idle connections, to find dead peers (and keep NATs open).
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// A peer that does not answer a ping within this is dropped.
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How often expired and long-ended sessions are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How long an ended session is kept (for the record and reuse answers).
@@ -288,8 +296,14 @@ impl App {
         let mut background = self.spawn_background(&stopping_rx);
         tracing::info!(addr = %self.local_addr, "authd serving gRPC");
         let incoming = TcpListenerStream::new(self.listener);
+        // Transport settings; docs/performance.md explains each choice.
         let server = Server::builder()
             .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+            .max_concurrent_streams(u32::try_from(MAX_STREAMS_PER_CONNECTION).ok())
+            .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
+            .load_shed(true)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -116,8 +116,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The CPUs this process could use when it started (before it pinned itself).
 fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// A command pinned to CPU 0 when there is more than one CPU.
@@ -586,7 +588,8 @@ fn measure_raw_argon2(duration: Duration) -> Result<f64, String> {
 
 fn raw_argon2(duration: Duration) -> f64 {
     use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
-    let threads = cpus();
+    // As many threads as authd would hash on with the CPUs this process got.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
