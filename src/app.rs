@@ -79,7 +79,7 @@ impl Drop for BackgroundTasks {
 
 /// Streams one client connection may have open; beyond it calls are shed
 /// at once (RESOURCE_EXHAUSTED) instead of queueing without bound.
-const MAX_STREAMS_PER_CONNECTION: usize = 256;
+const MAX_STREAMS_PER_CONNECTION: usize = 100;
 /// HTTP/2 pings on idle connections, to find dead peers (and keep NATs open).
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// A peer that does not answer a ping within this is dropped.

@@ -164,15 +164,22 @@ impl PasswordHasher {
     ) -> Result<Self> {
         crate::config::validate_argon2(params)?;
         argon2_for(params)?;
-        let dummy_hash = tokio::task::spawn_blocking(move || {
-            let argon = argon2_for(params)?;
-            argon
-                .hash_password(b"authd dummy password: never matches anything")
-                .map(|h| h.to_string())
-                .map_err(|e| Error::internal_msg("computing the dummy password hash", e))
-        })
-        .await
-        .map_err(|e| Error::internal("computing the dummy password hash", e))??;
+        let workers = Workers::start(concurrency)?;
+        // Made on a hashing thread too, so its memory stays in that thread's
+        // allocator arena instead of adding one more.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        workers.submit(Box::new(move || {
+            let made = argon2_for(params).and_then(|argon| {
+                argon
+                    .hash_password(b"authd dummy password: never matches anything")
+                    .map(|h| h.to_string())
+                    .map_err(|e| Error::internal_msg("computing the dummy password hash", e))
+            });
+            let _ = tx.send(made);
+        }))?;
+        let dummy_hash = rx
+            .await
+            .map_err(|e| Error::internal("computing the dummy password hash", e))??;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
@@ -182,7 +189,7 @@ impl PasswordHasher {
             concurrency,
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting: concurrency.saturating_mul(4),
-            workers: Arc::new(Workers::start(concurrency)?),
+            workers: Arc::new(workers),
         })
     }
 
@@ -270,14 +277,16 @@ impl PasswordHasher {
             let Some(stored_params) = checked_params(&parsed) else {
                 return refuse("not argon2id within authd's caps");
             };
-            match argon.verify_password(password.expose_secret().as_bytes(), &parsed) {
-                Ok(()) if real => Ok(Verdict::Match {
+            match verify_reusing_memory(
+                password.expose_secret().as_bytes(),
+                &parsed,
+                configured.memory_kib,
+            ) {
+                Ok(true) if real => Ok(Verdict::Match {
                     needs_rehash: stored_params != configured
                         || parsed.version != Some(Version::V0x13.into()),
                 }),
-                Ok(()) | Err(argon2::password_hash::Error::PasswordInvalid) => {
-                    Ok(Verdict::Mismatch)
-                }
+                Ok(_) => Ok(Verdict::Mismatch),
                 Err(e) => {
                     tracing::error!(error = %e, "stored password hash could not be checked");
                     Ok(Verdict::Mismatch)
@@ -364,6 +373,51 @@ pub fn validate_presented_password(password: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+thread_local! {
+    /// Each hashing thread's Argon2 working memory, kept between hashes:
+    /// allocating (and freeing) 19 MiB per login makes the allocator hold on
+    /// to several copies, while one reused buffer per thread keeps resident
+    /// memory at `hash_concurrency x memory cost`.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Recomputes `hash` for `password` in this thread's reused working memory
+/// and compares in constant time. The caller has checked the parameters
+/// against the caps; memory beyond the configured cost is released again.
+fn verify_reusing_memory(
+    password: &[u8],
+    hash: &PasswordHash,
+    keep_kib: u32,
+) -> Result<bool, argon2::Error> {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return Ok(false);
+    };
+    let params = Params::try_from(hash).map_err(|_| argon2::Error::AlgorithmInvalid)?;
+    let version = hash.version.map_or(Ok(Version::V0x13), Version::try_from)?;
+    let argon = Argon2::new(Algorithm::Argon2id, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        let needed = params.block_count();
+        if blocks.len() < needed {
+            blocks.resize(needed, argon2::Block::default());
+        }
+        let result = argon.hash_password_into_with_memory(
+            password,
+            salt.as_ref(),
+            &mut out,
+            &mut blocks[..needed],
+        );
+        // A legacy hash with a larger cost must not pin that much memory
+        // (one block is 1 KiB).
+        if blocks.len() > usize::try_from(keep_kib).unwrap_or(usize::MAX) {
+            *blocks = Vec::new();
+        }
+        result
+    })?;
+    Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_bytes()).is_ok())
 }
 
 fn argon2_for(p: Argon2Config) -> Result<Argon2<'static>> {

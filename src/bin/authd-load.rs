@@ -81,6 +81,9 @@ struct Args {
     /// Login clients in the mixed scenario's flood (each backs off 50 ms after RESOURCE_EXHAUSTED).
     #[arg(long, default_value_t = 200)]
     flood: usize,
+    /// Extra flag for the spawned authd, e.g. `--server-arg=--verify-cache-entries=0`; repeatable.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Internal: run the no-op baseline server and print its address.
     #[arg(long, hide = true)]
     serve_noop: bool,
@@ -164,6 +167,17 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// CPU time (user + system) the server has used, from /proc (Linux; USER_HZ = 100).
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(ticks as f64 / 100.0)
+    }
+
     /// Peak and current resident memory of the server, in KiB.
     fn memory_kib(&self) -> Option<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -209,6 +223,7 @@ fn spawn_authd(dir: &std::path::Path, args: &Args) -> Result<Server, String> {
     let mut child = pinned(&authd)
         .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "off"])
         .args(["--log-format", "json", "--log", "warn,authd::app=info"])
+        .args(&args.server_args)
         .env("AUTHD_DATABASE_URL", &url)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -477,21 +492,26 @@ async fn run(args: Args) -> Result<(), String> {
         other => return Err(format!("unknown scenario {other}")),
     };
     let verify = Load::Verify(Arc::new(verify_tokens));
+    // Well-behaved clients: back off 50 ms after RESOURCE_EXHAUSTED, as its message asks.
     let login = Load::Login {
         username: args.username.clone(),
         password: args.password.clone(),
-        backoff: None,
+        backoff: Some(Duration::from_millis(50)),
     };
     let warmup = (duration / 5).min(Duration::from_secs(2));
 
     let mut baseline_rate = None;
+    let mut baseline_cpu = None;
     if args.baseline && args.scenario != "login" {
         let noop = spawn_noop()?;
         let noop_clients = connect(noop.addr, args.connections).await?;
         drive(&noop_clients, &verify, args.concurrency, warmup).await;
+        let cpu_before = noop.cpu_seconds();
         let mut outcome = drive(&noop_clients, &verify, args.concurrency, duration).await;
         outcome.report("baseline");
+        report_cpu(&noop, cpu_before, &outcome);
         baseline_rate = Some(outcome.ok_per_second());
+        baseline_cpu = cpu_per_call(&noop, cpu_before, &outcome);
     }
 
     match args.scenario.as_str() {
@@ -557,8 +577,13 @@ async fn run(args: Args) -> Result<(), String> {
         }
         _ => {
             drive(&clients, &verify, args.concurrency, warmup).await;
+            let cpu_before = authd_server.as_ref().and_then(Server::cpu_seconds);
             let mut outcome = drive(&clients, &verify, args.concurrency, duration).await;
             outcome.report("authd");
+            let authd_cpu = authd_server.as_ref().and_then(|server| {
+                report_cpu(server, cpu_before, &outcome);
+                cpu_per_call(server, cpu_before, &outcome)
+            });
             if let Some(base) = baseline_rate {
                 println!(
                     "  ratio: {} {:.2}x the no-op baseline's requests/s",
@@ -566,10 +591,36 @@ async fn run(args: Args) -> Result<(), String> {
                     outcome.ok_per_second() / base
                 );
             }
+            if let (Some(base), Some(ours)) = (baseline_cpu, authd_cpu) {
+                println!(
+                    "  ratio: server CPU per call {:.2}x the baseline's ({:.1} us vs {:.1} us); \
+                     requests/s per server CPU-second {:.2}x",
+                    ours / base,
+                    ours * 1e6,
+                    base * 1e6,
+                    base / ours
+                );
+            }
         }
     }
     drop(authd_server);
     Ok(())
+}
+
+/// Server CPU seconds per answered call during a phase.
+fn cpu_per_call(server: &Server, before: Option<f64>, outcome: &Outcome) -> Option<f64> {
+    let used = server.cpu_seconds()? - before?;
+    let calls: u64 = outcome.codes.values().sum();
+    (calls > 0).then(|| used / calls as f64)
+}
+
+fn report_cpu(server: &Server, before: Option<f64>, outcome: &Outcome) {
+    if let (Some(after), Some(before)) = (server.cpu_seconds(), before) {
+        println!(
+            "             server CPU {:.0}% of one core",
+            (after - before) / outcome.elapsed.as_secs_f64() * 100.0
+        );
+    }
 }
 
 /// Raw Argon2id hashes/s at authd's default parameters, on CPU 0, with one
