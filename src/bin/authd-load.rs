@@ -83,7 +83,7 @@ struct Args {
     flood: usize,
     /// Extra flag for the spawned authd, e.g. `--server-arg=--verify-cache-entries=0`; repeatable.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
-    server_args: Vec<String>,
+    extra_server_flags: Vec<String>,
     /// Internal: run the no-op baseline server and print its address.
     #[arg(long, hide = true)]
     serve_noop: bool,
@@ -223,7 +223,7 @@ fn spawn_authd(dir: &std::path::Path, args: &Args) -> Result<Server, String> {
     let mut child = pinned(&authd)
         .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "off"])
         .args(["--log-format", "json", "--log", "warn,authd::app=info"])
-        .args(&args.server_args)
+        .args(&args.extra_server_flags)
         .env("AUTHD_DATABASE_URL", &url)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
