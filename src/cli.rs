@@ -124,12 +124,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         (Command::Serve, _) | (_, true) => config.log_filter.clone(),
         _ => "warn".to_owned(),
     };
-    crate::telemetry::init(config.log_format, &filter)?;
+    // Spans are exported only by the server; administrative commands log.
+    let otlp_endpoint = match command {
+        Command::Serve => config.otlp_endpoint.clone(),
+        _ => None,
+    };
+    let telemetry = crate::telemetry::init(config.log_format, &filter, otlp_endpoint.as_deref())?;
 
     match command {
         Command::Serve => {
-            let app = App::build(config).await?;
-            app.run_until_stopped(app::shutdown_signal()).await
+            let result = match App::build(config).await {
+                Ok(app) => app.run_until_stopped(app::shutdown_signal()).await,
+                Err(e) => Err(e),
+            };
+            // After the drain, so the last RPCs' spans are in the final batch.
+            drop(tokio::task::spawn_blocking(move || telemetry.shutdown()).await);
+            result
         }
         Command::Migrate => {
             app::open_store(&config).await?.close().await;

@@ -224,6 +224,12 @@ pub struct ConfigArgs {
     /// [default: x-authd-roles].
     #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", global = true)]
     pub ext_authz_roles_header: Option<String>,
+
+    /// OpenTelemetry collector to export RPC spans to over OTLP/gRPC, e.g.
+    /// `http://127.0.0.1:4317`; unset: no export. Needs a build with
+    /// `--features otlp`; spans never carry tokens, passwords or hashes.
+    #[arg(long, env = "AUTHD_OTLP_ENDPOINT", global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for ConfigArgs {
@@ -281,6 +287,7 @@ struct FileConfig {
     ext_authz_user_id_header: Option<String>,
     ext_authz_username_header: Option<String>,
     ext_authz_roles_header: Option<String>,
+    otlp_endpoint: Option<String>,
 }
 
 /// How access tokens are signed.
@@ -390,6 +397,9 @@ pub struct Config {
     pub key_refresh_interval: Duration,
     /// ext_authz identity headers set on allowed requests.
     pub ext_authz_headers: ExtAuthzHeaders,
+    /// OTLP/gRPC collector that RPC spans are exported to; `None`: no export.
+    /// Only ever `Some` in a build with the `otlp` feature.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Names of the request headers ext_authz sets on allowed requests (lower case).
@@ -444,6 +454,7 @@ impl Default for Config {
             key_rotation_interval: None,
             key_refresh_interval: Duration::from_secs(30),
             ext_authz_headers: ExtAuthzHeaders::default(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -741,6 +752,8 @@ impl Config {
             }
         };
         let log_filter = args.log.clone().or(file.log).unwrap_or(defaults.log_filter);
+        let otlp_endpoint =
+            otlp_endpoint_setting(args.otlp_endpoint.clone().or(file.otlp_endpoint))?;
 
         Ok(Self {
             listen,
@@ -771,6 +784,7 @@ impl Config {
             key_rotation_interval: keys.key_rotation_interval,
             key_refresh_interval: keys.key_refresh_interval,
             ext_authz_headers: keys.ext_authz_headers,
+            otlp_endpoint,
         })
     }
 
@@ -992,6 +1006,43 @@ fn load_key_settings(
         ext_authz_headers,
     })
 }
+
+/// Checks `--otlp-endpoint`: an `http://HOST:PORT` URL, and only in a build
+/// that can export. Refusing it elsewhere beats silently exporting nothing.
+fn otlp_endpoint_setting(value: Option<String>) -> Result<Option<String>> {
+    const FLAG: &str = "otlp-endpoint";
+    const ENV: &str = "AUTHD_OTLP_ENDPOINT";
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    if !cfg!(feature = "otlp") {
+        return Err(bad(FLAG, ENV, OTLP_NOT_BUILT));
+    }
+    // This build has no TLS client, so the collector is reached in plain
+    // HTTP/2: one on loopback (an agent next to authd) or a trusted network.
+    let uri: tonic::codegen::http::Uri = text.parse().map_err(|_| {
+        bad(
+            FLAG,
+            ENV,
+            &format!("`{text}` is not a URL; use http://HOST:PORT such as http://127.0.0.1:4317"),
+        )
+    })?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        return Err(bad(
+            FLAG,
+            ENV,
+            &format!(
+                "`{text}` must be http://HOST:PORT (such as http://127.0.0.1:4317); \
+                 TLS to the collector is not in this build"
+            ),
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// Why `--otlp-endpoint` is refused by a build without the `otlp` feature.
+pub(crate) const OTLP_NOT_BUILT: &str = "this authd was built without OpenTelemetry export; \
+     rebuild it with `cargo build --release --features otlp`, or unset the endpoint";
 
 fn bad(flag: &str, env: &str, message: &str) -> Error {
     Error::Config(format!(
@@ -1316,6 +1367,38 @@ mod tests {
             let message = Config::load(&args).unwrap_err().to_string();
             assert!(message.contains(flag), "{message}");
             assert!(!message.contains("short-kek"), "{message}");
+        }
+    }
+
+    #[test]
+    fn otlp_endpoint_is_off_by_default_and_needs_the_feature() {
+        assert!(
+            Config::load(&ConfigArgs::default())
+                .unwrap()
+                .otlp_endpoint
+                .is_none()
+        );
+        let with = |endpoint: &str| {
+            Config::load(&ConfigArgs {
+                otlp_endpoint: Some(endpoint.to_owned()),
+                ..ConfigArgs::default()
+            })
+        };
+        if cfg!(feature = "otlp") {
+            let config = with("http://127.0.0.1:4317").unwrap();
+            assert_eq!(
+                config.otlp_endpoint.as_deref(),
+                Some("http://127.0.0.1:4317")
+            );
+            for bad in ["127.0.0.1:4317", "https://collector:4317", "not a url"] {
+                let message = with(bad).unwrap_err().to_string();
+                assert!(message.contains("--otlp-endpoint"), "{message}");
+                assert!(message.contains("AUTHD_OTLP_ENDPOINT"), "{message}");
+            }
+        } else {
+            let message = with("http://127.0.0.1:4317").unwrap_err().to_string();
+            assert!(message.contains("--otlp-endpoint"), "{message}");
+            assert!(message.contains("--features otlp"), "{message}");
         }
     }
 

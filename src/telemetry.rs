@@ -1,32 +1,139 @@
-//! Logging set-up: `tracing` to stderr, as text or JSON.
+//! Logging and tracing set-up: `tracing` to stderr, as text or JSON, and,
+//! in a build with the `otlp` feature and an `--otlp-endpoint`, the same
+//! spans exported to an OpenTelemetry collector over OTLP/gRPC.
 //!
 //! What is logged is decided where it happens; this module only installs
 //! the subscriber. No secret (password, token, hash, database password) is
-//! ever passed to a log macro anywhere in authd.
+//! ever passed to a log macro or recorded in a span field anywhere in authd,
+//! so the exporter sends nothing the log would not show. The RPC span (see
+//! `grpc::auth`) carries the method, the status code and the user id.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
 use crate::error::{Error, Result};
 
-/// Installs the global subscriber. Safe to call once per process.
+/// A layer over the bare registry; the filter sits on top of all of them.
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// What [`init`] started that needs an orderly end: with the `otlp` feature
+/// and an endpoint, the span exporter, whose last batch is still in memory.
+#[derive(Debug, Default)]
+#[must_use = "call `shutdown` so buffered spans are exported before exit"]
+pub struct Telemetry {
+    #[cfg(feature = "otlp")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still buffered and stops the exporter (waiting at
+    /// most a few seconds for the collector). Does nothing without export.
+    ///
+    /// Blocking: call it from `spawn_blocking`, not on an async worker, and
+    /// while the Tokio runtime is still running (the exporter's connection
+    /// lives on it).
+    pub fn shutdown(self) {
+        #[cfg(feature = "otlp")]
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown_with_timeout(std::time::Duration::from_secs(5))
+        {
+            // The subscriber may be gone by now; stderr is what is left.
+            eprintln!("authd: exporting the last spans failed: {e}");
+        }
+    }
+}
+
+/// Installs the global subscriber. Safe to call once per process; a second
+/// call keeps the first subscriber (tests do this).
+///
+/// `otlp_endpoint` turns on span export; it must be called inside the Tokio
+/// runtime, which carries the exporter's connection.
 ///
 /// # Errors
-/// [`Error::Config`] for a filter that does not parse.
-pub fn init(format: LogFormat, filter: &str) -> Result<()> {
+/// [`Error::Config`] for a filter that does not parse, an endpoint in a
+/// build without the `otlp` feature, or an exporter that cannot be built.
+pub fn init(format: LogFormat, filter: &str, otlp_endpoint: Option<&str>) -> Result<Telemetry> {
     let filter = EnvFilter::try_new(filter).map_err(|e| {
         Error::Config(format!(
             "invalid configuration --log (env AUTHD_LOG): {e}; use e.g. info or authd=debug"
         ))
     })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let mut layers: Vec<BoxedLayer> = vec![match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    }];
+    let telemetry = match otlp_endpoint {
+        None => Telemetry::default(),
+        Some(endpoint) => otlp::layer(endpoint, &mut layers)?,
     };
     // A second call (tests) keeps the first subscriber; that is fine.
-    drop(installed);
-    Ok(())
+    drop(
+        tracing_subscriber::registry()
+            .with(layers)
+            .with(filter)
+            .try_init(),
+    );
+    Ok(telemetry)
+}
+
+#[cfg(feature = "otlp")]
+mod otlp {
+    //! The OTLP/gRPC span exporter and its `tracing` layer.
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    use super::{BoxedLayer, Telemetry};
+    use crate::error::{Error, Result};
+    use tracing_subscriber::Layer as _;
+
+    /// Adds a layer exporting spans to `endpoint` in batches (a background
+    /// thread of the SDK's; a full queue drops spans rather than slow an RPC).
+    pub(super) fn layer(endpoint: &str, layers: &mut Vec<BoxedLayer>) -> Result<Telemetry> {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(std::time::Duration::from_secs(3))
+            .build()
+            .map_err(|e| {
+                Error::Config(format!(
+                    "invalid configuration --otlp-endpoint (env AUTHD_OTLP_ENDPOINT): {e}"
+                ))
+            })?;
+        let provider = SdkTracerProvider::builder()
+            .with_resource(Resource::builder().with_service_name("authd").build())
+            .with_batch_exporter(exporter)
+            .build();
+        let tracer = provider.tracer("authd");
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_tracked_inactivity(false)
+                .boxed(),
+        );
+        Ok(Telemetry {
+            provider: Some(provider),
+        })
+    }
+}
+
+#[cfg(not(feature = "otlp"))]
+mod otlp {
+    //! Stand-in for a build without the `otlp` feature: refuses the endpoint.
+
+    use super::{BoxedLayer, Telemetry};
+    use crate::error::{Error, Result};
+
+    /// Always an error: this build cannot export.
+    pub(super) fn layer(_endpoint: &str, _layers: &mut [BoxedLayer]) -> Result<Telemetry> {
+        Err(Error::Config(format!(
+            "invalid configuration --otlp-endpoint (env AUTHD_OTLP_ENDPOINT): {}",
+            crate::config::OTLP_NOT_BUILT
+        )))
+    }
 }

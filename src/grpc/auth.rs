@@ -31,11 +31,20 @@ impl AuthApi {
 
 /// Runs one RPC inside a span named after its method and logs its outcome
 /// (the status code and duration; never the request, which may hold secrets).
+///
+/// The span's fields are all it ever carries, in logs and in exported
+/// traces: `method`, `code`, and `user_id` once the handler knows whose call
+/// it is ([`record_user`]). Never a token, password or hash.
 async fn rpc<T>(
     method: &'static str,
     handler: impl Future<Output = Result<T>>,
 ) -> std::result::Result<Response<T>, Status> {
-    let span = tracing::info_span!("rpc", method, code = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "rpc",
+        method,
+        code = tracing::field::Empty,
+        user_id = tracing::field::Empty
+    );
     async move {
         let started = Instant::now();
         let result = handler.await;
@@ -57,6 +66,14 @@ async fn rpc<T>(
     }
     .instrument(span)
     .await
+}
+
+/// Records on the current RPC span the id of the user the call resolved:
+/// who logged in or refreshed, whose token Verify found valid, the user
+/// GetUser read. Only ids authd itself vouches for (never from an
+/// unverified token).
+fn record_user(id: &str) {
+    tracing::Span::current().record("user_id", id);
 }
 
 /// The bearer token of `authorization` metadata, if there is exactly one.
@@ -121,6 +138,7 @@ impl AuthService for AuthApi {
                     now,
                 )
                 .await?;
+            record_user(&out.user.id);
             Ok(pb::LoginResponse {
                 expires_in: out.access.claims.exp - now,
                 expires_at: Some(convert::timestamp(out.access.claims.exp)),
@@ -141,12 +159,15 @@ impl AuthService for AuthApi {
         rpc("Verify", async {
             let request = request.into_inner();
             let response = match self.core.verify(&request.token, now_unix()).await? {
-                Verification::Valid { user, claims } => pb::VerifyResponse {
-                    valid: true,
-                    reason: pb::InvalidReason::Unspecified.into(),
-                    user: Some(convert::user(user)),
-                    claims: Some(convert::claims(*claims)),
-                },
+                Verification::Valid { user, claims } => {
+                    record_user(&user.id);
+                    pb::VerifyResponse {
+                        valid: true,
+                        reason: pb::InvalidReason::Unspecified.into(),
+                        user: Some(convert::user(user)),
+                        claims: Some(convert::claims(*claims)),
+                    }
+                }
                 Verification::Invalid(reason) => {
                     tracing::debug!(?reason, "token rejected");
                     pb::VerifyResponse {
@@ -173,6 +194,7 @@ impl AuthService for AuthApi {
                 Selector::Username(name) => UserSelector::Username(name),
             });
             let user = self.core.get_user(token, selector, now_unix()).await?;
+            record_user(&user.id);
             Ok(pb::GetUserResponse {
                 user: Some(convert::user(user)),
             })
@@ -188,6 +210,7 @@ impl AuthService for AuthApi {
             let token = SecretString::from(request.into_inner().refresh_token);
             let now = now_unix();
             let out = self.core.refresh(&token, now).await?;
+            record_user(&out.access.claims.sub);
             Ok(pb::RefreshResponse {
                 expires_in: out.access.claims.exp - now,
                 expires_at: Some(convert::timestamp(out.access.claims.exp)),

@@ -1,18 +1,26 @@
 //! Conversions between domain types and `auth.v1` messages.
+//!
+//! Adapter only: plain field-by-field mapping, no checks and no I/O. Public
+//! so the micro-benchmarks (`benches/verify.rs`) can measure what every
+//! Verify answer costs to build.
 
 use super::pb;
 use crate::service::SessionInfo;
 use crate::token::{Claims, InvalidReason, KeySet};
 use crate::user::User;
 
-pub(super) fn timestamp(unix: i64) -> prost_types::Timestamp {
+/// A Unix time in seconds as a protobuf `Timestamp`.
+#[must_use]
+pub fn timestamp(unix: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: unix,
         nanos: 0,
     }
 }
 
-pub(super) fn user(user: User) -> pb::User {
+/// A user as the `auth.v1.User` message (a missing email becomes `""`).
+#[must_use]
+pub fn user(user: User) -> pb::User {
     pb::User {
         id: user.id,
         username: user.username,
@@ -24,7 +32,9 @@ pub(super) fn user(user: User) -> pb::User {
     }
 }
 
-pub(super) fn claims(claims: Claims) -> pb::Claims {
+/// Verified claims as the `auth.v1.Claims` message.
+#[must_use]
+pub fn claims(claims: Claims) -> pb::Claims {
     pb::Claims {
         aud: claims.aud.to_vec(),
         sub: claims.sub,
@@ -38,7 +48,9 @@ pub(super) fn claims(claims: Claims) -> pb::Claims {
     }
 }
 
-pub(super) fn reason(reason: InvalidReason) -> pb::InvalidReason {
+/// Why a token is invalid, as the `auth.v1.InvalidReason` enum.
+#[must_use]
+pub fn reason(reason: InvalidReason) -> pb::InvalidReason {
     match reason {
         InvalidReason::Malformed => pb::InvalidReason::Malformed,
         InvalidReason::BadSignature => pb::InvalidReason::BadSignature,
@@ -57,7 +69,9 @@ pub(super) fn reason(reason: InvalidReason) -> pb::InvalidReason {
     }
 }
 
-pub(super) fn session(info: SessionInfo) -> pb::Session {
+/// A session (and whether it is the caller's) as the `auth.v1.Session` message.
+#[must_use]
+pub fn session(info: SessionInfo) -> pb::Session {
     let s = info.session;
     pb::Session {
         id: s.id,
@@ -70,7 +84,9 @@ pub(super) fn session(info: SessionInfo) -> pb::Session {
     }
 }
 
-pub(super) fn jwks(keys: &KeySet) -> pb::GetJwksResponse {
+/// The published keys of `keys` as a `GetJwks` answer.
+#[must_use]
+pub fn jwks(keys: &KeySet) -> pb::GetJwksResponse {
     let published = keys.published();
     pb::GetJwksResponse {
         keys: published

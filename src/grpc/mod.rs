@@ -8,7 +8,7 @@
 use std::fmt;
 
 pub mod auth;
-mod convert;
+pub mod convert;
 pub mod ext_authz;
 pub mod status;
 

@@ -24,6 +24,7 @@ mod key_store;
 mod login;
 mod replicas;
 mod rotation;
+mod rpc_spans;
 mod sessions;
 mod store;
 mod surface;
