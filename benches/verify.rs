@@ -1,9 +1,11 @@
 //! Micro-benchmarks of Verify's CPU work, so regressions show up in review.
 //!
 //! - `verify/<alg>`: [`TokenService::verify`] of a valid token, per signing
-//!   algorithm (header and claims parsing, key lookup, signature check, time
-//!   checks). Keys are generated exactly as authd generates them
-//!   ([`keys::generate`], [`KeySet::hs256`]).
+//!   algorithm, with the verified-token cache off (header and claims
+//!   parsing, key lookup, signature check, time checks). Keys are generated
+//!   exactly as authd generates them ([`keys::generate`], [`KeySet::hs256`]).
+//! - `verify_cached/EdDSA`: the same call answered by the verified-token cache.
+//! - `cache/lookup_hit`, `cache/lookup_miss`: the cache alone.
 //! - `convert/...`: building the `VerifyResponse` from the user and claims
 //!   (the adapter's share of a valid Verify), and encoding it with prost.
 //!
@@ -57,6 +59,7 @@ fn token_service(algorithm: Algorithm) -> TokenService {
         Duration::from_secs(15 * 60),
         Duration::from_secs(10),
     )
+    .with_verified_cache(0, Duration::ZERO)
 }
 
 fn token_verification(c: &mut Criterion) {
@@ -119,9 +122,47 @@ fn response_conversion(c: &mut Criterion) {
     group.finish();
 }
 
-// The token-cache lookup benchmark (issue 6) goes here: a `fn cache_lookup(c:
-// &mut Criterion)` with its own `benchmark_group("cache")`, added to the
-// group list below.
+fn cache_lookup(c: &mut Criterion) {
+    let user = sample_user();
+    let now = now_unix();
+    let tokens =
+        token_service(Algorithm::EdDSA).with_verified_cache(100_000, Duration::from_secs(300));
+    let issued = tokens
+        .issue(&user, "0192f4a0-session", now + 7 * 86_400, now)
+        .expect("a signed token");
+    tokens.verify(&issued.token, now).expect("a valid token");
+    let mut group = c.benchmark_group("verify_cached");
+    group.bench_function("EdDSA", |b| {
+        b.iter(|| tokens.verify(black_box(&issued.token), black_box(now)));
+    });
+    group.finish();
 
-criterion_group!(benches, token_verification, response_conversion);
+    let cache = authd::token::verified::VerifiedTokens::new(100_000, 300);
+    let claims = Arc::new(issued.claims.clone());
+    for i in 0..10_000 {
+        cache.put(
+            &format!("{}{i}", issued.token),
+            Arc::clone(&claims),
+            "kid",
+            now + 900,
+            now,
+        );
+    }
+    cache.put(&issued.token, claims, "kid", now + 900, now);
+    let mut group = c.benchmark_group("cache");
+    group.bench_function("lookup_hit", |b| {
+        b.iter(|| cache.get(black_box(&issued.token), black_box(now)));
+    });
+    group.bench_function("lookup_miss", |b| {
+        b.iter(|| cache.get(black_box("not-a-cached-token"), black_box(now)));
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    token_verification,
+    cache_lookup,
+    response_conversion
+);
 criterion_main!(benches);

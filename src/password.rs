@@ -303,6 +303,7 @@ impl PasswordHasher {
     {
         let queued = std::time::Instant::now();
         let permit = if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            crate::metrics::global().observe_hash_wait(queued.elapsed());
             permit
         } else {
             // Join the bounded queue, or be turned away at once.
