@@ -87,8 +87,18 @@ impl Layer<Registry> for Capture {
 /// Logs in (right and wrong password), verifies, reads the user and
 /// refreshes, capturing every span and event, then checks what they hold.
 async fn rpc_spans_carry_method_code_and_user_id_but_no_secret(backend: Backend) {
-    let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(Registry::default().with(capture.clone()));
+    // One process-wide capture: a thread-local subscriber misses spans whose
+    // callsites other tests in this process registered first. Every test's
+    // spans land here; this test looks only at its own user's.
+    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    let capture = CAPTURE
+        .get_or_init(|| {
+            let capture = Capture::default();
+            let _ =
+                tracing::subscriber::set_global_default(Registry::default().with(capture.clone()));
+            capture
+        })
+        .clone();
 
     let app = spawn_app(backend).await;
     let alice = app.create_user("alice", &[]).await;
