@@ -84,6 +84,13 @@ const MAX_STREAMS_PER_CONNECTION: usize = 100;
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// A peer that does not answer a ping within this is dropped.
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request headers (metadata) per call: room for the largest bearer token
+/// (`--max-token-bytes` is at most 64 KiB) and the usual gRPC headers.
+const MAX_HEADER_LIST_BYTES: u32 = 96 * 1024;
+/// Connections are closed (GOAWAY, in-flight calls finish) after this long,
+/// idle or not, so no connection lives for ever and clients rebalance
+/// across replicas.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
 
 /// How often expired and long-ended sessions are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -297,21 +304,33 @@ impl App {
         tracing::info!(addr = %self.local_addr, "authd serving gRPC");
         let incoming = TcpListenerStream::new(self.listener);
         // Transport settings; docs/performance.md explains each choice.
+        let max_message = self.config.max_message_bytes;
         let server = Server::builder()
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+            .max_connection_age(MAX_CONNECTION_AGE)
+            .max_connection_age_grace(self.config.shutdown_grace)
             .max_concurrent_streams(u32::try_from(MAX_STREAMS_PER_CONNECTION).ok())
             .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
             .load_shed(true)
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(AuthorizationServer::new(ExtAuthzApi::new(
-                self.core.clone(),
-                self.config.ext_authz_headers.clone(),
-            )))
-            .add_service(AuthServiceServer::new(AuthApi::new(self.core)))
+            // Also the cap on a caller's `grpc-timeout`: tonic uses the shorter.
+            .timeout(self.config.request_timeout)
+            .add_service(health_service.max_decoding_message_size(max_message))
+            .add_service(reflection_v1.max_decoding_message_size(max_message))
+            .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
+            .add_service(
+                AuthorizationServer::new(ExtAuthzApi::new(
+                    self.core.clone(),
+                    self.config.ext_authz_headers.clone(),
+                ))
+                .max_decoding_message_size(max_message),
+            )
+            .add_service(
+                AuthServiceServer::new(AuthApi::new(self.core))
+                    .max_decoding_message_size(max_message),
+            )
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.config.shutdown_grace;
@@ -362,9 +381,10 @@ impl App {
     ) -> tokio::task::JoinSet<()> {
         let mut tasks = tokio::task::JoinSet::new();
         let refresher = self.keys.clone();
+        let keys_changed = self.core.cache().keys_changed();
         let stop = stopping.clone();
         tasks.spawn(async move {
-            refresher.run_refresher(stop).await;
+            refresher.run_refresher(keys_changed, stop).await;
             tracing::info!("task key-refresher exited");
         });
         if let Some((listener, addr)) = self.http.take() {

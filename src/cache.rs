@@ -49,6 +49,11 @@ pub struct StateCache {
     max_entries: usize,
     db_reads: AtomicU64,
     alive: Notify,
+    /// Signalled when signing keys change (announced, or possibly missed
+    /// while the feed was down), so the key refresher reloads them. Key
+    /// reloads follow these announcements, never the `kid` of a token a
+    /// caller sent: a garbage `kid` costs no database query.
+    keys_changed: Arc<Notify>,
 }
 
 impl StateCache {
@@ -65,6 +70,7 @@ impl StateCache {
             max_entries: max_entries.max(1),
             db_reads: AtomicU64::new(0),
             alive: Notify::new(),
+            keys_changed: Arc::new(Notify::new()),
         }
     }
 
@@ -85,6 +91,13 @@ impl StateCache {
             .saturating_add(u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX));
         self.trusted_until.fetch_max(until, Ordering::AcqRel);
         self.alive.notify_waiters();
+    }
+
+    /// The feed (re)connected after a gap in which changes may have been
+    /// missed: forget every cached answer and have the keys reloaded.
+    pub fn resync(&self) {
+        self.clear();
+        self.keys_changed.notify_one();
     }
 
     /// The feed broke: stop trusting and forget everything.
@@ -118,8 +131,15 @@ impl StateCache {
                     session.as_ref().is_none_or(|s| &s.user_id != user_id)
                 });
             }
+            Change::Keys => self.keys_changed.notify_one(),
             Change::Heartbeat => {}
         }
+    }
+
+    /// Signalled whenever the signing keys may have changed.
+    #[must_use]
+    pub fn keys_changed(&self) -> Arc<Notify> {
+        Arc::clone(&self.keys_changed)
     }
 
     /// The current epoch, to be taken before a database read that may be cached.
@@ -243,7 +263,7 @@ pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_
             }
         };
         // Whatever was cached before the feed was listening may be stale.
-        cache.clear();
+        cache.resync();
         loop {
             let Ok(item) = tokio::time::timeout(idle_limit, feed.next()).await else {
                 cache.distrust();
@@ -261,7 +281,7 @@ pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_
                 }
                 Ok(FeedItem::Resync) => {
                     tracing::info!("change feed reconnected; dropping cached state");
-                    cache.clear();
+                    cache.resync();
                     cache.mark_alive();
                 }
                 Err(e) => {

@@ -163,6 +163,16 @@ pub struct ConfigArgs {
     #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", global = true)]
     pub shutdown_grace: Option<String>,
 
+    /// Longest time one gRPC call may take before it is cancelled; a
+    /// shorter `grpc-timeout` from the caller wins [default: 10s].
+    #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", global = true)]
+    pub request_timeout: Option<String>,
+
+    /// Largest gRPC request message accepted, in bytes; bigger ones are
+    /// refused before they are read [default: 65536].
+    #[arg(long, env = "AUTHD_MAX_MESSAGE_BYTES", global = true)]
+    pub max_message_bytes: Option<usize>,
+
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "AUTHD_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -276,6 +286,8 @@ struct FileConfig {
     hash_concurrency: Option<usize>,
     hash_queue_timeout: Option<String>,
     shutdown_grace: Option<String>,
+    request_timeout: Option<String>,
+    max_message_bytes: Option<usize>,
     log_format: Option<String>,
     log: Option<String>,
     http_listen: Option<String>,
@@ -381,6 +393,10 @@ pub struct Config {
     pub hash_queue_timeout: Duration,
     /// How long shutdown waits for in-flight calls.
     pub shutdown_grace: Duration,
+    /// Longest time one gRPC call may take (a shorter `grpc-timeout` wins).
+    pub request_timeout: Duration,
+    /// Largest gRPC request message accepted, in bytes.
+    pub max_message_bytes: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -446,6 +462,8 @@ impl Default for Config {
             hash_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
             hash_queue_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_message_bytes: 64 * 1024,
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
             http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -732,6 +750,25 @@ impl Config {
             defaults.shutdown_grace,
             Duration::ZERO..=Duration::from_secs(600),
         )?;
+        let request_timeout = duration_setting(
+            args.request_timeout.clone(),
+            file.request_timeout,
+            "request-timeout",
+            "AUTHD_REQUEST_TIMEOUT",
+            defaults.request_timeout,
+            Duration::from_millis(100)..=Duration::from_secs(600),
+        )?;
+        let max_message_bytes = args
+            .max_message_bytes
+            .or(file.max_message_bytes)
+            .unwrap_or(defaults.max_message_bytes);
+        if !(4096..=4 * 1024 * 1024).contains(&max_message_bytes) {
+            return Err(bad(
+                "max-message-bytes",
+                "AUTHD_MAX_MESSAGE_BYTES",
+                "must be between 4096 and 4194304 (4 MiB)",
+            ));
+        }
 
         let log_format = match args
             .log_format
@@ -776,6 +813,8 @@ impl Config {
             hash_concurrency,
             hash_queue_timeout,
             shutdown_grace,
+            request_timeout,
+            max_message_bytes,
             log_format,
             log_filter,
             http_listen: keys.http_listen,

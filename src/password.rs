@@ -200,6 +200,12 @@ impl PasswordHasher {
             .saturating_sub(self.permits.available_permits())
     }
 
+    /// Callers waiting for a permit right now.
+    #[must_use]
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// Hashing permits in total.
     #[must_use]
     pub fn concurrency(&self) -> usize {

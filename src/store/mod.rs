@@ -371,6 +371,8 @@ pub enum Change {
     Session(String),
     /// Every session of a user changed.
     UserSessions(String),
+    /// Signing keys were added, rotated or retired: reload them.
+    Keys,
     /// Nothing changed: proof that the feed is alive.
     Heartbeat,
 }
@@ -383,6 +385,7 @@ impl Change {
             Self::User(id) => format!("u:{id}"),
             Self::Session(id) => format!("s:{id}"),
             Self::UserSessions(id) => format!("us:{id}"),
+            Self::Keys => "k".to_owned(),
             Self::Heartbeat => "hb".to_owned(),
         }
     }
@@ -390,8 +393,10 @@ impl Change {
     /// Parses the wire form; `None` for anything unknown.
     #[must_use]
     pub fn decode(s: &str) -> Option<Self> {
-        if s == "hb" {
-            return Some(Self::Heartbeat);
+        match s {
+            "hb" => return Some(Self::Heartbeat),
+            "k" => return Some(Self::Keys),
+            _ => {}
         }
         let (kind, id) = s.split_once(':')?;
         let id = id.to_owned();

@@ -544,7 +544,8 @@ macro_rules! sql_store {
 
                 async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool> {
                     let private: &SecretBox<Vec<u8>> = &key.private_key;
-                    sqlx::query(
+                    let mut tx = self.begin("storing a signing key").await?;
+                    let inserted = sqlx::query(
                         "INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, \
                          created_at, activates_at, retires_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
@@ -557,10 +558,15 @@ macro_rules! sql_store {
                     .bind(key.created_at)
                     .bind(key.activates_at)
                     .bind(key.retires_at)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map(|done| done.rows_affected() == 1)
-                    .map_err(|e| Error::database("storing a signing key", e))
+                    .map_err(|e| Error::database("storing a signing key", e))?;
+                    if inserted {
+                        Self::publish(&mut tx, &Change::Keys).await?;
+                    }
+                    Self::commit(tx, "storing a signing key").await?;
+                    Ok(inserted)
                 }
 
                 async fn all_signing_keys(&self) -> Result<Vec<StoredKey>> {
@@ -605,6 +611,7 @@ macro_rules! sql_store {
                     .map_err(|e| Error::database("rotating signing keys", e))?
                     .rows_affected();
                     if demoted == 1 && promoted == 1 {
+                        Self::publish(&mut tx, &Change::Keys).await?;
                         Self::commit(tx, "rotating signing keys").await?;
                         Ok(true)
                     } else {
@@ -619,15 +626,21 @@ macro_rules! sql_store {
                 async fn retire_signing_keys(&self, now: i64) -> Result<Vec<String>> {
                     // The private key is wiped: a retired key can never sign again.
                     let empty: &[u8] = &[];
-                    sqlx::query_scalar::<_, String>(
+                    let mut tx = self.begin("retiring signing keys").await?;
+                    let retired = sqlx::query_scalar::<_, String>(
                         "UPDATE signing_keys SET state = 'retired', private_key = $1 \
                          WHERE state = 'previous' AND retires_at <= $2 RETURNING kid",
                     )
                     .bind(empty)
                     .bind(now)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await
-                    .map_err(|e| Error::database("retiring signing keys", e))
+                    .map_err(|e| Error::database("retiring signing keys", e))?;
+                    if !retired.is_empty() {
+                        Self::publish(&mut tx, &Change::Keys).await?;
+                    }
+                    Self::commit(tx, "retiring signing keys").await?;
+                    Ok(retired)
                 }
 
                 async fn ping(&self) -> Result<()> {

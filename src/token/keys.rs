@@ -30,7 +30,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use secrecy::{ExposeSecret, SecretBox};
 use serde::Serialize;
-use tokio::sync::Notify;
 
 use super::kek::KeyEncryptionKey;
 use crate::config::Signing;
@@ -109,10 +108,6 @@ struct Snapshot {
 /// rotation is picked up without a restart.
 pub struct KeySet {
     current: RwLock<Arc<Snapshot>>,
-    /// Nudged when a token names a kid this set does not hold: another
-    /// replica may have rotated. The refresher rate-limits what it does
-    /// about it, so garbage kids cannot turn into database queries.
-    unknown_kid: Notify,
 }
 
 impl fmt::Debug for KeySet {
@@ -129,7 +124,6 @@ impl KeySet {
     fn from_snapshot(snapshot: Snapshot) -> Self {
         Self {
             current: RwLock::new(Arc::new(snapshot)),
-            unknown_kid: Notify::new(),
         }
     }
 
@@ -150,20 +144,11 @@ impl KeySet {
         Arc::clone(&self.snapshot().signing)
     }
 
-    /// The verifying key with id `kid`, if authd holds it. A miss asks the
-    /// refresher (rate-limited) to look for new keys in the database.
+    /// The verifying key with id `kid`, if authd holds it. A miss is only
+    /// a miss: it never causes a database query or any other lookup.
     #[must_use]
     pub fn get(&self, kid: &str) -> Option<Arc<SigningKey>> {
-        let found = self.snapshot().by_kid.get(kid).cloned();
-        if found.is_none() {
-            self.unknown_kid.notify_one();
-        }
-        found
-    }
-
-    /// Resolves after some lookup missed since the last call.
-    pub async fn unknown_kid_seen(&self) {
-        self.unknown_kid.notified().await;
+        self.snapshot().by_kid.get(kid).cloned()
     }
 
     /// The published keys (current, next, previous); empty for HS256.

@@ -5,9 +5,12 @@
 //! Every transition is a conditional write in the shared database, so any
 //! process may apply one (a server's refresher, or `authd keys rotate`) and
 //! replicas racing to apply the same one agree: exactly one wins, the others
-//! see that nothing is left to do. Each replica reloads the stored keys every
-//! refresh interval, and sooner when a token names a key it does not hold
-//! (rate-limited, so garbage kids cannot become a database query each).
+//! see that nothing is left to do. Each transition is announced on the
+//! change feed in its own transaction ([`crate::store::Change::Keys`]), and
+//! each replica reloads the stored keys when it hears one, and every
+//! refresh interval in case it missed one. A token naming a key a replica
+//! does not hold is simply invalid: caller input never causes a reload, so
+//! garbage kids cost no database query.
 //!
 //! Timing, all decided against a `now` passed in by the caller:
 //! - `keys rotate` (or the schedule) stores a *next* key that activates after
@@ -20,9 +23,10 @@
 //!   wiped from the database.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
@@ -30,8 +34,8 @@ use crate::config::{Config, Signing};
 use crate::error::{Error, Result};
 use crate::store::{KeyState, Store, StoredKey};
 
-/// Shortest gap between two reloads caused by unknown kids.
-const UNKNOWN_KID_RELOAD_GAP: Duration = Duration::from_secs(2);
+/// Shortest gap between two reloads caused by key announcements.
+const ANNOUNCED_RELOAD_GAP: Duration = Duration::from_millis(200);
 
 /// How keys are made and moved along.
 #[derive(Debug)]
@@ -80,6 +84,8 @@ pub struct KeyManager {
     store: Arc<dyn Store>,
     keys: Arc<KeySet>,
     policy: Arc<KeyPolicy>,
+    /// How many times the stored keys were read, for tests and metrics.
+    reloads: Arc<AtomicU64>,
 }
 
 /// What `rotate` did.
@@ -111,6 +117,7 @@ impl KeyManager {
             store,
             keys: Arc::new(keys),
             policy: Arc::new(policy),
+            reloads: Arc::new(AtomicU64::new(0)),
         };
         manager.maintain(now).await?;
         Ok(manager)
@@ -120,6 +127,12 @@ impl KeyManager {
     #[must_use]
     pub fn keys(&self) -> &Arc<KeySet> {
         &self.keys
+    }
+
+    /// How many times [`Self::maintain`] has read the stored keys.
+    #[must_use]
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
     }
 
     /// The policy in force.
@@ -196,6 +209,7 @@ impl KeyManager {
         let Some(algorithm) = stored_algorithm(&self.policy.signing) else {
             return Ok(());
         };
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         let stored = self.store.signing_keys().await?;
         let current = stored.iter().find(|k| k.state == KeyState::Current);
         let next = stored.iter().find(|k| k.state == KeyState::Next);
@@ -241,19 +255,22 @@ impl KeyManager {
         self.store.all_signing_keys().await
     }
 
-    /// Runs [`Self::maintain`] every refresh interval, and soon after a
-    /// token names an unknown kid (at most once per two seconds), until
-    /// `stop` turns true. Failures are logged; the last good key set stays.
-    pub async fn run_refresher(self, mut stop: watch::Receiver<bool>) {
+    /// Runs [`Self::maintain`] every refresh interval, and soon after
+    /// `keys_changed` is signalled (a rotation announced on the change
+    /// feed, or a feed reconnect), until `stop` turns true. A token naming
+    /// an unknown `kid` triggers nothing: reloads follow announcements,
+    /// never caller input. Failures are logged; the last good key set stays.
+    pub async fn run_refresher(self, keys_changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
         let mut last = Instant::now();
         loop {
             let nudged = tokio::select! {
                 () = tokio::time::sleep(self.policy.refresh_interval) => false,
-                () = self.keys.unknown_kid_seen() => true,
+                () = keys_changed.notified() => true,
                 _ = stop.wait_for(|s| *s) => break,
             };
             if nudged {
-                let earliest = last + UNKNOWN_KID_RELOAD_GAP;
+                // A burst of announcements (one per write) becomes one reload.
+                let earliest = last + ANNOUNCED_RELOAD_GAP;
                 tokio::select! {
                     () = tokio::time::sleep_until(earliest.into()) => {}
                     _ = stop.wait_for(|s| *s) => break,

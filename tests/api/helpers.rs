@@ -340,6 +340,89 @@ impl Drop for TestApp {
     }
 }
 
+/// authd as its own OS process (the real binary), killed by PID when dropped.
+pub struct AuthdProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub client: AuthServiceClient<Channel>,
+}
+
+impl Drop for AuthdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl AuthdProcess {
+    /// Starts `authd serve` on a free loopback port against `database_url`,
+    /// with the HTTP listener off and `extra` arguments, and connects to it.
+    pub async fn spawn(database_url: &str, extra: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--http-listen", "off"])
+            .args(extra)
+            .env("AUTHD_DATABASE_URL", database_url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start authd");
+        let stderr = child.stderr.take().expect("stderr");
+        // The server logs its bound address once it listens.
+        let addr = tokio::task::spawn_blocking(move || {
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            let addr = lines.by_ref().map_while(Result::ok).find_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
+                (entry["fields"]["message"] == "authd serving gRPC")
+                    .then(|| entry["fields"]["addr"].as_str().map(str::to_owned))
+                    .flatten()
+            });
+            // Keep draining so the child never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            addr
+        })
+        .await
+        .expect("reader")
+        .expect("authd reported its address");
+        let addr: SocketAddr = addr.parse().expect("a socket address");
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the authd process");
+        Self {
+            child,
+            addr,
+            client: AuthServiceClient::new(channel),
+        }
+    }
+
+    /// A fresh connection (its own HTTP/2 connection, not a clone).
+    pub async fn connect(&self) -> AuthServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the authd process");
+        AuthServiceClient::new(channel)
+    }
+
+    /// Resident memory now and at its peak, in KiB (`/proc/PID/status`).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in /proc/PID/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
 /// Asserts a status code and returns the status for further checks.
 #[track_caller]
 pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: tonic::Code) -> Status {

@@ -6,7 +6,7 @@ use authd::grpc::pb::{self, InvalidReason};
 use sqlx::Connection as _;
 use tonic::Request;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestDb, spawn_app_on};
+use crate::helpers::{AuthdProcess, Backend, PASSWORD, TestApp, TestDb, spawn_app_on};
 
 async fn two_replicas(trust_bound: Duration) -> (TestApp, TestApp) {
     let db = TestDb::new(Backend::Postgres).await;
@@ -122,63 +122,13 @@ async fn a_replica_that_loses_its_notifications_stops_trusting_its_cache() {
     assert_eq!(b.core.cache().db_reads(), warm, "B trusts its cache again");
 }
 
-/// A second authd as its own OS process; killed (by PID) when dropped.
-struct ReplicaProcess {
-    child: std::process::Child,
-    client: authd::grpc::pb::auth_service_client::AuthServiceClient<tonic::transport::Channel>,
-}
-
-impl Drop for ReplicaProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn spawn_replica_process(url: &str) -> ReplicaProcess {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("AUTHD_DATABASE_URL", url)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start authd");
-    let stderr = child.stderr.take().expect("stderr");
-    // The server logs its bound address once it listens.
-    let addr = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stderr).lines();
-        let addr = lines.by_ref().map_while(Result::ok).find_map(|line| {
-            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
-            (entry["fields"]["message"] == "authd serving gRPC")
-                .then(|| entry["fields"]["addr"].as_str().map(str::to_owned))
-                .flatten()
-        });
-        // Keep draining so the child never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        addr
-    })
-    .await
-    .expect("reader")
-    .expect("authd reported its address");
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect to the second process");
-    ReplicaProcess {
-        child,
-        client: authd::grpc::pb::auth_service_client::AuthServiceClient::new(channel),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_reaches_a_replica_in_another_process() {
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.url.clone();
     let a = spawn_app_on(db, |_| {}).await;
     a.create_user("alice", &[]).await;
-    let b = spawn_replica_process(&url).await;
+    let b = AuthdProcess::spawn(&url, &[]).await;
     let login = a.login("alice", PASSWORD).await.expect("login on A");
     let verify = || {
         let mut client = b.client.clone();

@@ -1,14 +1,14 @@
 //! Token attacks (RFC 8725, OWASP ASVS): each must be answered with
 //! `valid=false`, no user and no claims, and never touch the database.
 
-use authd::grpc::pb::{InvalidReason, VerifyResponse};
+use authd::grpc::pb::{self, InvalidReason, VerifyResponse};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 
 on_both_backends!(
     claims_of_the_wrong_json_type_are_malformed,
@@ -235,12 +235,24 @@ async fn odd_key_ids_are_unknown_and_cost_no_database_read(backend: Backend) {
         )
         .await;
     }
+    // A 100 KiB kid: the request is over the 64 KiB message limit, so it is
+    // refused before it is even read...
     let header = json!({"alg": "EdDSA", "kid": "k".repeat(100 * 1024)}).to_string();
-    kit.refused_as(
-        &kit.sign_raw(&header, &kit.claims.to_string()),
-        InvalidReason::Malformed,
-    )
-    .await;
+    let huge = kit.sign_raw(&header, &kit.claims.to_string());
+    let status = kit
+        .app
+        .client
+        .clone()
+        .verify(pb::VerifyRequest {
+            token: huge.clone(),
+        })
+        .await
+        .expect_err("over the message limit");
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    // ...and where the message limit allows it, over the token limit.
+    let roomy = spawn_app_with(backend, |c| c.max_message_bytes = 256 * 1024).await;
+    let response = roomy.verify(&huge).await;
+    assert_eq!(response.reason(), InvalidReason::Malformed, "{response:?}");
     assert_eq!(
         kit.app.core.cache().db_reads(),
         reads,

@@ -1,0 +1,193 @@
+//! Server limits: message size, the request timeout and the caller's
+//! `grpc-timeout`, and what a cancelled call gives back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authd::config::Argon2Config;
+use authd::grpc::pb;
+use tonic::{Code, Request};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, spawn_app_with};
+
+/// Argon2 slow enough (hundreds of milliseconds) that a test can act while
+/// one hash runs.
+const SLOW_HASH: Argon2Config = Argon2Config {
+    memory_kib: 128 * 1024,
+    iterations: 4,
+    parallelism: 1,
+};
+
+/// Polls `done` every few milliseconds for at most `limit`.
+async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    done()
+}
+
+async fn login_with_deadline(
+    app: &TestApp,
+    username: &str,
+    deadline: Duration,
+) -> Result<pb::LoginResponse, tonic::Status> {
+    let mut request = Request::new(pb::LoginRequest {
+        username: username.to_owned(),
+        password: PASSWORD.to_owned(),
+    });
+    request.set_timeout(deadline);
+    app.client
+        .clone()
+        .login(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_message_limit_is_refused_before_it_is_read() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("alice", &[]).await;
+    let runs_before = app.core.hasher().runs();
+
+    // 100 KiB: over the 64 KiB default.
+    let status = assert_code(
+        app.login("alice", &"x".repeat(100 * 1024)).await,
+        Code::OutOfRange,
+    );
+    assert!(
+        status.message().contains("limit is: 65536 bytes"),
+        "the message names the limit: {}",
+        status.message()
+    );
+    let status = assert_code(
+        app.client
+            .clone()
+            .verify(pb::VerifyRequest {
+                token: "e".repeat(100 * 1024),
+            })
+            .await,
+        Code::OutOfRange,
+    );
+    assert!(status.message().contains("too large"), "{status:?}");
+    assert_eq!(app.core.hasher().runs(), runs_before, "nothing was hashed");
+    app.login("alice", PASSWORD)
+        .await
+        .expect("the connection and server still serve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_limit_is_configurable() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.max_message_bytes = 8192).await;
+    let status = assert_code(
+        app.client
+            .clone()
+            .verify(pb::VerifyRequest {
+                token: "e".repeat(10 * 1024),
+            })
+            .await,
+        Code::OutOfRange,
+    );
+    assert!(
+        status.message().contains("limit is: 8192 bytes"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_request_timeout_cancels_a_call_that_runs_too_long() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.argon2 = SLOW_HASH;
+        c.request_timeout = Duration::from_millis(100);
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+
+    let start = Instant::now();
+    // No deadline from the caller: the server's own limit applies.
+    let status = assert_code(app.login("alice", PASSWORD).await, Code::Cancelled);
+    assert!(status.message().contains("Timeout expired"), "{status:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "cancelled at the limit, not after the hash: {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_frees_its_place() {
+    let app = Arc::new(
+        spawn_app_with(Backend::Sqlite, |c| {
+            c.argon2 = SLOW_HASH;
+            c.hash_concurrency = 1;
+            c.hash_queue_timeout = Duration::from_secs(30);
+        })
+        .await,
+    );
+    app.create_user("alice", &[]).await;
+    let hasher = app.core.hasher().clone();
+    let runs_before = hasher.runs();
+
+    // A holds the only permit for one slow hash...
+    let first = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move { app.login("alice", PASSWORD).await })
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || hasher.permits_in_use() == 1).await,
+        "the first login started hashing"
+    );
+    // ...so B waits in the queue until its 50 ms deadline passes.
+    let status = assert_code(
+        login_with_deadline(&app, "alice", Duration::from_millis(50)).await,
+        Code::Cancelled,
+    );
+    assert!(status.message().contains("Timeout expired"), "{status:?}");
+    assert!(
+        eventually(Duration::from_secs(1), || hasher.waiting() == 0).await,
+        "B left the queue when it was cancelled"
+    );
+    assert_eq!(
+        hasher.permits_in_use(),
+        1,
+        "A's hash was still running when B gave up (else this test proves nothing)"
+    );
+
+    first.await.expect("task").expect("A's login succeeds");
+    assert_eq!(
+        hasher.runs(),
+        runs_before + 1,
+        "the cancelled login never hashed"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || hasher.permits_in_use() == 0).await,
+        "every permit is back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_cancelled_while_hashing_returns_its_permit_when_the_hash_ends() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.argon2 = SLOW_HASH;
+        c.hash_concurrency = 1;
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+    let hasher = app.core.hasher().clone();
+
+    // The deadline passes while the hash runs (it cannot be interrupted).
+    assert_code(
+        login_with_deadline(&app, "alice", Duration::from_millis(30)).await,
+        Code::Cancelled,
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || hasher.permits_in_use() == 0).await,
+        "the permit came back once the abandoned hash finished"
+    );
+    app.login("alice", PASSWORD)
+        .await
+        .expect("the next login gets the permit");
+}
