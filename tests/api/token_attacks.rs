@@ -22,6 +22,7 @@ on_both_backends!(
     damaged_or_borrowed_signatures_are_refused,
     encoding_tricks_are_malformed,
     duplicate_members_and_deep_nesting_are_malformed,
+    an_all_zero_ecdsa_signature_is_refused,
 );
 
 /// What an attacker starts from: a real token of ours, taken apart.
@@ -298,7 +299,17 @@ async fn damaged_or_borrowed_signatures_are_refused(backend: Backend) {
     let other_signature = other.split('.').nth(2).unwrap();
     let truncated = &parts[2][..parts[2].len() / 2];
     let zeros = URL_SAFE_NO_PAD.encode([0u8; 64]);
-    for signature in ["", truncated, other_signature, zeros.as_str(), "AAAA"] {
+    let mut flipped = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    flipped[17] ^= 0x01;
+    let flipped = URL_SAFE_NO_PAD.encode(flipped);
+    for signature in [
+        "",
+        truncated,
+        other_signature,
+        zeros.as_str(),
+        flipped.as_str(),
+        "AAAA",
+    ] {
         let token = format!("{}.{}.{signature}", parts[0], parts[1]);
         let response = kit.refused(&token).await;
         assert!(
@@ -377,4 +388,27 @@ async fn duplicate_members_and_deep_nesting_are_malformed(backend: Backend) {
         kit.app.verify(&kit.token).await.valid,
         "the server is still fine"
     );
+}
+
+async fn an_all_zero_ecdsa_signature_is_refused(backend: Backend) {
+    // r = s = 0 verifies everything in broken ECDSA implementations
+    // (CVE-2022-21449); aws-lc must refuse it.
+    let app = spawn_app_with(backend, |c| c.signing = authd::config::Signing::Es256).await;
+    app.create_user("alice", &[]).await;
+    let token = app.token_for("alice").await;
+    assert!(app.verify(&token).await.valid, "ES256 tokens work");
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    for signature in [[0u8; 64].to_vec(), vec![0u8; 72]] {
+        let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature));
+        let response = app.verify(&forged).await;
+        assert!(!response.valid);
+        assert!(
+            matches!(
+                response.reason(),
+                InvalidReason::BadSignature | InvalidReason::Malformed
+            ),
+            "{response:?}"
+        );
+        assert!(response.claims.is_none() && response.user.is_none());
+    }
 }
