@@ -429,6 +429,59 @@ pub struct ExtAuthzHeaders {
     pub roles: String,
 }
 
+impl ExtAuthzHeaders {
+    /// Every other spelling of the three names with `-` and `_` swapped
+    /// (`x_authd-roles`, `x_authd_roles`, ...): servers that map `_` to `-`
+    /// (or both to `_`, as CGI does) would read a client's copy under such a
+    /// name as ours, so ext_authz removes them all.
+    #[must_use]
+    pub fn other_spellings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in [&self.user_id, &self.username, &self.roles] {
+            let separators: Vec<usize> = name
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| matches!(b, b'-' | b'_'))
+                .map(|(i, _)| i)
+                .collect();
+            // Validated names have at most `MAX_HEADER_SEPARATORS` separators.
+            let count = separators.len().min(MAX_HEADER_SEPARATORS);
+            for mask in 0u32..(1 << count) {
+                let mut bytes = name.clone().into_bytes();
+                for (bit, &at) in separators.iter().take(count).enumerate() {
+                    bytes[at] = if mask & (1 << bit) == 0 { b'-' } else { b'_' };
+                }
+                let spelling = String::from_utf8(bytes).unwrap_or_default();
+                if &spelling != name && !out.contains(&spelling) {
+                    out.push(spelling);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Most `-`/`_` separators an ext_authz header name may have (its other
+/// spellings, all removed on every allowed request, number 2^this).
+const MAX_HEADER_SEPARATORS: usize = 5;
+
+/// Headers ext_authz must never set: they carry the caller's own
+/// credentials or steer the proxy.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "proxy-authorization",
+    "x-forwarded-for",
+    "x-envoy-original-path",
+];
+
 impl Default for ExtAuthzHeaders {
     fn default() -> Self {
         Self {
@@ -1001,15 +1054,25 @@ fn load_key_settings(
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if valid {
-            Ok(name)
-        } else {
-            Err(bad(
+        if !valid {
+            return Err(bad(
                 flag,
                 env,
                 "must be an HTTP header name (letters, digits, '-', '_')",
-            ))
+            ));
         }
+        if name.bytes().filter(|b| matches!(b, b'-' | b'_')).count() > MAX_HEADER_SEPARATORS {
+            return Err(bad(flag, env, "must have at most 5 '-' or '_' separators"));
+        }
+        if RESERVED_HEADERS.contains(&name.replace('_', "-").as_str()) {
+            return Err(bad(
+                flag,
+                env,
+                "must not be a header the caller or the proxy relies on \
+                 (authorization, cookie, host, ...); use an x-... name",
+            ));
+        }
+        Ok(name)
     };
     let d = &defaults.ext_authz_headers;
     let ext_authz_headers = ExtAuthzHeaders {
@@ -1035,6 +1098,18 @@ fn load_key_settings(
             "AUTHD_EXT_AUTHZ_ROLES_HEADER",
         )?,
     };
+    let spelled = |n: &str| n.replace('_', "-");
+    let h = &ext_authz_headers;
+    if spelled(&h.user_id) == spelled(&h.username)
+        || spelled(&h.user_id) == spelled(&h.roles)
+        || spelled(&h.username) == spelled(&h.roles)
+    {
+        return Err(Error::Config(
+            "--ext-authz-user-id-header, --ext-authz-username-header and \
+             --ext-authz-roles-header must name three different headers"
+                .to_owned(),
+        ));
+    }
     Ok(KeySettings {
         http_listen,
         key_encryption_secret: key_encryption_secret
@@ -1407,6 +1482,64 @@ mod tests {
             assert!(message.contains(flag), "{message}");
             assert!(!message.contains("short-kek"), "{message}");
         }
+    }
+
+    #[test]
+    fn ext_authz_header_names_must_be_distinct_and_not_reserved() {
+        for (args, expected) in [
+            (
+                ConfigArgs {
+                    ext_authz_roles_header: Some("Authorization".into()),
+                    ..ConfigArgs::default()
+                },
+                "--ext-authz-roles-header",
+            ),
+            (
+                ConfigArgs {
+                    ext_authz_username_header: Some("x_forwarded_for".into()),
+                    ..ConfigArgs::default()
+                },
+                "--ext-authz-username-header",
+            ),
+            (
+                ConfigArgs {
+                    ext_authz_roles_header: Some("x_authd_user_id".into()),
+                    ..ConfigArgs::default()
+                },
+                "three different headers",
+            ),
+            (
+                ConfigArgs {
+                    ext_authz_roles_header: Some("a-b-c-d-e-f-g".into()),
+                    ..ConfigArgs::default()
+                },
+                "at most 5",
+            ),
+        ] {
+            let message = Config::load(&args).unwrap_err().to_string();
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn every_other_spelling_of_the_identity_headers_is_listed() {
+        let spellings = ExtAuthzHeaders::default().other_spellings();
+        for name in [
+            "x_authd_roles",
+            "x-authd_roles",
+            "x_authd-roles",
+            "x_authd_user_id",
+            "x-authd-user_id",
+            "x_authd_username",
+        ] {
+            assert!(
+                spellings.contains(&name.to_owned()),
+                "{name}: {spellings:?}"
+            );
+        }
+        // The names themselves are set, never removed; 3 + 7 + 3 others.
+        assert!(!spellings.contains(&"x-authd-roles".to_owned()));
+        assert_eq!(spellings.len(), 13);
     }
 
     #[test]

@@ -202,6 +202,9 @@ impl Authorization for ExtAuthzApi {
                     } else {
                         set.push(header(&self.headers.roles, user.roles.join(",")));
                     }
+                    // Many servers read `x_authd_roles` as `x-authd-roles`:
+                    // the other spelling of each name never reaches them.
+                    remove.extend(self.headers.other_spellings());
                     Ok(CheckResponse {
                         status: Some(pb::google::rpc::Status {
                             code: tonic::Code::Ok as i32,

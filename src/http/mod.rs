@@ -117,7 +117,8 @@ async fn jwks(State(state): State<HttpState>) -> Response {
 }
 
 async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap) -> Response {
-    let base = if state.issuer.starts_with("https://") || state.issuer.starts_with("http://") {
+    let from_host = !(state.issuer.starts_with("https://") || state.issuer.starts_with("http://"));
+    let base = if !from_host {
         state.issuer.trim_end_matches('/').to_owned()
     } else {
         // The issuer is not a URL: point at this listener as the client reached it.
@@ -144,7 +145,18 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
         "subject_types_supported": ["public"],
         "claims_supported": ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "roles"],
     });
-    json(doc.to_string(), JWKS_CACHE_CONTROL)
+    let mut response = json(doc.to_string(), JWKS_CACHE_CONTROL);
+    if from_host {
+        // The document depends on the Host header: a shared cache must not
+        // serve one client's `jwks_uri` to another.
+        let headers = response.headers_mut();
+        headers.insert(header::VARY, header::HeaderValue::from_static("host"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("private, max-age=300"),
+        );
+    }
+    response
 }
 
 async fn healthz() -> &'static str {

@@ -258,6 +258,30 @@ impl KeySet {
         Self::from_stored_with(stored, None)
     }
 
+    /// Checks that this process could sign with `key` if it became current:
+    /// its public half parses, and its private half opens (with `kek` when
+    /// sealed) and matches.
+    ///
+    /// # Errors
+    /// Why it could not sign with it.
+    pub fn check_can_sign(key: &StoredKey, kek: Option<&KeyEncryptionKey>) -> Result<()> {
+        let algorithm = parse_stored_algorithm(&key.algorithm).ok_or_else(|| {
+            Error::internal_msg(
+                "checking a signing key",
+                "an algorithm this authd does not know",
+            )
+        })?;
+        PublicKey::parse(algorithm, &key.kid, &key.public_key)?;
+        let private = open(key, kek)?;
+        private_encoding_key(
+            algorithm,
+            &key.kid,
+            private.expose_secret(),
+            &key.public_key,
+        )
+        .map(drop)
+    }
+
     /// Builds the set from stored keys, decrypting the current key's private
     /// half with `kek` if it is encrypted. Retired keys are left out.
     ///

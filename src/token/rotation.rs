@@ -215,6 +215,7 @@ impl KeyManager {
         let next = stored.iter().find(|k| k.state == KeyState::Next);
         if let (Some(current), Some(next)) = (current, next)
             && next.activates_at <= now
+            && self.usable(next)
             && self
                 .store
                 .promote_signing_key(
@@ -245,6 +246,21 @@ impl KeyManager {
         let fresh = KeySet::from_stored_with(&stored, self.policy.kek.as_ref())?;
         self.keys.replace_with(&fresh);
         Ok(())
+    }
+
+    /// Whether this process could sign with `key`. A key it cannot open
+    /// (sealed with another key-encryption secret, say, during a roll-out
+    /// of a new secret) is not promoted by this process: promoting it would
+    /// leave this replica signing with the old key after it retires.
+    fn usable(&self, key: &StoredKey) -> bool {
+        match KeySet::check_can_sign(key, self.policy.kek.as_ref()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(kid = %key.kid, error = %e,
+                    "not promoting the next signing key: this process cannot sign with it");
+                false
+            }
+        }
     }
 
     /// Every stored key, retired ones included, newest first.

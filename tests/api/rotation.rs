@@ -18,6 +18,7 @@ on_both_backends!(
     a_second_replica_sees_a_rotation_without_restart,
     a_replica_reloads_as_soon_as_another_process_announces_a_rotation,
     tokens_naming_unknown_keys_never_cause_a_key_reload,
+    a_replica_never_promotes_a_key_it_cannot_sign_with,
     private_keys_are_encrypted_at_rest_when_a_secret_is_configured,
     the_keys_commands_rotate_and_list,
 );
@@ -311,4 +312,53 @@ async fn the_keys_commands_rotate_and_list(backend: Backend) {
         app.token_for("alice").await
     };
     assert_ne!(kid_of(&token), before);
+}
+
+async fn a_replica_never_promotes_a_key_it_cannot_sign_with(backend: Backend) {
+    // A new key-encryption secret being rolled out: B has it, A not yet.
+    let a = spawn_app_with(backend, |c| {
+        c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+    })
+    .await;
+    let b = a
+        .spawn_replica(|c| {
+            c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+            c.key_encryption_secret = Some(std::sync::Arc::new(SecretBox::new(Box::new(
+                b"a key-encryption secret, 32+ bytes".to_vec(),
+            ))));
+        })
+        .await;
+    a.create_user("alice", &[]).await;
+    let old_kid = kid_of(&a.token_for("alice").await);
+    let t0 = now_unix();
+    let sealed = b.keys.rotate(t0).await.expect("rotate on B").kid;
+
+    // A cannot open the sealed key, so it does not make it current...
+    a.keys
+        .maintain(t0 + PREPUBLISH)
+        .await
+        .expect("maintain on A");
+    let states: Vec<(String, KeyState)> = a
+        .keys
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|k| (k.kid, k.state))
+        .collect();
+    assert!(
+        states.contains(&(old_kid.clone(), KeyState::Current)),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&(sealed.clone(), KeyState::Next)),
+        "{states:?}"
+    );
+    assert_eq!(kid_of(&a.token_for("alice").await), old_kid);
+    // ...while B, which can, does.
+    b.keys
+        .maintain(t0 + PREPUBLISH)
+        .await
+        .expect("maintain on B");
+    assert_eq!(kid_of(&b.token_for("alice").await), sealed);
 }

@@ -51,6 +51,16 @@ def main():
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     ]
     assert "http2_protocol_options" in options["explicit_http_config"], "gRPC needs HTTP/2"
+    (hcm,) = [
+        f["typed_config"]
+        for listener in ext["static_resources"]["listeners"]
+        for chain in listener["filter_chains"]
+        for f in chain["filters"]
+        if f["name"] == "envoy.filters.network.http_connection_manager"
+    ]
+    assert (
+        hcm["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
+    ), "x_authd_* headers from clients must be refused"
 
     jwt = yaml.safe_load((root / "examples/envoy/envoy-jwt-authn.yaml").read_text())
     (authn,) = [f for f in http_filters(jwt) if f["name"] == "envoy.filters.http.jwt_authn"]
