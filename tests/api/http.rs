@@ -141,12 +141,21 @@ async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backen
         format!("http://{}/.well-known/jwks.json", http(&app))
     );
     assert_eq!(doc["id_token_signing_alg_values_supported"][0], "ES256");
+    // Built from the Host header: no shared cache may hand it to another client.
+    assert_eq!(response.header("vary"), Some("host"));
+    assert_eq!(
+        response.header("cache-control"),
+        Some("private, max-age=300")
+    );
 
     // With a URL issuer, the JWKS is named under it.
     let app = spawn_app_with(backend, |c| c.issuer = "https://auth.example.com/".into()).await;
-    let doc = get(http(&app), "/.well-known/openid-configuration")
-        .await
-        .json();
+    let response = get(http(&app), "/.well-known/openid-configuration").await;
+    assert_eq!(
+        response.header("cache-control"),
+        Some("public, max-age=300")
+    );
+    let doc = response.json();
     assert_eq!(doc["issuer"], "https://auth.example.com/");
     assert_eq!(
         doc["jwks_uri"],
