@@ -170,7 +170,9 @@ impl App {
         let mut tasks = BackgroundTasks::default();
         match start_up(store.as_ref(), &keys).await {
             Ok(()) => readiness.mark_started(),
-            Err(e @ Error::Unavailable { .. }) if store::waits_for_database(&config.database_url) => {
+            Err(e @ Error::Unavailable { .. })
+                if store::waits_for_database(&config.database_url) =>
+            {
                 tracing::warn!(
                     error = %e,
                     "database unreachable at start-up; serving NOT_SERVING and retrying"
@@ -417,7 +419,10 @@ async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Read
         match start_up(store.as_ref(), &keys).await {
             Ok(()) => {
                 readiness.mark_started();
-                tracing::info!(attempt, "database reached: migrations applied, keys loaded; serving");
+                tracing::info!(
+                    attempt,
+                    "database reached: migrations applied, keys loaded; serving"
+                );
                 return;
             }
             Err(e @ Error::Unavailable { .. }) => {
