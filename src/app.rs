@@ -3,7 +3,17 @@
 //! [`App::build`] connects and migrates the store, loads the keys, starts
 //! the background tasks (following the change feed, heartbeats, purging
 //! expired sessions) and binds the listener (port 0 picks a free one, which
-//! tests rely on), so once it returns the server is reachable. [`App::run_until_stopped`] serves
+//! tests rely on), so once it returns the server is reachable.
+//!
+//! With PostgreSQL, an unreachable database does not stop start-up: the
+//! pool connects lazily, migrations and key loading move to a `start-up`
+//! task that retries with capped backoff, and until it succeeds gRPC health
+//! and `/readyz` say NOT_SERVING and every call is refused with
+//! `UNAVAILABLE` (see [`crate::readiness`]). While serving, a probe pings
+//! the database every second and mirrors the answer into health, so a
+//! database outage shows as NOT_SERVING and recovers by itself. Configuration
+//! errors (a bad URL, a wrong key-encryption secret) still fail at once, and
+//! SQLite, a local file, still fails fast on any error. [`App::run_until_stopped`] serves
 //! `AuthService`, gRPC health and reflection (v1 and v1alpha) on that one
 //! port until the shutdown future resolves, then reports NOT_SERVING, lets
 //! in-flight calls finish within the grace period and closes the pool.
@@ -21,6 +31,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
@@ -32,6 +43,7 @@ use crate::grpc::ext_authz::pb::envoy::service::auth::v3::authorization_server::
 use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::grpc::{AuthApi, pb};
 use crate::password::PasswordHasher;
+use crate::readiness::Readiness;
 use crate::service::{AuthCore, SessionPolicy};
 use crate::store::{self, PoolSettings, Store};
 use crate::token::rotation::{KeyManager, KeyPolicy};
@@ -50,6 +62,8 @@ pub struct App {
     keys: KeyManager,
     /// The bound HTTP listener and its address, unless turned off.
     http: Option<(TcpListener, SocketAddr)>,
+    /// Started / database up / stopping, mirrored into health and `/readyz`.
+    readiness: Readiness,
 }
 
 /// Named background tasks; aborted (and their end logged) when dropped.
@@ -102,6 +116,12 @@ const CACHE_ENTRY_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX_ENTRIES: usize = 100_000;
 /// How long start-up waits for the change feed before serving from the database.
 const FEED_START_WAIT: Duration = Duration::from_secs(3);
+/// First pause between start-up attempts while the database is unreachable.
+const STARTUP_RETRY_FIRST: Duration = Duration::from_millis(100);
+/// Longest pause between start-up attempts: recovery is noticed within it.
+const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
+/// How often the readiness probe pings the database while serving.
+const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Opens the configured store and applies migrations.
 ///
@@ -136,18 +156,42 @@ pub async fn password_hasher(config: &Config) -> Result<PasswordHasher> {
 impl App {
     /// Connects, migrates, loads keys and binds the listener.
     ///
+    /// With PostgreSQL, an unreachable database is not an error: one
+    /// attempt is made here, then a background task keeps trying while the
+    /// server runs NOT_SERVING (see the module docs).
+    ///
     /// # Errors
-    /// [`Error::Unavailable`] for an unreachable database, [`Error::Config`]
-    /// if the address cannot be bound.
+    /// [`Error::Unavailable`] for an unreachable SQLite database,
+    /// [`Error::Config`] for a bad URL or secret, or if the address cannot be bound.
     pub async fn build(config: Config) -> Result<Self> {
-        let store = open_store(&config).await?;
-        let hasher = password_hasher(&config).await?;
-        let keys = KeyManager::load(
-            Arc::clone(&store),
-            KeyPolicy::from_config(&config)?,
-            now_unix(),
+        let store = store::connect(
+            &config.database_url,
+            PoolSettings {
+                max_connections: config.database_max_connections,
+                acquire_timeout: config.database_acquire_timeout,
+            },
         )
         .await?;
+        let hasher = password_hasher(&config).await?;
+        let keys = KeyManager::unloaded(Arc::clone(&store), KeyPolicy::from_config(&config)?);
+        let readiness = Readiness::new();
+        let mut tasks = BackgroundTasks::default();
+        match start_up(store.as_ref(), &keys).await {
+            Ok(()) => readiness.mark_started(),
+            Err(e @ Error::Unavailable { .. })
+                if store::waits_for_database(&config.database_url) =>
+            {
+                tracing::warn!(
+                    error = %e,
+                    "database unreachable at start-up; serving NOT_SERVING and retrying"
+                );
+                tasks.spawn(
+                    "start-up",
+                    retry_start_up(Arc::clone(&store), keys.clone(), readiness.clone()),
+                );
+            }
+            Err(e) => return Err(e),
+        }
         let tokens = TokenService::new(
             Arc::clone(keys.keys()),
             config.issuer.clone(),
@@ -162,7 +206,6 @@ impl App {
             CACHE_ENTRY_TTL,
             CACHE_MAX_ENTRIES,
         ));
-        let mut tasks = BackgroundTasks::default();
         tasks.spawn(
             "change-feed",
             cache::follow_changes(
@@ -191,7 +234,10 @@ impl App {
             Arc::clone(&cache),
             policy,
         );
-        if !config.cache_trust_bound.is_zero() && !cache.wait_until_trusted(FEED_START_WAIT).await {
+        if readiness.state().started
+            && !config.cache_trust_bound.is_zero()
+            && !cache.wait_until_trusted(FEED_START_WAIT).await
+        {
             tracing::warn!("change feed not live yet; Verify reads the database until it is");
         }
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
@@ -227,7 +273,14 @@ impl App {
             tasks,
             keys,
             http,
+            readiness,
         })
+    }
+
+    /// Whether this app has started, sees its database and is not stopping.
+    #[must_use]
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
     }
 
     /// The bound HTTP address, unless the HTTP listener is off.
@@ -264,9 +317,13 @@ impl App {
     ) -> Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
         let auth_name = <AuthServiceServer<AuthApi> as NamedService>::NAME;
-        health
-            .set_service_status(auth_name, ServingStatus::Serving)
-            .await;
+        let initial = if self.readiness.state().serving() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status(auth_name, initial).await;
+        health.set_service_status("", initial).await;
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -288,9 +345,11 @@ impl App {
 
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let reporter = health.clone();
+        let readiness = self.readiness.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutdown requested: reporting NOT_SERVING and draining calls");
+            readiness.mark_stopping();
             reporter
                 .set_service_status(auth_name, ServingStatus::NotServing)
                 .await;
@@ -301,6 +360,13 @@ impl App {
         };
 
         let mut background = self.spawn_background(&stopping_rx);
+        background.spawn(mirror_readiness(self.readiness.clone(), health.clone()));
+        background.spawn(probe_database(
+            Arc::clone(&self.store),
+            self.readiness.clone(),
+            self.config.database_acquire_timeout + Duration::from_secs(1),
+        ));
+        let gate = crate::grpc::startup_gate(self.readiness.clone());
         tracing::info!(addr = %self.local_addr, "authd serving gRPC");
         let incoming = TcpListenerStream::new(self.listener);
         // Transport settings; docs/performance.md explains each choice.
@@ -320,17 +386,19 @@ impl App {
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
-            .add_service(
+            .add_service(InterceptedService::new(
                 AuthorizationServer::new(ExtAuthzApi::new(
                     self.core.clone(),
                     self.config.ext_authz_headers.clone(),
                 ))
                 .max_decoding_message_size(max_message),
-            )
-            .add_service(
+                gate.clone(),
+            ))
+            .add_service(InterceptedService::new(
                 AuthServiceServer::new(AuthApi::new(self.core))
                     .max_decoding_message_size(max_message),
-            )
+                gate,
+            ))
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.config.shutdown_grace;
@@ -350,6 +418,82 @@ impl App {
         self.store.close().await;
         tracing::info!("authd stopped");
         outcome
+    }
+}
+
+/// Applies migrations and loads the signing keys: what must succeed once
+/// before any call is served.
+async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
+    store.migrate().await?;
+    keys.start(now_unix()).await
+}
+
+/// Retries [`start_up`] with capped backoff until it succeeds, then marks
+/// `readiness` started. Each attempt is bounded by the acquire timeout; the
+/// task ends with the server (it is aborted on shutdown).
+async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Readiness) {
+    let mut pause = STARTUP_RETRY_FIRST;
+    for attempt in 2_u64.. {
+        tokio::time::sleep(pause).await;
+        match start_up(store.as_ref(), &keys).await {
+            Ok(()) => {
+                readiness.mark_started();
+                tracing::info!(
+                    attempt,
+                    "database reached: migrations applied, keys loaded; serving"
+                );
+                return;
+            }
+            Err(e @ Error::Unavailable { .. }) => {
+                tracing::warn!(attempt, error = %e, "database still unreachable; retrying start-up");
+            }
+            Err(e) => {
+                tracing::error!(attempt, error = %e, "start-up failed; retrying (NOT_SERVING meanwhile)");
+            }
+        }
+        pause = (pause * 2).min(STARTUP_RETRY_MAX);
+    }
+}
+
+/// Pings the database every [`READINESS_PROBE_INTERVAL`] once started, each
+/// ping bounded by `limit`, and records the answer in `readiness`.
+async fn probe_database(store: Arc<dyn Store>, readiness: Readiness, limit: Duration) {
+    let mut ticker = tokio::time::interval(READINESS_PROBE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !readiness.state().started {
+            continue;
+        }
+        let up = matches!(tokio::time::timeout(limit, store.ping()).await, Ok(Ok(())));
+        let was_up = readiness.state().database_up;
+        if up != was_up {
+            if up {
+                tracing::info!("database answers again; reporting SERVING");
+            } else {
+                tracing::warn!("database does not answer; reporting NOT_SERVING");
+            }
+        }
+        readiness.set_database_up(up);
+    }
+}
+
+/// Keeps gRPC health (the whole server and `auth.v1.AuthService`) equal to
+/// [`crate::readiness::ReadyState::serving`].
+async fn mirror_readiness(readiness: Readiness, health: tonic_health::server::HealthReporter) {
+    let auth_name = <AuthServiceServer<AuthApi> as NamedService>::NAME;
+    let mut changes = readiness.subscribe();
+    loop {
+        let status = if changes.borrow_and_update().serving() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status("", status).await;
+        health.set_service_status(auth_name, status).await;
+        if changes.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -394,6 +538,7 @@ impl App {
                 store: Arc::clone(&self.store),
                 hasher: self.core.hasher().clone(),
                 stopping: stopping.clone(),
+                readiness: self.readiness.clone(),
                 local_addr: addr,
             });
             tracing::info!(%addr, "authd serving HTTP (JWKS, health, metrics)");

@@ -23,6 +23,7 @@
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
 //! - [`error`]: the crate's one [`Error`] type.
 //! - [`telemetry`]: the `tracing` subscriber.
+//! - [`readiness`]: started, database up, stopping: what gRPC health, `/readyz` and the start-up gate read.
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics); adapter only.
 //! - [`metrics`]: Prometheus series and their text format.
 
@@ -35,6 +36,7 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod password;
+pub mod readiness;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -14,6 +14,21 @@ pub mod status;
 
 pub use auth::AuthApi;
 
+/// An interceptor that refuses every call with `UNAVAILABLE` (and an
+/// actionable message) until start-up is done, so a server that came up
+/// while its database was down never runs a call against unmigrated tables
+/// or without signing keys. Once started it passes everything; later
+/// database outages surface from the calls themselves, within the acquire
+/// timeout.
+pub fn startup_gate(
+    readiness: crate::readiness::Readiness,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |request| {
+        readiness.check_started()?;
+        Ok(request)
+    }
+}
+
 /// Code generated from `proto/auth/v1/auth.proto`.
 #[allow(
     missing_docs,

@@ -12,7 +12,7 @@
 //! | `GET /.well-known/jwks.json` | the published public keys, `Cache-Control: public, max-age=300` |
 //! | `GET /.well-known/openid-configuration` | issuer, `jwks_uri` and the signing algorithms |
 //! | `GET /healthz` | 200 while the process serves |
-//! | `GET /readyz` | 200 when the database answers and authd is not shutting down, else 503 |
+//! | `GET /readyz` | 200 when start-up is done, the database answers and authd is not shutting down, else 503 |
 //! | `GET /metrics` | Prometheus text format |
 
 use std::net::SocketAddr;
@@ -31,6 +31,7 @@ use tokio::task::JoinSet;
 
 use crate::metrics::{self, Gauges};
 use crate::password::PasswordHasher;
+use crate::readiness::Readiness;
 use crate::store::Store;
 use crate::token::KeySet;
 
@@ -52,6 +53,8 @@ pub struct HttpState {
     pub hasher: PasswordHasher,
     /// True once shutdown has begun; `/readyz` then answers 503.
     pub stopping: watch::Receiver<bool>,
+    /// Start-up progress; `/readyz` answers 503 until migrations and keys are loaded.
+    pub readiness: Readiness,
     /// The listener's own address, for `jwks_uri` when the request has no usable Host.
     pub local_addr: SocketAddr,
 }
@@ -166,6 +169,13 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<HttpState>) -> Response {
     if *state.stopping.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    if !state.readiness.state().started {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting: waiting for the database\n",
+        )
+            .into_response();
     }
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),

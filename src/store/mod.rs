@@ -440,20 +440,32 @@ pub struct PoolSettings {
 
 /// Opens the store named by `url` (`sqlite:` or `postgres:`), without migrating.
 ///
+/// SQLite opens its file at once; PostgreSQL connects lazily (see
+/// [`postgres::PgStore::connect_lazy`]), so an unreachable server shows up
+/// at the first use, as [`Error::Unavailable`] within the acquire timeout.
+///
 /// # Errors
-/// [`Error::Unavailable`] if the database cannot be reached, naming the URL
-/// with its password redacted; [`Error::Config`] for an unsupported scheme.
+/// [`Error::Unavailable`] if the SQLite file cannot be opened;
+/// [`Error::Config`] for an unsupported scheme or a malformed URL.
 pub async fn connect(url: &SecretString, pool: PoolSettings) -> Result<Arc<dyn Store>> {
     let raw = url.expose_secret();
     if raw.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(raw, pool).await?))
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(raw, pool).await?))
+        Ok(Arc::new(postgres::PgStore::connect_lazy(raw, pool)?))
     } else {
         Err(Error::Config(
             "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB".to_owned(),
         ))
     }
+}
+
+/// Whether the store named by `url` is a server that may be down for a
+/// while (PostgreSQL), so a starting authd should wait for it rather than
+/// fail; SQLite is a local file and keeps failing fast.
+#[must_use]
+pub fn waits_for_database(url: &SecretString) -> bool {
+    !url.expose_secret().starts_with("sqlite:")
 }
 
 /// A row of the `users` table, shared by both implementations.

@@ -20,12 +20,15 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url`, failing fast if the server cannot be reached.
+    /// Prepares a pool for `url` without connecting: connections are opened
+    /// on first use, so a server can start while PostgreSQL is down and
+    /// recover by itself when it comes back. Every use waits at most the
+    /// acquire timeout for a connection, then fails with [`Error::Unavailable`].
     ///
     /// # Errors
     /// [`Error::Config`] for a malformed URL (without echoing it, since it
-    /// may hold a password), [`Error::Unavailable`] if the server is unreachable.
-    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self> {
+    /// may hold a password).
+    pub fn connect_lazy(url: &str, settings: PoolSettings) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|_| {
                 Error::Config(
@@ -37,12 +40,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| Error::Unavailable {
-                context: "connecting to PostgreSQL",
-                source: Box::new(e),
-            })?;
+            .connect_lazy_with(options.clone());
         Ok(Self { pool, options })
     }
 

@@ -125,7 +125,15 @@ macro_rules! sql_store {
                     $migrator
                         .run(&self.pool)
                         .await
-                        .map_err(|e| Error::internal("migrating the database schema", e))
+                        .map_err(|e| match e {
+                            // An unreachable database is "try again later"
+                            // (start-up retries it); a broken migration is not.
+                            sqlx::migrate::MigrateError::Execute(e)
+                            | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => {
+                                Error::database("migrating the database schema", e)
+                            }
+                            other => Error::internal("migrating the database schema", other),
+                        })
                 }
 
                 async fn create_user(&self, user: NewUser) -> Result<User> {

@@ -95,7 +95,9 @@ pub struct Jwk {
 /// What one load of the stored keys produced; replaced whole on reload.
 #[derive(Debug)]
 struct Snapshot {
-    signing: Arc<SigningKey>,
+    /// `None` until the keys have been loaded (the database was not
+    /// reachable at start-up): nothing signs or verifies then.
+    signing: Option<Arc<SigningKey>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
     /// Published keys in JWKS order: current, next, previous.
     published: Vec<Arc<SigningKey>>,
@@ -114,7 +116,7 @@ impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let snapshot = self.snapshot();
         f.debug_struct("KeySet")
-            .field("signing", &snapshot.signing.kid)
+            .field("signing", &snapshot.signing.as_ref().map(|k| &k.kid))
             .field("keys", &snapshot.by_kid.values().collect::<Vec<_>>())
             .finish()
     }
@@ -125,6 +127,24 @@ impl KeySet {
         Self {
             current: RwLock::new(Arc::new(snapshot)),
         }
+    }
+
+    /// A set holding no keys yet: signing fails with [`Error::Unavailable`]
+    /// and every kid is unknown until [`Self::replace_with`] loads the
+    /// stored keys (see [`super::rotation::KeyManager::start`]).
+    #[must_use]
+    pub fn unloaded() -> Self {
+        Self::from_snapshot(Snapshot {
+            signing: None,
+            by_kid: HashMap::new(),
+            published: Vec::new(),
+        })
+    }
+
+    /// Whether keys have been loaded (see [`Self::unloaded`]).
+    #[must_use]
+    pub fn is_loaded(&self) -> bool {
+        self.snapshot().signing.is_some()
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -139,9 +159,19 @@ impl KeySet {
     }
 
     /// The key new tokens are signed with.
-    #[must_use]
-    pub fn signing(&self) -> Arc<SigningKey> {
-        Arc::clone(&self.snapshot().signing)
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] while the keys are not loaded yet (the
+    /// database has not been reached since start-up).
+    pub fn signing(&self) -> Result<Arc<SigningKey>> {
+        self.snapshot()
+            .signing
+            .clone()
+            .ok_or_else(|| Error::Unavailable {
+                context: "signing a token",
+                source: "the signing keys are not loaded yet: the database has not been reached"
+                    .into(),
+            })
     }
 
     /// The verifying key with id `kid`, if authd holds it. A miss is only
@@ -244,7 +274,7 @@ impl KeySet {
             jwk: None,
         });
         Ok(Self::from_snapshot(Snapshot {
-            signing: Arc::clone(&key),
+            signing: Some(Arc::clone(&key)),
             by_kid: HashMap::from([(kid, key)]),
             published: Vec::new(),
         }))
@@ -325,8 +355,9 @@ impl KeySet {
             }
             keys.push(loaded);
         }
-        let signing = signing
-            .ok_or_else(|| Error::internal_msg("loading signing keys", "no current signing key"))?;
+        let signing = Some(signing.ok_or_else(|| {
+            Error::internal_msg("loading signing keys", "no current signing key")
+        })?);
         let rank = |s: KeyState| match s {
             KeyState::Current => 0,
             KeyState::Next => 1,
@@ -662,18 +693,31 @@ mod tests {
         let debug = format!("{key:?}");
         assert!(!debug.contains(&format!("{:?}", key.private_key.expose_secret())));
         let set = KeySet::from_stored(&[key]).unwrap();
-        assert_eq!(set.signing().algorithm, Algorithm::EdDSA);
-        assert!(set.get(&set.signing().kid).is_some());
+        assert_eq!(set.signing().unwrap().algorithm, Algorithm::EdDSA);
+        assert!(set.get(&set.signing().unwrap().kid).is_some());
         assert!(set.get("nope").is_none());
         assert!(!format!("{set:?}").contains("content"));
+    }
+
+    #[test]
+    fn an_unloaded_set_cannot_sign_or_verify_until_keys_are_loaded() {
+        let set = KeySet::unloaded();
+        assert!(!set.is_loaded());
+        assert!(matches!(set.signing(), Err(Error::Unavailable { .. })));
+        assert_eq!(set.jwks_json(), r#"{"keys":[]}"#);
+        let loaded = KeySet::from_stored(&[generate_ed25519(1).unwrap()]).unwrap();
+        set.replace_with(&loaded);
+        assert!(set.is_loaded());
+        let kid = set.signing().unwrap().kid.clone();
+        assert!(set.get(&kid).is_some());
     }
 
     #[test]
     fn hs256_key_ids_are_stable_and_reveal_no_secret() {
         let a = KeySet::hs256(b"0123456789abcdef0123456789abcdef").unwrap();
         let b = KeySet::hs256(b"0123456789abcdef0123456789abcdef").unwrap();
-        assert_eq!(a.signing().kid, b.signing().kid);
-        assert!(!a.signing().kid.contains("0123"));
+        assert_eq!(a.signing().unwrap().kid, b.signing().unwrap().kid);
+        assert!(!a.signing().unwrap().kid.contains("0123"));
         assert_eq!(a.jwks_json(), r#"{"keys":[]}"#, "HS256 publishes nothing");
     }
 
@@ -682,7 +726,7 @@ mod tests {
         for alg in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
             let key = generate(alg, KeyState::Current, 1).unwrap();
             let set = KeySet::from_stored(&[key]).unwrap();
-            let signing = set.signing();
+            let signing = set.signing().unwrap();
             assert_eq!(signing.algorithm, alg);
             let jwks: serde_json::Value = serde_json::from_str(&set.jwks_json()).unwrap();
             let jwk = &jwks["keys"][0];

@@ -277,7 +277,7 @@ impl TokenService {
             sid: sid.to_owned(),
             roles: user.roles.clone(),
         };
-        let key = self.keys.signing();
+        let key = self.keys.signing()?;
         let mut header = Header::new(key.algorithm);
         header.kid = Some(key.kid.clone());
         let encoding = key

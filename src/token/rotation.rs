@@ -110,17 +110,39 @@ impl KeyManager {
     /// # Errors
     /// Database errors; [`Error::Config`] for keys encrypted with another secret.
     pub async fn load(store: Arc<dyn Store>, policy: KeyPolicy, now: i64) -> Result<Self> {
-        let keys =
-            KeySet::load_or_create_with(store.as_ref(), &policy.signing, policy.kek.as_ref(), now)
-                .await?;
-        let manager = Self {
+        let manager = Self::unloaded(store, policy);
+        manager.start(now).await?;
+        Ok(manager)
+    }
+
+    /// A manager whose [`KeySet`] holds no keys yet, for a server that must
+    /// come up while its database is unreachable; [`Self::start`] fills it.
+    #[must_use]
+    pub fn unloaded(store: Arc<dyn Store>, policy: KeyPolicy) -> Self {
+        Self {
             store,
-            keys: Arc::new(keys),
+            keys: Arc::new(KeySet::unloaded()),
             policy: Arc::new(policy),
             reloads: Arc::new(AtomicU64::new(0)),
-        };
-        manager.maintain(now).await?;
-        Ok(manager)
+        }
+    }
+
+    /// Loads the stored keys into the shared set (creating the first key if
+    /// there is none) and applies any transition due at `now`. Safe to call
+    /// again after a failure.
+    ///
+    /// # Errors
+    /// Database errors; [`Error::Config`] for keys encrypted with another secret.
+    pub async fn start(&self, now: i64) -> Result<()> {
+        let loaded = KeySet::load_or_create_with(
+            self.store.as_ref(),
+            &self.policy.signing,
+            self.policy.kek.as_ref(),
+            now,
+        )
+        .await?;
+        self.keys.replace_with(&loaded);
+        self.maintain(now).await
     }
 
     /// The live key set, shared with the token service.

@@ -235,14 +235,14 @@ async fn migrate_prepares_an_empty_database(backend: Backend) {
 }
 
 #[test]
-fn an_unreachable_postgres_fails_start_up_with_one_clear_line() {
+fn commands_on_an_unreachable_postgres_fail_with_one_clear_line() {
     // Port 1 on loopback: nothing listens there, so the connection is refused.
+    // (`serve` waits for the database instead: see tests/api/faults.rs.)
     let url = "postgres://authd:s3cretpw@127.0.0.1:1/authd";
     for args in [
-        &[][..],
-        &["serve"][..],
         &["user", "list"][..],
         &["migrate"][..],
+        &["keys", "list"][..],
     ] {
         let out = authd(url, args, "");
         let err = assert_one_line_failure(&out);
@@ -256,12 +256,32 @@ fn an_unreachable_postgres_fails_start_up_with_one_clear_line() {
 }
 
 #[tokio::test]
-async fn building_the_app_on_an_unreachable_postgres_is_unavailable() {
+async fn building_the_app_on_an_unreachable_postgres_succeeds_but_is_not_ready() {
     let db = TestDb::new(Backend::Sqlite).await;
     let mut config = test_config(&db);
     config.database_url =
         secrecy::SecretString::from("postgres://authd@127.0.0.1:1/authd".to_owned());
-    let err = authd::App::build(config).await.expect_err("no database");
+    config.database_acquire_timeout = std::time::Duration::from_millis(200);
+    let app = authd::App::build(config)
+        .await
+        .expect("starts without its database");
+    let state = app.readiness().state();
+    assert!(!state.started && !state.serving(), "{state:?}");
+    assert!(matches!(
+        app.readiness().check_started(),
+        Err(Error::Unavailable { .. })
+    ));
+}
+
+#[tokio::test]
+async fn building_the_app_on_an_unopenable_sqlite_file_still_fails_fast() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = test_config(&db);
+    config.database_url =
+        secrecy::SecretString::from("sqlite:///nonexistent-dir/deeper/authd.db".to_owned());
+    let err = authd::App::build(config)
+        .await
+        .expect_err("no such directory");
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
 }
 
@@ -292,4 +312,12 @@ fn bad_configuration_is_rejected_with_a_fix() {
     let out = authd("mysql://localhost/authd", &["migrate"], "");
     let err = assert_one_line_failure(&out);
     assert!(err.contains("sqlite://"), "{err}");
+
+    // A bad URL fails `serve` at once too: only an unreachable server is waited for.
+    let out = authd("mysql://localhost/authd", &[], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("sqlite://"), "{err}");
+    let out = authd("postgres://[::1", &["serve"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("postgres://USER"), "{err}");
 }
