@@ -254,26 +254,35 @@ mod tests {
     fn a_block_ends_by_itself_and_the_longer_block_wins() {
         let policy = ThrottlePolicy::default();
         let keys = AttemptKeys::new("alice", Some("192.0.2.7"));
+        // The account is blocked 4 s (8 failures), the address 8 s (54).
         let counts = [
             count(&keys.account, 8, 1000),
-            count(keys.address.as_deref().unwrap(), 52, 1000),
+            count(keys.address.as_deref().unwrap(), 54, 1000),
             count("account:someone-else", 99, 1000),
         ];
         assert_eq!(
             policy.check(&keys, &counts, 1000),
             Some(Blocked {
-                kind: KeyKind::Account,
-                retry_after_secs: 4
-            })
-        );
-        assert_eq!(
-            policy.check(&keys, &counts, 1003),
-            Some(Blocked {
                 kind: KeyKind::Address,
-                retry_after_secs: 1
+                retry_after_secs: 8
             })
         );
-        assert_eq!(policy.check(&keys, &counts, 1004), None);
+        let account_only = AttemptKeys::new("alice", Some("198.51.100.1"));
+        assert_eq!(
+            policy.check(&account_only, &counts, 1001),
+            Some(Blocked {
+                kind: KeyKind::Account,
+                retry_after_secs: 3
+            })
+        );
+        assert_eq!(policy.check(&account_only, &counts, 1004), None);
+        assert_eq!(
+            policy
+                .check(&keys, &counts, 1007)
+                .map(|b| b.retry_after_secs),
+            Some(1)
+        );
+        assert_eq!(policy.check(&keys, &counts, 1008), None);
     }
 
     #[test]
