@@ -59,10 +59,10 @@ fn retry_after(result: Result<(), Error>) -> i64 {
 }
 
 fn assert_invalid_credentials(result: Result<(), Error>) {
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "expected invalid credentials, got {result:?}"
-    );
+    match result {
+        Err(Error::InvalidCredentials) => {}
+        other => panic!("expected invalid credentials, got {other:?}"),
+    }
 }
 
 async fn stored_count(app: &TestApp, key: &str) -> Option<i64> {
