@@ -362,27 +362,36 @@ async fn unknown_users_and_wrong_passwords_take_the_same_time(backend: Backend) 
         timed("alice").await;
         timed("mallory").await;
     }
-    let (mut existing, mut unknown) = (Vec::new(), Vec::new());
-    // Interleaved, alternating which goes first, so drift in machine load
-    // falls on both alike.
-    for i in 0..40 {
-        if i % 2 == 0 {
-            existing.push(timed("alice").await);
-            unknown.push(timed("mallory").await);
+    // A real leak (no dummy hash, an early return) is a many-fold gap in
+    // every round; noise from other tests sharing the CPU is not, so a
+    // round that lands within 10% settles it (at most three rounds).
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let (mut existing, mut unknown) = (Vec::new(), Vec::new());
+        // Interleaved, alternating which goes first, so drift in machine
+        // load falls on both alike.
+        for i in 0..40 {
+            if i % 2 == 0 {
+                existing.push(timed("alice").await);
+                unknown.push(timed("mallory").await);
+            } else {
+                unknown.push(timed("mallory").await);
+                existing.push(timed("alice").await);
+            }
+        }
+        let (existing, unknown) = (median(existing), median(unknown));
+        let (fast, slow) = if existing < unknown {
+            (existing, unknown)
         } else {
-            unknown.push(timed("mallory").await);
-            existing.push(timed("alice").await);
+            (unknown, existing)
+        };
+        rounds.push((existing, unknown));
+        if slow.as_secs_f64() < fast.as_secs_f64() * 1.10 {
+            return;
         }
     }
-    let (existing, unknown) = (median(existing), median(unknown));
-    let (fast, slow) = if existing < unknown {
-        (existing, unknown)
-    } else {
-        (unknown, existing)
-    };
-    assert!(
-        slow.as_secs_f64() < fast.as_secs_f64() * 1.10,
-        "median wrong-password login {existing:?} vs unknown-user login {unknown:?}: \
-         more than 10% apart"
+    panic!(
+        "median wrong-password vs unknown-user login times more than 10% apart in every \
+         round: {rounds:?}"
     );
 }
