@@ -222,6 +222,10 @@ impl App {
             ),
         );
         tasks.spawn("session-purge", purge_sessions(Arc::clone(&store)));
+        tasks.spawn(
+            "login-failure-purge",
+            purge_login_failures(Arc::clone(&store), config.login_throttle),
+        );
         let policy = SessionPolicy {
             lifetime_secs: i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
             grace_secs: i64::try_from(config.refresh_grace.as_secs()).unwrap_or(i64::MAX),
@@ -233,7 +237,8 @@ impl App {
             tokens,
             Arc::clone(&cache),
             policy,
-        );
+        )
+        .with_throttle(config.login_throttle);
         if readiness.state().started
             && !config.cache_trust_bound.is_zero()
             && !cache.wait_until_trusted(FEED_START_WAIT).await
@@ -395,8 +400,11 @@ impl App {
                 gate.clone(),
             ))
             .add_service(InterceptedService::new(
-                AuthServiceServer::new(AuthApi::new(self.core))
-                    .max_decoding_message_size(max_message),
+                AuthServiceServer::new(
+                    AuthApi::new(self.core)
+                        .with_trusted_proxies(self.config.trusted_proxies.clone()),
+                )
+                .max_decoding_message_size(max_message),
                 gate,
             ))
             .serve_with_incoming_shutdown(incoming, signal);
@@ -511,6 +519,24 @@ async fn purge_sessions(store: Arc<dyn Store>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "purged expired and ended sessions"),
             Err(e) => tracing::warn!(error = %e, "purging sessions failed; will retry"),
+        }
+    }
+}
+
+/// Deletes failed-login counts that no longer count (their window is
+/// over), forever; they would be ignored anyway, this only bounds the table.
+async fn purge_login_failures(store: Arc<dyn Store>, policy: crate::throttle::ThrottlePolicy) {
+    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store
+            .purge_login_failures(policy.forget_before(now_unix()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(counts = n, "purged expired failed-login counts"),
+            Err(e) => tracing::warn!(error = %e, "purging failed-login counts failed; will retry"),
         }
     }
 }

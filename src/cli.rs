@@ -102,6 +102,15 @@ pub enum UserCommand {
         /// Username.
         name: String,
     },
+    /// Clear a login name's failed-login count, so a throttled user can log
+    /// in again at once (their username and email; optionally an address's count too).
+    Unlock {
+        /// Username (or any login name, existing or not).
+        name: String,
+        /// Also clear the count of this client IP address.
+        #[arg(long, value_name = "IP")]
+        address: Option<String>,
+    },
     /// Set a user's password (ends their sessions); it is prompted for, or read from stdin.
     SetPassword {
         /// Username.
@@ -224,6 +233,15 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
         UserCommand::Delete { name } => {
             let user = accounts.delete_user(&name).await?;
             println!("deleted user {}", user.username);
+        }
+        UserCommand::Unlock { name, address } => {
+            let cleared = accounts.unlock(&name, address.as_deref()).await?;
+            match address {
+                Some(address) => println!(
+                    "unlocked {name} and address {address} ({cleared} failed-login counts cleared)"
+                ),
+                None => println!("unlocked {name} ({cleared} failed-login counts cleared)"),
+            }
         }
         UserCommand::SetPassword {
             name,

@@ -15,7 +15,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::Deserialize;
 
+use crate::client_addr::TrustedProxies;
 use crate::error::{Error, Result};
+use crate::throttle::ThrottlePolicy;
 
 /// The listen address when none is configured: loopback only, so a fresh
 /// install is not reachable from the network until someone decides it should be.
@@ -240,6 +242,41 @@ pub struct ConfigArgs {
     /// `--features otlp`; spans never carry tokens, passwords or hashes.
     #[arg(long, env = "AUTHD_OTLP_ENDPOINT", global = true, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+
+    /// Failed logins per login name (existing or not) that cost nothing;
+    /// further ones are slowed down by a doubling back-off [default: 5].
+    #[arg(long, env = "AUTHD_LOGIN_FREE_FAILURES", global = true)]
+    pub login_free_failures: Option<u32>,
+
+    /// Failed logins per client address that cost nothing, against password
+    /// spraying over many names; higher, since users may share a NAT [default: 50].
+    #[arg(long, env = "AUTHD_LOGIN_FREE_FAILURES_PER_ADDRESS", global = true)]
+    pub login_free_failures_per_address: Option<u32>,
+
+    /// A login name's or address's failures are forgotten this long after
+    /// its last failure [default: 1h].
+    #[arg(long, env = "AUTHD_LOGIN_FAILURE_WINDOW", global = true)]
+    pub login_failure_window: Option<String>,
+
+    /// First block after the free failures; each further failure doubles it [default: 1s].
+    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_BASE", global = true)]
+    pub login_backoff_base: Option<String>,
+
+    /// Longest block; at most the failure window, so no lock-out is permanent [default: 15m].
+    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_MAX", global = true)]
+    pub login_backoff_max: Option<String>,
+
+    /// Proxies whose `x-forwarded-for` is believed (its last hop becomes the
+    /// client address): comma-separated IPs or CIDR networks, e.g.
+    /// `10.0.0.0/8,127.0.0.1`. Only list proxies that append the real peer
+    /// [default: none, the peer address is used].
+    #[arg(
+        long,
+        env = "AUTHD_TRUSTED_PROXIES",
+        global = true,
+        value_name = "LIST"
+    )]
+    pub trusted_proxies: Option<String>,
 }
 
 impl std::fmt::Debug for ConfigArgs {
@@ -300,6 +337,12 @@ struct FileConfig {
     ext_authz_username_header: Option<String>,
     ext_authz_roles_header: Option<String>,
     otlp_endpoint: Option<String>,
+    login_free_failures: Option<u32>,
+    login_free_failures_per_address: Option<u32>,
+    login_failure_window: Option<String>,
+    login_backoff_base: Option<String>,
+    login_backoff_max: Option<String>,
+    trusted_proxies: Option<String>,
 }
 
 /// How access tokens are signed.
@@ -416,6 +459,10 @@ pub struct Config {
     /// OTLP/gRPC collector that RPC spans are exported to; `None`: no export.
     /// Only ever `Some` in a build with the `otlp` feature.
     pub otlp_endpoint: Option<String>,
+    /// How failed logins are throttled, per login name and per client address.
+    pub login_throttle: ThrottlePolicy,
+    /// Proxies whose `x-forwarded-for` names the client address (empty: none).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Names of the request headers ext_authz sets on allowed requests (lower case).
@@ -526,6 +573,8 @@ impl Default for Config {
             key_refresh_interval: Duration::from_secs(30),
             ext_authz_headers: ExtAuthzHeaders::default(),
             otlp_endpoint: None,
+            login_throttle: ThrottlePolicy::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -563,6 +612,7 @@ impl Config {
         };
         let defaults = Self::default();
         let keys = load_key_settings(args, &KeyFileSettings::take(&mut file), &defaults)?;
+        let (login_throttle, trusted_proxies) = load_throttle_settings(args, &mut file)?;
 
         let listen = match args.listen.clone().or(file.listen) {
             Some(s) => s.parse().map_err(|_| {
@@ -877,6 +927,8 @@ impl Config {
             key_refresh_interval: keys.key_refresh_interval,
             ext_authz_headers: keys.ext_authz_headers,
             otlp_endpoint,
+            login_throttle,
+            trusted_proxies,
         })
     }
 
@@ -921,6 +973,92 @@ pub fn validate_argon2(p: Argon2Config) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The login throttling settings and the trusted proxies (issue 5), taken
+/// out of `file`.
+fn load_throttle_settings(
+    args: &ConfigArgs,
+    file: &mut FileConfig,
+) -> Result<(ThrottlePolicy, TrustedProxies)> {
+    let defaults = ThrottlePolicy::default();
+    let account_free_failures = args
+        .login_free_failures
+        .or(file.login_free_failures.take())
+        .unwrap_or(defaults.account_free_failures);
+    if !(1..=1000).contains(&account_free_failures) {
+        return Err(bad(
+            "login-free-failures",
+            "AUTHD_LOGIN_FREE_FAILURES",
+            "must be between 1 and 1000 (5 lets a user mistype a few times)",
+        ));
+    }
+    let address_free_failures = args
+        .login_free_failures_per_address
+        .or(file.login_free_failures_per_address.take())
+        .unwrap_or(defaults.address_free_failures);
+    if !(1..=1_000_000).contains(&address_free_failures) {
+        return Err(bad(
+            "login-free-failures-per-address",
+            "AUTHD_LOGIN_FREE_FAILURES_PER_ADDRESS",
+            "must be between 1 and 1000000 (raise it for clients behind a shared NAT)",
+        ));
+    }
+    let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let window = duration_setting(
+        args.login_failure_window.clone(),
+        file.login_failure_window.take(),
+        "login-failure-window",
+        "AUTHD_LOGIN_FAILURE_WINDOW",
+        Duration::from_secs(defaults.window_secs.unsigned_abs()),
+        Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 3600),
+    )?;
+    let base = duration_setting(
+        args.login_backoff_base.clone(),
+        file.login_backoff_base.take(),
+        "login-backoff-base",
+        "AUTHD_LOGIN_BACKOFF_BASE",
+        Duration::from_secs(defaults.base_delay_secs.unsigned_abs()),
+        Duration::from_secs(1)..=Duration::from_secs(3600),
+    )?;
+    let max = duration_setting(
+        args.login_backoff_max.clone(),
+        file.login_backoff_max.take(),
+        "login-backoff-max",
+        "AUTHD_LOGIN_BACKOFF_MAX",
+        Duration::from_secs(defaults.max_delay_secs.unsigned_abs()),
+        Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 3600),
+    )?;
+    let policy = ThrottlePolicy {
+        account_free_failures,
+        address_free_failures,
+        window_secs: secs(window),
+        base_delay_secs: secs(base),
+        max_delay_secs: secs(max),
+    };
+    if policy.max_delay_secs < policy.base_delay_secs {
+        return Err(bad(
+            "login-backoff-max",
+            "AUTHD_LOGIN_BACKOFF_MAX",
+            "must be at least --login-backoff-base",
+        ));
+    }
+    if policy.max_delay_secs > policy.window_secs {
+        return Err(bad(
+            "login-backoff-max",
+            "AUTHD_LOGIN_BACKOFF_MAX",
+            "must be at most --login-failure-window (failures are forgotten after the window, \
+             so a longer block could not happen); lower it or lengthen the window",
+        ));
+    }
+    let trusted_proxies = args
+        .trusted_proxies
+        .clone()
+        .or(file.trusted_proxies.take())
+        .as_deref()
+        .unwrap_or_default()
+        .parse()?;
+    Ok((policy, trusted_proxies))
 }
 
 /// The config-file values of the issue-4 settings, taken out of [`FileConfig`]
@@ -1364,6 +1502,75 @@ mod tests {
             })
             .is_ok()
         );
+    }
+
+    #[test]
+    fn throttle_settings_are_validated_with_a_fix() {
+        let config = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(config.login_throttle, ThrottlePolicy::default());
+        assert!(config.trusted_proxies.is_empty());
+
+        let config = Config::load(&ConfigArgs {
+            login_free_failures: Some(3),
+            login_free_failures_per_address: Some(500),
+            login_failure_window: Some("2h".into()),
+            login_backoff_base: Some("2s".into()),
+            login_backoff_max: Some("30m".into()),
+            trusted_proxies: Some("10.0.0.0/8, 127.0.0.1".into()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            config.login_throttle,
+            ThrottlePolicy {
+                account_free_failures: 3,
+                address_free_failures: 500,
+                window_secs: 7200,
+                base_delay_secs: 2,
+                max_delay_secs: 1800,
+            }
+        );
+        assert!(config.trusted_proxies.trusts("10.1.2.3".parse().unwrap()));
+
+        for (args, flag, fix) in [
+            (
+                ConfigArgs {
+                    login_free_failures: Some(0),
+                    ..ConfigArgs::default()
+                },
+                "AUTHD_LOGIN_FREE_FAILURES",
+                "between 1 and 1000",
+            ),
+            (
+                ConfigArgs {
+                    login_backoff_max: Some("2h".into()),
+                    ..ConfigArgs::default()
+                },
+                "AUTHD_LOGIN_BACKOFF_MAX",
+                "lengthen the window",
+            ),
+            (
+                ConfigArgs {
+                    login_backoff_base: Some("10m".into()),
+                    login_backoff_max: Some("1m".into()),
+                    ..ConfigArgs::default()
+                },
+                "AUTHD_LOGIN_BACKOFF_MAX",
+                "at least --login-backoff-base",
+            ),
+            (
+                ConfigArgs {
+                    trusted_proxies: Some("proxy.internal".into()),
+                    ..ConfigArgs::default()
+                },
+                "AUTHD_TRUSTED_PROXIES",
+                "10.0.0.0/8",
+            ),
+        ] {
+            let message = Config::load(&args).unwrap_err().to_string();
+            assert!(message.contains(flag), "{message}");
+            assert!(message.contains(fix), "{message}");
+        }
     }
 
     #[test]

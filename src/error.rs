@@ -50,6 +50,16 @@ pub enum Error {
     #[error("{0}")]
     ResourceExhausted(String),
 
+    /// `RESOURCE_EXHAUSTED`: too many failed logins for this login name or
+    /// from this address (see [`crate::throttle`]); the same answer whether
+    /// or not the account exists. Carries the seconds until the next attempt
+    /// will be checked, also sent as `retry-after` metadata.
+    #[error("too many failed login attempts; retry in {retry_after_secs} seconds")]
+    Throttled {
+        /// Seconds to wait (at least 1).
+        retry_after_secs: i64,
+    },
+
     /// `UNAVAILABLE`: a dependency (the database) cannot be reached now.
     #[error("{context}: {source}")]
     Unavailable {

@@ -26,10 +26,14 @@
 //! - [`readiness`]: started, database up, stopping: what gRPC health, `/readyz` and the start-up gate read.
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics); adapter only.
 //! - [`metrics`]: Prometheus series and their text format.
+//! - [`throttle`]: the login throttling policy (per login name and per client address);
+//!   its counters live in the store.
+//! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.
 
 pub mod app;
 pub mod cache;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -40,6 +44,7 @@ pub mod readiness;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod token;
 pub mod user;
 

@@ -14,6 +14,7 @@ use crate::password::{self, PasswordHasher, Verdict};
 use crate::store::{
     Change, EndReason, LoginSnapshot, NewSession, NewUser, Rotation, Session, Store,
 };
+use crate::throttle::{AttemptKeys, Blocked, ThrottlePolicy, account_key, address_key};
 use crate::token::{Claims, InvalidReason, IssuedToken, TokenService, refresh};
 use crate::user::{self, ADMIN_ROLE, User};
 
@@ -43,7 +44,8 @@ pub struct RefreshOutcome {
 /// Where a call came from, recorded on the session it starts.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    /// The peer address.
+    /// The client's IP address: the peer, or the last `x-forwarded-for` hop
+    /// when the peer is a trusted proxy. Login failures are counted under it.
     pub addr: Option<String>,
     /// The `user-agent` the client sent.
     pub user_agent: Option<String>,
@@ -241,6 +243,52 @@ impl Accounts {
         self.forget_user(&user);
         Ok(user)
     }
+
+    /// Clears the failed-login counts of a login name, so its next login is
+    /// checked at once: the name as given and, for an existing user, their
+    /// username and email (a login may use either). With `address`, that
+    /// client address's count too. Returns how many counts were cleared.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty name or an `address` that is
+    /// not an IP address; database errors.
+    pub async fn unlock(&self, login: &str, address: Option<&str>) -> Result<u64> {
+        if login.is_empty() {
+            return Err(Error::invalid("username", "must not be empty"));
+        }
+        let mut keys = vec![account_key(login)];
+        if let Some(user) = self.store.user_by_username(login).await? {
+            keys.push(account_key(&user.username));
+            keys.extend(user.email.as_deref().map(account_key));
+        }
+        if let Some(address) = address {
+            if address.parse::<std::net::IpAddr>().is_err() {
+                return Err(Error::invalid(
+                    "address",
+                    format!(
+                        "`{}` is not an IP address; use e.g. 192.0.2.7 or 2001:db8::7",
+                        address.escape_debug()
+                    ),
+                ));
+            }
+            keys.push(address_key(address));
+        }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.store.clear_login_failures(&keys).await
+    }
+}
+
+/// How one login attempt ended, decided in one place ([`AuthCore::login`]).
+enum Attempt {
+    /// Refused before any password check: too many recent failures.
+    Throttled(Blocked),
+    /// Unknown user, wrong password or disabled user: one answer for all.
+    Failed,
+    /// Logged in; `had_failures` if the account name had a failure count to clear.
+    Succeeded {
+        outcome: Box<LoginOutcome>,
+        had_failures: bool,
+    },
 }
 
 /// The authentication core, shared by all handlers; cheap to clone.
@@ -252,6 +300,7 @@ pub struct AuthCore {
     accounts: Accounts,
     cache: Arc<StateCache>,
     sessions: SessionPolicy,
+    throttle: ThrottlePolicy,
 }
 
 impl AuthCore {
@@ -272,7 +321,21 @@ impl AuthCore {
             tokens,
             cache,
             sessions,
+            throttle: ThrottlePolicy::default(),
         }
+    }
+
+    /// The same, throttling failed logins by `policy` instead of the default.
+    #[must_use]
+    pub fn with_throttle(mut self, policy: ThrottlePolicy) -> Self {
+        self.throttle = policy;
+        self
+    }
+
+    /// The login throttling policy.
+    #[must_use]
+    pub fn throttle(&self) -> &ThrottlePolicy {
+        &self.throttle
     }
 
     /// Account administration.
@@ -306,10 +369,16 @@ impl AuthCore {
     /// passwords are still checked, so all three failures take the same time
     /// and return the same [`Error::InvalidCredentials`].
     ///
+    /// Failed logins are counted per login name and per client address
+    /// ([`crate::throttle`]); past the policy's allowance, attempts are
+    /// refused with [`Error::Throttled`] before any database lookup of the
+    /// user or any hashing, alike for existing and unknown names. A success
+    /// clears the login name's count (not the address's).
+    ///
     /// # Errors
     /// [`Error::InvalidArgument`] for empty or oversized input (before any
-    /// hashing), [`Error::InvalidCredentials`], [`Error::ResourceExhausted`]
-    /// when hashing is saturated, database errors.
+    /// hashing), [`Error::InvalidCredentials`], [`Error::Throttled`],
+    /// [`Error::ResourceExhausted`] when hashing is saturated, database errors.
     pub async fn login(
         &self,
         login: &str,
@@ -332,6 +401,61 @@ impl AuthCore {
             return Err(password::busy());
         }
 
+        let keys = AttemptKeys::new(login, client.addr.as_deref());
+        let attempt = self
+            .attempt_login(login, password, client, &keys, now)
+            .await?;
+        // The one place where a login's outcome is decided and recorded:
+        // success, failure or throttled (an audit trail belongs here).
+        match attempt {
+            Attempt::Throttled(blocked) => {
+                // The key kind, never the login name or the password.
+                tracing::info!(
+                    key = blocked.kind.as_str(),
+                    retry_after_secs = blocked.retry_after_secs,
+                    "login throttled"
+                );
+                Err(Error::Throttled {
+                    retry_after_secs: blocked.retry_after_secs,
+                })
+            }
+            Attempt::Failed => {
+                // One write per failed login, counting both keys at once.
+                self.store
+                    .record_login_failure(&keys.all(), now, self.throttle.forget_before(now))
+                    .await?;
+                Err(Error::InvalidCredentials)
+            }
+            Attempt::Succeeded {
+                outcome,
+                had_failures,
+            } => {
+                if had_failures
+                    && let Err(e) = self.store.clear_login_failures(&[&keys.account]).await
+                {
+                    // The session exists; a stale count is forgotten after the window anyway.
+                    tracing::warn!(error = %e, "could not clear the failed-login count");
+                }
+                Ok(*outcome)
+            }
+        }
+    }
+
+    /// Checks the throttle, then the password, and on success starts the session.
+    async fn attempt_login(
+        &self,
+        login: &str,
+        password: SecretString,
+        client: ClientInfo,
+        keys: &AttemptKeys,
+        now: i64,
+    ) -> Result<Attempt> {
+        let counts = self.store.login_failures(&keys.all()).await?;
+        if let Some(blocked) = self.throttle.check(keys, &counts, now) {
+            return Ok(Attempt::Throttled(blocked));
+        }
+        let had_failures = counts.iter().any(|c| c.key == keys.account);
+
         let found = self.store.find_credentials(login).await?;
         let (user, stored_hash) = match found {
             Some(c) => (Some(c.user), Some(c.password_hash)),
@@ -352,7 +476,7 @@ impl AuthCore {
                 };
                 (user, seen, needs_rehash)
             }
-            _ => return Err(Error::InvalidCredentials),
+            _ => return Ok(Attempt::Failed),
         };
 
         let rehash = if needs_rehash {
@@ -380,11 +504,13 @@ impl AuthCore {
         };
         let (sid, not_after) = (session.id.clone(), session.expires_at);
         // Fails (as a wrong password would) if the user changed since the check.
-        let evicted = self
+        let Some(evicted) = self
             .store
             .start_session(session, &seen, rehash, self.sessions.max_per_user)
             .await?
-            .ok_or(Error::InvalidCredentials)?;
+        else {
+            return Ok(Attempt::Failed);
+        };
         for id in evicted {
             self.cache.apply(&Change::Session(id));
         }
@@ -394,10 +520,13 @@ impl AuthCore {
             ..user
         };
         let access = self.tokens.issue(&user, &sid, not_after, now)?;
-        Ok(LoginOutcome {
-            access,
-            refresh_token,
-            user,
+        Ok(Attempt::Succeeded {
+            outcome: Box::new(LoginOutcome {
+                access,
+                refresh_token,
+                user,
+            }),
+            had_failures,
         })
     }
 

@@ -131,6 +131,14 @@ pub fn username_key(username: &str) -> String {
     username.to_ascii_lowercase()
 }
 
+/// The key a login name (a username or an email) is looked up by: folded
+/// to lower case, matching [`username_key`] and [`email_key`] alike. Login
+/// throttling counts failures under the same key, so the two cannot drift.
+#[must_use]
+pub fn login_key(login: &str) -> String {
+    login.to_lowercase()
+}
+
 /// The case-insensitive uniqueness key of an email address.
 #[must_use]
 pub fn email_key(email: &str) -> String {

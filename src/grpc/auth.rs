@@ -11,6 +11,7 @@ use tracing::Instrument as _;
 use super::pb::auth_service_server::AuthService;
 use super::pb::{self, get_user_request::Selector};
 use super::{convert, status};
+use crate::client_addr::TrustedProxies;
 use crate::error::{Error, Result};
 use crate::service::{AuthCore, ClientInfo, UserSelector, Verification};
 use crate::token::now_unix;
@@ -19,13 +20,26 @@ use crate::token::now_unix;
 #[derive(Debug, Clone)]
 pub struct AuthApi {
     core: AuthCore,
+    /// Whose `x-forwarded-for` names the client (login throttling counts per address).
+    trusted_proxies: TrustedProxies,
 }
 
 impl AuthApi {
-    /// An adapter over `core`.
+    /// An adapter over `core`, believing no `x-forwarded-for`.
     #[must_use]
     pub fn new(core: AuthCore) -> Self {
-        Self { core }
+        Self {
+            core,
+            trusted_proxies: TrustedProxies::default(),
+        }
+    }
+
+    /// The same, taking the client address from `x-forwarded-for` when the
+    /// peer is one of `proxies`.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 }
 
@@ -102,10 +116,19 @@ fn bearer(metadata: &MetadataMap) -> Result<Option<&str>> {
     Ok(Some(token))
 }
 
-/// The caller's address and user agent, for the session record.
-fn client_info<T>(request: &Request<T>) -> ClientInfo {
+/// The caller's address and user agent, for throttling and the session
+/// record. The address is the peer's, or the last `x-forwarded-for` hop when
+/// the peer is a trusted proxy ([`TrustedProxies::client_addr`]).
+fn client_info<T>(request: &Request<T>, proxies: &TrustedProxies) -> ClientInfo {
+    let forwarded_for = request
+        .metadata()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
     ClientInfo {
-        addr: request.remote_addr().map(|a| a.ip().to_string()),
+        addr: request
+            .remote_addr()
+            .map(|a| proxies.client_addr(a.ip(), forwarded_for).to_string()),
         user_agent: request
             .metadata()
             .get("user-agent")
@@ -126,7 +149,7 @@ impl AuthService for AuthApi {
         request: Request<pb::LoginRequest>,
     ) -> std::result::Result<Response<pb::LoginResponse>, Status> {
         rpc("Login", async {
-            let client = client_info(&request);
+            let client = client_info(&request, &self.trusted_proxies);
             let request = request.into_inner();
             let now = now_unix();
             let out = self

@@ -17,7 +17,7 @@ pub fn code_of(error: &Error) -> Code {
         Error::PermissionDenied(_) => Code::PermissionDenied,
         Error::NotFound(_) => Code::NotFound,
         Error::AlreadyExists(_) => Code::AlreadyExists,
-        Error::ResourceExhausted(_) => Code::ResourceExhausted,
+        Error::ResourceExhausted(_) | Error::Throttled { .. } => Code::ResourceExhausted,
         Error::Unavailable { .. } => Code::Unavailable,
         Error::Internal { .. } | Error::Config(_) => Code::Internal,
     }
@@ -41,6 +41,13 @@ impl From<Error> for Status {
                 let id = correlation_id();
                 tracing::error!(error = %error, error_id = %id, "internal error");
                 Status::new(code, format!("internal error (error id {id})"))
+            }
+            Error::Throttled { retry_after_secs } => {
+                let mut status = Status::new(code, error.to_string());
+                status
+                    .metadata_mut()
+                    .insert("retry-after", (*retry_after_secs).into());
+                status
             }
             _ => Status::new(code, error.to_string()),
         }
@@ -101,6 +108,25 @@ mod tests {
         assert_eq!(
             Status::from(Error::ResourceExhausted("busy".into())).code(),
             Code::ResourceExhausted
+        );
+    }
+
+    #[test]
+    fn a_throttled_login_says_when_to_retry() {
+        let status = Status::from(Error::Throttled {
+            retry_after_secs: 42,
+        });
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status.message(),
+            "too many failed login attempts; retry in 42 seconds"
+        );
+        assert_eq!(
+            status
+                .metadata()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("42")
         );
     }
 }

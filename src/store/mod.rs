@@ -236,6 +236,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// The failed-login counts stored under `keys` (see [`crate::throttle`]);
+    /// keys without a count are left out. Counts past the window are
+    /// returned too: the caller's policy decides what they mean.
+    async fn login_failures(&self, keys: &[&str]) -> Result<Vec<LoginFailures>>;
+
+    /// Counts one failed login against every key in `keys`, in one atomic
+    /// statement (an upsert, so concurrent failures on several replicas are
+    /// all counted): a key whose last failure is after `forget_before` goes
+    /// up by one, any other starts again at one; either way its last failure
+    /// becomes `now`.
+    async fn record_login_failure(&self, keys: &[&str], now: i64, forget_before: i64)
+    -> Result<()>;
+
+    /// Deletes the counts of `keys` (a successful login, `authd user
+    /// unlock`); returns how many there were.
+    async fn clear_login_failures(&self, keys: &[&str]) -> Result<u64>;
+
+    /// Deletes the counts whose last failure is at or before `forget_before`
+    /// (they no longer count); returns how many.
+    async fn purge_login_failures(&self, forget_before: i64) -> Result<u64>;
+}
+
+/// The failed logins counted under one throttle key.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LoginFailures {
+    /// The key, e.g. `account:alice` or `address:192.0.2.7`.
+    #[sqlx(rename = "throttle_key")]
+    pub key: String,
+    /// Failures since the count last started.
+    pub failures: i64,
+    /// The latest failure, Unix seconds.
+    pub last_failure_at: i64,
 }
 
 /// A session to start, with the hash of its first refresh token.
@@ -618,6 +651,26 @@ fn write_error(context: &'static str, err: sqlx::Error) -> Error {
         };
     }
     Error::database(context, err)
+}
+
+/// `count` placeholders `$first, $first+1, ...`, comma-separated, for an
+/// `IN (...)` list of values bound in that order.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `keys` without repeats (a statement may not upsert one row twice), in order.
+fn distinct<'a>(keys: &[&'a str]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !out.contains(key) {
+            out.push(key);
+        }
+    }
+    out
 }
 
 /// The error for a write by username that matched no row.

@@ -51,10 +51,11 @@ macro_rules! sql_store {
             use $crate::error::{Error, Result};
             use $crate::store::{
                 Change, ChangeFeed, Credentials, CredentialsRow, EndReason, KeyRow,
-                LoginSnapshot, NewSession, NewUser, RefreshRecord, RefreshRow, Rotation, Session,
-                SessionRow, StoredKey, UserRow, join_roles, no_such_user, write_error,
+                LoginFailures, LoginSnapshot, NewSession, NewUser, RefreshRecord, RefreshRow, Rotation, Session,
+                SessionRow, StoredKey, UserRow, distinct, join_roles, no_such_user, placeholders,
+                write_error,
             };
-            use $crate::user::{User, email_key, username_key};
+            use $crate::user::{User, email_key, login_key, username_key};
 
             type Tx<'a> = sqlx::Transaction<'a, $db>;
 
@@ -158,7 +159,7 @@ macro_rules! sql_store {
                 }
 
                 async fn find_credentials(&self, login: &str) -> Result<Option<Credentials>> {
-                    let key = login.to_lowercase();
+                    let key = login_key(login);
                     sqlx::query_as::<_, CredentialsRow>(concat!(
                         "SELECT password_hash, ",
                         user_columns!(),
@@ -661,6 +662,95 @@ macro_rules! sql_store {
 
                 async fn close(&self) {
                     self.pool.close().await;
+                }
+
+                async fn login_failures(&self, keys: &[&str]) -> Result<Vec<LoginFailures>> {
+                    let keys = distinct(keys);
+                    if keys.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    // Only placeholders are spliced in; the keys are bound.
+                    let sql = format!(
+                        "SELECT throttle_key, failures, last_failure_at FROM login_failures \
+                         WHERE throttle_key IN ({})",
+                        placeholders(1, keys.len())
+                    );
+                    let mut query = sqlx::query_as::<_, LoginFailures>(sqlx::AssertSqlSafe(sql));
+                    for key in keys {
+                        query = query.bind(key);
+                    }
+                    query
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| Error::database("reading failed-login counts", e))
+                }
+
+                async fn record_login_failure(
+                    &self,
+                    keys: &[&str],
+                    now: i64,
+                    forget_before: i64,
+                ) -> Result<()> {
+                    let keys = distinct(keys);
+                    if keys.is_empty() {
+                        return Ok(());
+                    }
+                    // Placeholders in order of first use: the first key $1,
+                    // now $2, further keys $3.., forget_before last.
+                    let rows = (0..keys.len())
+                        .map(|i| {
+                            let key = if i == 0 { 1 } else { i + 2 };
+                            format!("(${key}, 1, $2)")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let forget = keys.len() + 2;
+                    let sql = format!(
+                        "INSERT INTO login_failures (throttle_key, failures, last_failure_at) \
+                         VALUES {rows} ON CONFLICT (throttle_key) DO UPDATE SET \
+                         failures = CASE WHEN login_failures.last_failure_at > ${forget} \
+                         THEN login_failures.failures + 1 ELSE 1 END, \
+                         last_failure_at = excluded.last_failure_at"
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(keys[0]).bind(now);
+                    for key in &keys[1..] {
+                        query = query.bind(*key);
+                    }
+                    query
+                        .bind(forget_before)
+                        .execute(&self.pool)
+                        .await
+                        .map(drop)
+                        .map_err(|e| Error::database("counting a failed login", e))
+                }
+
+                async fn clear_login_failures(&self, keys: &[&str]) -> Result<u64> {
+                    let keys = distinct(keys);
+                    if keys.is_empty() {
+                        return Ok(0);
+                    }
+                    let sql = format!(
+                        "DELETE FROM login_failures WHERE throttle_key IN ({})",
+                        placeholders(1, keys.len())
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for key in keys {
+                        query = query.bind(key);
+                    }
+                    query
+                        .execute(&self.pool)
+                        .await
+                        .map(|r| r.rows_affected())
+                        .map_err(|e| Error::database("clearing failed-login counts", e))
+                }
+
+                async fn purge_login_failures(&self, forget_before: i64) -> Result<u64> {
+                    sqlx::query("DELETE FROM login_failures WHERE last_failure_at <= $1")
+                        .bind(forget_before)
+                        .execute(&self.pool)
+                        .await
+                        .map(|r| r.rows_affected())
+                        .map_err(|e| Error::database("purging failed-login counts", e))
                 }
             }
         };

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use authd::Error;
 use tonic::Code;
 
-use crate::helpers::{Backend, TestDb, assert_code, spawn_app_on, test_config};
+use crate::helpers::{Backend, PASSWORD, TestDb, assert_code, spawn_app_on, test_config};
 
 on_both_backends!(
     user_add_creates_a_user_who_can_log_in,
@@ -15,6 +15,7 @@ on_both_backends!(
     set_password_disable_and_enable_take_effect,
     passwords_are_never_taken_from_arguments,
     migrate_prepares_an_empty_database,
+    user_unlock_lets_a_throttled_user_log_in_at_once,
 );
 
 /// Runs `authd ARGS` on `db` with `stdin` piped in, in a scratch directory.
@@ -219,6 +220,66 @@ async fn passwords_are_never_taken_from_arguments(backend: Backend) {
     assert!(err.contains("--password-stdin"), "{err}");
     let list = stdout(&authd(&db.url, &["user", "list"], ""));
     assert!(!list.contains("bob"), "{list}");
+}
+
+async fn user_unlock_lets_a_throttled_user_log_in_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    let app = spawn_app_on(db, |config| {
+        // Long blocks, so only the unlock can end them within the test.
+        config.login_throttle.base_delay_secs = 600;
+        config.login_throttle.max_delay_secs = 600;
+        config.login_throttle.address_free_failures = 11;
+    })
+    .await;
+    app.create_user_with("alice", Some("alice@example.com"), &[], PASSWORD)
+        .await;
+    // Six wrong guesses by username and six by email (in another case):
+    // both names and the address (twelve failures, eleven free) are blocked.
+    for login in ["alice", "ALICE@example.com"] {
+        for _ in 0..6 {
+            assert_code(
+                app.login(login, "not the password").await,
+                Code::Unauthenticated,
+            );
+        }
+    }
+    assert_code(app.login("alice", PASSWORD).await, Code::ResourceExhausted);
+
+    let out = authd(&url, &["user", "unlock", "alice"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("unlocked alice (2 failed-login counts cleared)"),
+        "{}",
+        stdout(&out)
+    );
+    // The address is still blocked until it is unlocked too.
+    assert_code(app.login("alice", PASSWORD).await, Code::ResourceExhausted);
+    let out = authd(
+        &url,
+        &["user", "unlock", "alice", "--address", "127.0.0.1"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("address 127.0.0.1"),
+        "{}",
+        stdout(&out)
+    );
+    app.login("alice@example.com", PASSWORD)
+        .await
+        .expect("unlocked: by email");
+    app.login("alice", PASSWORD)
+        .await
+        .expect("unlocked: by username");
+
+    let out = authd(
+        &url,
+        &["user", "unlock", "alice", "--address", "not-an-ip"],
+        "",
+    );
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("not an IP address"), "{err}");
 }
 
 async fn migrate_prepares_an_empty_database(backend: Backend) {

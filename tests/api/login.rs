@@ -1,7 +1,7 @@
 //! Login: credentials in, access token out; every failure looks the same.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use authd::config::Argon2Config;
 use authd::password::PasswordHasher;
@@ -22,6 +22,9 @@ on_both_backends!(
     login_rehashes_a_password_stored_with_other_parameters,
     a_tampered_hash_with_huge_costs_is_refused,
     logins_beyond_the_hashing_capacity_get_resource_exhausted,
+    unknown_user_wrong_password_and_disabled_user_get_identical_answers,
+    passwords_are_compared_exactly_as_sent,
+    unknown_users_and_wrong_passwords_take_the_same_time,
 );
 
 async fn login_by_username_or_email_returns_a_bearer_token_that_verifies(backend: Backend) {
@@ -274,4 +277,121 @@ async fn logins_beyond_the_hashing_capacity_get_resource_exhausted(backend: Back
     app.login("alice", PASSWORD)
         .await
         .expect("capacity comes back");
+}
+
+async fn unknown_user_wrong_password_and_disabled_user_get_identical_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    app.create_user("bob", &[]).await;
+    app.core
+        .accounts()
+        .set_active("bob", false, now_unix())
+        .await
+        .expect("disable");
+
+    let answers = [
+        app.login("mallory", PASSWORD).await,
+        app.login("alice", "not the password").await,
+        app.login("bob", PASSWORD).await,
+    ]
+    .map(|result| assert_code(result, Code::Unauthenticated));
+    for answer in &answers[1..] {
+        assert_eq!(answer.code(), answers[0].code());
+        assert_eq!(answer.message().as_bytes(), answers[0].message().as_bytes());
+        assert_eq!(answer.details(), answers[0].details());
+        assert_eq!(answer.metadata().get("retry-after"), None);
+    }
+    assert_eq!(answers[0].message(), "invalid username or password");
+}
+
+async fn passwords_are_compared_exactly_as_sent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // "Crème brûlée" in NFC (precomposed) form.
+    let nfc = "Cr\u{e8}me br\u{fb}l\u{e9}e";
+    let nfd = "Cre\u{300}me bru\u{302}le\u{301}e";
+    assert_ne!(nfc, nfd);
+    app.create_user_with("alice", None, &[], nfc).await;
+
+    // No trimming, no case folding, no Unicode normalization: bytes as sent.
+    for variant in [
+        format!("{nfc} "),
+        format!(" {nfc}"),
+        nfc.to_uppercase(),
+        nfc.to_lowercase(),
+        nfd.to_owned(),
+    ] {
+        let status = assert_code(app.login("alice", &variant).await, Code::Unauthenticated);
+        assert_eq!(
+            status.message(),
+            "invalid username or password",
+            "{variant:?}"
+        );
+    }
+    app.login("alice", nfc)
+        .await
+        .expect("the exact password works");
+}
+
+/// The median of `samples`.
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn unknown_users_and_wrong_passwords_take_the_same_time(backend: Backend) {
+    // Throttling would refuse these logins early (and so faster): lift it.
+    let app = spawn_app_with(backend, |config| {
+        config.login_throttle.account_free_failures = 100_000;
+        config.login_throttle.address_free_failures = 100_000;
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+
+    let timed = |login: &'static str| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let result = app.login(login, "not the password").await;
+            let elapsed = started.elapsed();
+            assert_code(result, Code::Unauthenticated);
+            elapsed
+        }
+    };
+    // Warm up connections, caches and the hashing threads.
+    for _ in 0..5 {
+        timed("alice").await;
+        timed("mallory").await;
+    }
+    // A real leak (no dummy hash, an early return) is a many-fold gap in
+    // every round; noise from other tests sharing the CPU is not, so a
+    // round that lands within 10% settles it (at most three rounds).
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let (mut existing, mut unknown) = (Vec::new(), Vec::new());
+        // Interleaved, alternating which goes first, so drift in machine
+        // load falls on both alike.
+        for i in 0..40 {
+            if i % 2 == 0 {
+                existing.push(timed("alice").await);
+                unknown.push(timed("mallory").await);
+            } else {
+                unknown.push(timed("mallory").await);
+                existing.push(timed("alice").await);
+            }
+        }
+        let (existing, unknown) = (median(existing), median(unknown));
+        let (fast, slow) = if existing < unknown {
+            (existing, unknown)
+        } else {
+            (unknown, existing)
+        };
+        rounds.push((existing, unknown));
+        if slow.as_secs_f64() < fast.as_secs_f64() * 1.10 {
+            return;
+        }
+    }
+    panic!(
+        "median wrong-password vs unknown-user login times more than 10% apart in every \
+         round: {rounds:?}"
+    );
 }

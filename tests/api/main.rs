@@ -32,5 +32,6 @@ mod rpc_spans;
 mod sessions;
 mod store;
 mod surface;
+mod throttle;
 mod token_attacks;
 mod verify;

@@ -1,0 +1,299 @@
+//! Login throttling: how many failed logins an account name or a client
+//! address may have before further attempts are refused for a while.
+//!
+//! This module owns the policy only (keys, free failures, exponential
+//! back-off, its cap and the window after which failures are forgotten); the
+//! counters live in the database ([`crate::store::Store::login_failures`]),
+//! so every replica sharing it sees the same counts and `authd user unlock`
+//! can clear them. Time is a parameter (`now`, Unix seconds).
+//!
+//! Two kinds of key are counted:
+//!
+//! - the **account**: the login name as presented, folded the way
+//!   [`crate::store::Store::find_credentials`] matches it
+//!   ([`crate::user::login_key`]), whether or not such an account exists,
+//!   so a throttled unknown name and a throttled real one look the same;
+//! - the **address**: the client's IP address (IPv6 by its /64 prefix, the
+//!   smallest block one customer usually gets), with a higher allowance,
+//!   against one client spraying a common password over many accounts.
+//!
+//! A block never outlasts [`ThrottlePolicy::max_delay_secs`], and a key's
+//! count is forgotten [`ThrottlePolicy::window_secs`] after its last failure:
+//! there is no permanent lock-out.
+
+use std::net::IpAddr;
+
+use crate::store::LoginFailures;
+use crate::user::login_key;
+
+/// The numbers of the throttling policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// Failures per account name that cost nothing; the next one starts the back-off.
+    pub account_free_failures: u32,
+    /// Failures per client address that cost nothing (higher: many users may share a NAT).
+    pub address_free_failures: u32,
+    /// A key's failures are forgotten this long after its last failure, seconds.
+    pub window_secs: i64,
+    /// The first block, seconds; each further failure doubles it.
+    pub base_delay_secs: i64,
+    /// The longest block, seconds; never more than the window.
+    pub max_delay_secs: i64,
+}
+
+impl Default for ThrottlePolicy {
+    /// 5 free failures per account and 50 per address within an hour, then
+    /// blocks of 1 s doubling up to 15 minutes.
+    fn default() -> Self {
+        Self {
+            account_free_failures: 5,
+            address_free_failures: 50,
+            window_secs: 3600,
+            base_delay_secs: 1,
+            max_delay_secs: 900,
+        }
+    }
+}
+
+/// What a throttle key counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A login name (username or email), existing or not.
+    Account,
+    /// A client address.
+    Address,
+}
+
+impl KeyKind {
+    /// The name used in logs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Address => "address",
+        }
+    }
+}
+
+/// The stored key of a login name: `account:` and the folded name.
+#[must_use]
+pub fn account_key(login: &str) -> String {
+    format!("account:{}", login_key(login))
+}
+
+/// The stored key of a client address: `address:` and the IP address, or
+/// for IPv6 its /64 network (an attacker usually has a whole /64; counting
+/// each address alone would give them 2^64 allowances). IPv4-mapped IPv6
+/// addresses count as their IPv4 address. Text that is not an IP address is
+/// used as it is.
+#[must_use]
+pub fn address_key(addr: &str) -> String {
+    match addr.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(IpAddr::V4(v4)) => format!("address:{v4}"),
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => format!("address:{addr}"),
+    }
+}
+
+/// The throttle keys of one login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptKeys {
+    /// The account name's key.
+    pub account: String,
+    /// The client address's key, when the address is known.
+    pub address: Option<String>,
+}
+
+impl AttemptKeys {
+    /// The keys of a login as `login` from `addr`.
+    #[must_use]
+    pub fn new(login: &str, addr: Option<&str>) -> Self {
+        Self {
+            account: account_key(login),
+            address: addr.map(address_key),
+        }
+    }
+
+    /// All keys, account first.
+    #[must_use]
+    pub fn all(&self) -> Vec<&str> {
+        std::iter::once(self.account.as_str())
+            .chain(self.address.as_deref())
+            .collect()
+    }
+
+    fn kind_of(&self, key: &str) -> Option<KeyKind> {
+        if key == self.account {
+            Some(KeyKind::Account)
+        } else if self.address.as_deref() == Some(key) {
+            Some(KeyKind::Address)
+        } else {
+            None
+        }
+    }
+}
+
+/// A refused attempt: which key blocked it and for how much longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    /// The key kind whose block ends last.
+    pub kind: KeyKind,
+    /// Seconds until an attempt will be checked again (at least 1).
+    pub retry_after_secs: i64,
+}
+
+impl ThrottlePolicy {
+    /// The Unix time before which a key's last failure is forgotten at `now`:
+    /// a count whose last failure is at or before it starts again from zero.
+    #[must_use]
+    pub fn forget_before(&self, now: i64) -> i64 {
+        now.saturating_sub(self.window_secs)
+    }
+
+    fn free_failures(&self, kind: KeyKind) -> i64 {
+        i64::from(match kind {
+            KeyKind::Account => self.account_free_failures,
+            KeyKind::Address => self.address_free_failures,
+        })
+    }
+
+    /// How long a key with `failures` failures is blocked after the last one:
+    /// zero within the free allowance, then the base delay doubling with each
+    /// further failure, never more than the cap.
+    #[must_use]
+    pub fn delay_after(&self, kind: KeyKind, failures: i64) -> i64 {
+        let over = failures.saturating_sub(self.free_failures(kind));
+        if over <= 0 {
+            return 0;
+        }
+        // 2^62 already exceeds any cap; stop doubling before it overflows.
+        let doublings = u32::try_from((over - 1).min(62)).unwrap_or(62);
+        self.base_delay_secs
+            .saturating_mul(1_i64 << doublings)
+            .min(self.max_delay_secs)
+    }
+
+    /// Whether an attempt with `keys` is refused at `now`, given the stored
+    /// counts of those keys (others are ignored). Of two blocks, the longer wins.
+    #[must_use]
+    pub fn check(&self, keys: &AttemptKeys, counts: &[LoginFailures], now: i64) -> Option<Blocked> {
+        let forget_before = self.forget_before(now);
+        counts
+            .iter()
+            .filter(|c| c.last_failure_at > forget_before)
+            .filter_map(|c| {
+                let kind = keys.kind_of(&c.key)?;
+                let until = c
+                    .last_failure_at
+                    .saturating_add(self.delay_after(kind, c.failures));
+                (now < until).then(|| Blocked {
+                    kind,
+                    retry_after_secs: until - now,
+                })
+            })
+            .max_by_key(|b| b.retry_after_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(key: &str, failures: i64, last_failure_at: i64) -> LoginFailures {
+        LoginFailures {
+            key: key.to_owned(),
+            failures,
+            last_failure_at,
+        }
+    }
+
+    #[test]
+    fn account_keys_fold_case_like_the_credentials_lookup() {
+        assert_eq!(account_key("Alice"), account_key("aLICE"));
+        assert_eq!(
+            account_key("Alice@Example.COM"),
+            "account:alice@example.com"
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_64_prefix() {
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1"),
+            address_key("2001:db8:1:2:bbbb::2")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:3::1")
+        );
+        assert_eq!(address_key("::ffff:10.0.0.1"), "address:10.0.0.1");
+        assert_eq!(address_key("192.0.2.7"), "address:192.0.2.7");
+    }
+
+    #[test]
+    fn the_delay_doubles_after_the_free_failures_up_to_the_cap() {
+        let policy = ThrottlePolicy::default();
+        let delays: Vec<i64> = (0..=18)
+            .map(|n| policy.delay_after(KeyKind::Account, n))
+            .collect();
+        assert_eq!(
+            delays,
+            [
+                0, 0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900
+            ]
+        );
+        assert_eq!(policy.delay_after(KeyKind::Address, 50), 0);
+        assert_eq!(policy.delay_after(KeyKind::Address, 51), 1);
+        assert_eq!(policy.delay_after(KeyKind::Account, i64::MAX), 900);
+    }
+
+    #[test]
+    fn a_block_ends_by_itself_and_the_longer_block_wins() {
+        let policy = ThrottlePolicy::default();
+        let keys = AttemptKeys::new("alice", Some("192.0.2.7"));
+        // The account is blocked 4 s (8 failures), the address 8 s (54).
+        let counts = [
+            count(&keys.account, 8, 1000),
+            count(keys.address.as_deref().unwrap(), 54, 1000),
+            count("account:someone-else", 99, 1000),
+        ];
+        assert_eq!(
+            policy.check(&keys, &counts, 1000),
+            Some(Blocked {
+                kind: KeyKind::Address,
+                retry_after_secs: 8
+            })
+        );
+        let account_only = AttemptKeys::new("alice", Some("198.51.100.1"));
+        assert_eq!(
+            policy.check(&account_only, &counts, 1001),
+            Some(Blocked {
+                kind: KeyKind::Account,
+                retry_after_secs: 3
+            })
+        );
+        assert_eq!(policy.check(&account_only, &counts, 1004), None);
+        assert_eq!(
+            policy
+                .check(&keys, &counts, 1007)
+                .map(|b| b.retry_after_secs),
+            Some(1)
+        );
+        assert_eq!(policy.check(&keys, &counts, 1008), None);
+    }
+
+    #[test]
+    fn counts_older_than_the_window_are_forgotten() {
+        let policy = ThrottlePolicy {
+            max_delay_secs: 3600,
+            ..ThrottlePolicy::default()
+        };
+        let keys = AttemptKeys::new("alice", None);
+        let counts = [count(&keys.account, 60, 1000)];
+        assert!(policy.check(&keys, &counts, 1000 + 3599).is_some());
+        assert_eq!(policy.check(&keys, &counts, 1000 + 3600), None);
+    }
+}

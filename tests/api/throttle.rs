@@ -1,0 +1,362 @@
+//! Login throttling: failed logins per login name and per client address,
+//! with time injected at the service level (`AuthCore::login(.., now)`) and
+//! the real server over gRPC for what a client sees.
+
+use authd::Error;
+use authd::service::ClientInfo;
+use authd::throttle::{account_key, address_key};
+use authd::token::now_unix;
+use secrecy::SecretString;
+use tonic::{Code, Request, Status};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, spawn_app_with};
+
+on_both_backends!(
+    a_hundred_wrong_passwords_in_an_hour_get_only_a_few_password_checks,
+    a_blocked_account_is_refused_even_with_the_right_password_until_the_block_passes,
+    unknown_and_existing_accounts_are_throttled_identically,
+    password_spraying_from_one_address_is_blocked_across_accounts,
+    a_block_never_exceeds_the_cap,
+    failure_counts_are_forgotten_after_the_window,
+    a_successful_login_clears_the_account_count_but_not_the_address_count,
+    a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored,
+    forwarded_for_from_a_trusted_proxy_names_the_client,
+);
+
+const ATTACKER: &str = "192.0.2.66";
+
+fn from(addr: &str) -> ClientInfo {
+    ClientInfo {
+        addr: Some(addr.to_owned()),
+        user_agent: None,
+    }
+}
+
+/// One login through the service at time `now`.
+async fn login_at(
+    app: &TestApp,
+    login: &str,
+    password: &str,
+    addr: &str,
+    now: i64,
+) -> Result<(), Error> {
+    app.core
+        .login(
+            login,
+            SecretString::from(password.to_owned()),
+            from(addr),
+            now,
+        )
+        .await
+        .map(drop)
+}
+
+fn retry_after(result: Result<(), Error>) -> i64 {
+    match result {
+        Err(Error::Throttled { retry_after_secs }) => retry_after_secs,
+        other => panic!("expected a throttled login, got {other:?}"),
+    }
+}
+
+fn assert_invalid_credentials(result: Result<(), Error>) {
+    match result {
+        Err(Error::InvalidCredentials) => {}
+        other => panic!("expected invalid credentials, got {other:?}"),
+    }
+}
+
+async fn stored_count(app: &TestApp, key: &str) -> Option<i64> {
+    app.core
+        .accounts()
+        .store()
+        .login_failures(&[key])
+        .await
+        .expect("read counts")
+        .first()
+        .map(|c| c.failures)
+}
+
+async fn a_hundred_wrong_passwords_in_an_hour_get_only_a_few_password_checks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    let start = now_unix();
+    let runs_before = app.core.hasher().runs();
+
+    let mut throttled = 0;
+    for i in 0..100 {
+        // Evenly over one hour: one guess every 36 seconds.
+        let now = start + i * 36;
+        match login_at(&app, "alice", &format!("guess number {i}"), ATTACKER, now).await {
+            Err(Error::InvalidCredentials) => {}
+            Err(Error::Throttled { .. }) => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let checks = app.core.hasher().runs() - runs_before;
+    // 5 free, then blocks of 1 s doubling: those up to 32 s pass between two
+    // guesses (6 more), then 64 s .. 512 s (4 more), then one per 15 minutes.
+    assert!(
+        checks <= 20,
+        "100 guesses in an hour got {checks} password checks"
+    );
+    assert_eq!(
+        throttled,
+        100 - checks,
+        "every other guess was refused unhashed"
+    );
+    assert_eq!(
+        stored_count(&app, &account_key("alice")).await,
+        Some(checks.cast_signed())
+    );
+}
+
+async fn a_blocked_account_is_refused_even_with_the_right_password_until_the_block_passes(
+    backend: Backend,
+) {
+    // Long enough that the real clock cannot end the block during the test.
+    let app = spawn_app_with(backend, |config| {
+        config.login_throttle.account_free_failures = 2;
+        config.login_throttle.base_delay_secs = 600;
+        config.login_throttle.max_delay_secs = 600;
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+
+    for _ in 0..3 {
+        assert_code(
+            app.login("alice", "not the password").await,
+            Code::Unauthenticated,
+        );
+    }
+    let runs_before = app.core.hasher().runs();
+    let status = assert_code(app.login("alice", PASSWORD).await, Code::ResourceExhausted);
+    assert!(
+        status
+            .message()
+            .starts_with("too many failed login attempts; retry in "),
+        "{}",
+        status.message()
+    );
+    let retry: i64 = status
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a retry-after in seconds");
+    assert!((1..=600).contains(&retry), "{retry}");
+    assert!(
+        status
+            .message()
+            .contains(&format!("retry in {retry} seconds"))
+    );
+    assert_eq!(
+        app.core.hasher().runs(),
+        runs_before,
+        "a blocked login costs no password hash"
+    );
+
+    // Once the block has passed (time injected), the right password works,
+    // and the success clears the count, so the real clock lets it in too.
+    login_at(&app, "alice", PASSWORD, "127.0.0.1", now_unix() + 601)
+        .await
+        .expect("the block has passed");
+    app.login("alice", PASSWORD)
+        .await
+        .expect("the account count was cleared");
+}
+
+async fn unknown_and_existing_accounts_are_throttled_identically(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    let now = now_unix();
+
+    let mut answers = Vec::new();
+    for name in ["alice", "mallory"] {
+        for _ in 0..6 {
+            assert_invalid_credentials(
+                login_at(&app, name, "not the password", ATTACKER, now).await,
+            );
+        }
+        let runs_before = app.core.hasher().runs();
+        let err = login_at(&app, name, PASSWORD, ATTACKER, now)
+            .await
+            .expect_err("throttled");
+        assert_eq!(app.core.hasher().runs(), runs_before, "{name}: no hashing");
+        answers.push(Status::from(err));
+    }
+    let (existing, unknown) = (&answers[0], &answers[1]);
+    assert_eq!(existing.code(), Code::ResourceExhausted);
+    assert_eq!(existing.code(), unknown.code());
+    assert_eq!(existing.message(), unknown.message());
+    assert_eq!(
+        existing.metadata().get("retry-after"),
+        unknown.metadata().get("retry-after")
+    );
+    assert_eq!(existing.details(), unknown.details());
+    // Case does not escape the count: the name is folded as the lookup folds it.
+    assert!(matches!(
+        login_at(&app, "MALLORY", PASSWORD, ATTACKER, now).await,
+        Err(Error::Throttled { .. })
+    ));
+}
+
+async fn password_spraying_from_one_address_is_blocked_across_accounts(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.login_throttle.address_free_failures = 10;
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+    let now = now_unix();
+
+    // One guess per account: no account count ever reaches its allowance.
+    for i in 0..11 {
+        assert_invalid_credentials(
+            login_at(&app, &format!("user{i}"), "Summer2026!", ATTACKER, now).await,
+        );
+    }
+    let runs_before = app.core.hasher().runs();
+    let retry = retry_after(login_at(&app, "user99", "Summer2026!", ATTACKER, now).await);
+    assert!(retry >= 1);
+    // Even a right password from that address waits, unhashed.
+    retry_after(login_at(&app, "alice", PASSWORD, ATTACKER, now).await);
+    assert_eq!(app.core.hasher().runs(), runs_before);
+    // Other clients are not affected.
+    login_at(&app, "alice", PASSWORD, "198.51.100.1", now)
+        .await
+        .expect("another address logs in");
+    // The address's block passes by itself.
+    login_at(&app, "alice", PASSWORD, ATTACKER, now + retry)
+        .await
+        .expect("the address's block has passed");
+}
+
+async fn a_block_never_exceeds_the_cap(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.login_throttle.account_free_failures = 1;
+        config.login_throttle.base_delay_secs = 5;
+        config.login_throttle.max_delay_secs = 60;
+    })
+    .await;
+    let mut now = now_unix();
+    let (mut checks, mut longest) = (0, 0);
+    // Guess as early as allowed: blocks grow 5, 10, 20, 40, then stay at 60.
+    for _ in 0..30 {
+        match login_at(&app, "mallory", "not the password", ATTACKER, now).await {
+            Err(Error::InvalidCredentials) => checks += 1,
+            Err(Error::Throttled { retry_after_secs }) => {
+                assert!(
+                    retry_after_secs <= 60,
+                    "a block of {retry_after_secs}s exceeds the 60s cap"
+                );
+                longest = longest.max(retry_after_secs);
+                now += retry_after_secs;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(longest, 60, "the cap is reached");
+    assert!(checks >= 10, "{checks}");
+    assert_eq!(
+        stored_count(&app, &account_key("mallory")).await,
+        Some(checks)
+    );
+}
+
+async fn failure_counts_are_forgotten_after_the_window(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.login_throttle.window_secs = 600;
+        config.login_throttle.max_delay_secs = 600;
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+    let now = now_unix();
+    for _ in 0..6 {
+        assert_invalid_credentials(
+            login_at(&app, "alice", "not the password", ATTACKER, now).await,
+        );
+    }
+    retry_after(login_at(&app, "alice", PASSWORD, ATTACKER, now).await);
+
+    // A window after the last failure, the count starts again from one:
+    // five more failures are free again.
+    let later = now + 600;
+    for _ in 0..5 {
+        assert_invalid_credentials(
+            login_at(&app, "alice", "not the password", ATTACKER, later).await,
+        );
+    }
+    assert_eq!(stored_count(&app, &account_key("alice")).await, Some(5));
+    login_at(&app, "alice", PASSWORD, ATTACKER, later)
+        .await
+        .expect("not blocked: the old failures were forgotten");
+}
+
+async fn a_successful_login_clears_the_account_count_but_not_the_address_count(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    let now = now_unix();
+    for _ in 0..4 {
+        assert_invalid_credentials(
+            login_at(&app, "alice", "not the password", ATTACKER, now).await,
+        );
+    }
+    login_at(&app, "alice", PASSWORD, ATTACKER, now)
+        .await
+        .expect("four failures are within the allowance");
+    assert_eq!(stored_count(&app, &account_key("alice")).await, None);
+    assert_eq!(stored_count(&app, &address_key(ATTACKER)).await, Some(4));
+    // The account starts from zero: five free failures again.
+    for _ in 0..5 {
+        assert_invalid_credentials(
+            login_at(&app, "alice", "not the password", ATTACKER, now).await,
+        );
+    }
+    login_at(&app, "alice", PASSWORD, ATTACKER, now)
+        .await
+        .expect("five failures are within the allowance");
+}
+
+async fn login_forwarded_for(app: &TestApp, forwarded_for: &str) -> Result<(), Status> {
+    let mut request = Request::new(authd::grpc::pb::LoginRequest {
+        username: "alice".to_owned(),
+        password: "not the password".to_owned(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", forwarded_for.parse().expect("ascii"));
+    app.client.clone().login(request).await.map(drop)
+}
+
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    for i in 0..3 {
+        assert_code(
+            login_forwarded_for(&app, &format!("203.0.113.{i}")).await,
+            Code::Unauthenticated,
+        );
+    }
+    assert_eq!(stored_count(&app, &address_key("127.0.0.1")).await, Some(3));
+    assert_eq!(stored_count(&app, &address_key("203.0.113.0")).await, None);
+}
+
+async fn forwarded_for_from_a_trusted_proxy_names_the_client(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.trusted_proxies = "127.0.0.1".parse().expect("a proxy list");
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+    // The client wrote the first hop itself; the proxy appended the second.
+    for _ in 0..2 {
+        assert_code(
+            login_forwarded_for(&app, "10.9.9.9, 203.0.113.7").await,
+            Code::Unauthenticated,
+        );
+    }
+    assert_eq!(
+        stored_count(&app, &address_key("203.0.113.7")).await,
+        Some(2)
+    );
+    assert_eq!(stored_count(&app, &address_key("10.9.9.9")).await, None);
+    assert_eq!(stored_count(&app, &address_key("127.0.0.1")).await, None);
+}
