@@ -654,13 +654,21 @@ impl AuthCore {
                     Some(id) => self.store.user_by_id(id).await.ok().flatten(),
                     None => None,
                 };
-                self.audit_logout(user.as_ref(), user_id.as_deref(), &record.session_id, ended, now)
-                    .await;
+                self.audit_logout(
+                    user.as_ref(),
+                    user_id.as_deref(),
+                    &record.session_id,
+                    ended,
+                    now,
+                )
+                .await;
             }
             return Ok(());
         }
         let (user, claims) = self.authenticate(bearer, now).await?;
-        let ended = self.end_session(&claims.sid, EndReason::Logout, now).await?;
+        let ended = self
+            .end_session(&claims.sid, EndReason::Logout, now)
+            .await?;
         self.audit_logout(Some(&user), Some(&user.id), &claims.sid, ended, now)
             .await;
         Ok(())
@@ -674,13 +682,12 @@ impl AuthCore {
         ended: bool,
         now: i64,
     ) {
-        let mut record = AuditRecord::new(AuditEvent::Logout, Outcome::Success, now).detail(
-            &if ended {
+        let mut record =
+            AuditRecord::new(AuditEvent::Logout, Outcome::Success, now).detail(&if ended {
                 format!("session {sid} ended")
             } else {
                 format!("session {sid} had already ended")
-            },
-        );
+            });
         if let Some(user) = user {
             record = record.user(user);
         } else if let Some(id) = user_id {

@@ -133,7 +133,10 @@ async fn logout_logout_all_and_admin_revocations_are_recorded(backend: Backend) 
     let second = app.login("alice", PASSWORD).await.expect("login");
     app.client
         .clone()
-        .logout(with_bearer(pb::LogoutRequest::default(), &first.access_token))
+        .logout(with_bearer(
+            pb::LogoutRequest::default(),
+            &first.access_token,
+        ))
         .await
         .expect("logout by bearer");
     let third = app.login("alice", PASSWORD).await.expect("login");
@@ -238,14 +241,24 @@ async fn account_changes_are_recorded_in_order(backend: Backend) {
         )
         .await
         .expect("create");
-    accounts.set_active("carol", false, now).await.expect("disable");
-    accounts.set_active("carol", true, now).await.expect("enable");
+    accounts
+        .set_active("carol", false, now)
+        .await
+        .expect("disable");
+    accounts
+        .set_active("carol", true, now)
+        .await
+        .expect("enable");
     accounts
         .set_roles("carol", &["admin".to_owned()], now)
         .await
         .expect("roles");
     accounts
-        .set_password("carol", SecretString::from("a brand new password".to_owned()), now)
+        .set_password(
+            "carol",
+            SecretString::from("a brand new password".to_owned()),
+            now,
+        )
         .await
         .expect("password");
     accounts.delete_user("carol").await.expect("delete");
@@ -275,7 +288,15 @@ async fn account_changes_are_recorded_in_order(backend: Backend) {
     assert!(rows[0].detail.contains("roles: viewer"), "{:?}", rows[0]);
     assert!(rows[3].detail.contains("roles: admin"), "{:?}", rows[3]);
     // The user is gone; their history is not.
-    assert!(app.core.accounts().store().user_by_id(&carol.id).await.unwrap().is_none());
+    assert!(
+        app.core
+            .accounts()
+            .store()
+            .user_by_id(&carol.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend) {
@@ -348,7 +369,10 @@ async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
     let again = app.login("alice", PASSWORD).await.expect("login");
     app.client
         .clone()
-        .logout(with_bearer(pb::LogoutRequest::default(), &again.access_token))
+        .logout(with_bearer(
+            pb::LogoutRequest::default(),
+            &again.access_token,
+        ))
         .await
         .expect("logout");
     app.core

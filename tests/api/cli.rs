@@ -317,7 +317,10 @@ async fn admin_commands_are_audited_and_audit_tail_prints_them(backend: Backend)
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         out
     };
-    run(&["user", "add", "alice", "--password-stdin"], "first password\n");
+    run(
+        &["user", "add", "alice", "--password-stdin"],
+        "first password\n",
+    );
     run(&["user", "set-roles", "alice", "--role", "admin"], "");
     run(&["user", "disable", "alice"], "");
     run(&["user", "enable", "alice"], "");
@@ -378,7 +381,10 @@ async fn admin_commands_are_audited_and_audit_tail_prints_them(backend: Backend)
     let out = authd(&url, &["audit", "tail", "-n", "0"], "");
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.starts_with("error: ") && err.contains("--lines"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("--lines"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -387,7 +393,11 @@ async fn audit_tail_follow_prints_new_events_until_stopped(backend: Backend) {
     use std::time::{Duration, Instant};
 
     let db = TestDb::new(backend).await;
-    let out = authd(&db.url, &["user", "add", "alice", "--password-stdin"], "first password\n");
+    let out = authd(
+        &db.url,
+        &["user", "add", "alice", "--password-stdin"],
+        "first password\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
@@ -426,11 +436,17 @@ async fn audit_tail_follow_prints_new_events_until_stopped(backend: Backend) {
     let out = authd(&db.url, &["user", "disable", "alice"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let second = next_line("followed");
-    assert!(second.contains("user_disabled") && second.contains("alice"), "{second}");
+    assert!(
+        second.contains("user_disabled") && second.contains("alice"),
+        "{second}"
+    );
 
     // SIGTERM (as Ctrl-C would) ends it cleanly; bounded wait.
     let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {

@@ -560,7 +560,10 @@ async fn the_audit_log_appends_and_reads_back_in_order(backend: Backend) {
     // Without a cursor: the last `limit` rows, oldest first.
     let last_two = store.audit_tail(2, None).await.expect("tail");
     assert_eq!(
-        last_two.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>(),
+        last_two
+            .iter()
+            .map(|e| e.subject.as_str())
+            .collect::<Vec<_>>(),
         ["bob", "carol"]
     );
     let carol = &last_two[1];
@@ -578,8 +581,17 @@ async fn the_audit_log_appends_and_reads_back_in_order(backend: Backend) {
         after_first.iter().map(|e| e.id).collect::<Vec<_>>(),
         ids[1..]
     );
-    assert_eq!(store.audit_tail(1, Some(ids[0])).await.expect("tail").len(), 1);
-    assert!(store.audit_tail(10, Some(ids[2])).await.expect("tail").is_empty());
+    assert_eq!(
+        store.audit_tail(1, Some(ids[0])).await.expect("tail").len(),
+        1
+    );
+    assert!(
+        store
+            .audit_tail(10, Some(ids[2]))
+            .await
+            .expect("tail")
+            .is_empty()
+    );
 
     // Nullable columns stay null.
     let anonymous = NewAuditEntry {
@@ -615,16 +627,18 @@ async fn the_database_refuses_to_update_or_delete_audit_rows(backend: Backend) {
         let refused = match backend {
             Backend::Sqlite => {
                 use sqlx::Connection as _;
-                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
-                sqlx::query(statement).execute(&mut conn).await
+                let mut conn = sqlx::SqliteConnection::connect(&db.url)
+                    .await
+                    .expect("connect");
+                sqlx::query(statement).execute(&mut conn).await.map(drop)
             }
             Backend::Postgres => {
                 use sqlx::Connection as _;
                 let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
-                sqlx::query(statement).execute(&mut conn).await
+                sqlx::query(statement).execute(&mut conn).await.map(drop)
             }
         };
-        let err = refused.map(|_| ()).expect_err(statement);
+        let err = refused.expect_err(statement);
         assert!(
             err.to_string().contains("append-only"),
             "{statement}: {err}"
