@@ -184,11 +184,12 @@ impl AuditRecord {
 /// the event, never the row's free text) and otherwise swallowed: see the
 /// module documentation for why the action it records is not failed.
 pub async fn record(store: &dyn Store, record: AuditRecord) {
-    if let Err(e) = store.append_audit(&record.entry).await {
+    let AuditRecord { entry } = record;
+    if let Err(e) = store.append_audit(&entry).await {
         tracing::warn!(
             error = %e,
-            event = %record.entry.event,
-            outcome = %record.entry.outcome,
+            event = %entry.event,
+            outcome = %entry.outcome,
             "could not write the audit log; the action itself went ahead"
         );
     }

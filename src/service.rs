@@ -255,12 +255,11 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Deletes a user and their sessions.
+    /// Deletes a user and their sessions. The audit row is stamped with the
+    /// wall clock (this method takes no `now`).
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown username.
-    ///
-    /// The audit row is stamped with the wall clock (this method takes no `now`).
     pub async fn delete_user(&self, username: &str) -> Result<User> {
         let user = self.store.delete_user(username).await?;
         self.forget_user(&user);
@@ -410,13 +409,7 @@ impl AuthCore {
                 (user, seen, needs_rehash)
             }
             (user, _, verdict) => {
-                // The caller learns nothing of which it was; the audit log does.
-                let why = match (&user, verdict) {
-                    (None, _) => "no such user",
-                    (Some(u), Verdict::Match { .. }) if !u.active => "user disabled",
-                    (Some(u), _) if !u.active => "wrong password; user disabled",
-                    _ => "wrong password",
-                };
+                let why = failure_reason(user.as_ref(), verdict);
                 self.audit_login_failure(login, user.as_ref(), client.addr.as_deref(), why, now)
                     .await;
                 return Err(Error::InvalidCredentials);
@@ -464,21 +457,11 @@ impl AuthCore {
             .await;
             return Err(Error::InvalidCredentials);
         };
-        let mut detail = format!("session {sid}");
-        if !evicted.is_empty() {
-            let _ = write!(detail, "; {} oldest sessions evicted", evicted.len());
-        }
+        self.audit_login_success(&user, client_addr.as_deref(), &sid, evicted.len(), now)
+            .await;
         for id in evicted {
             self.cache.apply(&Change::Session(id));
         }
-        audit::record(
-            self.store.as_ref(),
-            AuditRecord::new(AuditEvent::Login, Outcome::Success, now)
-                .user(&user)
-                .client_addr(client_addr.as_deref())
-                .detail(&detail),
-        )
-        .await;
 
         let user = User {
             last_login_at: Some(now),
@@ -490,6 +473,26 @@ impl AuthCore {
             refresh_token,
             user,
         })
+    }
+
+    /// Records a successful login that started session `sid`, evicting `evicted` older ones.
+    async fn audit_login_success(
+        &self,
+        user: &User,
+        client_addr: Option<&str>,
+        sid: &str,
+        evicted: usize,
+        now: i64,
+    ) {
+        let mut detail = format!("session {sid}");
+        if evicted > 0 {
+            let _ = write!(detail, "; {evicted} oldest sessions evicted");
+        }
+        let record = AuditRecord::new(AuditEvent::Login, Outcome::Success, now)
+            .user(user)
+            .client_addr(client_addr)
+            .detail(&detail);
+        audit::record(self.store.as_ref(), record).await;
     }
 
     /// Records a failed login: `login` is the name as presented (truncated),
@@ -920,6 +923,17 @@ impl AuthCore {
             Some(UserSelector::Username(name)) => self.store.user_by_username(&name).await?,
         };
         found.ok_or_else(|| Error::NotFound("no such user".to_owned()))
+    }
+}
+
+/// Why a login failed, for the audit log only: the caller always gets the
+/// same [`Error::InvalidCredentials`] and learns nothing of which it was.
+fn failure_reason(user: Option<&User>, verdict: Verdict) -> &'static str {
+    match (user, verdict) {
+        (None, _) => "no such user",
+        (Some(u), Verdict::Match { .. }) if !u.active => "user disabled",
+        (Some(u), _) if !u.active => "wrong password; user disabled",
+        _ => "wrong password",
     }
 }
 
