@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `user ...` and `keys ...`.
+//! The command line: `serve` (the default), `migrate`, `user ...`, `keys ...`
+//! and `audit tail`.
 //!
 //! Every subcommand reads the same configuration flags. Passwords are read
 //! from standard input (`--password-stdin`, one line) or an interactive
@@ -47,6 +48,35 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Most rows `audit tail` prints at once (`--lines`), and reads per poll.
+pub const MAX_TAIL_LINES: u32 = 10_000;
+
+/// `authd audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the last events, oldest first: time (RFC 3339, UTC), event,
+    /// subject, client address, outcome, detail.
+    Tail {
+        /// How many of the latest events to print (at most 10000).
+        #[arg(short = 'n', long = "lines", default_value_t = 50,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TAIL_LINES)))]
+        lines: u32,
+        /// Keep printing new events as they are appended, until Ctrl-C.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// With --follow, how often to look for new events, in milliseconds (100 to 60000).
+        #[arg(long, default_value_t = 1000, value_name = "MS",
+              value_parser = clap::value_parser!(u64).range(100..=60_000))]
+        poll_interval_ms: u64,
+        /// One JSON object per line instead of columns.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `authd keys ...`
@@ -155,6 +185,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Audit(command) => {
+            let store = app::open_store(&config).await?;
+            let result = run_audit(store.as_ref(), command, app::shutdown_signal()).await;
+            store.close().await;
+            result
+        }
         Command::Keys(command) => {
             let store = app::open_store(&config).await?;
             let result = run_keys(&config, &store, command).await;
@@ -163,7 +199,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(command) => {
             let store = app::open_store(&config).await?;
-            let accounts = Accounts::new(store.clone(), app::password_hasher(&config).await?);
+            let accounts = Accounts::new(store.clone(), app::password_hasher(&config).await?)
+                .with_actor(cli_actor());
             let result = run_user(&accounts, command).await;
             store.close().await;
             result
@@ -304,6 +341,73 @@ async fn run_keys(
         }
     }
     Ok(())
+}
+
+/// Who the audit log names for CLI changes: the OS user running it, as the
+/// environment tells (a hint for the reader, not an authenticated identity).
+fn cli_actor() -> String {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli, os user {who}")
+}
+
+/// Runs `authd audit ...`, printing to stdout; `--follow` stops when `stop` resolves.
+///
+/// # Errors
+/// Database errors, or a closed standard output.
+pub async fn run_audit(
+    store: &dyn crate::store::Store,
+    command: AuditCommand,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let AuditCommand::Tail {
+        lines,
+        follow,
+        poll_interval_ms,
+        json,
+    } = command;
+    let render: fn(&crate::store::AuditEntry) -> String = if json {
+        crate::audit::render_json
+    } else {
+        crate::audit::render_line
+    };
+    let print = |entries: &[crate::store::AuditEntry]| print_audit(entries, render);
+    let mut last = print(&store.audit_tail(lines.min(MAX_TAIL_LINES), None).await?)?;
+    if !follow {
+        return Ok(());
+    }
+    // Bounded in time by the interval (clamped by the parser) and in work
+    // by MAX_TAIL_LINES per poll; it ends on `stop` (Ctrl-C or SIGTERM).
+    let interval = std::time::Duration::from_millis(poll_interval_ms.clamp(100, 60_000));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            () = tokio::time::sleep(interval) => {}
+        }
+        let after = last.unwrap_or(0);
+        let fresh = store.audit_tail(MAX_TAIL_LINES, Some(after)).await?;
+        if let Some(id) = print(&fresh)? {
+            last = Some(id);
+        }
+    }
+}
+
+/// Prints `entries` one per line; returns the last one's id.
+fn print_audit(
+    entries: &[crate::store::AuditEntry],
+    render: fn(&crate::store::AuditEntry) -> String,
+) -> Result<Option<i64>> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for entry in entries {
+        writeln!(out, "{}", render(entry))
+            .map_err(|e| Error::internal("writing the audit log to stdout", e))?;
+    }
+    out.flush()
+        .map_err(|e| Error::internal("writing the audit log to stdout", e))?;
+    Ok(entries.last().map(|e| e.id))
 }
 
 fn print_user_row(user: &User) {

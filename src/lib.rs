@@ -9,7 +9,8 @@
 //! # Layout
 //!
 //! - [`config`]: defaults, config file, `AUTHD_*` variables and flags, validated at start-up.
-//! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`).
+//! - [`audit`]: the append-only audit log: events, what a row holds (never a secret), rendering.
+//! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //! - [`grpc`]: transport adapters and the one `Error` to `Status` mapping; no SQL, no crypto.
 //! - [`service`]: login, sessions and refresh, verify, user reads; `now` is a parameter; no transport types.
@@ -31,6 +32,7 @@
 //! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.
 
 pub mod app;
+pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod client_addr;

@@ -4,10 +4,12 @@
 //! adapters in [`crate::grpc`] and the CLI in [`crate::cli`] both call in
 //! here. Time is a parameter (`now`, Unix seconds) wherever it matters.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use crate::cache::StateCache;
 use crate::error::{Error, Result};
 use crate::password::{self, PasswordHasher, Verdict};
@@ -120,11 +122,16 @@ pub struct NewAccount {
 /// Changes that revoke tokens (disable, password, roles, delete) are
 /// announced by the store to every process; when a local cache is attached
 /// it is also updated at once, so this replica never answers from stale state.
+///
+/// Every change is recorded in the audit log, with the actor when one was
+/// named ([`Self::with_actor`]).
 #[derive(Debug, Clone)]
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
     cache: Option<Arc<StateCache>>,
+    /// Who is making changes (e.g. the CLI and its OS user), for the audit log.
+    actor: Option<String>,
 }
 
 impl Accounts {
@@ -135,7 +142,32 @@ impl Accounts {
             store,
             hasher,
             cache: None,
+            actor: None,
         }
+    }
+
+    /// The same, naming `actor` (no secrets: e.g. `cli, os user root`) in
+    /// the audit log as the one who made each change.
+    #[must_use]
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Records an account change about `user` in the audit log.
+    async fn audit(&self, event: AuditEvent, user: &User, detail: &str, now: i64) {
+        let detail = match (&self.actor, detail.is_empty()) {
+            (Some(actor), true) => format!("by {actor}"),
+            (Some(actor), false) => format!("{detail}; by {actor}"),
+            (None, _) => detail.to_owned(),
+        };
+        audit::record(
+            self.store.as_ref(),
+            AuditRecord::new(event, Outcome::Success, now)
+                .user(user)
+                .detail(&detail),
+        )
+        .await;
     }
 
     /// The same, also dropping `cache` entries on every change.
@@ -170,7 +202,8 @@ impl Accounts {
         }
         let roles = user::normalize_roles(&account.roles)?;
         let hash = self.hasher.hash(account.password).await?;
-        self.store
+        let user = self
+            .store
             .create_user(NewUser {
                 id: uuid::Uuid::new_v4().to_string(),
                 username: account.username,
@@ -179,7 +212,11 @@ impl Accounts {
                 roles,
                 created_at: now,
             })
-            .await
+            .await?;
+        let detail = format!("roles: {}", roles_text(&user.roles));
+        self.audit(AuditEvent::UserCreated, &user, &detail, now)
+            .await;
+        Ok(user)
     }
 
     /// Lists all users.
@@ -197,6 +234,12 @@ impl Accounts {
     pub async fn set_active(&self, username: &str, active: bool, now: i64) -> Result<User> {
         let user = self.store.set_active(username, active, now).await?;
         self.forget_user(&user);
+        let (event, detail) = if active {
+            (AuditEvent::UserEnabled, "")
+        } else {
+            (AuditEvent::UserDisabled, "sessions ended")
+        };
+        self.audit(event, &user, detail, now).await;
         Ok(user)
     }
 
@@ -208,16 +251,27 @@ impl Accounts {
         let roles = user::normalize_roles(roles)?;
         let user = self.store.set_roles(username, &roles, now).await?;
         self.forget_user(&user);
+        let detail = format!("roles: {}; sessions ended", roles_text(&user.roles));
+        self.audit(AuditEvent::RolesChanged, &user, &detail, now)
+            .await;
         Ok(user)
     }
 
-    /// Deletes a user and their sessions.
+    /// Deletes a user and their sessions. The audit row is stamped with the
+    /// wall clock (this method takes no `now`).
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown username.
     pub async fn delete_user(&self, username: &str) -> Result<User> {
         let user = self.store.delete_user(username).await?;
         self.forget_user(&user);
+        self.audit(
+            AuditEvent::UserDeleted,
+            &user,
+            "sessions ended",
+            crate::token::now_unix(),
+        )
+        .await;
         Ok(user)
     }
 
@@ -241,6 +295,8 @@ impl Accounts {
             .set_password_hash(username, SecretString::from(hash), now)
             .await?;
         self.forget_user(&user);
+        self.audit(AuditEvent::PasswordChanged, &user, "sessions ended", now)
+            .await;
         Ok(user)
     }
 
@@ -402,6 +458,7 @@ impl AuthCore {
         }
 
         let keys = AttemptKeys::new(login, client.addr.as_deref());
+        let addr = client.addr.clone();
         let attempt = self
             .attempt_login(login, password, client, &keys, now)
             .await?;
@@ -415,6 +472,13 @@ impl AuthCore {
                     retry_after_secs = blocked.retry_after_secs,
                     "login throttled"
                 );
+                let detail = format!(
+                    "{} blocked for {} s",
+                    blocked.kind.as_str(),
+                    blocked.retry_after_secs
+                );
+                audit::login_throttled(self.store.as_ref(), login, addr.as_deref(), &detail, now)
+                    .await;
                 Err(Error::Throttled {
                     retry_after_secs: blocked.retry_after_secs,
                 })
@@ -476,7 +540,12 @@ impl AuthCore {
                 };
                 (user, seen, needs_rehash)
             }
-            _ => return Ok(Attempt::Failed),
+            (user, _, verdict) => {
+                let why = failure_reason(user.as_ref(), verdict);
+                self.audit_login_failure(login, user.as_ref(), client.addr.as_deref(), why, now)
+                    .await;
+                return Ok(Attempt::Failed);
+            }
         };
 
         let rehash = if needs_rehash {
@@ -503,14 +572,25 @@ impl AuthCore {
             refresh_hash: refresh::hash(refresh_token.expose_secret()),
         };
         let (sid, not_after) = (session.id.clone(), session.expires_at);
+        let client_addr = session.client_addr.clone();
         // Fails (as a wrong password would) if the user changed since the check.
         let Some(evicted) = self
             .store
             .start_session(session, &seen, rehash, self.sessions.max_per_user)
             .await?
         else {
+            self.audit_login_failure(
+                login,
+                Some(&user),
+                client_addr.as_deref(),
+                "the user changed during the login",
+                now,
+            )
+            .await;
             return Ok(Attempt::Failed);
         };
+        self.audit_login_success(&user, client_addr.as_deref(), &sid, evicted.len(), now)
+            .await;
         for id in evicted {
             self.cache.apply(&Change::Session(id));
         }
@@ -528,6 +608,46 @@ impl AuthCore {
             }),
             had_failures,
         })
+    }
+
+    /// Records a successful login that started session `sid`, evicting `evicted` older ones.
+    async fn audit_login_success(
+        &self,
+        user: &User,
+        client_addr: Option<&str>,
+        sid: &str,
+        evicted: usize,
+        now: i64,
+    ) {
+        let mut detail = format!("session {sid}");
+        if evicted > 0 {
+            let _ = write!(detail, "; {evicted} oldest sessions evicted");
+        }
+        let record = AuditRecord::new(AuditEvent::Login, Outcome::Success, now)
+            .user(user)
+            .client_addr(client_addr)
+            .detail(&detail);
+        audit::record(self.store.as_ref(), record).await;
+    }
+
+    /// Records a failed login: `login` is the name as presented (truncated),
+    /// `user` the account it named, if any.
+    async fn audit_login_failure(
+        &self,
+        login: &str,
+        user: Option<&User>,
+        client_addr: Option<&str>,
+        why: &str,
+        now: i64,
+    ) {
+        let mut record = AuditRecord::new(AuditEvent::Login, Outcome::Failure, now)
+            .subject(login)
+            .client_addr(client_addr)
+            .detail(why);
+        if let Some(user) = user {
+            record = record.user_id(&user.id);
+        }
+        audit::record(self.store.as_ref(), record).await;
     }
 
     /// Exchanges a refresh token for a new access token and the next refresh
@@ -616,6 +736,16 @@ impl AuthCore {
                     .end_session(&session.id, EndReason::Reuse, now)
                     .await?;
                 self.cache.apply(&Change::Session(session.id.clone()));
+                audit::record(
+                    self.store.as_ref(),
+                    AuditRecord::new(AuditEvent::RefreshReuse, Outcome::Denied, now)
+                        .user(&user)
+                        .detail(&format!(
+                            "a spent refresh token was presented again; session {} revoked",
+                            session.id
+                        )),
+                )
+                .await;
                 tracing::warn!(
                     session_id = %session.id,
                     user_id = %session.user_id,
@@ -647,19 +777,68 @@ impl AuthCore {
             if refresh::looks_valid(token)
                 && let Some(record) = self.store.refresh_token(&refresh::hash(token)).await?
             {
-                self.end_session(&record.session_id, EndReason::Logout, now)
+                let ended = self
+                    .end_session(&record.session_id, EndReason::Logout, now)
                     .await?;
+                // The session names its user; the refresh token alone does not.
+                let user_id = self
+                    .store
+                    .session(&record.session_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|s| s.user_id);
+                let user = match &user_id {
+                    Some(id) => self.store.user_by_id(id).await.ok().flatten(),
+                    None => None,
+                };
+                self.audit_logout(
+                    user.as_ref(),
+                    user_id.as_deref(),
+                    &record.session_id,
+                    ended,
+                    now,
+                )
+                .await;
             }
             return Ok(());
         }
-        let (_, claims) = self.authenticate(bearer, now).await?;
-        self.end_session(&claims.sid, EndReason::Logout, now).await
+        let (user, claims) = self.authenticate(bearer, now).await?;
+        let ended = self
+            .end_session(&claims.sid, EndReason::Logout, now)
+            .await?;
+        self.audit_logout(Some(&user), Some(&user.id), &claims.sid, ended, now)
+            .await;
+        Ok(())
     }
 
-    async fn end_session(&self, sid: &str, reason: EndReason, now: i64) -> Result<()> {
-        self.store.end_session(sid, reason, now).await?;
+    async fn audit_logout(
+        &self,
+        user: Option<&User>,
+        user_id: Option<&str>,
+        sid: &str,
+        ended: bool,
+        now: i64,
+    ) {
+        let mut record =
+            AuditRecord::new(AuditEvent::Logout, Outcome::Success, now).detail(&if ended {
+                format!("session {sid} ended")
+            } else {
+                format!("session {sid} had already ended")
+            });
+        if let Some(user) = user {
+            record = record.user(user);
+        } else if let Some(id) = user_id {
+            record = record.user_id(id);
+        }
+        audit::record(self.store.as_ref(), record).await;
+    }
+
+    /// Ends one session; `Ok(false)` if it had already ended.
+    async fn end_session(&self, sid: &str, reason: EndReason, now: i64) -> Result<bool> {
+        let ended = self.store.end_session(sid, reason, now).await?;
         self.cache.apply(&Change::Session(sid.to_owned()));
-        Ok(())
+        Ok(ended)
     }
 
     /// Ends every session of the calling user; returns how many were live.
@@ -668,8 +847,17 @@ impl AuthCore {
     /// [`Error::Unauthenticated`] without a valid bearer token.
     pub async fn logout_all(&self, bearer: Option<&str>, now: i64) -> Result<u64> {
         let (user, _) = self.authenticate(bearer, now).await?;
-        self.end_user_sessions(&user.id, EndReason::LogoutAll, now)
-            .await
+        let ended = self
+            .end_user_sessions(&user.id, EndReason::LogoutAll, now)
+            .await?;
+        audit::record(
+            self.store.as_ref(),
+            AuditRecord::new(AuditEvent::LogoutAll, Outcome::Success, now)
+                .user(&user)
+                .detail(&format!("{ended} sessions ended")),
+        )
+        .await;
+        Ok(ended)
     }
 
     async fn end_user_sessions(&self, user_id: &str, reason: EndReason, now: i64) -> Result<u64> {
@@ -709,13 +897,33 @@ impl AuthCore {
     ) -> Result<u64> {
         let (caller, claims) = self.authenticate(bearer, now).await?;
         if !is_admin(&caller, &claims) {
+            audit::record(
+                self.store.as_ref(),
+                AuditRecord::new(AuditEvent::SessionsRevoked, Outcome::Denied, now)
+                    .user(&caller)
+                    .detail("the caller lacks the admin role"),
+            )
+            .await;
             return Err(Error::PermissionDenied(
                 "revoking sessions needs the `admin` role".to_owned(),
             ));
         }
         let target = self.find_user(selector).await?;
-        self.end_user_sessions(&target.id, EndReason::Admin, now)
-            .await
+        let ended = self
+            .end_user_sessions(&target.id, EndReason::Admin, now)
+            .await?;
+        let detail = format!(
+            "{ended} sessions ended; by admin {} ({})",
+            caller.username, caller.id
+        );
+        audit::record(
+            self.store.as_ref(),
+            AuditRecord::new(AuditEvent::SessionsRevoked, Outcome::Success, now)
+                .user(&target)
+                .detail(&detail),
+        )
+        .await;
+        Ok(ended)
     }
 
     /// Verifies an access token at `now`: signature and claims, that its
@@ -850,6 +1058,26 @@ impl AuthCore {
             Some(UserSelector::Username(name)) => self.store.user_by_username(&name).await?,
         };
         found.ok_or_else(|| Error::NotFound("no such user".to_owned()))
+    }
+}
+
+/// Why a login failed, for the audit log only: the caller always gets the
+/// same [`Error::InvalidCredentials`] and learns nothing of which it was.
+fn failure_reason(user: Option<&User>, verdict: Verdict) -> &'static str {
+    match (user, verdict) {
+        (None, _) => "no such user",
+        (Some(u), Verdict::Match { .. }) if !u.active => "user disabled",
+        (Some(u), _) if !u.active => "wrong password; user disabled",
+        _ => "wrong password",
+    }
+}
+
+/// Roles for the audit log: comma-separated, `(none)` when empty.
+fn roles_text(roles: &[String]) -> String {
+    if roles.is_empty() {
+        "(none)".to_owned()
+    } else {
+        roles.join(",")
     }
 }
 

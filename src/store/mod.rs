@@ -257,6 +257,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes the counts whose last failure is at or before `forget_before`
     /// (they no longer count); returns how many.
     async fn purge_login_failures(&self, forget_before: i64) -> Result<u64>;
+
+    /// Appends one row to the audit log; returns its id. The log is
+    /// append-only: there is no method to change or remove a row, and the
+    /// database refuses `UPDATE` and `DELETE` on it with a trigger.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64>;
+
+    /// Reads the audit log in id (append) order: with `after_id`, the first
+    /// `limit` rows after it (to follow the log); without, the last `limit` rows.
+    async fn audit_tail(&self, limit: u32, after_id: Option<i64>) -> Result<Vec<AuditEntry>>;
 }
 
 /// The failed logins counted under one throttle key.
@@ -269,6 +278,47 @@ pub struct LoginFailures {
     pub failures: i64,
     /// The latest failure, Unix seconds.
     pub last_failure_at: i64,
+}
+
+/// An audit-log row to append; see [`crate::audit`] for what goes in it.
+/// It must never hold a password, token or hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// When, Unix seconds (UTC).
+    pub at: i64,
+    /// What happened, e.g. `login`.
+    pub event: String,
+    /// The user concerned, when known.
+    pub user_id: Option<String>,
+    /// Who or what it was about: a username or a key id.
+    pub subject: String,
+    /// The client's address, if known.
+    pub client_addr: Option<String>,
+    /// `success`, `failure`, `denied` or `throttled`.
+    pub outcome: String,
+    /// A short, non-secret explanation.
+    pub detail: String,
+}
+
+/// An audit-log row as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// Position in the log; increases with every append.
+    pub id: i64,
+    /// When, Unix seconds (UTC).
+    pub at: i64,
+    /// What happened.
+    pub event: String,
+    /// The user concerned, when known.
+    pub user_id: Option<String>,
+    /// Who or what it was about.
+    pub subject: String,
+    /// The client's address, if known.
+    pub client_addr: Option<String>,
+    /// The outcome.
+    pub outcome: String,
+    /// A short explanation.
+    pub detail: String,
 }
 
 /// A session to start, with the hash of its first refresh token.

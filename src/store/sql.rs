@@ -41,6 +41,13 @@ macro_rules! session_columns {
     };
 }
 
+/// The columns of an audit-log row.
+macro_rules! audit_columns {
+    () => {
+        "id, at, event, user_id, subject, client_addr, outcome, detail"
+    };
+}
+
 /// Implements [`super::Store`] for `$store` (which has a `pool` field of a
 /// pool for database `$db`), with migrations `$migrator` and the one-argument
 /// statement `$publish` that announces a change.
@@ -50,10 +57,10 @@ macro_rules! sql_store {
             use secrecy::{ExposeSecret, SecretBox, SecretString};
             use $crate::error::{Error, Result};
             use $crate::store::{
-                Change, ChangeFeed, Credentials, CredentialsRow, EndReason, KeyRow,
-                LoginFailures, LoginSnapshot, NewSession, NewUser, RefreshRecord, RefreshRow, Rotation, Session,
-                SessionRow, StoredKey, UserRow, distinct, join_roles, no_such_user, placeholders,
-                write_error,
+                AuditEntry, Change, ChangeFeed, Credentials, CredentialsRow, EndReason, KeyRow,
+                LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord,
+                RefreshRow, Rotation, Session, SessionRow, StoredKey, UserRow, distinct,
+                join_roles, no_such_user, placeholders, write_error,
             };
             use $crate::user::{User, email_key, login_key, username_key};
 
@@ -751,6 +758,55 @@ macro_rules! sql_store {
                         .await
                         .map(|r| r.rows_affected())
                         .map_err(|e| Error::database("purging failed-login counts", e))
+                }
+
+                async fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64> {
+                    sqlx::query_scalar::<_, i64>(
+                        "INSERT INTO audit_log (at, event, user_id, subject, client_addr, \
+                         outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(entry.at)
+                    .bind(&entry.event)
+                    .bind(entry.user_id.as_deref())
+                    .bind(&entry.subject)
+                    .bind(entry.client_addr.as_deref())
+                    .bind(&entry.outcome)
+                    .bind(&entry.detail)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| Error::database("writing the audit log", e))
+                }
+
+                async fn audit_tail(
+                    &self,
+                    limit: u32,
+                    after_id: Option<i64>,
+                ) -> Result<Vec<AuditEntry>> {
+                    let limit = i64::from(limit);
+                    let rows = match after_id {
+                        Some(after) => sqlx::query_as::<_, AuditEntry>(concat!(
+                            "SELECT ",
+                            audit_columns!(),
+                            " FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"
+                        ))
+                        .bind(after)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await,
+                        None => sqlx::query_as::<_, AuditEntry>(concat!(
+                            "SELECT ",
+                            audit_columns!(),
+                            " FROM audit_log ORDER BY id DESC LIMIT $1"
+                        ))
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map(|mut rows| {
+                            rows.reverse();
+                            rows
+                        }),
+                    };
+                    rows.map_err(|e| Error::database("reading the audit log", e))
                 }
             }
         };

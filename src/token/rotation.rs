@@ -30,6 +30,7 @@ use tokio::sync::{Notify, watch};
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
+use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use crate::config::{Config, Signing};
 use crate::error::{Error, Result};
 use crate::store::{KeyState, Store, StoredKey};
@@ -189,7 +190,12 @@ impl KeyManager {
             )));
         }
         let rotation = self
-            .publish_next(algorithm, now, now + secs(self.policy.prepublish))
+            .publish_next(
+                algorithm,
+                now,
+                now + secs(self.policy.prepublish),
+                "requested rotation",
+            )
             .await?;
         self.maintain(now).await?;
         Ok(rotation)
@@ -200,6 +206,7 @@ impl KeyManager {
         algorithm: jsonwebtoken::Algorithm,
         now: i64,
         activates_at: i64,
+        why: &str,
     ) -> Result<Rotation> {
         let mut key = keys::generate(algorithm, KeyState::Next, now)?;
         key.activates_at = activates_at;
@@ -219,6 +226,17 @@ impl KeyManager {
         }
         crate::metrics::global().key_event("published");
         tracing::info!(kid = %rotation.kid, activates_at, "published a new signing key");
+        audit::record(
+            self.store.as_ref(),
+            AuditRecord::new(AuditEvent::KeyPublished, Outcome::Success, now)
+                .subject(&rotation.kid)
+                .detail(&format!(
+                    "{} key; signs from {}; {why}",
+                    rotation.algorithm,
+                    audit::rfc3339(activates_at)
+                )),
+        )
+        .await;
         Ok(rotation)
     }
 
@@ -250,16 +268,37 @@ impl KeyManager {
         {
             crate::metrics::global().key_event("promoted");
             tracing::info!(kid = %next.kid, previous = %current.kid, "signing key rotated");
+            audit::record(
+                self.store.as_ref(),
+                AuditRecord::new(AuditEvent::KeyPromoted, Outcome::Success, now)
+                    .subject(&next.kid)
+                    .detail(&format!(
+                        "now signing; previous key {} verifies until {}",
+                        current.kid,
+                        audit::rfc3339(now + secs(self.policy.overlap))
+                    )),
+            )
+            .await;
         }
         for kid in self.store.retire_signing_keys(now).await? {
             crate::metrics::global().key_event("retired");
             tracing::info!(%kid, "signing key retired");
+            audit::record(
+                self.store.as_ref(),
+                AuditRecord::new(AuditEvent::KeyRetired, Outcome::Success, now)
+                    .subject(&kid)
+                    .detail("no longer verifies; private key wiped"),
+            )
+            .await;
         }
         let mut stored = self.store.signing_keys().await?;
         if let Some(interval) = self.policy.rotation_interval
             && let Some(due) = scheduled_activation(&stored, interval, self.policy.prepublish, now)
         {
-            match self.publish_next(algorithm, now, due).await {
+            match self
+                .publish_next(algorithm, now, due, "scheduled rotation")
+                .await
+            {
                 Ok(_) | Err(Error::AlreadyExists(_)) => {}
                 Err(e) => return Err(e),
             }

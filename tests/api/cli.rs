@@ -16,6 +16,8 @@ on_both_backends!(
     passwords_are_never_taken_from_arguments,
     migrate_prepares_an_empty_database,
     user_unlock_lets_a_throttled_user_log_in_at_once,
+    admin_commands_are_audited_and_audit_tail_prints_them,
+    audit_tail_follow_prints_new_events_until_stopped,
 );
 
 /// Runs `authd ARGS` on `db` with `stdin` piped in, in a scratch directory.
@@ -381,4 +383,171 @@ fn bad_configuration_is_rejected_with_a_fix() {
     let out = authd("postgres://[::1", &["serve"], "");
     let err = assert_one_line_failure(&out);
     assert!(err.contains("postgres://USER"), "{err}");
+}
+
+/// Whether `line` starts with an RFC 3339 UTC time (`YYYY-MM-DDTHH:MM:SSZ`).
+fn starts_with_rfc3339_utc(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() >= 20
+        && b[..20].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+async fn admin_commands_are_audited_and_audit_tail_prints_them(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    let run = |args: &[&str], stdin: &str| {
+        let out = authd(&url, args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        out
+    };
+    run(
+        &["user", "add", "alice", "--password-stdin"],
+        "first password\n",
+    );
+    run(&["user", "set-roles", "alice", "--role", "admin"], "");
+    run(&["user", "disable", "alice"], "");
+    run(&["user", "enable", "alice"], "");
+    run(
+        &["user", "set-password", "alice", "--password-stdin"],
+        "second password\n",
+    );
+    run(&["user", "delete", "alice"], "");
+    run(&["keys", "rotate"], "");
+
+    let out = run(&["audit", "tail"], "");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let events: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).expect("an event column"))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "user_created",
+            "roles_changed",
+            "user_disabled",
+            "user_enabled",
+            "password_changed",
+            "user_deleted",
+            "key_published",
+        ],
+        "{text}"
+    );
+    for line in &lines {
+        assert!(starts_with_rfc3339_utc(line), "{line}");
+        assert!(line.contains("success"), "{line}");
+    }
+    for line in &lines[..6] {
+        assert!(line.contains(" alice "), "{line}");
+        assert!(line.contains("by cli, os user"), "{line}");
+    }
+    assert!(!text.contains("password\n") && !text.contains("first password"));
+    assert!(!text.contains("$argon2"), "{text}");
+
+    // -n picks the latest N, oldest first.
+    let two = stdout(&run(&["audit", "tail", "-n", "2"], ""));
+    let two: Vec<&str> = two.lines().collect();
+    assert_eq!(two, lines[5..], "-n 2");
+    let two = stdout(&run(&["audit", "tail", "--lines", "2"], ""));
+    assert_eq!(two.lines().count(), 2);
+
+    // --json: one object per line, every column, the time in RFC 3339 UTC.
+    let json = stdout(&run(&["audit", "tail", "--json", "-n", "1"], ""));
+    let row: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON object");
+    assert_eq!(row["event"], "key_published");
+    assert_eq!(row["outcome"], "success");
+    assert!(starts_with_rfc3339_utc(row["time"].as_str().expect("time")));
+    assert!(row["id"].as_i64().is_some() && row["at"].as_i64().is_some());
+
+    // Nonsense counts are refused with one line.
+    let out = authd(&url, &["audit", "tail", "-n", "0"], "");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: ") && err.contains("--lines"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+async fn audit_tail_follow_prints_new_events_until_stopped(backend: Backend) {
+    use std::io::BufRead as _;
+    use std::time::{Duration, Instant};
+
+    let db = TestDb::new(backend).await;
+    let out = authd(
+        &db.url,
+        &["user", "add", "alice", "--password-stdin"],
+        "first password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(["audit", "tail", "--follow", "--poll-interval-ms", "100"])
+        .env("AUTHD_DATABASE_URL", &db.url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run authd audit tail --follow");
+    let stdout_pipe = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout_pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = |what: &str| {
+        rx.recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("no {what} line within 20 s: {e}"))
+    };
+
+    let first = next_line("existing");
+    assert!(first.contains("user_created"), "{first}");
+
+    // Another process acts; the follower prints it on a later poll.
+    let out = authd(&db.url, &["user", "disable", "alice"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = next_line("followed");
+    assert!(
+        second.contains("user_disabled") && second.contains("alice"),
+        "{second}"
+    );
+
+    // SIGTERM (as Ctrl-C would) ends it cleanly; bounded wait.
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("audit tail --follow did not stop on SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    reader.join().expect("reader thread");
 }

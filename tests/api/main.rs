@@ -14,6 +14,7 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod cli;
 mod examples;
 mod ext_authz;

@@ -1,0 +1,454 @@
+//! The audit log over real gRPC: each event kind leaves a row, and no row
+//! ever holds a password, token or hash.
+
+use std::time::Duration;
+
+use authd::grpc::pb;
+use authd::store::AuditEntry;
+use authd::token::now_unix;
+use secrecy::SecretString;
+use tonic::{Code, Request};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, spawn_app_with};
+
+on_both_backends!(
+    logins_that_succeed_and_fail_are_recorded_with_the_client_address,
+    a_failed_login_records_the_presented_name_truncated_and_never_the_password,
+    logout_logout_all_and_admin_revocations_are_recorded,
+    refresh_token_reuse_is_recorded_as_denied,
+    account_changes_are_recorded_in_order,
+    key_publication_promotion_and_retirement_are_recorded,
+    no_audit_row_ever_holds_a_password_token_or_hash,
+    a_throttled_login_is_recorded,
+);
+
+/// Every audit row, oldest first.
+async fn audit_rows(app: &TestApp) -> Vec<AuditEntry> {
+    app.core
+        .accounts()
+        .store()
+        .audit_tail(10_000, None)
+        .await
+        .expect("read the audit log")
+}
+
+/// The rows of one event kind.
+async fn rows_of(app: &TestApp, event: &str) -> Vec<AuditEntry> {
+    audit_rows(app)
+        .await
+        .into_iter()
+        .filter(|e| e.event == event)
+        .collect()
+}
+
+fn with_bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    request
+}
+
+async fn logins_that_succeed_and_fail_are_recorded_with_the_client_address(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.create_user("alice", &[]).await;
+    let before = now_unix();
+    let ok = app.login("alice", PASSWORD).await.expect("login");
+    assert_code(
+        app.login("alice", "not the password at all").await,
+        Code::Unauthenticated,
+    );
+    assert_code(
+        app.login("nobody", "not the password at all").await,
+        Code::Unauthenticated,
+    );
+    app.core
+        .accounts()
+        .set_active("alice", false, now_unix())
+        .await
+        .expect("disable");
+    assert_code(app.login("alice", PASSWORD).await, Code::Unauthenticated);
+
+    let logins = rows_of(&app, "login").await;
+    assert_eq!(logins.len(), 4, "{logins:#?}");
+    let success = &logins[0];
+    assert_eq!(success.outcome, "success");
+    assert_eq!(success.subject, "alice");
+    assert_eq!(success.user_id.as_deref(), Some(alice.id.as_str()));
+    assert_eq!(success.client_addr.as_deref(), Some("127.0.0.1"));
+    assert!(success.detail.contains(&ok.session_id), "{success:?}");
+    assert!(success.at >= before && success.at <= now_unix() + 1);
+
+    let details: Vec<_> = logins[1..]
+        .iter()
+        .map(|e| {
+            assert_eq!(e.outcome, "failure", "{e:?}");
+            assert_eq!(e.client_addr.as_deref(), Some("127.0.0.1"), "{e:?}");
+            (e.subject.as_str(), e.user_id.is_some(), e.detail.as_str())
+        })
+        .collect();
+    assert_eq!(
+        details,
+        [
+            ("alice", true, "wrong password"),
+            ("nobody", false, "no such user"),
+            ("alice", true, "user disabled"),
+        ]
+    );
+}
+
+async fn a_failed_login_records_the_presented_name_truncated_and_never_the_password(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let long_name = format!("{}\n\u{1b}[2Jforged line", "x".repeat(300));
+    assert_code(
+        app.login(&long_name, "hunter2-but-longer").await,
+        Code::Unauthenticated,
+    );
+    let row = rows_of(&app, "login").await.remove(0);
+    assert_eq!(row.outcome, "failure");
+    assert_eq!(row.subject.chars().count(), authd::audit::MAX_SUBJECT_CHARS);
+    assert!(row.subject.starts_with("xxxx") && row.subject.ends_with('…'));
+    assert!(!row.subject.contains('\n') && !row.subject.contains('\u{1b}'));
+    assert!(!format!("{row:?}").contains("hunter2"));
+
+    // A name with control characters, short enough to keep: cleaned, not dropped.
+    assert_code(
+        app.login("eve\r\nlogin ok", "hunter2-but-longer").await,
+        Code::Unauthenticated,
+    );
+    let row = rows_of(&app, "login").await.remove(1);
+    assert_eq!(row.subject, "eve??login ok");
+}
+
+async fn logout_logout_all_and_admin_revocations_are_recorded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.create_user("alice", &[]).await;
+    let root = app.create_user("root", &["admin"]).await;
+    let bob = app.create_user("bob", &[]).await;
+
+    let first = app.login("alice", PASSWORD).await.expect("login");
+    let second = app.login("alice", PASSWORD).await.expect("login");
+    app.client
+        .clone()
+        .logout(with_bearer(
+            pb::LogoutRequest::default(),
+            &first.access_token,
+        ))
+        .await
+        .expect("logout by bearer");
+    let third = app.login("alice", PASSWORD).await.expect("login");
+    app.client
+        .clone()
+        .logout(pb::LogoutRequest {
+            refresh_token: third.refresh_token.clone(),
+        })
+        .await
+        .expect("logout by refresh token");
+    app.client
+        .clone()
+        .logout_all(with_bearer(pb::LogoutAllRequest {}, &second.access_token))
+        .await
+        .expect("logout all");
+
+    let logouts = rows_of(&app, "logout").await;
+    assert_eq!(logouts.len(), 2, "{logouts:#?}");
+    for (row, sid) in logouts.iter().zip([&first.session_id, &third.session_id]) {
+        assert_eq!(row.outcome, "success");
+        assert_eq!(row.subject, "alice");
+        assert_eq!(row.user_id.as_deref(), Some(alice.id.as_str()));
+        assert!(row.detail.contains(sid.as_str()), "{row:?}");
+    }
+    let all = rows_of(&app, "logout_all").await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0].subject, "alice");
+    assert_eq!(all[0].detail, "1 sessions ended");
+
+    let bob_token = app.token_for("bob").await;
+    let root_token = app.token_for("root").await;
+    let revoke = |name: &str| pb::RevokeSessionsRequest {
+        user: Some(pb::revoke_sessions_request::User::Username(name.to_owned())),
+    };
+    assert_code(
+        app.client
+            .clone()
+            .revoke_sessions(with_bearer(revoke("root"), &bob_token))
+            .await,
+        Code::PermissionDenied,
+    );
+    app.client
+        .clone()
+        .revoke_sessions(with_bearer(revoke("bob"), &root_token))
+        .await
+        .expect("admin revokes");
+
+    let revocations = rows_of(&app, "sessions_revoked").await;
+    assert_eq!(revocations.len(), 2, "{revocations:#?}");
+    assert_eq!(revocations[0].outcome, "denied");
+    assert_eq!(revocations[0].user_id.as_deref(), Some(bob.id.as_str()));
+    assert_eq!(revocations[1].outcome, "success");
+    assert_eq!(revocations[1].subject, "bob");
+    assert!(
+        revocations[1].detail.contains(&root.id) && revocations[1].detail.contains("1 sessions"),
+        "{:?}",
+        revocations[1]
+    );
+}
+
+async fn refresh_token_reuse_is_recorded_as_denied(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.refresh_grace = Duration::ZERO).await;
+    let alice = app.create_user("alice", &[]).await;
+    let login = app.login("alice", PASSWORD).await.expect("login");
+    let spent = pb::RefreshRequest {
+        refresh_token: login.refresh_token.clone(),
+    };
+    app.client
+        .clone()
+        .refresh(spent.clone())
+        .await
+        .expect("first refresh");
+    assert!(rows_of(&app, "refresh_reuse").await.is_empty());
+    assert_code(
+        app.client.clone().refresh(spent).await,
+        Code::Unauthenticated,
+    );
+    let reuse = rows_of(&app, "refresh_reuse").await;
+    assert_eq!(reuse.len(), 1, "{reuse:#?}");
+    assert_eq!(reuse[0].outcome, "denied");
+    assert_eq!(reuse[0].user_id.as_deref(), Some(alice.id.as_str()));
+    assert!(
+        reuse[0].detail.contains(&login.session_id),
+        "{:?}",
+        reuse[0]
+    );
+}
+
+async fn account_changes_are_recorded_in_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let accounts = app.core.accounts().clone().with_actor("test suite");
+    let now = now_unix();
+    let carol = accounts
+        .create_user(
+            authd::service::NewAccount {
+                username: "carol".to_owned(),
+                email: None,
+                roles: vec!["viewer".to_owned()],
+                password: SecretString::from(PASSWORD.to_owned()),
+            },
+            now,
+        )
+        .await
+        .expect("create");
+    accounts
+        .set_active("carol", false, now)
+        .await
+        .expect("disable");
+    accounts
+        .set_active("carol", true, now)
+        .await
+        .expect("enable");
+    accounts
+        .set_roles("carol", &["admin".to_owned()], now)
+        .await
+        .expect("roles");
+    accounts
+        .set_password(
+            "carol",
+            SecretString::from("a brand new password".to_owned()),
+            now,
+        )
+        .await
+        .expect("password");
+    accounts.delete_user("carol").await.expect("delete");
+
+    let rows: Vec<_> = audit_rows(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.user_id.as_deref() == Some(carol.id.as_str()))
+        .collect();
+    let events: Vec<_> = rows.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "user_created",
+            "user_disabled",
+            "user_enabled",
+            "roles_changed",
+            "password_changed",
+            "user_deleted",
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row.subject, "carol");
+        assert_eq!(row.outcome, "success");
+        assert!(row.detail.ends_with("by test suite"), "{row:?}");
+    }
+    assert!(rows[0].detail.contains("roles: viewer"), "{:?}", rows[0]);
+    assert!(rows[3].detail.contains("roles: admin"), "{:?}", rows[3]);
+    // The user is gone; their history is not.
+    assert!(
+        app.core
+            .accounts()
+            .store()
+            .user_by_id(&carol.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.key_prepublish = Duration::from_secs(60);
+    })
+    .await;
+    let t0 = now_unix();
+    let old_kid = app.keys.keys().signing().unwrap().kid.clone();
+    let rotation = app.keys.rotate(t0).await.expect("rotate");
+    app.keys.maintain(t0 + 60).await.expect("promote");
+    app.keys.maintain(t0 + 24 * 3600).await.expect("retire");
+
+    let keys: Vec<_> = audit_rows(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.event.starts_with("key_"))
+        .map(|e| (e.event, e.subject, e.outcome, e.at, e.detail))
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:#?}");
+    assert_eq!(
+        (keys[0].0.as_str(), &keys[0].1, keys[0].3),
+        ("key_published", &rotation.kid, t0)
+    );
+    assert!(
+        keys[0].4.contains(&authd::audit::rfc3339(t0 + 60)),
+        "{:?}",
+        keys[0]
+    );
+    assert_eq!(
+        (keys[1].0.as_str(), &keys[1].1, keys[1].3),
+        ("key_promoted", &rotation.kid, t0 + 60)
+    );
+    assert!(keys[1].4.contains(&old_kid), "{:?}", keys[1]);
+    assert_eq!(
+        (keys[2].0.as_str(), &keys[2].1, keys[2].3),
+        ("key_retired", &old_kid, t0 + 24 * 3600)
+    );
+    assert!(keys.iter().all(|k| k.2 == "success"));
+}
+
+async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.refresh_grace = Duration::ZERO).await;
+    app.create_user("alice", &[]).await;
+    let wrong = "Wrong-Password-Sentinel-42";
+    let new_password = "New-Password-Sentinel-43";
+
+    // A scripted session: a failed and a good login, refresh, reuse, logout,
+    // a password change and a login with the new password.
+    assert_code(app.login("alice", wrong).await, Code::Unauthenticated);
+    let login = app.login("alice", PASSWORD).await.expect("login");
+    let refreshed = app
+        .client
+        .clone()
+        .refresh(pb::RefreshRequest {
+            refresh_token: login.refresh_token.clone(),
+        })
+        .await
+        .expect("refresh")
+        .into_inner();
+    assert_code(
+        app.client
+            .clone()
+            .refresh(pb::RefreshRequest {
+                refresh_token: login.refresh_token.clone(),
+            })
+            .await,
+        Code::Unauthenticated,
+    );
+    let again = app.login("alice", PASSWORD).await.expect("login");
+    app.client
+        .clone()
+        .logout(with_bearer(
+            pb::LogoutRequest::default(),
+            &again.access_token,
+        ))
+        .await
+        .expect("logout");
+    app.core
+        .accounts()
+        .set_password(
+            "alice",
+            SecretString::from(new_password.to_owned()),
+            now_unix(),
+        )
+        .await
+        .expect("password change");
+    let last = app.login("alice", new_password).await.expect("new login");
+    app.client
+        .clone()
+        .logout(pb::LogoutRequest {
+            refresh_token: last.refresh_token.clone(),
+        })
+        .await
+        .expect("logout by refresh token");
+
+    let rows = audit_rows(&app).await;
+    let events: Vec<_> = rows.iter().map(|e| e.event.as_str()).collect();
+    for expected in ["login", "refresh_reuse", "logout", "password_changed"] {
+        assert!(events.contains(&expected), "{expected} missing: {events:?}");
+    }
+    let secrets = [
+        PASSWORD,
+        wrong,
+        new_password,
+        login.access_token.as_str(),
+        login.refresh_token.as_str(),
+        refreshed.refresh_token.as_str(),
+        last.refresh_token.as_str(),
+        "eyJ",
+        "rt_",
+        "$argon2",
+    ];
+    for row in &rows {
+        let text = format!(
+            "{} {} {:?} {} {:?} {} {}",
+            row.at, row.event, row.user_id, row.subject, row.client_addr, row.outcome, row.detail
+        );
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret:?} leaked into {row:?}");
+        }
+    }
+}
+
+async fn a_throttled_login_is_recorded(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.login_throttle.account_free_failures = 1;
+        config.login_throttle.base_delay_secs = 600;
+        config.login_throttle.max_delay_secs = 600;
+    })
+    .await;
+    app.create_user("alice", &[]).await;
+    for _ in 0..2 {
+        assert_code(
+            app.login("alice", "not the password").await,
+            Code::Unauthenticated,
+        );
+    }
+    assert_code(app.login("alice", PASSWORD).await, Code::ResourceExhausted);
+
+    let rows = rows_of(&app, "login_throttled").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0].subject.as_str(),
+            rows[0].outcome.as_str(),
+            rows[0].client_addr.as_deref(),
+        ),
+        ("alice", "throttled", Some("127.0.0.1"))
+    );
+    assert!(
+        rows[0].detail.starts_with("account blocked for "),
+        "{rows:?}"
+    );
+}
