@@ -176,22 +176,7 @@ impl App {
         let keys = KeyManager::unloaded(Arc::clone(&store), KeyPolicy::from_config(&config)?);
         let readiness = Readiness::new();
         let mut tasks = BackgroundTasks::default();
-        match start_up(store.as_ref(), &keys).await {
-            Ok(()) => readiness.mark_started(),
-            Err(e @ Error::Unavailable { .. })
-                if store::waits_for_database(&config.database_url) =>
-            {
-                tracing::warn!(
-                    error = %e,
-                    "database unreachable at start-up; serving NOT_SERVING and retrying"
-                );
-                tasks.spawn(
-                    "start-up",
-                    retry_start_up(Arc::clone(&store), keys.clone(), readiness.clone()),
-                );
-            }
-            Err(e) => return Err(e),
-        }
+        begin_start_up(&config, &store, &keys, &readiness, &mut tasks).await?;
         let tokens = TokenService::new(
             Arc::clone(keys.keys()),
             config.issuer.clone(),
@@ -434,6 +419,36 @@ impl App {
 async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
     store.migrate().await?;
     keys.start(now_unix()).await
+}
+
+/// Runs [`start_up`] once. On success `readiness` is started; with
+/// PostgreSQL an unreachable database hands the retries to a `start-up`
+/// background task instead of failing; every other error fails.
+async fn begin_start_up(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    keys: &KeyManager,
+    readiness: &Readiness,
+    tasks: &mut BackgroundTasks,
+) -> Result<()> {
+    match start_up(store.as_ref(), keys).await {
+        Ok(()) => {
+            readiness.mark_started();
+            Ok(())
+        }
+        Err(e @ Error::Unavailable { .. }) if store::waits_for_database(&config.database_url) => {
+            tracing::warn!(
+                error = %e,
+                "database unreachable at start-up; serving NOT_SERVING and retrying"
+            );
+            tasks.spawn(
+                "start-up",
+                retry_start_up(Arc::clone(store), keys.clone(), readiness.clone()),
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Retries [`start_up`] with capped backoff until it succeeds, then marks

@@ -414,6 +414,8 @@ fn spawn_binary(db_url: &str, listen: &str, env: &[(&str, &str)]) -> std::proces
         .expect("run authd")
 }
 
+// One scenario from start to exit code, read top to bottom.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_drains_in_flight_calls_and_exits_zero_with_no_half_rotated_family() {
     let db = TestDb::new(Backend::Postgres).await;
