@@ -21,6 +21,7 @@ mod get_user;
 mod http;
 mod interop;
 mod key_store;
+mod log_capture;
 mod login;
 mod replicas;
 mod rotation;
