@@ -153,12 +153,12 @@ fn good_header_member(name: &str) -> Value {
     match name {
         "alg" => json!("EdDSA"),
         "kid" => json!(FIXTURE.kid),
-        "typ" => json!("JWT"),
         "crit" => json!(["exp"]),
         "jku" | "x5u" => json!("http://127.0.0.1:9/keys"),
         "jwk" => json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}),
         "x5c" => json!(["AAAA"]),
         "b64" => json!(false),
+        // `typ`, `cty`.
         _ => json!("JWT"),
     }
 }

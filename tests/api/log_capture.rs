@@ -35,6 +35,7 @@ pub const PASSWORD_MARKER: &str = "pwmark7q";
 /// at info: at debug and trace they log every frame of every connection
 /// (thousands of lines per test, slowing the suite severalfold) and see the
 /// gRPC messages, where credentials travel, only as opaque DATA frames.
+/// `AUTHD_TEST_LOG` replaces it (to measure the cost, or to look further).
 pub const FILTER: &str =
     "warn,authd=trace,api=trace,sqlx=debug,tonic=debug,tower=debug,h2=info,hyper=info";
 
@@ -71,7 +72,9 @@ pub fn install() -> &'static Installed {
                 violations: violations.clone(),
                 counts: counts.clone(),
             })
-            .with(EnvFilter::new(FILTER));
+            .with(EnvFilter::new(
+                std::env::var("AUTHD_TEST_LOG").unwrap_or_else(|_| FILTER.to_owned()),
+            ));
         tracing::subscriber::set_global_default(subscriber)
             .expect("no other global subscriber in the test binary");
         Installed {
@@ -388,10 +391,6 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
 /// One user's whole life through every door, with the subscriber at trace:
 /// nothing secret reaches a log line, and the scanner did see the traffic.
 async fn a_scripted_session_leaks_no_secret_into_trace_logs(backend: Backend) {
-    use authd::grpc::ext_authz::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-    use authd::grpc::ext_authz::pb::envoy::service::auth::v3::{
-        AttributeContext, CheckRequest, attribute_context,
-    };
     use authd::grpc::pb;
     use secrecy::SecretString;
 
@@ -419,6 +418,7 @@ async fn a_scripted_session_leaks_no_secret_into_trace_logs(backend: Backend) {
         .await
         .expect("refresh")
         .into_inner();
+    assert!(app.verify(&refreshed.access_token).await.valid);
     // The old refresh token again: a reuse, refused.
     let _ = app
         .client
@@ -442,24 +442,7 @@ async fn a_scripted_session_leaks_no_secret_into_trace_logs(backend: Backend) {
         tonic::Code::Unauthenticated,
     );
 
-    let check = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(attribute_context::Request {
-                http: Some(attribute_context::HttpRequest {
-                    method: "GET".into(),
-                    path: "/".into(),
-                    headers: [("authorization".to_owned(), bearer.clone())].into(),
-                    ..attribute_context::HttpRequest::default()
-                }),
-            }),
-        }),
-    };
-    let response = AuthorizationClient::new(app.channel.clone())
-        .check(check)
-        .await
-        .expect("Check")
-        .into_inner();
-    assert_eq!(response.status.map(|s| s.code), Some(0));
+    check_allows(&app, &bearer).await;
 
     app.core
         .accounts()
@@ -494,4 +477,31 @@ async fn a_scripted_session_leaks_no_secret_into_trace_logs(backend: Backend) {
     );
     drop(recorded);
     assert_no_leaks();
+}
+
+/// Asks ext_authz `Check` about `bearer`, which must be allowed.
+async fn check_allows(app: &crate::helpers::TestApp, bearer: &str) {
+    use authd::grpc::ext_authz::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    use authd::grpc::ext_authz::pb::envoy::service::auth::v3::{
+        AttributeContext, CheckRequest, attribute_context,
+    };
+
+    let check = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(attribute_context::Request {
+                http: Some(attribute_context::HttpRequest {
+                    method: "GET".into(),
+                    path: "/".into(),
+                    headers: [("authorization".to_owned(), bearer.to_owned())].into(),
+                    ..attribute_context::HttpRequest::default()
+                }),
+            }),
+        }),
+    };
+    let response = AuthorizationClient::new(app.channel.clone())
+        .check(check)
+        .await
+        .expect("Check")
+        .into_inner();
+    assert_eq!(response.status.map(|s| s.code), Some(0));
 }
