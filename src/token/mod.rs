@@ -30,6 +30,9 @@ pub mod refresh;
 pub mod rotation;
 pub mod verified;
 
+#[cfg(test)]
+mod proptests;
+
 pub use keys::{KeySet, SigningKey};
 
 /// Longest token Verify looks at by default; longer input is malformed

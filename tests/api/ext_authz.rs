@@ -24,6 +24,7 @@ on_both_backends!(
     a_valid_bearer_token_is_allowed_with_the_identity_headers,
     client_supplied_identity_headers_never_reach_the_upstream,
     every_bad_credential_is_denied_with_401_and_a_bearer_challenge,
+    every_token_attack_is_denied_with_401_and_no_identity_headers,
     header_names_are_configurable,
     an_internal_failure_is_a_grpc_error_not_an_answer,
     reflection_lists_the_authorization_service,
@@ -293,6 +294,53 @@ async fn every_bad_credential_is_denied_with_401_and_a_bearer_challenge(backend:
     .await
     .expect("an answer");
     assert_denied(&response, "disabled user");
+}
+
+/// The Verify token-attack list (`token_attacks.rs`), replayed through
+/// Envoy's door: each one a 401 denial carrying no identity header.
+async fn every_token_attack_is_denied_with_401_and_no_identity_headers(backend: Backend) {
+    let kit = crate::token_attacks::kit(backend).await;
+    let attacks = kit.all_attacks();
+    assert!(attacks.len() > 50, "the whole list: {}", attacks.len());
+    for attack in &attacks {
+        let bearer = format!("Bearer {}", attack.token);
+        for request in [
+            check_request(&[("authorization", &bearer)]),
+            raw_check_request(vec![raw("authorization", &bearer)]),
+        ] {
+            let response = match check(&kit.app, request).await {
+                Ok(response) => response,
+                // A request beyond the server's message limit may be
+                // refused by the transport instead: still no identity.
+                Err(status) if attack.token.len() > 32 * 1024 => {
+                    assert_ne!(status.code(), tonic::Code::Ok, "{}", attack.name);
+                    continue;
+                }
+                Err(status) => panic!("{}: an answer, not an error: {status:?}", attack.name),
+            };
+            assert_denied(&response, &attack.name);
+            let Some(HttpResponse::DeniedResponse(denied)) = &response.http_response else {
+                unreachable!("assert_denied checked the variant");
+            };
+            assert!(
+                denied
+                    .headers
+                    .iter()
+                    .filter_map(|h| h.header.as_ref())
+                    .all(|h| !h.key.starts_with("x-authd-")),
+                "{}: identity headers on a denial: {denied:?}",
+                attack.name
+            );
+        }
+    }
+    // Nothing above hurt the server: the real token still passes.
+    let response = check(
+        &kit.app,
+        check_request(&[("authorization", &format!("Bearer {}", kit.token))]),
+    )
+    .await
+    .expect("Check answers");
+    allowed(&response);
 }
 
 async fn header_names_are_configurable(backend: Backend) {

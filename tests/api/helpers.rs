@@ -17,7 +17,9 @@ use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 /// The password every helper-created user gets unless a test says otherwise.
-pub const PASSWORD: &str = "correct horse battery staple";
+/// It carries [`crate::log_capture::PASSWORD_MARKER`], so the suite's log
+/// scanner recognises it (and its upper-case form) in any log line.
+pub const PASSWORD: &str = "correct horse battery staple pwmark7q";
 
 /// Runs the named `async fn name(backend: Backend)` tests once per database.
 macro_rules! on_both_backends {
@@ -64,6 +66,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
+        crate::log_capture::install();
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
@@ -196,6 +199,7 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Config
 
 /// Starts authd on an existing test database.
 pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> TestApp {
+    crate::log_capture::install();
     let mut config = test_config(&db);
     customize(&mut config);
     let app = App::build(config).await.expect("authd builds");
@@ -336,6 +340,11 @@ impl Drop for TestApp {
         }
         if let Some(server) = self.server.take() {
             server.abort();
+        }
+        // Every test's traffic is scanned for secrets (see `log_capture`);
+        // a leak anywhere fails every app dropped after it.
+        if !std::thread::panicking() {
+            crate::log_capture::assert_no_leaks();
         }
     }
 }

@@ -25,6 +25,7 @@ mod http;
 mod interop;
 mod key_store;
 mod limits;
+mod log_capture;
 mod login;
 mod pg_cluster;
 mod replicas;

@@ -1,104 +1,19 @@
 //! What RPC spans carry, which is what the `otlp` feature exports: the
 //! method, the status code and the user id, and never a token or password.
 //!
-//! A capturing `tracing` layer is installed as the default subscriber of the
-//! test's thread, and the test runs on a current-thread runtime so the
-//! server's tasks run (and record) on that thread too.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! The spans are those the suite's global subscriber captured (see
+//! `log_capture`), which also scans every line for secrets.
 
 use authd::grpc::pb;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt as _};
-use tracing_subscriber::{Layer, Registry};
 
 use crate::helpers::{Backend, PASSWORD, assert_code, spawn_app};
-
-/// Every span (name and fields, merged over its life) and every event seen.
-#[derive(Debug, Default)]
-struct Recorded {
-    spans: HashMap<u64, (String, HashMap<String, String>)>,
-    events: Vec<HashMap<String, String>>,
-}
-
-impl Recorded {
-    /// The fields of every `rpc` span whose method is `method`, in no order.
-    fn rpc_spans(&self, method: &str) -> Vec<&HashMap<String, String>> {
-        self.spans
-            .values()
-            .filter(|(name, fields)| {
-                name == "rpc" && fields.get("method").map(String::as_str) == Some(method)
-            })
-            .map(|(_, fields)| fields)
-            .collect()
-    }
-
-    /// Every recorded field value, of spans and events alike.
-    fn all_values(&self) -> impl Iterator<Item = &String> {
-        self.spans
-            .values()
-            .flat_map(|(_, fields)| fields.values())
-            .chain(self.events.iter().flat_map(HashMap::values))
-    }
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Recorded>>);
-
-struct FieldsVisitor<'a>(&'a mut HashMap<String, String>);
-
-impl Visit for FieldsVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-impl Layer<Registry> for Capture {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, Registry>) {
-        let mut fields = HashMap::new();
-        attrs.record(&mut FieldsVisitor(&mut fields));
-        self.0
-            .lock()
-            .unwrap()
-            .spans
-            .insert(id.into_u64(), (attrs.metadata().name().to_owned(), fields));
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, Registry>) {
-        let mut recorded = self.0.lock().unwrap();
-        if let Some((_, fields)) = recorded.spans.get_mut(&id.into_u64()) {
-            values.record(&mut FieldsVisitor(fields));
-        }
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, Registry>) {
-        let mut fields = HashMap::new();
-        event.record(&mut FieldsVisitor(&mut fields));
-        self.0.lock().unwrap().events.push(fields);
-    }
-}
 
 /// Logs in (right and wrong password), verifies, reads the user and
 /// refreshes, capturing every span and event, then checks what they hold.
 async fn rpc_spans_carry_method_code_and_user_id_but_no_secret(backend: Backend) {
-    // One process-wide capture: a thread-local subscriber misses spans whose
-    // callsites other tests in this process registered first. Every test's
-    // spans land here; this test looks only at its own user's.
-    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
-    let capture = CAPTURE
-        .get_or_init(|| {
-            let capture = Capture::default();
-            let _ =
-                tracing::subscriber::set_global_default(Registry::default().with(capture.clone()));
-            capture
-        })
-        .clone();
+    // The suite's one process-wide subscriber (`log_capture`): every test's
+    // spans land there; this test looks only at its own user's.
+    let capture = &crate::log_capture::install().spans;
 
     let app = spawn_app(backend).await;
     let alice = app.create_user("alice", &[]).await;
@@ -170,7 +85,6 @@ async fn rpc_spans_carry_method_code_and_user_id_but_no_secret(backend: Backend)
     drop(app);
 }
 
-// Current-thread runtimes: the capture is the test thread's default subscriber.
 mod sqlite {
     #[tokio::test]
     async fn rpc_spans_carry_method_code_and_user_id_but_no_secret() {
