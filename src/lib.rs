@@ -25,6 +25,8 @@
 //! - [`telemetry`]: the `tracing` subscriber.
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics); adapter only.
 //! - [`metrics`]: Prometheus series and their text format.
+//! - [`tls`]: TLS for both listeners from PEM files, optional client certificates (mutual TLS),
+//!   and the pure `--admin-clients` check of a verified client certificate.
 
 pub mod app;
 pub mod cache;
@@ -38,6 +40,7 @@ pub mod password;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 pub mod user;
 
