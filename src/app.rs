@@ -133,6 +133,7 @@ impl App {
     /// [`Error::Unavailable`] for an unreachable database, [`Error::Config`]
     /// if the address cannot be bound.
     pub async fn build(config: Config) -> Result<Self> {
+        config.check_transport_security()?;
         let store = open_store(&config).await?;
         let hasher = password_hasher(&config).await?;
         let keys = KeyManager::load(
@@ -294,10 +295,23 @@ impl App {
         };
 
         let mut background = self.spawn_background(&stopping_rx);
-        tracing::info!(addr = %self.local_addr, "authd serving gRPC");
+        tracing::info!(
+            addr = %self.local_addr,
+            tls = self.config.tls.is_some(),
+            client_certificates = self.config.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
+            "authd serving gRPC"
+        );
         let incoming = TcpListenerStream::new(self.listener);
+        let mut builder = Server::builder();
+        if let Some(tls) = &self.config.tls {
+            // tonic 0.14 applies its TLS acceptor to a custom incoming stream
+            // too, and hands the peer certificates to handlers (`peer_certs`).
+            builder = builder
+                .tls_config(tls.grpc_config())
+                .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
+        }
         // Transport settings; docs/performance.md explains each choice.
-        let server = Server::builder()
+        let server = builder
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
@@ -311,7 +325,9 @@ impl App {
                 self.core.clone(),
                 self.config.ext_authz_headers.clone(),
             )))
-            .add_service(AuthServiceServer::new(AuthApi::new(self.core)))
+            .add_service(AuthServiceServer::new(
+                AuthApi::new(self.core).with_admin_clients(self.config.admin_clients.clone()),
+            ))
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.config.shutdown_grace;
@@ -376,8 +392,13 @@ impl App {
                 stopping: stopping.clone(),
                 local_addr: addr,
             });
-            tracing::info!(%addr, "authd serving HTTP (JWKS, health, metrics)");
-            tasks.spawn(crate::http::serve(listener, router));
+            let tls = self
+                .config
+                .tls
+                .as_ref()
+                .map(crate::tls::TlsSettings::http_acceptor);
+            tracing::info!(%addr, tls = tls.is_some(), "authd serving HTTP (JWKS, health, metrics)");
+            tasks.spawn(crate::http::serve(listener, router, tls));
         }
         tasks
     }

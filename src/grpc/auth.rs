@@ -1,6 +1,7 @@
 //! The `auth.v1.AuthService` adapter.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::{ExposeSecret as _, SecretString};
@@ -13,19 +14,42 @@ use super::pb::{self, get_user_request::Selector};
 use super::{convert, status};
 use crate::error::{Error, Result};
 use crate::service::{AuthCore, ClientInfo, UserSelector, Verification};
+use crate::tls::AdminClients;
 use crate::token::now_unix;
 
 /// Serves `AuthService` by delegating to [`AuthCore`].
 #[derive(Debug, Clone)]
 pub struct AuthApi {
     core: AuthCore,
+    /// Client certificates allowed on GetUser and RevokeSessions (empty: any caller).
+    admin_clients: Arc<AdminClients>,
 }
 
 impl AuthApi {
-    /// An adapter over `core`.
+    /// An adapter over `core`, with no client-certificate allow-list.
     #[must_use]
     pub fn new(core: AuthCore) -> Self {
-        Self { core }
+        Self {
+            core,
+            admin_clients: Arc::default(),
+        }
+    }
+
+    /// Restricts GetUser and RevokeSessions to client certificates on `allowed`.
+    #[must_use]
+    pub fn with_admin_clients(mut self, allowed: AdminClients) -> Self {
+        self.admin_clients = Arc::new(allowed);
+        self
+    }
+
+    /// Lets an admin-path call through only with an allowed client
+    /// certificate (when an allow-list is configured). The adapter only
+    /// extracts the certificates the TLS layer verified; the decision is
+    /// [`AdminClients::authorize`].
+    fn admit<T>(&self, rpc: &str, request: &Request<T>) -> Result<()> {
+        let certs = request.peer_certs();
+        self.admin_clients
+            .authorize(rpc, certs.as_deref().map(Vec::as_slice))
     }
 }
 
@@ -188,6 +212,7 @@ impl AuthService for AuthApi {
         request: Request<pb::GetUserRequest>,
     ) -> std::result::Result<Response<pb::GetUserResponse>, Status> {
         rpc("GetUser", async {
+            self.admit("GetUser", &request)?;
             let token = bearer(request.metadata())?;
             let selector = request.get_ref().selector.clone().map(|s| match s {
                 Selector::Id(id) => UserSelector::Id(id),
@@ -270,6 +295,7 @@ impl AuthService for AuthApi {
         request: Request<pb::RevokeSessionsRequest>,
     ) -> std::result::Result<Response<pb::RevokeSessionsResponse>, Status> {
         rpc("RevokeSessions", async {
+            self.admit("RevokeSessions", &request)?;
             let token = bearer(request.metadata())?;
             let selector = request.get_ref().user.clone().map(|s| match s {
                 pb::revoke_sessions_request::User::Id(id) => UserSelector::Id(id),
