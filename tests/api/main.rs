@@ -28,5 +28,6 @@ mod rpc_spans;
 mod sessions;
 mod store;
 mod surface;
+mod tls;
 mod token_attacks;
 mod verify;
