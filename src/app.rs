@@ -164,6 +164,7 @@ impl App {
     /// [`Error::Unavailable`] for an unreachable SQLite database,
     /// [`Error::Config`] for a bad URL or secret, or if the address cannot be bound.
     pub async fn build(config: Config) -> Result<Self> {
+        config.check_transport_security()?;
         let store = store::connect(
             &config.database_url,
             PoolSettings {
@@ -357,11 +358,24 @@ impl App {
             self.config.database_acquire_timeout + Duration::from_secs(1),
         ));
         let gate = crate::grpc::startup_gate(self.readiness.clone());
-        tracing::info!(addr = %self.local_addr, "authd serving gRPC");
+        tracing::info!(
+            addr = %self.local_addr,
+            tls = self.config.tls.is_some(),
+            client_certificates = self.config.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
+            "authd serving gRPC"
+        );
         let incoming = TcpListenerStream::new(self.listener);
+        let mut builder = Server::builder();
+        if let Some(tls) = &self.config.tls {
+            // tonic 0.14 applies its TLS acceptor to a custom incoming stream
+            // too, and hands the peer certificates to handlers (`peer_certs`).
+            builder = builder
+                .tls_config(tls.grpc_config())
+                .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
+        }
         // Transport settings; docs/performance.md explains each choice.
         let max_message = self.config.max_message_bytes;
-        let server = Server::builder()
+        let server = builder
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
@@ -387,7 +401,8 @@ impl App {
             .add_service(InterceptedService::new(
                 AuthServiceServer::new(
                     AuthApi::new(self.core)
-                        .with_trusted_proxies(self.config.trusted_proxies.clone()),
+                        .with_trusted_proxies(self.config.trusted_proxies.clone())
+                        .with_admin_clients(self.config.admin_clients.clone()),
                 )
                 .max_decoding_message_size(max_message),
                 gate,
@@ -582,8 +597,13 @@ impl App {
                 readiness: self.readiness.clone(),
                 local_addr: addr,
             });
-            tracing::info!(%addr, "authd serving HTTP (JWKS, health, metrics)");
-            tasks.spawn(crate::http::serve(listener, router));
+            let tls = self
+                .config
+                .tls
+                .as_ref()
+                .map(crate::tls::TlsSettings::http_acceptor);
+            tracing::info!(%addr, tls = tls.is_some(), "authd serving HTTP (JWKS, health, metrics)");
+            tasks.spawn(crate::http::serve(listener, router, tls));
         }
         tasks
     }

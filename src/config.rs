@@ -277,6 +277,43 @@ pub struct ConfigArgs {
         value_name = "LIST"
     )]
     pub trusted_proxies: Option<String>,
+    /// PEM certificate chain (leaf first) served on the gRPC and HTTP
+    /// listeners; with `--tls-key` turns TLS on for both [default: off].
+    #[arg(long, env = "AUTHD_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "AUTHD_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM bundle of CAs that gRPC client certificates must chain to (mutual
+    /// TLS). Certificates stay optional for callers; one that is presented
+    /// must verify [default: off].
+    #[arg(long, env = "AUTHD_TLS_CLIENT_CA", global = true, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Client-certificate identities allowed to call GetUser and
+    /// RevokeSessions, comma-separated: `dns:NAME`, `uri:URI` (SPIFFE ID) or
+    /// `cn:NAME`. Needs `--tls-client-ca` [default: off, no restriction].
+    #[arg(
+        long,
+        env = "AUTHD_ADMIN_CLIENTS",
+        global = true,
+        value_name = "IDS",
+        value_delimiter = ','
+    )]
+    pub admin_clients: Vec<String>,
+
+    /// Serve without TLS on a non-loopback address, for example behind a
+    /// mesh sidecar that terminates mutual TLS [default: false].
+    #[arg(
+        long,
+        env = "AUTHD_ALLOW_PLAINTEXT",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
+    pub allow_plaintext: bool,
 }
 
 impl std::fmt::Debug for ConfigArgs {
@@ -343,6 +380,11 @@ struct FileConfig {
     login_backoff_base: Option<String>,
     login_backoff_max: Option<String>,
     trusted_proxies: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    admin_clients: Option<Vec<String>>,
+    allow_plaintext: Option<bool>,
 }
 
 /// How access tokens are signed.
@@ -463,6 +505,13 @@ pub struct Config {
     pub login_throttle: ThrottlePolicy,
     /// Proxies whose `x-forwarded-for` names the client address (empty: none).
     pub trusted_proxies: TrustedProxies,
+    /// TLS on both listeners (and mutual TLS on gRPC with a client CA); `None`: plaintext.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// Client identities allowed on GetUser and RevokeSessions; empty: no restriction.
+    pub admin_clients: crate::tls::AdminClients,
+    /// Plaintext on a non-loopback address is refused unless this is set
+    /// (traffic then must be protected by something else, such as a sidecar).
+    pub allow_plaintext: bool,
 }
 
 /// Names of the request headers ext_authz sets on allowed requests (lower case).
@@ -575,6 +624,9 @@ impl Default for Config {
             otlp_endpoint: None,
             login_throttle: ThrottlePolicy::default(),
             trusted_proxies: TrustedProxies::default(),
+            tls: None,
+            admin_clients: crate::tls::AdminClients::default(),
+            allow_plaintext: false,
         }
     }
 }
@@ -613,6 +665,7 @@ impl Config {
         let defaults = Self::default();
         let keys = load_key_settings(args, &KeyFileSettings::take(&mut file), &defaults)?;
         let (login_throttle, trusted_proxies) = load_throttle_settings(args, &mut file)?;
+        let transport = load_transport_settings(args, TransportFileSettings::take(&mut file))?;
 
         let listen = match args.listen.clone().or(file.listen) {
             Some(s) => s.parse().map_err(|_| {
@@ -895,7 +948,7 @@ impl Config {
         let otlp_endpoint =
             otlp_endpoint_setting(args.otlp_endpoint.clone().or(file.otlp_endpoint))?;
 
-        Ok(Self {
+        Self {
             listen,
             database_url: SecretString::from(database_url),
             database_max_connections,
@@ -929,7 +982,44 @@ impl Config {
             otlp_endpoint,
             login_throttle,
             trusted_proxies,
-        })
+            tls: transport.tls,
+            admin_clients: transport.admin_clients,
+            allow_plaintext: transport.allow_plaintext,
+        }
+        .checked_transport_security()
+    }
+
+    /// Refuses plaintext on a non-loopback address unless `allow_plaintext`
+    /// says something else protects the traffic. [`crate::App::build`] checks
+    /// again, for configurations built in code.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the listener and the two ways to fix it.
+    pub fn check_transport_security(&self) -> Result<()> {
+        if self.tls.is_some() || self.allow_plaintext {
+            return Ok(());
+        }
+        let exposed = [
+            Some(("listen", self.listen)),
+            self.http_listen.map(|addr| ("http-listen", addr)),
+        ];
+        for (flag, addr) in exposed.into_iter().flatten() {
+            if !addr.ip().is_loopback() {
+                return Err(Error::Config(format!(
+                    "refusing to serve plaintext on {addr} (--{flag}), which is not a loopback \
+                     address: turn TLS on with --tls-cert and --tls-key (AUTHD_TLS_CERT, \
+                     AUTHD_TLS_KEY), or, if something else encrypts the traffic (such as a mesh \
+                     sidecar terminating mutual TLS), pass --allow-plaintext \
+                     (AUTHD_ALLOW_PLAINTEXT=true)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn checked_transport_security(self) -> Result<Self> {
+        self.check_transport_security()?;
+        Ok(self)
     }
 
     /// The database URL with any password replaced by `***`, for messages.
@@ -1256,6 +1346,106 @@ fn load_key_settings(
         key_rotation_interval,
         key_refresh_interval,
         ext_authz_headers,
+    })
+}
+
+/// The config-file values of the transport-security settings, taken out of
+/// [`FileConfig`] like [`KeyFileSettings`].
+struct TransportFileSettings {
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    admin_clients: Option<Vec<String>>,
+    allow_plaintext: Option<bool>,
+}
+
+impl TransportFileSettings {
+    fn take(file: &mut FileConfig) -> Self {
+        Self {
+            tls_cert: file.tls_cert.take(),
+            tls_key: file.tls_key.take(),
+            tls_client_ca: file.tls_client_ca.take(),
+            admin_clients: file.admin_clients.take(),
+            allow_plaintext: file.allow_plaintext.take(),
+        }
+    }
+}
+
+/// The validated transport-security settings.
+struct TransportSettings {
+    tls: Option<crate::tls::TlsSettings>,
+    admin_clients: crate::tls::AdminClients,
+    allow_plaintext: bool,
+}
+
+/// Reads `--tls-cert`, `--tls-key`, `--tls-client-ca`, `--admin-clients`
+/// and `--allow-plaintext`: each needs the one before it.
+fn load_transport_settings(
+    args: &ConfigArgs,
+    file: TransportFileSettings,
+) -> Result<TransportSettings> {
+    let cert = args.tls_cert.clone().or(file.tls_cert);
+    let key = args.tls_key.clone().or(file.tls_key);
+    let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca);
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(crate::tls::TlsSettings::load(
+            &cert,
+            &key,
+            client_ca.as_deref(),
+        )?),
+        (Some(_), None) => {
+            return Err(bad(
+                "tls-key",
+                "AUTHD_TLS_KEY",
+                "--tls-cert is set but its private key is not; give both (PEM files)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "tls-cert",
+                "AUTHD_TLS_CERT",
+                "--tls-key is set but the certificate is not; give both (PEM files)",
+            ));
+        }
+    };
+    if client_ca.is_some() && tls.is_none() {
+        return Err(bad(
+            "tls-client-ca",
+            "AUTHD_TLS_CLIENT_CA",
+            "client certificates need TLS; also give --tls-cert and --tls-key",
+        ));
+    }
+    let listed = if args.admin_clients.is_empty() {
+        file.admin_clients.unwrap_or_default()
+    } else {
+        args.admin_clients.clone()
+    };
+    let allowed = listed
+        .iter()
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| {
+            entry
+                .parse::<crate::tls::ClientIdentity>()
+                .map_err(|message| bad("admin-clients", "AUTHD_ADMIN_CLIENTS", &message))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !allowed.is_empty()
+        && !tls
+            .as_ref()
+            .is_some_and(crate::tls::TlsSettings::verifies_clients)
+    {
+        return Err(bad(
+            "admin-clients",
+            "AUTHD_ADMIN_CLIENTS",
+            "the allow-list checks client certificates, so it needs mutual TLS: also give \
+             --tls-cert, --tls-key and --tls-client-ca",
+        ));
+    }
+    Ok(TransportSettings {
+        tls,
+        admin_clients: crate::tls::AdminClients::new(allowed),
+        allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
     })
 }
 
@@ -1779,6 +1969,117 @@ mod tests {
             assert!(message.contains("--otlp-endpoint"), "{message}");
             assert!(message.contains("--features otlp"), "{message}");
         }
+    }
+
+    #[test]
+    fn plaintext_on_a_non_loopback_address_is_refused_unless_allowed() {
+        for (args, flag) in [
+            (
+                ConfigArgs {
+                    listen: Some("0.0.0.0:50051".into()),
+                    ..ConfigArgs::default()
+                },
+                "--listen",
+            ),
+            (
+                ConfigArgs {
+                    http_listen: Some("192.0.2.10:8080".into()),
+                    ..ConfigArgs::default()
+                },
+                "--http-listen",
+            ),
+        ] {
+            let message = Config::load(&args).unwrap_err().to_string();
+            for needed in [
+                flag,
+                "--tls-cert",
+                "--tls-key",
+                "--allow-plaintext",
+                "AUTHD_ALLOW_PLAINTEXT",
+            ] {
+                assert!(message.contains(needed), "{needed}: {message}");
+            }
+            let allowed = Config::load(&ConfigArgs {
+                allow_plaintext: true,
+                ..args
+            })
+            .unwrap();
+            assert!(allowed.allow_plaintext);
+        }
+        // Loopback (IPv4 and IPv6) and a turned-off HTTP listener need nothing.
+        let config = Config::load(&ConfigArgs {
+            listen: Some("[::1]:50051".into()),
+            http_listen: Some("off".into()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert!(config.tls.is_none() && !config.allow_plaintext);
+        // A configuration built in code is checked the same way.
+        let built = Config {
+            listen: "0.0.0.0:50051".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(built.check_transport_security().is_err());
+    }
+
+    #[test]
+    fn allow_plaintext_can_come_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authd.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:50051\"\nallow_plaintext = true\n",
+        )
+        .unwrap();
+        let config = Config::load(&ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert!(config.allow_plaintext);
+    }
+
+    #[test]
+    fn client_certificate_settings_need_the_settings_they_build_on() {
+        for (args, flag) in [
+            (
+                ConfigArgs {
+                    tls_client_ca: Some("ca.pem".into()),
+                    ..ConfigArgs::default()
+                },
+                "--tls-client-ca",
+            ),
+            (
+                ConfigArgs {
+                    admin_clients: vec!["dns:ops.internal".into()],
+                    ..ConfigArgs::default()
+                },
+                "--admin-clients",
+            ),
+            (
+                ConfigArgs {
+                    tls_key: Some("key.pem".into()),
+                    ..ConfigArgs::default()
+                },
+                "--tls-cert",
+            ),
+            (
+                ConfigArgs {
+                    admin_clients: vec!["ops.internal".into()],
+                    ..ConfigArgs::default()
+                },
+                "--admin-clients",
+            ),
+        ] {
+            let message = Config::load(&args).unwrap_err().to_string();
+            assert!(message.contains(flag), "{flag}: {message}");
+        }
+        assert!(
+            !Config::load(&ConfigArgs::default())
+                .unwrap()
+                .admin_clients
+                .is_on()
+        );
     }
 
     #[test]

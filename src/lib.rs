@@ -30,6 +30,8 @@
 //! - [`throttle`]: the login throttling policy (per login name and per client address);
 //!   its counters live in the store.
 //! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.
+//! - [`tls`]: TLS for both listeners from PEM files, optional client certificates (mutual TLS),
+//!   and the pure `--admin-clients` check of a verified client certificate.
 
 pub mod app;
 pub mod audit;
@@ -47,6 +49,7 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;
+pub mod tls;
 pub mod token;
 pub mod user;
 

@@ -1,6 +1,7 @@
 //! The `auth.v1.AuthService` adapter.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::{ExposeSecret as _, SecretString};
@@ -14,6 +15,7 @@ use super::{convert, status};
 use crate::client_addr::TrustedProxies;
 use crate::error::{Error, Result};
 use crate::service::{AuthCore, ClientInfo, UserSelector, Verification};
+use crate::tls::AdminClients;
 use crate::token::now_unix;
 
 /// Serves `AuthService` by delegating to [`AuthCore`].
@@ -22,15 +24,19 @@ pub struct AuthApi {
     core: AuthCore,
     /// Whose `x-forwarded-for` names the client (login throttling counts per address).
     trusted_proxies: TrustedProxies,
+    /// Client certificates allowed on GetUser and RevokeSessions (empty: any caller).
+    admin_clients: Arc<AdminClients>,
 }
 
 impl AuthApi {
-    /// An adapter over `core`, believing no `x-forwarded-for`.
+    /// An adapter over `core`, believing no `x-forwarded-for` and with no
+    /// client-certificate allow-list.
     #[must_use]
     pub fn new(core: AuthCore) -> Self {
         Self {
             core,
             trusted_proxies: TrustedProxies::default(),
+            admin_clients: Arc::default(),
         }
     }
 
@@ -40,6 +46,23 @@ impl AuthApi {
     pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
         self
+    }
+
+    /// Restricts GetUser and RevokeSessions to client certificates on `allowed`.
+    #[must_use]
+    pub fn with_admin_clients(mut self, allowed: AdminClients) -> Self {
+        self.admin_clients = Arc::new(allowed);
+        self
+    }
+
+    /// Lets an admin-path call through only with an allowed client
+    /// certificate (when an allow-list is configured). The adapter only
+    /// extracts the certificates the TLS layer verified; the decision is
+    /// [`AdminClients::authorize`].
+    fn admit<T>(&self, rpc: &str, request: &Request<T>) -> Result<()> {
+        let certs = request.peer_certs();
+        self.admin_clients
+            .authorize(rpc, certs.as_deref().map(Vec::as_slice))
     }
 }
 
@@ -211,6 +234,7 @@ impl AuthService for AuthApi {
         request: Request<pb::GetUserRequest>,
     ) -> std::result::Result<Response<pb::GetUserResponse>, Status> {
         rpc("GetUser", async {
+            self.admit("GetUser", &request)?;
             let token = bearer(request.metadata())?;
             let selector = request.get_ref().selector.clone().map(|s| match s {
                 Selector::Id(id) => UserSelector::Id(id),
@@ -293,6 +317,7 @@ impl AuthService for AuthApi {
         request: Request<pb::RevokeSessionsRequest>,
     ) -> std::result::Result<Response<pb::RevokeSessionsResponse>, Status> {
         rpc("RevokeSessions", async {
+            self.admit("RevokeSessions", &request)?;
             let token = bearer(request.metadata())?;
             let selector = request.get_ref().user.clone().map(|s| match s {
                 pb::revoke_sessions_request::User::Id(id) => UserSelector::Id(id),

@@ -28,6 +28,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::{self, Gauges};
 use crate::password::PasswordHasher;
@@ -77,7 +78,12 @@ pub fn router(state: HttpState) -> Router {
 /// it only after the gRPC drain, so during shutdown `/readyz` answers 503
 /// and `/metrics` can still be scraped. Dropping the task drops every open
 /// connection with it (these endpoints hold no state worth draining).
-pub async fn serve(listener: TcpListener, router: Router) {
+///
+/// With `tls`, each connection is a TLS server handshake first (bounded by
+/// [`crate::tls::HANDSHAKE_TIMEOUT`], in the connection's own task so a
+/// slow client cannot stall the accept loop); a failed handshake is logged
+/// at debug and the connection dropped.
+pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAcceptor>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -92,9 +98,32 @@ pub async fn serve(listener: TcpListener, router: Router) {
                     }
                 };
                 let service = TowerToHyperService::new(router.clone());
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                    let served = match tls {
+                        None => builder.serve_connection(TokioIo::new(stream), service).await,
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(
+                                crate::tls::HANDSHAKE_TIMEOUT,
+                                acceptor.accept(stream),
+                            );
+                            match handshake.await {
+                                Ok(Ok(stream)) => {
+                                    builder.serve_connection(TokioIo::new(stream), service).await
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, "HTTP TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!("HTTP TLS handshake timed out");
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(error = %e, "HTTP connection ended with an error");
                     }
                 });

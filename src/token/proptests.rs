@@ -39,7 +39,7 @@ struct Fixture {
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let stored = generate_ed25519(NOW - 60).expect("a fresh key");
     let keys = Arc::new(KeySet::from_stored(&[stored]).expect("a key set"));
-    let kid = keys.signing().kid.clone();
+    let kid = keys.signing().unwrap().kid.clone();
     let service = TokenService::new(
         keys,
         ISSUER.to_owned(),

@@ -443,3 +443,37 @@ pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: tonic::C
         }
     }
 }
+
+/// Starts authd on `backend` after `customize`, with the test client
+/// connecting through `endpoint` (for example over TLS, see `tls.rs`).
+/// Also returns the gRPC address, for further clients.
+pub async fn spawn_app_with_endpoint(
+    backend: Backend,
+    customize: impl FnOnce(&mut Config),
+    endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint,
+) -> (TestApp, SocketAddr) {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    customize(&mut config);
+    let app = App::build(config).await.expect("authd builds");
+    let addr = app.local_addr();
+    let core = app.core().clone();
+    let http_addr = app.http_addr();
+    let keys = app.key_manager().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    let channel = endpoint(addr).connect().await.expect("connect to authd");
+    let app = TestApp {
+        client: AuthServiceClient::new(channel.clone()),
+        channel,
+        core,
+        http_addr,
+        keys,
+        db,
+        shutdown: Some(tx),
+        server: Some(server),
+    };
+    (app, addr)
+}

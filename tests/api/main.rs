@@ -35,5 +35,6 @@ mod sessions;
 mod store;
 mod surface;
 mod throttle;
+mod tls;
 mod token_attacks;
 mod verify;
