@@ -192,26 +192,7 @@ impl App {
             CACHE_ENTRY_TTL,
             CACHE_MAX_ENTRIES,
         ));
-        tasks.spawn(
-            "change-feed",
-            cache::follow_changes(
-                Arc::clone(&store),
-                Arc::clone(&cache),
-                config.cache_trust_bound.max(Duration::from_secs(1)) * 2,
-            ),
-        );
-        tasks.spawn(
-            "feed-heartbeat",
-            cache::send_heartbeats(
-                Arc::clone(&store),
-                (config.cache_trust_bound / 3).max(Duration::from_millis(100)),
-            ),
-        );
-        tasks.spawn("session-purge", purge_sessions(Arc::clone(&store)));
-        tasks.spawn(
-            "login-failure-purge",
-            purge_login_failures(Arc::clone(&store), config.login_throttle),
-        );
+        spawn_state_tasks(&mut tasks, &config, &store, &cache);
         let policy = SessionPolicy {
             lifetime_secs: i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
             grace_secs: i64::try_from(config.refresh_grace.as_secs()).unwrap_or(i64::MAX),
@@ -231,30 +212,7 @@ impl App {
         {
             tracing::warn!("change feed not live yet; Verify reads the database until it is");
         }
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            Error::Config(format!(
-                "cannot listen on {}: {e}; choose another address with --listen / AUTHD_LISTEN",
-                config.listen
-            ))
-        })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| Error::internal("reading the listen address", e))?;
-        let http = match config.http_listen {
-            None => None,
-            Some(addr) => {
-                let listener = TcpListener::bind(addr).await.map_err(|e| {
-                    Error::Config(format!(
-                        "cannot listen on {addr}: {e}; choose another address with \
-                         --http-listen / AUTHD_HTTP_LISTEN, or turn it off with `off`"
-                    ))
-                })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|e| Error::internal("reading the HTTP listen address", e))?;
-                Some((listener, bound))
-            }
-        };
+        let (listener, local_addr, http) = bind_listeners(&config).await?;
         Ok(Self {
             listener,
             local_addr,
@@ -316,21 +274,11 @@ impl App {
         health.set_service_status(auth_name, initial).await;
         health.set_service_status("", initial).await;
 
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(crate::grpc::ext_authz::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(
-                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-            )
+        // Each version also lists the other, so `list` through either names both.
+        let reflection_v1 = reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| Error::internal("building the reflection service", e))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(crate::grpc::ext_authz::pb::FILE_DESCRIPTOR_SET)
-            // So that `list` through either version names both reflection services.
-            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        let reflection_v1alpha = reflection(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| Error::internal("building the reflection service", e))?;
 
@@ -365,28 +313,8 @@ impl App {
             "authd serving gRPC"
         );
         let incoming = TcpListenerStream::new(self.listener);
-        let mut builder = Server::builder();
-        if let Some(tls) = &self.config.tls {
-            // tonic 0.14 applies its TLS acceptor to a custom incoming stream
-            // too, and hands the peer certificates to handlers (`peer_certs`).
-            builder = builder
-                .tls_config(tls.grpc_config())
-                .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
-        }
-        // Transport settings; docs/performance.md explains each choice.
         let max_message = self.config.max_message_bytes;
-        let server = builder
-            .tcp_nodelay(true)
-            .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
-            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
-            .max_connection_age(MAX_CONNECTION_AGE)
-            .max_connection_age_grace(self.config.shutdown_grace)
-            .max_concurrent_streams(u32::try_from(MAX_STREAMS_PER_CONNECTION).ok())
-            .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
-            .load_shed(true)
-            // Also the cap on a caller's `grpc-timeout`: tonic uses the shorter.
-            .timeout(self.config.request_timeout)
+        let server = transport(&self.config)?
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
@@ -533,6 +461,104 @@ async fn mirror_readiness(readiness: Readiness, health: tonic_health::server::He
             return;
         }
     }
+}
+
+/// The gRPC server with TLS (when configured) and authd's transport limits;
+/// docs/performance.md and docs/security.md explain each choice.
+fn transport(config: &Config) -> Result<Server> {
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        // tonic 0.14 applies its TLS acceptor to a custom incoming stream
+        // too, and hands the peer certificates to handlers (`peer_certs`).
+        builder = builder
+            .tls_config(tls.grpc_config())
+            .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
+    }
+    Ok(builder
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(config.shutdown_grace)
+        .max_concurrent_streams(u32::try_from(MAX_STREAMS_PER_CONNECTION).ok())
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
+        .load_shed(true)
+        // Also the cap on a caller's `grpc-timeout`: tonic uses the shorter.
+        .timeout(config.request_timeout))
+}
+
+/// A reflection service builder knowing authd's services, health, ext_authz
+/// and `other_version` (the other reflection protocol's descriptors).
+fn reflection(other_version: &'static [u8]) -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(crate::grpc::ext_authz::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(other_version)
+}
+
+/// Starts the tasks that keep shared state current: the change feed into
+/// `cache`, heartbeats through it, and purging of ended sessions and of
+/// forgotten failed-login counts.
+fn spawn_state_tasks(
+    tasks: &mut BackgroundTasks,
+    config: &Config,
+    store: &Arc<dyn Store>,
+    cache: &Arc<StateCache>,
+) {
+    tasks.spawn(
+        "change-feed",
+        cache::follow_changes(
+            Arc::clone(store),
+            Arc::clone(cache),
+            config.cache_trust_bound.max(Duration::from_secs(1)) * 2,
+        ),
+    );
+    tasks.spawn(
+        "feed-heartbeat",
+        cache::send_heartbeats(
+            Arc::clone(store),
+            (config.cache_trust_bound / 3).max(Duration::from_millis(100)),
+        ),
+    );
+    tasks.spawn("session-purge", purge_sessions(Arc::clone(store)));
+    tasks.spawn(
+        "login-failure-purge",
+        purge_login_failures(Arc::clone(store), config.login_throttle),
+    );
+}
+
+/// Binds the gRPC listener and, unless turned off, the HTTP listener, with
+/// errors that say which flag to change.
+async fn bind_listeners(
+    config: &Config,
+) -> Result<(TcpListener, SocketAddr, Option<(TcpListener, SocketAddr)>)> {
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+        Error::Config(format!(
+            "cannot listen on {}: {e}; choose another address with --listen / AUTHD_LISTEN",
+            config.listen
+        ))
+    })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| Error::internal("reading the listen address", e))?;
+    let http = match config.http_listen {
+        None => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                Error::Config(format!(
+                    "cannot listen on {addr}: {e}; choose another address with \
+                     --http-listen / AUTHD_HTTP_LISTEN, or turn it off with `off`"
+                ))
+            })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| Error::internal("reading the HTTP listen address", e))?;
+            Some((listener, bound))
+        }
+    };
+    Ok((listener, local_addr, http))
 }
 
 /// Deletes expired and long-ended sessions, forever.

@@ -150,9 +150,7 @@ async fn jwks(State(state): State<HttpState>) -> Response {
 
 async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     let from_host = !(state.issuer.starts_with("https://") || state.issuer.starts_with("http://"));
-    let base = if !from_host {
-        state.issuer.trim_end_matches('/').to_owned()
-    } else {
+    let base = if from_host {
         // The issuer is not a URL: point at this listener as the client reached it.
         let host = headers
             .get(header::HOST)
@@ -166,6 +164,8 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
             })
             .map_or_else(|| state.local_addr.to_string(), str::to_owned);
         format!("http://{host}")
+    } else {
+        state.issuer.trim_end_matches('/').to_owned()
     };
     let algs = state.keys.published_algorithms();
     let doc = serde_json::json!({
