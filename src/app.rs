@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
@@ -312,7 +313,17 @@ impl App {
             client_certificates = self.config.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
             "authd serving gRPC"
         );
-        let incoming = TcpListenerStream::new(self.listener);
+        // tonic's `tcp_nodelay` only reaches sockets it accepts itself; these
+        // come from our own listener, so set it here (small unary messages
+        // must not wait for Nagle's algorithm).
+        let incoming = TcpListenerStream::new(self.listener).map(|accepted| {
+            if let Ok(stream) = &accepted
+                && let Err(e) = stream.set_nodelay(true)
+            {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+            accepted
+        });
         let max_message = self.config.max_message_bytes;
         let server = transport(&self.config)?
             .add_service(health_service.max_decoding_message_size(max_message))
@@ -474,8 +485,8 @@ fn transport(config: &Config) -> Result<Server> {
             .tls_config(tls.grpc_config())
             .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
     }
+    // TCP_NODELAY is set on each accepted socket in `run_until_stopped`.
     Ok(builder
-        .tcp_nodelay(true)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)

@@ -168,6 +168,9 @@ pub fn test_config(db: &TestDb) -> Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: SecretString::from(db.url.clone()),
         http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        // Hashing runs at the lowest priority; on a busy CI machine a login
+        // may take seconds. Tests of the timeout set their own.
+        request_timeout: std::time::Duration::from_secs(120),
         ..Config::default()
     }
 }
