@@ -202,6 +202,20 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Config
 
 /// Starts authd on an existing test database.
 pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> TestApp {
+    start(db, customize, |addr| {
+        Channel::from_shared(format!("http://{addr}")).expect("a valid URI")
+    })
+    .await
+    .0
+}
+
+/// Starts authd on `db` after `customize`, with the test client connecting
+/// through `endpoint`; also returns the gRPC address.
+async fn start(
+    db: TestDb,
+    customize: impl FnOnce(&mut Config),
+    endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint,
+) -> (TestApp, SocketAddr) {
     crate::log_capture::install();
     let mut config = test_config(&db);
     customize(&mut config);
@@ -215,12 +229,8 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
         let _ = rx.await;
     }));
     // The listener is already bound, so connecting needs no retry or sleep.
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("a valid URI")
-        .connect()
-        .await
-        .expect("connect to authd");
-    TestApp {
+    let channel = endpoint(addr).connect().await.expect("connect to authd");
+    let app = TestApp {
         client: AuthServiceClient::new(channel.clone()),
         channel,
         core,
@@ -229,7 +239,8 @@ pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> Te
         db,
         shutdown: Some(tx),
         server: Some(server),
-    }
+    };
+    (app, addr)
 }
 
 impl TestApp {
@@ -455,28 +466,5 @@ pub async fn spawn_app_with_endpoint(
     customize: impl FnOnce(&mut Config),
     endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint,
 ) -> (TestApp, SocketAddr) {
-    let db = TestDb::new(backend).await;
-    let mut config = test_config(&db);
-    customize(&mut config);
-    let app = App::build(config).await.expect("authd builds");
-    let addr = app.local_addr();
-    let core = app.core().clone();
-    let http_addr = app.http_addr();
-    let keys = app.key_manager().clone();
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    let channel = endpoint(addr).connect().await.expect("connect to authd");
-    let app = TestApp {
-        client: AuthServiceClient::new(channel.clone()),
-        channel,
-        core,
-        http_addr,
-        keys,
-        db,
-        shutdown: Some(tx),
-        server: Some(server),
-    };
-    (app, addr)
+    start(TestDb::new(backend).await, customize, endpoint).await
 }
