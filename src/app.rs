@@ -633,6 +633,7 @@ impl App {
                 stopping: stopping.clone(),
                 readiness: self.readiness.clone(),
                 local_addr: addr,
+                tls: self.config.tls.is_some(),
             });
             let tls = self
                 .config

@@ -57,6 +57,8 @@ pub enum AuditEvent {
     RolesChanged,
     /// A user was deleted.
     UserDeleted,
+    /// An administrator cleared failed-login counts (`authd user unlock`).
+    LoginUnlocked,
     /// A new signing key was published (by `keys rotate` or the schedule).
     KeyPublished,
     /// A published key started signing; the old one became previous.
@@ -82,6 +84,7 @@ impl AuditEvent {
             Self::UserEnabled => "user_enabled",
             Self::RolesChanged => "roles_changed",
             Self::UserDeleted => "user_deleted",
+            Self::LoginUnlocked => "login_unlocked",
             Self::KeyPublished => "key_published",
             Self::KeyPromoted => "key_promoted",
             Self::KeyRetired => "key_retired",

@@ -330,7 +330,24 @@ impl Accounts {
             keys.push(address_key(address));
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.store.clear_login_failures(&keys).await
+        let cleared = self.store.clear_login_failures(&keys).await?;
+        let mut detail = format!("{cleared} failed-login counts cleared");
+        if let Some(actor) = &self.actor {
+            detail = format!("{detail}; by {actor}");
+        }
+        audit::record(
+            self.store.as_ref(),
+            AuditRecord::new(
+                AuditEvent::LoginUnlocked,
+                Outcome::Success,
+                crate::token::now_unix(),
+            )
+            .subject(login)
+            .client_addr(address)
+            .detail(&detail),
+        )
+        .await;
+        Ok(cleared)
     }
 }
 

@@ -58,6 +58,8 @@ pub struct HttpState {
     pub readiness: Readiness,
     /// The listener's own address, for `jwks_uri` when the request has no usable Host.
     pub local_addr: SocketAddr,
+    /// Whether this listener serves TLS (`jwks_uri` is then `https://`).
+    pub tls: bool,
 }
 
 /// The routes.
@@ -163,7 +165,7 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
                     })
             })
             .map_or_else(|| state.local_addr.to_string(), str::to_owned);
-        format!("http://{host}")
+        format!("{}://{host}", if state.tls { "https" } else { "http" })
     } else {
         state.issuer.trim_end_matches('/').to_owned()
     };

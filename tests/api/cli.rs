@@ -268,6 +268,21 @@ async fn user_unlock_lets_a_throttled_user_log_in_at_once(backend: Backend) {
         "{}",
         stdout(&out)
     );
+    // Each unlock is in the audit log, with who did it.
+    let audit = authd(&url, &["audit", "tail", "--json"], "");
+    let unlocks: Vec<serde_json::Value> = stdout(&audit)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "login_unlocked")
+        .collect();
+    assert_eq!(unlocks.len(), 2, "{}", stdout(&audit));
+    assert_eq!(unlocks[1]["subject"], "alice");
+    assert_eq!(unlocks[1]["client_addr"], "127.0.0.1");
+    assert!(
+        unlocks[1]["detail"].as_str().unwrap().contains("by cli"),
+        "{}",
+        unlocks[1]
+    );
     app.login("alice@example.com", PASSWORD)
         .await
         .expect("unlocked: by email");

@@ -359,6 +359,18 @@ async fn jwks_is_served_over_https_and_plaintext_http_gets_no_answer() {
         jwks["keys"][0]["kid"],
         app.core.tokens().keys().signing().unwrap().kid.as_str()
     );
+    // Discovery names the JWKS under https, as the client reached it.
+    let (status, body) = https_get(&pki, http, "/.well-known/openid-configuration")
+        .await
+        .expect("HTTPS GET");
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(
+        doc["jwks_uri"]
+            .as_str()
+            .is_some_and(|uri| uri.starts_with("https://")),
+        "{doc}"
+    );
 
     // Plaintext HTTP to the TLS listener: the handshake fails and the
     // connection closes without an HTTP answer.
