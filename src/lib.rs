@@ -38,6 +38,7 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod client_addr;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod grpc;

@@ -434,14 +434,6 @@ fn shallow_json(json: &[u8]) -> bool {
     true
 }
 
-/// Current Unix time in seconds.
-#[must_use]
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// Builds a [`KeySet`] index; shared with [`keys`].
 fn index(keys: Vec<Arc<SigningKey>>) -> HashMap<String, Arc<SigningKey>> {
     keys.into_iter().map(|k| (k.kid.clone(), k)).collect()

@@ -2,10 +2,10 @@
 
 use std::net::SocketAddr;
 
+use authd::clock::now_unix;
 use authd::grpc::pb;
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::service::{AuthCore, NewAccount};
-use authd::token::now_unix;
 use authd::token::rotation::KeyManager;
 use authd::user::User;
 use authd::{App, Config};

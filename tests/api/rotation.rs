@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use authd::clock::now_unix;
 use authd::grpc::pb::{self, InvalidReason};
 use authd::store::KeyState;
-use authd::token::now_unix;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret as _, SecretBox, SecretString};

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authd::clock::now_unix;
 use authd::config::Signing;
 use authd::grpc::pb::{InvalidReason, VerifyResponse};
 use authd::token::keys::generate_ed25519;
-use authd::token::{KeySet, TokenService, now_unix};
+use authd::token::{KeySet, TokenService};
 use authd::user::User;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
