@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::user::User;
 
 pub mod kek;
+mod keygen;
 pub mod keys;
 pub mod refresh;
 pub mod rotation;
