@@ -527,6 +527,21 @@ mod tests {
         assert_eq!(c.session("s"), Some(None), "re-read and cached afresh");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn paused_tokio_time_drives_the_system_clock_too() {
+        let c = StateCache::new(
+            Duration::from_secs(3),
+            Duration::from_secs(60),
+            100,
+            Clock::system(),
+        );
+        c.mark_alive();
+        tokio::time::advance(Duration::from_millis(2_999)).await;
+        assert!(c.is_trusted());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!c.is_trusted(), "the bound lapsed on tokio's paused clock");
+    }
+
     #[tokio::test]
     async fn a_read_through_loads_once_then_answers_from_the_cache() {
         let (c, _clock) = on_manual_clock();

@@ -9,7 +9,10 @@
 //! the token), the header's `alg` must be the algorithm pinned to that key,
 //! and `exp`, `nbf`, `iat`, `iss`, `aud`, `sub` and `jti` must all be present
 //! with the right JSON types. `exp` and `nbf` are checked against a `now`
-//! passed in by the caller, so expiry is testable without sleeping.
+//! passed in by the caller, so expiry is testable without sleeping. Nothing
+//! here reads the time itself (the verified-token cache included): every
+//! `now` comes from the app's one [`crate::clock::Clock`], by way of the
+//! service.
 
 use std::collections::HashMap;
 use std::sync::Arc;
