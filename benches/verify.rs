@@ -20,10 +20,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authd::clock::now_unix;
 use authd::grpc::{convert, pb};
 use authd::store::KeyState;
 use authd::token::keys::{self, KeySet};
-use authd::token::{Claims, TokenService, now_unix};
+use authd::token::{Claims, TokenService};
 use authd::user::User;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;

@@ -19,10 +19,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use authd::clock::now_unix;
 use authd::grpc::pb;
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::service::NewAccount;
-use authd::token::now_unix;
 use authd::{App, Config};
 use secrecy::SecretString;
 use sqlx::Connection as _;

@@ -37,6 +37,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::cache::{self, StateCache};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::grpc::ext_authz::ExtAuthzApi;
@@ -45,10 +46,10 @@ use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::grpc::{AuthApi, pb};
 use crate::password::PasswordHasher;
 use crate::readiness::Readiness;
-use crate::service::{AuthCore, SessionPolicy};
+use crate::service::{Accounts, AuthCore, SessionPolicy};
 use crate::store::{self, PoolSettings, Store};
+use crate::token::TokenService;
 use crate::token::rotation::{KeyManager, KeyPolicy};
-use crate::token::{TokenService, now_unix};
 
 /// A built, bound, not yet serving authd.
 #[derive(Debug)]
@@ -165,6 +166,15 @@ impl App {
     /// [`Error::Unavailable`] for an unreachable SQLite database,
     /// [`Error::Config`] for a bad URL or secret, or if the address cannot be bound.
     pub async fn build(config: Config) -> Result<Self> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Self::build`], with every part reading time from `clock` (tests
+    /// pass a [`crate::clock::ManualClock`]'s handle and move it).
+    ///
+    /// # Errors
+    /// As [`Self::build`].
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self> {
         config.check_transport_security()?;
         let store = store::connect(
             &config.database_url,
@@ -175,7 +185,11 @@ impl App {
         )
         .await?;
         let hasher = password_hasher(&config).await?;
-        let keys = KeyManager::unloaded(Arc::clone(&store), KeyPolicy::from_config(&config)?);
+        let keys = KeyManager::unloaded(
+            Arc::clone(&store),
+            KeyPolicy::from_config(&config)?,
+            clock.clone(),
+        );
         let readiness = Readiness::new();
         let mut tasks = BackgroundTasks::default();
         begin_start_up(&config, &store, &keys, &readiness, &mut tasks).await?;
@@ -192,21 +206,17 @@ impl App {
             config.cache_trust_bound,
             CACHE_ENTRY_TTL,
             CACHE_MAX_ENTRIES,
+            clock.clone(),
         ));
-        spawn_state_tasks(&mut tasks, &config, &store, &cache);
+        spawn_state_tasks(&mut tasks, &config, &store, &cache, &clock);
         let policy = SessionPolicy {
             lifetime_secs: i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
             grace_secs: i64::try_from(config.refresh_grace.as_secs()).unwrap_or(i64::MAX),
             max_per_user: config.max_sessions_per_user,
         };
-        let core = AuthCore::new(
-            Arc::clone(&store),
-            hasher,
-            tokens,
-            Arc::clone(&cache),
-            policy,
-        )
-        .with_throttle(config.login_throttle);
+        let accounts = Accounts::new(Arc::clone(&store), hasher, clock.clone());
+        let core = AuthCore::new(accounts, tokens, Arc::clone(&cache), policy)
+            .with_throttle(config.login_throttle);
         if readiness.state().started
             && !config.cache_trust_bound.is_zero()
             && !cache.wait_until_trusted(FEED_START_WAIT).await
@@ -372,7 +382,7 @@ impl App {
 /// before any call is served.
 async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
     store.migrate().await?;
-    keys.start(now_unix()).await
+    keys.start(keys.clock().now_unix()).await
 }
 
 /// Runs [`start_up`] once. On success `readiness` is started; with
@@ -517,6 +527,7 @@ fn spawn_state_tasks(
     config: &Config,
     store: &Arc<dyn Store>,
     cache: &Arc<StateCache>,
+    clock: &Clock,
 ) {
     tasks.spawn(
         "change-feed",
@@ -533,10 +544,13 @@ fn spawn_state_tasks(
             (config.cache_trust_bound / 3).max(Duration::from_millis(100)),
         ),
     );
-    tasks.spawn("session-purge", purge_sessions(Arc::clone(store)));
+    tasks.spawn(
+        "session-purge",
+        purge_sessions(Arc::clone(store), clock.clone()),
+    );
     tasks.spawn(
         "login-failure-purge",
-        purge_login_failures(Arc::clone(store), config.login_throttle),
+        purge_login_failures(Arc::clone(store), config.login_throttle, clock.clone()),
     );
 }
 
@@ -573,12 +587,12 @@ async fn bind_listeners(
 }
 
 /// Deletes expired and long-ended sessions, forever.
-async fn purge_sessions(store: Arc<dyn Store>) {
+async fn purge_sessions(store: Arc<dyn Store>, clock: Clock) {
     let mut ticker = tokio::time::interval(PURGE_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let now = now_unix();
+        let now = clock.now_unix();
         match store
             .purge_sessions(now, now - ENDED_SESSION_RETENTION_SECS)
             .await
@@ -592,13 +606,17 @@ async fn purge_sessions(store: Arc<dyn Store>) {
 
 /// Deletes failed-login counts that no longer count (their window is
 /// over), forever; they would be ignored anyway, this only bounds the table.
-async fn purge_login_failures(store: Arc<dyn Store>, policy: crate::throttle::ThrottlePolicy) {
+async fn purge_login_failures(
+    store: Arc<dyn Store>,
+    policy: crate::throttle::ThrottlePolicy,
+    clock: Clock,
+) {
     let mut ticker = tokio::time::interval(PURGE_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match store
-            .purge_login_failures(policy.forget_before(now_unix()))
+            .purge_login_failures(policy.forget_before(clock.now_unix()))
             .await
         {
             Ok(0) => {}

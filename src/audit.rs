@@ -5,7 +5,9 @@
 //! `audit_log` table (a trigger refuses `UPDATE` and `DELETE`). Callers are
 //! the decision makers ([`crate::service`], [`crate::cli`] through
 //! [`crate::service::Accounts`], [`crate::token::rotation`]), never the gRPC
-//! adapters.
+//! adapters; each writes the wording of its own events next to the code
+//! that emits them, and this module owns only the events, the row and its
+//! rendering.
 //!
 //! What this module must not do: put a secret in a row. Subjects and details
 //! are built from usernames, ids, key ids and fixed phrases only; never a
@@ -196,25 +198,6 @@ pub async fn record(store: &dyn Store, record: AuditRecord) {
             "could not write the audit log; the action itself went ahead"
         );
     }
-}
-
-/// Records a login refused by throttling: `login` is the name as presented.
-/// The one line a throttling check needs.
-pub async fn login_throttled(
-    store: &dyn Store,
-    login: &str,
-    client_addr: Option<&str>,
-    detail: &str,
-    now: i64,
-) {
-    record(
-        store,
-        AuditRecord::new(AuditEvent::LoginThrottled, Outcome::Throttled, now)
-            .subject(login)
-            .client_addr(client_addr)
-            .detail(detail),
-    )
-    .await;
 }
 
 /// At most `max` characters of `s`, control characters (newlines, escape

@@ -18,22 +18,62 @@
 //!   before a change is not cached, so a slow read can never re-insert state
 //!   the change invalidated.
 //! - Entries also expire after `entry_ttl` and the maps are bounded.
+//!
+//! The read-through protocol (answer from here, else read the store and keep
+//! the answer unless the epoch moved) is written once, behind
+//! [`StateCache::user_or_load`] and [`StateCache::session_or_load`]; callers
+//! do not take epochs themselves. The trust bound and entry ages are
+//! measured by the injected [`Clock`], never by reading the time directly.
+//! What this module must not do: answer from the cache when untrusted, or
+//! turn a database error into a cached answer.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use crate::clock::Clock;
+use crate::error::Result;
 use crate::store::{Change, FeedItem, Session, Store};
 use crate::user::User;
+
+/// A cached answer (`None`: known not to exist) and when it was stored.
+type Slot<T> = (Option<T>, Instant);
 
 /// Cached answers, each with the instant it was stored.
 #[derive(Debug, Default)]
 struct Entries {
-    users: HashMap<String, (Option<User>, Instant)>,
-    sessions: HashMap<String, (Option<Session>, Instant)>,
+    users: HashMap<String, Slot<User>>,
+    sessions: HashMap<String, Slot<Session>>,
+}
+
+/// What the cache holds: each kind knows its own map, so the lookup, the
+/// insert and the read-through protocol are written once for both.
+trait Cached: Clone {
+    fn map(entries: &Entries) -> &HashMap<String, Slot<Self>>;
+    fn map_mut(entries: &mut Entries) -> &mut HashMap<String, Slot<Self>>;
+}
+
+impl Cached for User {
+    fn map(entries: &Entries) -> &HashMap<String, Slot<Self>> {
+        &entries.users
+    }
+    fn map_mut(entries: &mut Entries) -> &mut HashMap<String, Slot<Self>> {
+        &mut entries.users
+    }
+}
+
+impl Cached for Session {
+    fn map(entries: &Entries) -> &HashMap<String, Slot<Self>> {
+        &entries.sessions
+    }
+    fn map_mut(entries: &mut Entries) -> &mut HashMap<String, Slot<Self>> {
+        &mut entries.sessions
+    }
 }
 
 /// User and session state for Verify; see the module docs.
@@ -41,6 +81,9 @@ struct Entries {
 pub struct StateCache {
     entries: RwLock<Entries>,
     epoch: AtomicU64,
+    /// Measures the trust bound and entry ages; the one clock of the app,
+    /// so tests move it instead of sleeping.
+    clock: Clock,
     base: Instant,
     /// Nanoseconds after `base` until which the cache may be used.
     trusted_until: AtomicU64,
@@ -57,13 +100,14 @@ pub struct StateCache {
 }
 
 impl StateCache {
-    /// An empty, untrusted cache.
+    /// An empty, untrusted cache whose bound and TTL are measured by `clock`.
     #[must_use]
-    pub fn new(bound: Duration, entry_ttl: Duration, max_entries: usize) -> Self {
+    pub fn new(bound: Duration, entry_ttl: Duration, max_entries: usize, clock: Clock) -> Self {
         Self {
             entries: RwLock::new(Entries::default()),
             epoch: AtomicU64::new(0),
-            base: Instant::now(),
+            base: clock.now(),
+            clock,
             trusted_until: AtomicU64::new(0),
             bound,
             entry_ttl,
@@ -75,7 +119,8 @@ impl StateCache {
     }
 
     fn elapsed_nanos(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = self.clock.now().saturating_duration_since(self.base);
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Whether cached answers may be used now.
@@ -148,60 +193,94 @@ impl StateCache {
         self.epoch.load(Ordering::Acquire)
     }
 
+    /// The user with `id`: from the cache when trusted and fresh, else read
+    /// from `store` (and cached, unless a change came during the read).
+    ///
+    /// # Errors
+    /// Database errors; a cached answer is never used in their place.
+    pub async fn user_or_load(&self, store: &dyn Store, id: &str) -> Result<Option<User>> {
+        self.read_through(id, || store.user_by_id(id)).await
+    }
+
+    /// The session with `id`, like [`Self::user_or_load`].
+    ///
+    /// # Errors
+    /// Database errors; a cached answer is never used in their place.
+    pub async fn session_or_load(&self, store: &dyn Store, id: &str) -> Result<Option<Session>> {
+        self.read_through(id, || store.session(id)).await
+    }
+
+    /// The read-through protocol, written once: a trusted, fresh entry
+    /// answers; otherwise the epoch is taken *before* `load` runs, so a
+    /// change announced while the read is in flight keeps its (possibly
+    /// stale) answer out of the cache.
+    async fn read_through<T, F, Fut>(&self, id: &str, load: F) -> Result<Option<T>>
+    where
+        T: Cached,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        if let Some(hit) = self.get::<T>(id) {
+            return Ok(hit);
+        }
+        let epoch = self.epoch();
+        self.count_db_read();
+        let loaded = load().await?;
+        self.put(id, loaded.clone(), epoch);
+        Ok(loaded)
+    }
+
     /// A cached user lookup (`Some(None)`: known not to exist), if trusted and fresh.
     #[must_use]
     pub fn user(&self, id: &str) -> Option<Option<User>> {
-        if !self.is_trusted() {
-            return None;
-        }
-        let entries = self.read();
-        let (user, at) = entries.users.get(id)?;
-        (at.elapsed() < self.entry_ttl).then(|| user.clone())
+        self.get(id)
     }
 
     /// A cached session lookup, if trusted and fresh.
     #[must_use]
     pub fn session(&self, id: &str) -> Option<Option<Session>> {
-        if !self.is_trusted() {
-            return None;
-        }
-        let entries = self.read();
-        let (session, at) = entries.sessions.get(id)?;
-        (at.elapsed() < self.entry_ttl).then(|| session.clone())
+        self.get(id)
     }
 
     /// Caches a user read that began at `epoch`, unless a change came since
     /// or the cache is not trusted (nothing is kept while the feed is down).
     pub fn put_user(&self, id: &str, user: Option<User>, epoch: u64) {
-        if !self.is_trusted() {
-            return;
-        }
-        let mut entries = self.write();
-        if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        if entries.users.len() >= self.max_entries {
-            entries.users.clear();
-        }
-        entries.users.insert(id.to_owned(), (user, Instant::now()));
+        self.put(id, user, epoch);
     }
 
     /// Caches a session read that began at `epoch`, unless a change came
     /// since or the cache is not trusted.
     pub fn put_session(&self, id: &str, session: Option<Session>, epoch: u64) {
+        self.put(id, session, epoch);
+    }
+
+    // The outer `None` is a miss, the inner one a known absence: the shape
+    // of the public `user`/`session` lookups.
+    #[allow(clippy::option_option)]
+    fn get<T: Cached>(&self, id: &str) -> Option<Option<T>> {
+        if !self.is_trusted() {
+            return None;
+        }
+        let now = self.clock.now();
+        let entries = self.read();
+        let (value, at) = T::map(&entries).get(id)?;
+        (now.saturating_duration_since(*at) < self.entry_ttl).then(|| value.clone())
+    }
+
+    fn put<T: Cached>(&self, id: &str, value: Option<T>, epoch: u64) {
         if !self.is_trusted() {
             return;
         }
+        let now = self.clock.now();
         let mut entries = self.write();
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
-        if entries.sessions.len() >= self.max_entries {
-            entries.sessions.clear();
+        let map = T::map_mut(&mut entries);
+        if map.len() >= self.max_entries {
+            map.clear();
         }
-        entries
-            .sessions
-            .insert(id.to_owned(), (session, Instant::now()));
+        map.insert(id.to_owned(), (value, now));
     }
 
     /// Counts one database read made on behalf of Verify.
@@ -217,6 +296,8 @@ impl StateCache {
 
     /// Waits until the cache is trusted, at most `limit`; returns whether it is.
     pub async fn wait_until_trusted(&self, limit: Duration) -> bool {
+        // `limit` bounds a wait for I/O (the feed connecting), so it runs on
+        // tokio's timer, not the clock: a manual clock must not hang start-up.
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.alive.notified();
@@ -311,6 +392,7 @@ pub async fn send_heartbeats(store: Arc<dyn Store>, interval: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     fn user(id: &str) -> User {
         User {
@@ -338,7 +420,25 @@ mod tests {
     }
 
     fn cache() -> StateCache {
-        StateCache::new(Duration::from_secs(60), Duration::from_secs(60), 100)
+        StateCache::new(
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            100,
+            Clock::system(),
+        )
+    }
+
+    /// A trusted cache on a manual clock: bound 3 s, entries kept 60 s.
+    fn on_manual_clock() -> (StateCache, ManualClock) {
+        let manual = ManualClock::new();
+        let c = StateCache::new(
+            Duration::from_secs(3),
+            Duration::from_secs(60),
+            100,
+            manual.clock(),
+        );
+        c.mark_alive();
+        (c, manual)
     }
 
     #[test]
@@ -386,14 +486,108 @@ mod tests {
 
     #[test]
     fn trust_lapses_after_the_bound() {
-        let c = StateCache::new(Duration::ZERO, Duration::from_secs(60), 100);
+        let c = StateCache::new(
+            Duration::ZERO,
+            Duration::from_secs(60),
+            100,
+            Clock::system(),
+        );
         c.mark_alive();
         assert!(!c.is_trusted(), "a zero bound never trusts");
+
+        let (c, clock) = on_manual_clock();
+        c.put_user("u", Some(user("u")), c.epoch());
+        clock.advance(Duration::from_millis(2_999));
+        assert!(c.is_trusted(), "within the bound");
+        assert_eq!(c.user("u"), Some(Some(user("u"))));
+        clock.advance(Duration::from_millis(1));
+        assert!(
+            !c.is_trusted(),
+            "the bound is measured by the injected clock"
+        );
+        assert_eq!(c.user("u"), None, "an untrusted cache answers nothing");
+        c.mark_alive();
+        assert!(c.is_trusted(), "a sign of life renews the bound from now");
+        assert_eq!(c.user("u"), Some(Some(user("u"))));
+    }
+
+    #[test]
+    fn entries_expire_after_their_ttl_even_while_trusted() {
+        let (c, clock) = on_manual_clock();
+        c.put_session("s", Some(session("s", "alice")), c.epoch());
+        for _ in 0..19 {
+            clock.advance(Duration::from_secs(3));
+            c.mark_alive();
+        }
+        assert!(c.session("s").is_some(), "57 s old");
+        clock.advance(Duration::from_secs(3));
+        c.mark_alive();
+        assert_eq!(c.session("s"), None, "60 s old: read again");
+        c.put_session("s", None, c.epoch());
+        assert_eq!(c.session("s"), Some(None), "re-read and cached afresh");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paused_tokio_time_drives_the_system_clock_too() {
+        let c = StateCache::new(
+            Duration::from_secs(3),
+            Duration::from_secs(60),
+            100,
+            Clock::system(),
+        );
+        c.mark_alive();
+        tokio::time::advance(Duration::from_millis(2_999)).await;
+        assert!(c.is_trusted());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!c.is_trusted(), "the bound lapsed on tokio's paused clock");
+    }
+
+    #[tokio::test]
+    async fn a_read_through_loads_once_then_answers_from_the_cache() {
+        let (c, _clock) = on_manual_clock();
+        let loads = std::cell::Cell::new(0);
+        let load = || {
+            loads.set(loads.get() + 1);
+            async { Ok(Some(user("u"))) }
+        };
+        assert_eq!(c.read_through("u", load).await.unwrap(), Some(user("u")));
+        assert_eq!(c.read_through("u", load).await.unwrap(), Some(user("u")));
+        assert_eq!(loads.get(), 1);
+        assert_eq!(c.db_reads(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_through_that_raced_a_change_answers_but_is_not_kept() {
+        let (c, _clock) = on_manual_clock();
+        let answer = c
+            .read_through("u", || async {
+                // The change is announced while the read is in flight.
+                c.apply(&Change::User("u".into()));
+                Ok(Some(user("u")))
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, Some(user("u")));
+        assert_eq!(c.user("u"), None, "not cached");
+        let failed: Result<Option<User>> = c
+            .read_through("v", || async {
+                Err(crate::Error::internal_msg("test", "down"))
+            })
+            .await;
+        assert!(
+            failed.is_err(),
+            "a database error is passed on, never a cached answer"
+        );
     }
 
     #[test]
     fn the_cache_is_bounded() {
-        let c = StateCache::new(Duration::from_secs(60), Duration::from_secs(60), 2);
+        let c = StateCache::new(
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            2,
+            Clock::system(),
+        );
         c.mark_alive();
         for id in ["a", "b", "c"] {
             c.put_user(id, Some(user(id)), c.epoch());

@@ -13,10 +13,10 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::app::{self, App};
+use crate::clock::{Clock, now_unix};
 use crate::config::{Config, ConfigArgs};
 use crate::error::{Error, Result};
 use crate::service::{Accounts, NewAccount};
-use crate::token::now_unix;
 use crate::user::User;
 
 /// authd: a standalone gRPC authentication service.
@@ -199,8 +199,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(command) => {
             let store = app::open_store(&config).await?;
-            let accounts = Accounts::new(store.clone(), app::password_hasher(&config).await?)
-                .with_actor(cli_actor());
+            let hasher = app::password_hasher(&config).await?;
+            let accounts =
+                Accounts::new(store.clone(), hasher, Clock::system()).with_actor(cli_actor());
             let result = run_user(&accounts, command).await;
             store.close().await;
             result

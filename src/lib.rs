@@ -13,12 +13,20 @@
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //! - [`grpc`]: transport adapters and the one `Error` to `Status` mapping; no SQL, no crypto.
-//! - [`service`]: login, sessions and refresh, verify, user reads; `now` is a parameter; no transport types.
-//! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change feed.
+//! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
+//!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
+//! - [`service`]: the decisions, no transport types, one file per job: `accounts` (administration),
+//!   `login` (with throttling), `sessions` (refresh, logout, revoke), `verify` (verify and
+//!   authenticate), `users` (GetUser); the shared context (store, hasher, clock, cache) in `mod.rs`.
+//!   `now` is a parameter, read by the adapters from the clock.
+//! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change
+//!   feed; the one read-through (`user_or_load`, `session_or_load`); bounds measured by the clock.
 //! - [`password`]: Argon2id hashing on the blocking pool behind a semaphore.
-//! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys,
-//!   [`token::rotation`] moves them through their lifecycle, [`token::kek`] encrypts them at rest,
-//!   [`token::refresh`] makes, hashes and seals refresh tokens.
+//! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys (their
+//!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
+//!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers
+//!   tokens whose signature already checked out, [`token::refresh`] makes, hashes and seals
+//!   refresh tokens.
 //! - [`store`]: the [`store::Store`] trait with PostgreSQL and SQLite implementations,
 //!   including the change feed (PostgreSQL `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
@@ -38,6 +46,7 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod client_addr;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod grpc;

@@ -16,7 +16,6 @@ use crate::client_addr::TrustedProxies;
 use crate::error::{Error, Result};
 use crate::service::{AuthCore, ClientInfo, UserSelector, Verification};
 use crate::tls::AdminClients;
-use crate::token::now_unix;
 
 /// Serves `AuthService` by delegating to [`AuthCore`].
 #[derive(Debug, Clone)]
@@ -174,7 +173,7 @@ impl AuthService for AuthApi {
         rpc("Login", async {
             let client = client_info(&request, &self.trusted_proxies);
             let request = request.into_inner();
-            let now = now_unix();
+            let now = self.core.clock().now_unix();
             let out = self
                 .core
                 .login(
@@ -204,7 +203,11 @@ impl AuthService for AuthApi {
     ) -> std::result::Result<Response<pb::VerifyResponse>, Status> {
         rpc("Verify", async {
             let request = request.into_inner();
-            let response = match self.core.verify(&request.token, now_unix()).await? {
+            let response = match self
+                .core
+                .verify(&request.token, self.core.clock().now_unix())
+                .await?
+            {
                 Verification::Valid { user, claims } => {
                     record_user(&user.id);
                     pb::VerifyResponse {
@@ -240,7 +243,10 @@ impl AuthService for AuthApi {
                 Selector::Id(id) => UserSelector::Id(id),
                 Selector::Username(name) => UserSelector::Username(name),
             });
-            let user = self.core.get_user(token, selector, now_unix()).await?;
+            let user = self
+                .core
+                .get_user(token, selector, self.core.clock().now_unix())
+                .await?;
             record_user(&user.id);
             Ok(pb::GetUserResponse {
                 user: Some(convert::user(user)),
@@ -255,7 +261,7 @@ impl AuthService for AuthApi {
     ) -> std::result::Result<Response<pb::RefreshResponse>, Status> {
         rpc("Refresh", async {
             let token = SecretString::from(request.into_inner().refresh_token);
-            let now = now_unix();
+            let now = self.core.clock().now_unix();
             let out = self.core.refresh(&token, now).await?;
             record_user(&out.access.claims.sub);
             Ok(pb::RefreshResponse {
@@ -277,7 +283,7 @@ impl AuthService for AuthApi {
             let token = bearer(request.metadata())?;
             let refresh_token = non_empty(request.get_ref().refresh_token.clone());
             self.core
-                .logout(token, refresh_token.as_ref(), now_unix())
+                .logout(token, refresh_token.as_ref(), self.core.clock().now_unix())
                 .await?;
             Ok(pb::LogoutResponse {})
         })
@@ -290,7 +296,10 @@ impl AuthService for AuthApi {
     ) -> std::result::Result<Response<pb::LogoutAllResponse>, Status> {
         rpc("LogoutAll", async {
             let token = bearer(request.metadata())?;
-            let ended = self.core.logout_all(token, now_unix()).await?;
+            let ended = self
+                .core
+                .logout_all(token, self.core.clock().now_unix())
+                .await?;
             Ok(pb::LogoutAllResponse {
                 ended: i64::try_from(ended).unwrap_or(i64::MAX),
             })
@@ -304,7 +313,10 @@ impl AuthService for AuthApi {
     ) -> std::result::Result<Response<pb::ListSessionsResponse>, Status> {
         rpc("ListSessions", async {
             let token = bearer(request.metadata())?;
-            let sessions = self.core.list_sessions(token, now_unix()).await?;
+            let sessions = self
+                .core
+                .list_sessions(token, self.core.clock().now_unix())
+                .await?;
             Ok(pb::ListSessionsResponse {
                 sessions: sessions.into_iter().map(convert::session).collect(),
             })
@@ -325,7 +337,7 @@ impl AuthService for AuthApi {
             });
             let ended = self
                 .core
-                .revoke_sessions(token, selector, now_unix())
+                .revoke_sessions(token, selector, self.core.clock().now_unix())
                 .await?;
             Ok(pb::RevokeSessionsResponse {
                 ended: i64::try_from(ended).unwrap_or(i64::MAX),

@@ -19,7 +19,6 @@ use tonic::{Request, Response, Status};
 
 use crate::config::ExtAuthzHeaders;
 use crate::service::{AuthCore, Verification};
-use crate::token::now_unix;
 
 /// Code generated from the vendored Envoy protos (`proto/envoy`, `proto/google/rpc`).
 #[allow(
@@ -187,7 +186,7 @@ impl Authorization for ExtAuthzApi {
         let request = request.into_inner();
         let outcome = match bearer_token(&request) {
             Err(why) => Ok(denied(why)),
-            Ok(token) => match self.core.verify(token, now_unix()).await {
+            Ok(token) => match self.core.verify(token, self.core.clock().now_unix()).await {
                 Ok(Verification::Valid { user, .. }) => {
                     let mut set = vec![
                         header(&self.headers.user_id, user.id),

@@ -127,7 +127,7 @@ impl SqliteChangeFeed {
         self.pending.push_back(FeedItem::Alive);
         self.polls += 1;
         if self.polls.is_multiple_of(600) {
-            let cutoff = crate::token::now_unix() - CHANGE_LOG_RETENTION_SECS;
+            let cutoff = crate::clock::now_unix() - CHANGE_LOG_RETENTION_SECS;
             // Pruning is housekeeping; a failure here is retried next time.
             let _ = sqlx::query("DELETE FROM change_log WHERE created_at < $1")
                 .bind(cutoff)

@@ -9,7 +9,10 @@
 //! the token), the header's `alg` must be the algorithm pinned to that key,
 //! and `exp`, `nbf`, `iat`, `iss`, `aud`, `sub` and `jti` must all be present
 //! with the right JSON types. `exp` and `nbf` are checked against a `now`
-//! passed in by the caller, so expiry is testable without sleeping.
+//! passed in by the caller, so expiry is testable without sleeping. Nothing
+//! here reads the time itself (the verified-token cache included): every
+//! `now` comes from the app's one [`crate::clock::Clock`], by way of the
+//! service.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::user::User;
 
 pub mod kek;
+mod keygen;
 pub mod keys;
 pub mod refresh;
 pub mod rotation;
@@ -432,14 +436,6 @@ fn shallow_json(json: &[u8]) -> bool {
         }
     }
     true
-}
-
-/// Current Unix time in seconds.
-#[must_use]
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Builds a [`KeySet`] index; shared with [`keys`].

@@ -24,13 +24,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
 use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
+use crate::clock::Clock;
 use crate::config::{Config, Signing};
 use crate::error::{Error, Result};
 use crate::store::{KeyState, Store, StoredKey};
@@ -85,6 +86,9 @@ pub struct KeyManager {
     store: Arc<dyn Store>,
     keys: Arc<KeySet>,
     policy: Arc<KeyPolicy>,
+    /// Times the refresher's waits and stamps its maintenance; the app's one
+    /// clock, so tests drive the refresher by moving it.
+    clock: Clock,
     /// How many times the stored keys were read, for tests and metrics.
     reloads: Arc<AtomicU64>,
 }
@@ -106,26 +110,35 @@ fn secs(d: Duration) -> i64 {
 
 impl KeyManager {
     /// Loads the keys (creating the first one if there is none) and applies
-    /// any transition that is due at `now`.
+    /// any transition that is due at `now`; for one-shot commands, which run
+    /// no refresher (the manager keeps the system clock).
     ///
     /// # Errors
     /// Database errors; [`Error::Config`] for keys encrypted with another secret.
     pub async fn load(store: Arc<dyn Store>, policy: KeyPolicy, now: i64) -> Result<Self> {
-        let manager = Self::unloaded(store, policy);
+        let manager = Self::unloaded(store, policy, Clock::system());
         manager.start(now).await?;
         Ok(manager)
     }
 
     /// A manager whose [`KeySet`] holds no keys yet, for a server that must
     /// come up while its database is unreachable; [`Self::start`] fills it.
+    /// Its refresher waits and reads the time by `clock`.
     #[must_use]
-    pub fn unloaded(store: Arc<dyn Store>, policy: KeyPolicy) -> Self {
+    pub fn unloaded(store: Arc<dyn Store>, policy: KeyPolicy, clock: Clock) -> Self {
         Self {
             store,
             keys: Arc::new(KeySet::unloaded()),
             policy: Arc::new(policy),
+            clock,
             reloads: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The clock the refresher runs by.
+    #[must_use]
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Loads the stored keys into the shared set (creating the first key if
@@ -337,11 +350,12 @@ impl KeyManager {
     /// feed, or a feed reconnect), until `stop` turns true. A token naming
     /// an unknown `kid` triggers nothing: reloads follow announcements,
     /// never caller input. Failures are logged; the last good key set stays.
+    /// Every wait and every `now` is the manager's clock.
     pub async fn run_refresher(self, keys_changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-        let mut last = Instant::now();
+        let mut last = self.clock.now();
         loop {
             let nudged = tokio::select! {
-                () = tokio::time::sleep(self.policy.refresh_interval) => false,
+                () = self.clock.sleep(self.policy.refresh_interval) => false,
                 () = keys_changed.notified() => true,
                 _ = stop.wait_for(|s| *s) => break,
             };
@@ -349,14 +363,14 @@ impl KeyManager {
                 // A burst of announcements (one per write) becomes one reload.
                 let earliest = last + ANNOUNCED_RELOAD_GAP;
                 tokio::select! {
-                    () = tokio::time::sleep_until(earliest.into()) => {}
+                    () = self.clock.sleep_until(earliest) => {}
                     _ = stop.wait_for(|s| *s) => break,
                 }
             }
-            if let Err(e) = self.maintain(super::now_unix()).await {
+            if let Err(e) = self.maintain(self.clock.now_unix()).await {
                 tracing::warn!(error = %e, "could not refresh signing keys; keeping the loaded ones");
             }
-            last = Instant::now();
+            last = self.clock.now();
         }
         tracing::debug!("key refresher stopped");
     }

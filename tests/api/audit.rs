@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use authd::clock::now_unix;
 use authd::grpc::pb;
 use authd::store::AuditEntry;
-use authd::token::now_unix;
 use secrecy::SecretString;
 use tonic::{Code, Request};
 

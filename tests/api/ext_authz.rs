@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authd::clock::now_unix;
 use authd::grpc::ext_authz::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use authd::grpc::ext_authz::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
 use authd::grpc::ext_authz::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
@@ -15,7 +16,7 @@ use authd::grpc::ext_authz::pb::envoy::service::auth::v3::{
 };
 use authd::grpc::ext_authz::pb::envoy::r#type::v3::StatusCode;
 use authd::token::keys::generate_ed25519;
-use authd::token::{KeySet, TokenService, now_unix};
+use authd::token::{KeySet, TokenService};
 use tokio_stream::StreamExt as _;
 
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};

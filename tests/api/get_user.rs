@@ -1,7 +1,7 @@
 //! GetUser: bearer-authenticated reads of user records.
 
+use authd::clock::now_unix;
 use authd::grpc::pb::get_user_request::Selector;
-use authd::token::now_unix;
 use prost::Message as _;
 use tonic::Code;
 

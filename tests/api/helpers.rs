@@ -2,10 +2,10 @@
 
 use std::net::SocketAddr;
 
+use authd::clock::{Clock, ManualClock, now_unix};
 use authd::grpc::pb;
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::service::{AuthCore, NewAccount};
-use authd::token::now_unix;
 use authd::token::rotation::KeyManager;
 use authd::user::User;
 use authd::{App, Config};
@@ -202,24 +202,46 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Config
 
 /// Starts authd on an existing test database.
 pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> TestApp {
-    start(db, customize, |addr| {
-        Channel::from_shared(format!("http://{addr}")).expect("a valid URI")
-    })
+    start(db, Clock::system(), customize, plain_endpoint)
+        .await
+        .0
+}
+
+/// Starts authd on `backend` with every part reading time from `clock`,
+/// which stands still until the test advances it.
+pub async fn spawn_app_with_clock(
+    backend: Backend,
+    clock: &ManualClock,
+    customize: impl FnOnce(&mut Config),
+) -> TestApp {
+    start(
+        TestDb::new(backend).await,
+        clock.clock(),
+        customize,
+        plain_endpoint,
+    )
     .await
     .0
+}
+
+fn plain_endpoint(addr: SocketAddr) -> tonic::transport::Endpoint {
+    Channel::from_shared(format!("http://{addr}")).expect("a valid URI")
 }
 
 /// Starts authd on `db` after `customize`, with the test client connecting
 /// through `endpoint`; also returns the gRPC address.
 async fn start(
     db: TestDb,
+    clock: Clock,
     customize: impl FnOnce(&mut Config),
     endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint,
 ) -> (TestApp, SocketAddr) {
     crate::log_capture::install();
     let mut config = test_config(&db);
     customize(&mut config);
-    let app = App::build(config).await.expect("authd builds");
+    let app = App::build_with_clock(config, clock)
+        .await
+        .expect("authd builds");
     let addr = app.local_addr();
     let core = app.core().clone();
     let http_addr = app.http_addr();
@@ -466,5 +488,11 @@ pub async fn spawn_app_with_endpoint(
     customize: impl FnOnce(&mut Config),
     endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint,
 ) -> (TestApp, SocketAddr) {
-    start(TestDb::new(backend).await, customize, endpoint).await
+    start(
+        TestDb::new(backend).await,
+        Clock::system(),
+        customize,
+        endpoint,
+    )
+    .await
 }

@@ -173,7 +173,7 @@ async fn metrics_expose_rpc_login_hashing_and_key_series_after_a_few_calls(backe
     assert!(app.login("alice", "wrong password!").await.is_err());
     app.verify(&token).await;
     app.keys
-        .rotate(authd::token::now_unix())
+        .rotate(authd::clock::now_unix())
         .await
         .expect("rotate");
 

@@ -449,7 +449,7 @@ async fn a_scripted_session_leaks_no_secret_into_trace_logs(backend: Backend) {
         .set_password(
             "alice",
             SecretString::from(format!("new {PASSWORD_MARKER} password")),
-            authd::token::now_unix(),
+            authd::clock::now_unix(),
         )
         .await
         .expect("set_password");

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authd::clock::now_unix;
 use authd::config::Argon2Config;
 use authd::password::PasswordHasher;
 use authd::store::NewUser;
-use authd::token::now_unix;
 use secrecy::{ExposeSecret as _, SecretString};
 use tonic::Code;
 

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
+use authd::clock::{ManualClock, now_unix};
 use authd::grpc::pb::{self, InvalidReason};
 use authd::store::KeyState;
-use authd::token::now_unix;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, spawn_app_with, spawn_app_with_clock};
 use crate::http::{get, http};
 
 on_both_backends!(
@@ -202,11 +202,30 @@ async fn a_replica_reloads_as_soon_as_another_process_announces_a_rotation(backe
 }
 
 async fn tokens_naming_unknown_keys_never_cause_a_key_reload(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // The refresher waits by the app's clock, which stands still here: its
+    // rate limit passes when the test says so, not after a real-time sleep.
+    let clock = ManualClock::new();
+    let app = spawn_app_with_clock(backend, &clock, |_| {}).await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     // Let the start-up reload (the feed opening) happen first.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        app.core
+            .cache()
+            .wait_until_trusted(Duration::from_secs(10))
+            .await,
+        "the change feed comes up"
+    );
+    let started = app.keys.reloads();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.keys.reloads() == started {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the feed opening never caused its key reload"
+        );
+        clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let reloads = app.keys.reloads();
 
     let (_, rest) = token.split_once('.').expect("a JWT");
@@ -217,8 +236,10 @@ async fn tokens_naming_unknown_keys_never_cause_a_key_reload(backend: Backend) {
         let response = app.verify(&format!("{forged_header}.{rest}")).await;
         assert_eq!(response.reason(), InvalidReason::UnknownKey);
     }
-    // Longer than any rate limit a nudge-driven reload would wait.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Past any rate limit a nudge-driven reload would wait, short of the
+    // periodic refresh (30 s); then a moment for the refresher to run.
+    clock.advance(Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
         app.keys.reloads(),
         reloads,

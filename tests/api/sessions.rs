@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use authd::clock::now_unix;
 use authd::grpc::pb::{self, InvalidReason};
-use authd::token::now_unix;
 use secrecy::{ExposeSecret as _, SecretString};
 use tonic::{Code, Request};
 

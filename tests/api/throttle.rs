@@ -3,9 +3,9 @@
 //! the real server over gRPC for what a client sees.
 
 use authd::Error;
+use authd::clock::now_unix;
 use authd::service::ClientInfo;
 use authd::throttle::{account_key, address_key};
-use authd::token::now_unix;
 use secrecy::SecretString;
 use tonic::{Code, Request, Status};
 

@@ -3,16 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authd::clock::{ManualClock, now_unix};
 use authd::config::Signing;
 use authd::grpc::pb::{InvalidReason, VerifyResponse};
 use authd::token::keys::generate_ed25519;
-use authd::token::{KeySet, TokenService, now_unix};
+use authd::token::{KeySet, TokenService};
 use authd::user::User;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret as _;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with_clock};
 
 on_both_backends!(
     a_fresh_token_is_valid_and_carries_user_and_claims,
@@ -24,6 +25,7 @@ on_both_backends!(
     tokens_for_another_issuer_or_audience_are_refused,
     tokens_of_disabled_or_missing_users_are_refused,
     hs256_mode_signs_and_verifies_with_the_shared_secret,
+    a_token_expires_over_the_wire_when_the_servers_clock_passes_its_expiry,
 );
 
 #[track_caller]
@@ -331,4 +333,19 @@ async fn hs256_mode_signs_and_verifies_with_the_shared_secret(backend: Backend) 
     )
     .expect("encode");
     assert_invalid(&app.verify(&forged).await, InvalidReason::BadSignature);
+}
+
+async fn a_token_expires_over_the_wire_when_the_servers_clock_passes_its_expiry(backend: Backend) {
+    // The server reads time from its injected clock only: moving it expires
+    // the token without waiting 15 minutes.
+    let clock = ManualClock::new();
+    let app = spawn_app_with_clock(backend, &clock, |_| {}).await;
+    app.create_user("alice", &[]).await;
+    let token = app.token_for("alice").await;
+    assert!(app.verify(&token).await.valid);
+    // Lifetime 15 min, leeway 10 s.
+    clock.advance(Duration::from_secs(15 * 60 + 9));
+    assert!(app.verify(&token).await.valid, "within the leeway");
+    clock.advance(Duration::from_secs(1));
+    assert_invalid(&app.verify(&token).await, InvalidReason::Expired);
 }

@@ -1,0 +1,316 @@
+//! Sessions after login: refresh-token rotation (with reuse detection),
+//! logout, logout of every session, and listing and revoking sessions.
+//!
+//! Each ended session is dropped from the local cache at once (the store
+//! announces it to the other replicas). Must not answer a refresh failure
+//! with more than "log in again" and a short reason.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::AuthCore;
+use super::users::{UserSelector, is_admin};
+use crate::audit::{AuditEvent, AuditRecord, Outcome};
+use crate::error::{Error, Result};
+use crate::store::{Change, EndReason, Rotation, Session};
+use crate::token::{IssuedToken, refresh};
+use crate::user::User;
+
+/// The outcome of a successful refresh.
+#[derive(Debug)]
+pub struct RefreshOutcome {
+    /// A new access token for the same session.
+    pub access: IssuedToken,
+    /// The refresh token to use next time (the old one is spent).
+    pub refresh_token: SecretString,
+}
+
+/// A session as shown to its user.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The stored session.
+    pub session: Session,
+    /// Whether it is the session of the token that asked.
+    pub current: bool,
+}
+
+/// The one answer to every refresh failure a client cannot fix but by logging in again.
+fn refresh_refused(detail: &str) -> Error {
+    Error::Unauthenticated(format!(
+        "the refresh token is not valid: {detail}; log in again"
+    ))
+}
+
+impl AuthCore {
+    /// Exchanges a refresh token for a new access token and the next refresh
+    /// token. The presented token is spent; presenting it again within the
+    /// grace window returns the same successor (a retried request), after it
+    /// revokes the whole session (reuse of a stolen token).
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] for any token that cannot be used, saying
+    /// what to do; database errors.
+    pub async fn refresh(&self, token: &SecretString, now: i64) -> Result<RefreshOutcome> {
+        let token = token.expose_secret();
+        if !refresh::looks_valid(token) {
+            return Err(refresh_refused("it is not a refresh token"));
+        }
+        let hash = refresh::hash(token);
+        let mut record = self
+            .store()
+            .refresh_token(&hash)
+            .await?
+            .ok_or_else(|| refresh_refused("unknown token"))?;
+        let session = self
+            .store()
+            .session(&record.session_id)
+            .await?
+            .ok_or_else(|| refresh_refused("the session has ended"))?;
+        if session.ended.is_some() {
+            return Err(refresh_refused("the session has ended"));
+        }
+        if session.expires_at <= now {
+            return Err(refresh_refused("the session has expired"));
+        }
+        let user = match self.store().user_by_id(&session.user_id).await? {
+            Some(user) if user.active => user,
+            _ => return Err(refresh_refused("the user is disabled or gone")),
+        };
+
+        if record.rotated_at.is_none() {
+            let successor = refresh::generate()?;
+            let sealed = refresh::seal(token, &successor)?;
+            let successor_hash = refresh::hash(successor.expose_secret());
+            match self
+                .store()
+                .rotate_refresh_token(&hash, &successor_hash, &sealed, now)
+                .await?
+            {
+                Rotation::Rotated => {
+                    let access = self
+                        .tokens
+                        .issue(&user, &session.id, session.expires_at, now)?;
+                    return Ok(RefreshOutcome {
+                        access,
+                        refresh_token: successor,
+                    });
+                }
+                Rotation::SessionEnded => return Err(refresh_refused("the session has ended")),
+                Rotation::AlreadyRotated => {
+                    // A concurrent refresh of the same token won; answer as a retry.
+                    record = self
+                        .store()
+                        .refresh_token(&hash)
+                        .await?
+                        .ok_or_else(|| refresh_refused("unknown token"))?;
+                }
+            }
+        }
+
+        let rotated_at = record.rotated_at.unwrap_or(now);
+        let within_grace = now < rotated_at.saturating_add(self.sessions.grace_secs);
+        let successor = record
+            .successor_sealed
+            .as_deref()
+            .and_then(|sealed| refresh::open(token, sealed));
+        match successor {
+            Some(successor) if within_grace => {
+                let access = self
+                    .tokens
+                    .issue(&user, &session.id, session.expires_at, now)?;
+                Ok(RefreshOutcome {
+                    access,
+                    refresh_token: successor,
+                })
+            }
+            _ => {
+                self.end_session(&session.id, EndReason::Reuse, now).await?;
+                self.ctx()
+                    .audit(
+                        AuditRecord::new(AuditEvent::RefreshReuse, Outcome::Denied, now)
+                            .user(&user)
+                            .detail(&format!(
+                                "a spent refresh token was presented again; session {} revoked",
+                                session.id
+                            )),
+                    )
+                    .await;
+                tracing::warn!(
+                    session_id = %session.id,
+                    user_id = %session.user_id,
+                    "refresh token reuse detected; session revoked"
+                );
+                Err(Error::Unauthenticated(
+                    "this refresh token was already used; the session has been revoked for \
+                     safety, log in again"
+                        .to_owned(),
+                ))
+            }
+        }
+    }
+
+    /// Ends a session, named by a refresh token or else by the caller's
+    /// bearer token. An unknown or malformed refresh token gets the same
+    /// answer as a real one.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] when neither identifies a session.
+    pub async fn logout(
+        &self,
+        bearer: Option<&str>,
+        refresh_token: Option<&SecretString>,
+        now: i64,
+    ) -> Result<()> {
+        if let Some(token) = refresh_token {
+            let token = token.expose_secret();
+            if refresh::looks_valid(token)
+                && let Some(record) = self.store().refresh_token(&refresh::hash(token)).await?
+            {
+                let ended = self
+                    .end_session(&record.session_id, EndReason::Logout, now)
+                    .await?;
+                // The session names its user; the refresh token alone does not.
+                let user_id = self
+                    .store()
+                    .session(&record.session_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|s| s.user_id);
+                let user = match &user_id {
+                    Some(id) => self.store().user_by_id(id).await.ok().flatten(),
+                    None => None,
+                };
+                self.audit_logout(
+                    user.as_ref(),
+                    user_id.as_deref(),
+                    &record.session_id,
+                    ended,
+                    now,
+                )
+                .await;
+            }
+            return Ok(());
+        }
+        let (user, claims) = self.authenticate(bearer, now).await?;
+        let ended = self
+            .end_session(&claims.sid, EndReason::Logout, now)
+            .await?;
+        self.audit_logout(Some(&user), Some(&user.id), &claims.sid, ended, now)
+            .await;
+        Ok(())
+    }
+
+    async fn audit_logout(
+        &self,
+        user: Option<&User>,
+        user_id: Option<&str>,
+        sid: &str,
+        ended: bool,
+        now: i64,
+    ) {
+        let mut record =
+            AuditRecord::new(AuditEvent::Logout, Outcome::Success, now).detail(&if ended {
+                format!("session {sid} ended")
+            } else {
+                format!("session {sid} had already ended")
+            });
+        if let Some(user) = user {
+            record = record.user(user);
+        } else if let Some(id) = user_id {
+            record = record.user_id(id);
+        }
+        self.ctx().audit(record).await;
+    }
+
+    /// Ends one session; `Ok(false)` if it had already ended.
+    async fn end_session(&self, sid: &str, reason: EndReason, now: i64) -> Result<bool> {
+        let ended = self.store().end_session(sid, reason, now).await?;
+        self.cache.apply(&Change::Session(sid.to_owned()));
+        Ok(ended)
+    }
+
+    /// Ends every session of the calling user; returns how many were live.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] without a valid bearer token.
+    pub async fn logout_all(&self, bearer: Option<&str>, now: i64) -> Result<u64> {
+        let (user, _) = self.authenticate(bearer, now).await?;
+        let ended = self
+            .end_user_sessions(&user.id, EndReason::LogoutAll, now)
+            .await?;
+        self.ctx()
+            .audit(
+                AuditRecord::new(AuditEvent::LogoutAll, Outcome::Success, now)
+                    .user(&user)
+                    .detail(&format!("{ended} sessions ended")),
+            )
+            .await;
+        Ok(ended)
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, reason: EndReason, now: i64) -> Result<u64> {
+        let ended = self.store().end_user_sessions(user_id, reason, now).await?;
+        self.cache.apply(&Change::UserSessions(user_id.to_owned()));
+        Ok(ended)
+    }
+
+    /// The calling user's live sessions.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] without a valid bearer token.
+    pub async fn list_sessions(&self, bearer: Option<&str>, now: i64) -> Result<Vec<SessionInfo>> {
+        let (user, claims) = self.authenticate(bearer, now).await?;
+        Ok(self
+            .store()
+            .live_sessions(&user.id, now)
+            .await?
+            .into_iter()
+            .map(|session| SessionInfo {
+                current: session.id == claims.sid,
+                session,
+            })
+            .collect())
+    }
+
+    /// Ends every session of another user; needs the `admin` role.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`], [`Error::PermissionDenied`],
+    /// [`Error::NotFound`], [`Error::InvalidArgument`] for an empty selector.
+    pub async fn revoke_sessions(
+        &self,
+        bearer: Option<&str>,
+        selector: Option<UserSelector>,
+        now: i64,
+    ) -> Result<u64> {
+        let (caller, claims) = self.authenticate(bearer, now).await?;
+        if !is_admin(&caller, &claims) {
+            self.ctx()
+                .audit(
+                    AuditRecord::new(AuditEvent::SessionsRevoked, Outcome::Denied, now)
+                        .user(&caller)
+                        .detail("the caller lacks the admin role"),
+                )
+                .await;
+            return Err(Error::PermissionDenied(
+                "revoking sessions needs the `admin` role".to_owned(),
+            ));
+        }
+        let target = self.find_user(selector).await?;
+        let ended = self
+            .end_user_sessions(&target.id, EndReason::Admin, now)
+            .await?;
+        let detail = format!(
+            "{ended} sessions ended; by admin {} ({})",
+            caller.username, caller.id
+        );
+        self.ctx()
+            .audit(
+                AuditRecord::new(AuditEvent::SessionsRevoked, Outcome::Success, now)
+                    .user(&target)
+                    .detail(&detail),
+            )
+            .await;
+        Ok(ended)
+    }
+}

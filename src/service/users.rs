@@ -1,0 +1,74 @@
+//! Reading user records for authenticated callers, and the admin check.
+//!
+//! A caller may read themself; anyone else needs the `admin` role, both in
+//! the token and on the stored user. Must not say whether a user exists to
+//! a caller who may not read it.
+
+use super::AuthCore;
+use crate::error::{Error, Result};
+use crate::token::Claims;
+use crate::user::{self, ADMIN_ROLE, User};
+
+/// How GetUser names the user to read.
+#[derive(Debug, Clone)]
+pub enum UserSelector {
+    /// By id.
+    Id(String),
+    /// By username, ignoring case.
+    Username(String),
+}
+
+impl AuthCore {
+    /// Reads a user for an authenticated caller: themself, or anyone if the
+    /// caller's token carries the `admin` role.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`], [`Error::PermissionDenied`],
+    /// [`Error::NotFound`], [`Error::InvalidArgument`] for an empty selector.
+    pub async fn get_user(
+        &self,
+        bearer: Option<&str>,
+        selector: Option<UserSelector>,
+        now: i64,
+    ) -> Result<User> {
+        let (caller, claims) = self.authenticate(bearer, now).await?;
+        let is_self = match &selector {
+            Some(UserSelector::Id(id)) => *id == caller.id,
+            Some(UserSelector::Username(name)) => {
+                user::username_key(name) == user::username_key(&caller.username)
+            }
+            None => false,
+        };
+        if is_self {
+            return Ok(caller);
+        }
+        if selector.is_some() && !is_admin(&caller, &claims) {
+            return Err(Error::PermissionDenied(
+                "reading another user's record needs the `admin` role".to_owned(),
+            ));
+        }
+        self.find_user(selector).await
+    }
+
+    /// The user `selector` names, for a caller already allowed to read it.
+    pub(super) async fn find_user(&self, selector: Option<UserSelector>) -> Result<User> {
+        let found = match selector {
+            None => return Err(Error::invalid("selector", "set either `id` or `username`")),
+            Some(UserSelector::Id(id)) if id.is_empty() => {
+                return Err(Error::invalid("id", "must not be empty"));
+            }
+            Some(UserSelector::Username(name)) if name.is_empty() => {
+                return Err(Error::invalid("username", "must not be empty"));
+            }
+            Some(UserSelector::Id(id)) => self.store().user_by_id(&id).await?,
+            Some(UserSelector::Username(name)) => self.store().user_by_username(&name).await?,
+        };
+        found.ok_or_else(|| Error::NotFound("no such user".to_owned()))
+    }
+}
+
+/// Roles come from the token, checked against the stored user too, so a
+/// role removed since the token was issued no longer counts.
+pub(super) fn is_admin(caller: &User, claims: &Claims) -> bool {
+    claims.roles.iter().any(|r| r == ADMIN_ROLE) && caller.has_role(ADMIN_ROLE)
+}
