@@ -48,6 +48,8 @@ pub struct StateCache {
     entry_ttl: Duration,
     max_entries: usize,
     db_reads: AtomicU64,
+    /// Lookup outcomes and feed health, read by the metrics at scrape time.
+    stats: Stats,
     alive: Notify,
     /// Signalled when signing keys change (announced, or possibly missed
     /// while the feed was down), so the key refresher reloads them. Key
@@ -69,6 +71,7 @@ impl StateCache {
             entry_ttl,
             max_entries: max_entries.max(1),
             db_reads: AtomicU64::new(0),
+            stats: Stats::default(),
             alive: Notify::new(),
             keys_changed: Arc::new(Notify::new()),
         }
@@ -86,9 +89,9 @@ impl StateCache {
 
     /// The feed proved itself alive: trust the cache for `bound` from now.
     pub fn mark_alive(&self) {
-        let until = self
-            .elapsed_nanos()
-            .saturating_add(u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX));
+        let now = self.elapsed_nanos();
+        self.stats.last_heard.fetch_max(now, Ordering::Relaxed);
+        let until = now.saturating_add(u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX));
         self.trusted_until.fetch_max(until, Ordering::AcqRel);
         self.alive.notify_waiters();
     }
@@ -148,9 +151,19 @@ impl StateCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// A cached user lookup (`Some(None)`: known not to exist), if trusted and fresh.
+    /// A cached user lookup (`Some(None)`: known not to exist), if trusted
+    /// and fresh; counted as a hit or a miss.
     #[must_use]
     pub fn user(&self, id: &str) -> Option<Option<User>> {
+        count(
+            self.fresh_user(id),
+            &self.stats.user_hits,
+            &self.stats.user_misses,
+        )
+    }
+
+    #[allow(clippy::option_option)] // the shape of the public lookup it serves
+    fn fresh_user(&self, id: &str) -> Option<Option<User>> {
         if !self.is_trusted() {
             return None;
         }
@@ -159,9 +172,18 @@ impl StateCache {
         (at.elapsed() < self.entry_ttl).then(|| user.clone())
     }
 
-    /// A cached session lookup, if trusted and fresh.
+    /// A cached session lookup, if trusted and fresh; counted as a hit or a miss.
     #[must_use]
     pub fn session(&self, id: &str) -> Option<Option<Session>> {
+        count(
+            self.fresh_session(id),
+            &self.stats.session_hits,
+            &self.stats.session_misses,
+        )
+    }
+
+    #[allow(clippy::option_option)] // the shape of the public lookup it serves
+    fn fresh_session(&self, id: &str) -> Option<Option<Session>> {
         if !self.is_trusted() {
             return None;
         }
@@ -215,6 +237,47 @@ impl StateCache {
         self.db_reads.load(Ordering::Relaxed)
     }
 
+    /// Lookups answered from the cache and missed since start-up.
+    #[must_use]
+    pub fn lookups(&self) -> Lookups {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Lookups {
+            user_hits: read(&self.stats.user_hits),
+            user_misses: read(&self.stats.user_misses),
+            session_hits: read(&self.stats.session_hits),
+            session_misses: read(&self.stats.session_misses),
+        }
+    }
+
+    /// Users and sessions held now.
+    #[must_use]
+    pub fn entries(&self) -> Held {
+        let entries = self.read();
+        Held {
+            users: entries.users.len(),
+            sessions: entries.sessions.len(),
+        }
+    }
+
+    /// Counts a reopened or reconnected change feed.
+    pub fn count_feed_reconnect(&self) {
+        self.stats.feed_reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times the change feed was reopened or reconnected since start-up.
+    #[must_use]
+    pub fn feed_reconnects(&self) -> u64 {
+        self.stats.feed_reconnects.load(Ordering::Relaxed)
+    }
+
+    /// How long since the feed last proved itself alive (since the cache
+    /// was made, if it never did).
+    #[must_use]
+    pub fn feed_silence(&self) -> Duration {
+        let last = self.stats.last_heard.load(Ordering::Relaxed);
+        Duration::from_nanos(self.elapsed_nanos().saturating_sub(last))
+    }
+
     /// Waits until the cache is trusted, at most `limit`; returns whether it is.
     pub async fn wait_until_trusted(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
@@ -244,6 +307,47 @@ impl StateCache {
     }
 }
 
+/// Counters the metrics read; plain atomics, so this module needs no
+/// metrics crate.
+#[derive(Debug, Default)]
+struct Stats {
+    user_hits: AtomicU64,
+    user_misses: AtomicU64,
+    session_hits: AtomicU64,
+    session_misses: AtomicU64,
+    feed_reconnects: AtomicU64,
+    /// Nanoseconds after `base` when the feed last proved itself alive.
+    last_heard: AtomicU64,
+}
+
+/// State cache lookups since start-up ([`StateCache::lookups`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lookups {
+    /// User lookups answered from the cache.
+    pub user_hits: u64,
+    /// User lookups that had to read the database.
+    pub user_misses: u64,
+    /// Session lookups answered from the cache.
+    pub session_hits: u64,
+    /// Session lookups that had to read the database.
+    pub session_misses: u64,
+}
+
+/// How much the cache holds ([`StateCache::entries`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Cached users (and known-missing user ids).
+    pub users: usize,
+    /// Cached sessions (and known-missing session ids).
+    pub sessions: usize,
+}
+
+fn count<T>(found: Option<T>, hits: &AtomicU64, misses: &AtomicU64) -> Option<T> {
+    let counter = if found.is_some() { hits } else { misses };
+    counter.fetch_add(1, Ordering::Relaxed);
+    found
+}
+
 /// Follows the store's change feed forever, keeping `cache` current.
 ///
 /// A feed that stays silent for `idle_limit` (several heartbeat periods) is
@@ -251,6 +355,7 @@ impl StateCache {
 /// and is reopened.
 pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_limit: Duration) {
     let mut backoff = Duration::from_millis(50);
+    let mut opened_before = false;
     loop {
         let mut feed = match store.change_feed().await {
             Ok(feed) => feed,
@@ -262,6 +367,10 @@ pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_
                 continue;
             }
         };
+        if opened_before {
+            cache.count_feed_reconnect();
+        }
+        opened_before = true;
         // Whatever was cached before the feed was listening may be stale.
         cache.resync();
         loop {
@@ -281,6 +390,7 @@ pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_
                 }
                 Ok(FeedItem::Resync) => {
                     tracing::info!("change feed reconnected; dropping cached state");
+                    cache.count_feed_reconnect();
                     cache.resync();
                     cache.mark_alive();
                 }

@@ -1,209 +1,682 @@
-//! Prometheus metrics: the counters and histograms authd keeps, and their
-//! text exposition (format 0.0.4) for `GET /metrics`.
+//! Prometheus metrics: the series authd exports and their text exposition
+//! (format 0.0.4) for `GET /metrics`, built on `prometheus-client`.
 //!
-//! This module owns the series and their names; it does no I/O. The
-//! registry is process-wide, as in Prometheus client libraries: one process
-//! is one scrape target, and recording stays a one-liner at each call site
-//! instead of a handle threaded through every adapter. (Tests that run
-//! several servers in one process therefore share it and assert on series
-//! being present and growing, not on exact totals.) Label values come only
-//! from fixed sets (method names, gRPC codes, outcomes), never from input,
-//! so the number of series is bounded.
+//! This module owns the series, their names and the bucket layout; it does
+//! no I/O beyond reading `/proc/self` for the process series. Each [`App`]
+//! owns one [`Metrics`] (its own registry), so every test server's
+//! `/metrics` shows exactly its own counts.
+//!
+//! Two ways in, chosen per series:
+//! - **Pushed on the request path, lock-free.** Every handle for the fixed
+//!   label sets (method x gRPC code, login outcome) is created once when the
+//!   registry is built; recording is an atomic add on a counter plus the
+//!   histogram's own per-series lock. No map is looked up and no
+//!   registry-wide lock is taken per call.
+//! - **Pulled at scrape time.** The subsystems keep plain atomic counters and
+//!   gauges they already own (hashing permits and queue, state cache and
+//!   change feed, verified-token cache, key lifecycle events, database pool);
+//!   a collector reads them when `/metrics` is scraped. `password`, `cache`,
+//!   `token` and `store` therefore do not depend on this module or on the
+//!   metrics crate. The one exception is the hash queue wait, a histogram:
+//!   the hasher calls an observer closure handed to it by the app.
+//!
+//! Label values come only from fixed sets (method names, gRPC codes,
+//! outcomes, kinds), never from input, so the number of series is bounded.
+//! RPC series appear once they have been observed at least once.
 //!
 //! Series:
 //! - `authd_rpc_requests_total{method,code}` and
 //!   `authd_rpc_duration_seconds{method,code}` (histogram);
 //! - `authd_logins_total{outcome}`: success, invalid_credentials,
 //!   invalid_request, throttled, error;
-//! - `authd_hash_permits_in_use`, `authd_hash_permits` (gauges) and
-//!   `authd_hash_queue_wait_seconds` (histogram);
-//! - `authd_key_rotation_events_total{event}`: published, promoted, retired.
+//! - `authd_hash_permits_in_use`, `authd_hash_permits`, `authd_hash_queue_depth`
+//!   (gauges), `authd_hash_runs_total` and `authd_hash_queue_wait_seconds`
+//!   (histogram);
+//! - `authd_key_rotation_events_total{event}`: published, promoted, retired;
+//! - `authd_state_cache_{hits,misses}_total{kind}` and
+//!   `authd_state_cache_entries{kind}` (kind: user, session);
+//! - `authd_verified_token_cache_{hits,misses}_total`, `authd_verified_token_cache_entries`;
+//! - `authd_change_feed_reconnects_total`, `authd_change_feed_last_item_age_seconds`;
+//! - `authd_db_pool_connections{state}` (in_use, idle), `authd_db_pool_max_connections`;
+//! - `authd_build_info{version}` (always 1);
+//! - on Linux, `process_cpu_seconds_total`, `process_resident_memory_bytes`,
+//!   `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
+//!   `process_start_time_seconds` (the names every Prometheus client uses).
+//!
+//! [`App`]: crate::App
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, EncodeMetric, MetricEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 use tonic::Code;
 
-/// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+use crate::cache::StateCache;
+use crate::password::PasswordHasher;
+use crate::store::Store;
+use crate::token::TokenService;
+use crate::token::rotation::KeyManager;
+
+/// Upper bounds of the latency buckets, in seconds: a 1-2.5-5 ladder from
+/// 25 µs to 10 s. Verify takes 0.1-0.3 ms and a Login tens to hundreds of
+/// milliseconds, so both spread over several buckets; a hash that waited the
+/// whole default queue timeout still lands below the top.
+pub const LATENCY_BUCKETS: [f64; 18] = [
+    25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3,
+    500e-3, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Debug, Clone, Default)]
-struct Histogram {
-    /// Count per bucket (not cumulative; summed when rendered).
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        if let Some(i) = BUCKETS.iter().position(|&le| seconds <= le) {
-            self.buckets[i] += 1;
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (le, n) in BUCKETS.iter().zip(self.buckets) {
-            cumulative += n;
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
-}
-
-/// Every series authd exports.
-#[derive(Debug)]
-pub struct Metrics {
-    rpcs: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
-    logins: Mutex<BTreeMap<&'static str, u64>>,
-    hash_wait: Mutex<Option<Histogram>>,
-    key_events: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-/// Point-in-time values read when rendering.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Gauges {
-    /// Hashing permits held right now.
-    pub hash_permits_in_use: usize,
-    /// Hashing permits in total (`--hash-concurrency`).
-    pub hash_permits: usize,
-}
-
-static GLOBAL: Metrics = Metrics {
-    rpcs: Mutex::new(BTreeMap::new()),
-    logins: Mutex::new(BTreeMap::new()),
-    hash_wait: Mutex::new(None),
-    key_events: Mutex::new(BTreeMap::new()),
-};
-
-/// The process-wide metrics.
+/// A histogram with [`LATENCY_BUCKETS`].
 #[must_use]
-pub fn global() -> &'static Metrics {
-    &GLOBAL
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock leaves plain counters; still usable.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+/// The RPCs authd serves: the `method` label of the RPC series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `AuthService/Login`.
+    Login,
+    /// `AuthService/Verify`.
+    Verify,
+    /// `AuthService/GetUser`.
+    GetUser,
+    /// `AuthService/Refresh`.
+    Refresh,
+    /// `AuthService/Logout`.
+    Logout,
+    /// `AuthService/LogoutAll`.
+    LogoutAll,
+    /// `AuthService/ListSessions`.
+    ListSessions,
+    /// `AuthService/RevokeSessions`.
+    RevokeSessions,
+    /// `AuthService/GetJwks`.
+    GetJwks,
+    /// Envoy's `Authorization/Check` (ext_authz).
+    Check,
+}
+
+impl Method {
+    /// Every method, in label order.
+    pub const ALL: [Self; 10] = [
+        Self::Login,
+        Self::Verify,
+        Self::GetUser,
+        Self::Refresh,
+        Self::Logout,
+        Self::LogoutAll,
+        Self::ListSessions,
+        Self::RevokeSessions,
+        Self::GetJwks,
+        Self::Check,
+    ];
+
+    /// The method's name, as in the `.proto` and the `method` label.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Login => "Login",
+            Self::Verify => "Verify",
+            Self::GetUser => "GetUser",
+            Self::Refresh => "Refresh",
+            Self::Logout => "Logout",
+            Self::LogoutAll => "LogoutAll",
+            Self::ListSessions => "ListSessions",
+            Self::RevokeSessions => "RevokeSessions",
+            Self::GetJwks => "GetJwks",
+            Self::Check => "Check",
+        }
+    }
+}
+
+/// Every gRPC code, indexed by its number (0..=16).
+const CODES: [Code; 17] = [
+    Code::Ok,
+    Code::Cancelled,
+    Code::Unknown,
+    Code::InvalidArgument,
+    Code::DeadlineExceeded,
+    Code::NotFound,
+    Code::AlreadyExists,
+    Code::PermissionDenied,
+    Code::ResourceExhausted,
+    Code::FailedPrecondition,
+    Code::Aborted,
+    Code::OutOfRange,
+    Code::Unimplemented,
+    Code::Internal,
+    Code::Unavailable,
+    Code::DataLoss,
+    Code::Unauthenticated,
+];
+
+/// The `outcome` label of `authd_logins_total`, in index order.
+const LOGIN_OUTCOMES: [&str; 5] = [
+    "success",
+    "invalid_credentials",
+    "invalid_request",
+    "throttled",
+    "error",
+];
+
+fn login_outcome(code: Code) -> usize {
+    match code {
+        Code::Ok => 0,
+        Code::Unauthenticated => 1,
+        Code::InvalidArgument => 2,
+        Code::ResourceExhausted => 3,
+        _ => 4,
+    }
+}
+
+/// One method x code pair's handles.
+#[derive(Debug)]
+struct RpcSeries {
+    labels: [(&'static str, &'static str); 2],
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// Every method x code pair, created up front, so recording never looks
+/// anything up: the index is `method * 17 + code`.
+#[derive(Debug)]
+struct RpcTable {
+    series: Vec<RpcSeries>,
+    logins: [Counter; LOGIN_OUTCOMES.len()],
+}
+
+impl RpcTable {
+    fn new() -> Self {
+        let mut series = Vec::with_capacity(Method::ALL.len() * CODES.len());
+        for method in Method::ALL {
+            for code in CODES {
+                series.push(RpcSeries {
+                    labels: [("method", method.name()), ("code", code_name(code))],
+                    requests: Counter::default(),
+                    duration: latency_histogram(),
+                });
+            }
+        }
+        Self {
+            series,
+            logins: Default::default(),
+        }
+    }
+
+    /// The series observed at least once (the others are not exported).
+    fn used(&self) -> impl Iterator<Item = &RpcSeries> {
+        self.series.iter().filter(|s| s.requests.get() > 0)
+    }
+}
+
+/// The recording side of the RPC series, handed to the gRPC adapters;
+/// cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RpcMetrics {
+    table: Arc<RpcTable>,
+}
+
+impl Default for RpcMetrics {
+    /// Handles registered nowhere: what an adapter records before (or
+    /// without) being given an app's metrics is simply not exported.
+    fn default() -> Self {
+        Self {
+            table: Arc::new(RpcTable::new()),
+        }
+    }
+}
+
+impl RpcMetrics {
+    /// Records one finished RPC; a Login also counts as a login outcome.
+    pub fn observe(&self, method: Method, code: Code, elapsed: Duration) {
+        let code_index = usize::try_from(i32::from(code)).unwrap_or(2);
+        let index = method as usize * CODES.len() + code_index.min(CODES.len() - 1);
+        if let Some(series) = self.table.series.get(index) {
+            series.duration.observe(elapsed.as_secs_f64());
+            series.requests.inc();
+        }
+        if method == Method::Login {
+            self.table.logins[login_outcome(code)].inc();
+        }
+    }
+}
+
+/// `authd_rpc_requests_total`: the used series of the table.
+#[derive(Debug)]
+struct RpcRequests(Arc<RpcTable>);
+
+impl EncodeMetric for RpcRequests {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        for series in self.0.used() {
+            series
+                .requests
+                .encode(encoder.encode_family(&series.labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
+/// `authd_rpc_duration_seconds`: the used series of the table.
+#[derive(Debug)]
+struct RpcDurations(Arc<RpcTable>);
+
+impl EncodeMetric for RpcDurations {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        for series in self.0.used() {
+            series
+                .duration
+                .encode(encoder.encode_family(&series.labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// `authd_logins_total`: every outcome, zero or not.
+#[derive(Debug)]
+struct Logins(Arc<RpcTable>);
+
+impl EncodeMetric for Logins {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        for (outcome, counter) in LOGIN_OUTCOMES.iter().zip(&self.0.logins) {
+            counter.encode(encoder.encode_family(&[("outcome", *outcome)])?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
+/// What the scrape-time collector reads: the subsystems of one app.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// Hashing permits, queue and runs.
+    pub hasher: PasswordHasher,
+    /// The state cache and its change feed.
+    pub cache: Arc<StateCache>,
+    /// The token service, for its verified-token cache.
+    pub tokens: TokenService,
+    /// Key lifecycle events.
+    pub keys: KeyManager,
+    /// The database pool.
+    pub store: Arc<dyn Store>,
+}
+
+/// Every series one app exports; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    rpc: RpcMetrics,
 }
 
 impl Metrics {
-    /// Records one finished RPC; a Login also counts as a login outcome.
-    pub fn observe_rpc(&self, method: &'static str, code: Code, elapsed: Duration) {
-        lock(&self.rpcs)
-            .entry((method, code_name(code)))
-            .or_default()
-            .observe(elapsed.as_secs_f64());
-        if method == "Login" {
-            let outcome = match code {
-                Code::Ok => "success",
-                Code::Unauthenticated => "invalid_credentials",
-                Code::InvalidArgument => "invalid_request",
-                Code::ResourceExhausted => "throttled",
-                _ => "error",
-            };
-            *lock(&self.logins).entry(outcome).or_default() += 1;
-        }
-    }
-
-    /// Records how long a password hash waited for a permit.
-    pub fn observe_hash_wait(&self, waited: Duration) {
-        lock(&self.hash_wait)
-            .get_or_insert_with(Histogram::default)
-            .observe(waited.as_secs_f64());
-    }
-
-    /// Counts a key lifecycle event (`published`, `promoted`, `retired`).
-    pub fn key_event(&self, event: &'static str) {
-        *lock(&self.key_events).entry(event).or_default() += 1;
-    }
-
-    /// The text exposition of every series.
+    /// A registry over `sources`, with `hash_wait` (see
+    /// [`latency_histogram`]; its observer is handed to the hasher) as
+    /// `authd_hash_queue_wait_seconds`.
     #[must_use]
-    pub fn render(&self, gauges: Gauges) -> String {
-        let mut out = String::new();
-        let rpcs = lock(&self.rpcs).clone();
-        out.push_str(
-            "# HELP authd_rpc_requests_total gRPC calls handled, by method and status code.\n",
+    pub fn new(sources: Sources, hash_wait: Histogram) -> Self {
+        let rpc = RpcMetrics::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "authd_rpc_requests",
+            "gRPC calls handled, by method and status code",
+            RpcRequests(Arc::clone(&rpc.table)),
         );
-        out.push_str("# TYPE authd_rpc_requests_total counter\n");
-        for ((method, code), h) in &rpcs {
-            let _ = writeln!(
-                out,
-                "authd_rpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {}",
-                h.count
-            );
-        }
-        out.push_str(
-            "# HELP authd_rpc_duration_seconds gRPC call latency, by method and status code.\n",
+        registry.register(
+            "authd_rpc_duration_seconds",
+            "gRPC call latency, by method and status code",
+            RpcDurations(Arc::clone(&rpc.table)),
         );
-        out.push_str("# TYPE authd_rpc_duration_seconds histogram\n");
-        for ((method, code), h) in &rpcs {
-            h.render(
-                &mut out,
-                "authd_rpc_duration_seconds",
-                &format!("method=\"{method}\",code=\"{code}\""),
-            );
-        }
-
-        out.push_str("# HELP authd_logins_total Login attempts, by outcome.\n");
-        out.push_str("# TYPE authd_logins_total counter\n");
-        for (outcome, n) in lock(&self.logins).iter() {
-            let _ = writeln!(out, "authd_logins_total{{outcome=\"{outcome}\"}} {n}");
-        }
-
-        out.push_str("# HELP authd_hash_permits_in_use Password hashing permits held now.\n");
-        out.push_str("# TYPE authd_hash_permits_in_use gauge\n");
-        let _ = writeln!(
-            out,
-            "authd_hash_permits_in_use {}",
-            gauges.hash_permits_in_use
+        registry.register(
+            "authd_logins",
+            "Login attempts, by outcome",
+            Logins(Arc::clone(&rpc.table)),
         );
-        out.push_str("# HELP authd_hash_permits Password hashing permits in total.\n");
-        out.push_str("# TYPE authd_hash_permits gauge\n");
-        let _ = writeln!(out, "authd_hash_permits {}", gauges.hash_permits);
-        out.push_str(
-            "# HELP authd_hash_queue_wait_seconds Time password hashes waited for a permit.\n",
-        );
-        out.push_str("# TYPE authd_hash_queue_wait_seconds histogram\n");
-        lock(&self.hash_wait).clone().unwrap_or_default().render(
-            &mut out,
+        registry.register(
             "authd_hash_queue_wait_seconds",
-            "",
+            "Time password hashes waited for a permit",
+            hash_wait,
         );
+        registry.register(
+            "authd_build",
+            "The running authd's version",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register_collector(Box::new(Pulled(sources)));
+        #[cfg(target_os = "linux")]
+        registry.register_collector(Box::new(ProcessCollector));
+        Self {
+            registry: Arc::new(registry),
+            rpc,
+        }
+    }
 
-        out.push_str("# HELP authd_key_rotation_events_total Signing key lifecycle events.\n");
-        out.push_str("# TYPE authd_key_rotation_events_total counter\n");
-        for event in ["published", "promoted", "retired"] {
-            let n = lock(&self.key_events).get(event).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "authd_key_rotation_events_total{{event=\"{event}\"}} {n}"
-            );
+    /// The handles the gRPC adapters record into.
+    #[must_use]
+    pub fn rpc(&self) -> RpcMetrics {
+        self.rpc.clone()
+    }
+
+    /// The text exposition of every series ([`CONTENT_TYPE`]).
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+        {
+            // Only a collector can fail (writing to a String cannot): serve
+            // what was rendered rather than nothing.
+            tracing::error!(error = %e, "rendering metrics failed");
         }
         out
+    }
+}
+
+/// Writes one unlabelled gauge.
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: impl EncodeGaugeValue,
+) -> fmt::Result {
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// Writes one unlabelled counter; `name` without `_total` (the encoder adds it).
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: impl EncodeCounterValue,
+) -> fmt::Result {
+    ConstCounter::new(value).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
+}
+
+/// Writes one family with one label, of gauges or counters.
+fn family<V: Copy>(
+    encoder: &mut DescriptorEncoder,
+    (name, help, metric_type): (&str, &str, MetricType),
+    label: &'static str,
+    values: &[(&'static str, V)],
+) -> fmt::Result
+where
+    ConstGauge<V>: EncodeMetric,
+    ConstCounter<V>: EncodeMetric,
+{
+    let mut metric = encoder.encode_descriptor(name, help, None, metric_type)?;
+    for (value_label, value) in values {
+        let labels = [(label, *value_label)];
+        let series = metric.encode_family(&labels)?;
+        if metric_type == MetricType::Counter {
+            ConstCounter::new(*value).encode(series)?;
+        } else {
+            ConstGauge::new(*value).encode(series)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the subsystems' own counters at scrape time.
+#[derive(Debug)]
+struct Pulled(Sources);
+
+impl Collector for Pulled {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let sources = &self.0;
+        let e = &mut encoder;
+        hashing(e, &sources.hasher)?;
+        key_events(e, &sources.keys)?;
+        state_cache(e, &sources.cache)?;
+        verified_tokens(e, &sources.tokens)?;
+        pool(e, sources.store.as_ref())
+    }
+}
+
+fn hashing(e: &mut DescriptorEncoder, hasher: &PasswordHasher) -> fmt::Result {
+    gauge(
+        e,
+        "authd_hash_permits_in_use",
+        "Password hashing permits held now.",
+        hasher.permits_in_use(),
+    )?;
+    gauge(
+        e,
+        "authd_hash_permits",
+        "Password hashing permits in total.",
+        hasher.concurrency(),
+    )?;
+    gauge(
+        e,
+        "authd_hash_queue_depth",
+        "Password hashes waiting for a permit now.",
+        hasher.waiting(),
+    )?;
+    counter(
+        e,
+        "authd_hash_runs",
+        "Argon2 computations started (each after getting a permit).",
+        hasher.runs(),
+    )
+}
+
+fn key_events(e: &mut DescriptorEncoder, keys: &KeyManager) -> fmt::Result {
+    let events = keys.events();
+    family(
+        e,
+        (
+            "authd_key_rotation_events",
+            "Signing key lifecycle events.",
+            MetricType::Counter,
+        ),
+        "event",
+        &[
+            ("published", events.published),
+            ("promoted", events.promoted),
+            ("retired", events.retired),
+        ],
+    )
+}
+
+fn state_cache(e: &mut DescriptorEncoder, cache: &StateCache) -> fmt::Result {
+    let lookups = cache.lookups();
+    let held = cache.entries();
+    family(
+        e,
+        (
+            "authd_state_cache_hits",
+            "State cache lookups answered from the cache, by kind.",
+            MetricType::Counter,
+        ),
+        "kind",
+        &[
+            ("user", lookups.user_hits),
+            ("session", lookups.session_hits),
+        ],
+    )?;
+    family(
+        e,
+        (
+            "authd_state_cache_misses",
+            "State cache lookups that read the database, by kind.",
+            MetricType::Counter,
+        ),
+        "kind",
+        &[
+            ("user", lookups.user_misses),
+            ("session", lookups.session_misses),
+        ],
+    )?;
+    family(
+        e,
+        (
+            "authd_state_cache_entries",
+            "Users and sessions cached now, by kind.",
+            MetricType::Gauge,
+        ),
+        "kind",
+        &[("user", held.users), ("session", held.sessions)],
+    )?;
+    counter(
+        e,
+        "authd_change_feed_reconnects",
+        "Times the change feed was reopened or reconnected after a gap.",
+        cache.feed_reconnects(),
+    )?;
+    gauge(
+        e,
+        "authd_change_feed_last_item_age_seconds",
+        "Seconds since the change feed last delivered anything (heartbeat, change or poll); \
+         since start-up if never.",
+        cache.feed_silence().as_secs_f64(),
+    )
+}
+
+fn verified_tokens(e: &mut DescriptorEncoder, tokens: &TokenService) -> fmt::Result {
+    let verified = tokens.verified_cache();
+    counter(
+        e,
+        "authd_verified_token_cache_hits",
+        "Verify calls whose signature check the verified-token cache saved.",
+        verified.hits(),
+    )?;
+    counter(
+        e,
+        "authd_verified_token_cache_misses",
+        "Verify calls that checked a signature.",
+        verified.misses(),
+    )?;
+    gauge(
+        e,
+        "authd_verified_token_cache_entries",
+        "Tokens in the verified-token cache now.",
+        verified.len(),
+    )
+}
+
+fn pool(e: &mut DescriptorEncoder, store: &dyn Store) -> fmt::Result {
+    let pool = store.pool_stats();
+    family(
+        e,
+        (
+            "authd_db_pool_connections",
+            "Database connections open now, by state.",
+            MetricType::Gauge,
+        ),
+        "state",
+        &[
+            ("in_use", pool.in_use()),
+            ("idle", u64::try_from(pool.idle).unwrap_or(u64::MAX)),
+        ],
+    )?;
+    gauge(
+        e,
+        "authd_db_pool_max_connections",
+        "Most database connections the pool opens.",
+        pool.max,
+    )
+}
+
+/// The standard process series, read from `/proc/self` at scrape time. A
+/// value that cannot be read is left out (logged at debug), never invented.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct ProcessCollector;
+
+#[cfg(target_os = "linux")]
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        #[allow(clippy::cast_precision_loss)] // tick and byte counts far below 2^52
+        fn secs(ticks: u64) -> f64 {
+            ticks as f64 / procfs::ticks_per_second() as f64
+        }
+        let me = match procfs::process::Process::myself() {
+            Ok(me) => me,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read /proc/self");
+                return Ok(());
+            }
+        };
+        let e = &mut encoder;
+        match me.stat() {
+            Ok(stat) => {
+                counter(
+                    e,
+                    "process_cpu_seconds",
+                    "Total user and system CPU time spent in seconds.",
+                    secs(stat.utime + stat.stime),
+                )?;
+                gauge(
+                    e,
+                    "process_resident_memory_bytes",
+                    "Resident memory size in bytes.",
+                    stat.rss.saturating_mul(procfs::page_size()),
+                )?;
+                gauge(
+                    e,
+                    "process_virtual_memory_bytes",
+                    "Virtual memory size in bytes.",
+                    stat.vsize,
+                )?;
+                if let Ok(boot) = procfs::boot_time_secs() {
+                    #[allow(clippy::cast_precision_loss)]
+                    let boot = boot as f64;
+                    gauge(
+                        e,
+                        "process_start_time_seconds",
+                        "Start time of the process since unix epoch in seconds.",
+                        boot + secs(stat.starttime),
+                    )?;
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "cannot read /proc/self/stat"),
+        }
+        if let Ok(fds) = me.fd_count() {
+            gauge(
+                e,
+                "process_open_fds",
+                "Number of open file descriptors.",
+                fds,
+            )?;
+        }
+        if let Ok(limits) = me.limits()
+            && let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit
+        {
+            gauge(
+                e,
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                max,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -235,31 +708,96 @@ pub fn code_name(code: Code) -> &'static str {
 mod tests {
     use super::*;
 
+    /// A registry holding only the pushed RPC series.
+    fn rpc_only() -> (RpcMetrics, Registry) {
+        let rpc = RpcMetrics::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "authd_rpc_requests",
+            "gRPC calls",
+            RpcRequests(Arc::clone(&rpc.table)),
+        );
+        registry.register(
+            "authd_rpc_duration_seconds",
+            "gRPC call latency",
+            RpcDurations(Arc::clone(&rpc.table)),
+        );
+        registry.register("authd_logins", "Logins", Logins(Arc::clone(&rpc.table)));
+        (rpc, registry)
+    }
+
+    fn render(registry: &Registry) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, registry).unwrap();
+        out
+    }
+
     #[test]
-    fn histograms_render_cumulative_buckets() {
-        let metrics = Metrics {
-            rpcs: Mutex::new(BTreeMap::new()),
-            logins: Mutex::new(BTreeMap::new()),
-            hash_wait: Mutex::new(None),
-            key_events: Mutex::new(BTreeMap::new()),
-        };
-        metrics.observe_rpc("Login", Code::Ok, Duration::from_millis(3));
-        metrics.observe_rpc("Login", Code::Unauthenticated, Duration::from_secs(9));
-        let text = metrics.render(Gauges {
-            hash_permits_in_use: 1,
-            hash_permits: 2,
-        });
+    fn histograms_render_cumulative_buckets_from_25_microseconds_to_10_seconds() {
+        let (rpc, registry) = rpc_only();
+        rpc.observe(Method::Verify, Code::Ok, Duration::from_micros(180));
+        rpc.observe(Method::Login, Code::Ok, Duration::from_millis(3));
+        rpc.observe(
+            Method::Login,
+            Code::Unauthenticated,
+            Duration::from_secs(11),
+        );
+        let text = render(&registry);
+        let verify = r#"authd_rpc_duration_seconds_bucket{method="Verify",code="OK",le="#;
+        assert!(
+            text.contains(&format!("{verify}\"0.0001\"}} 0\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{verify}\"0.00025\"}} 1\n")),
+            "{text}"
+        );
         assert!(text.contains(
-            "authd_rpc_duration_seconds_bucket{method=\"Login\",code=\"OK\",le=\"0.005\"} 1"
+            "authd_rpc_duration_seconds_bucket{method=\"Login\",code=\"OK\",le=\"0.005\"} 1\n"
         ));
         assert!(text.contains(
-            "authd_rpc_duration_seconds_bucket{method=\"Login\",code=\"UNAUTHENTICATED\",le=\"5\"} 0"
-        ));
+            "authd_rpc_duration_seconds_bucket{method=\"Login\",code=\"UNAUTHENTICATED\",le=\"10\"} 0\n"
+        ), "{text}");
         assert!(text.contains(
-            "authd_rpc_duration_seconds_bucket{method=\"Login\",code=\"UNAUTHENTICATED\",le=\"+Inf\"} 1"
+            "authd_rpc_duration_seconds_bucket{method=\"Login\",code=\"UNAUTHENTICATED\",le=\"+Inf\"} 1\n"
         ));
-        assert!(text.contains("authd_logins_total{outcome=\"invalid_credentials\"} 1"));
-        assert!(text.contains("authd_hash_permits_in_use 1\n"));
-        assert!(text.contains("authd_hash_queue_wait_seconds_count 0\n"));
+        assert!(text.contains("authd_rpc_requests_total{method=\"Login\",code=\"OK\"} 1\n"));
+        assert!(text.contains("authd_logins_total{outcome=\"invalid_credentials\"} 1\n"));
+        assert!(text.contains("authd_logins_total{outcome=\"throttled\"} 0\n"));
+        assert!(text.contains("# TYPE authd_rpc_requests_total counter\n"));
+        assert!(text.contains("# TYPE authd_rpc_duration_seconds histogram\n"));
+    }
+
+    #[test]
+    fn only_observed_rpc_series_are_exported() {
+        let (rpc, registry) = rpc_only();
+        rpc.observe(Method::Check, Code::PermissionDenied, Duration::ZERO);
+        let text = render(&registry);
+        let requests: Vec<_> = text
+            .lines()
+            .filter(|l| l.starts_with("authd_rpc_requests_total{"))
+            .collect();
+        assert_eq!(
+            requests,
+            ["authd_rpc_requests_total{method=\"Check\",code=\"PERMISSION_DENIED\"} 1"]
+        );
+    }
+
+    #[test]
+    fn the_bucket_ladder_is_increasing_and_spans_25_microseconds_to_10_seconds() {
+        assert!(LATENCY_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+        assert!((LATENCY_BUCKETS[0] - 25e-6).abs() < f64::EPSILON);
+        assert!((LATENCY_BUCKETS[LATENCY_BUCKETS.len() - 1] - 10.0).abs() < f64::EPSILON);
+        assert!(
+            LATENCY_BUCKETS.iter().filter(|&&le| le < 1e-3).count() >= 4,
+            "a Verify (0.1-0.3 ms) spreads over several buckets"
+        );
+    }
+
+    #[test]
+    fn every_code_has_its_own_series() {
+        for (i, code) in CODES.iter().enumerate() {
+            assert_eq!(usize::try_from(i32::from(*code)).unwrap(), i);
+        }
     }
 }

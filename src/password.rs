@@ -70,7 +70,13 @@ pub struct PasswordHasher {
     max_waiting: usize,
     /// The hashing threads' job queue.
     workers: Arc<Workers>,
+    /// Told how long each caller waited for a permit (the app's queue-wait
+    /// histogram); a closure, so this module needs no metrics crate.
+    wait_observer: Option<WaitObserver>,
 }
+
+/// Receives each caller's wait for a hashing permit.
+pub type WaitObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// A unit of hashing work for a worker thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -190,7 +196,22 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting: concurrency.saturating_mul(4),
             workers: Arc::new(workers),
+            wait_observer: None,
         })
+    }
+
+    /// Has `observer` told how long each caller waited for a permit
+    /// (turned away at once included).
+    #[must_use]
+    pub fn with_wait_observer(mut self, observer: WaitObserver) -> Self {
+        self.wait_observer = Some(observer);
+        self
+    }
+
+    fn observe_wait(&self, waited: Duration) {
+        if let Some(observer) = &self.wait_observer {
+            observer(waited);
+        }
     }
 
     /// Hashing permits held right now.
@@ -309,13 +330,13 @@ impl PasswordHasher {
     {
         let queued = std::time::Instant::now();
         let permit = if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
-            crate::metrics::global().observe_hash_wait(queued.elapsed());
+            self.observe_wait(queued.elapsed());
             permit
         } else {
             // Join the bounded queue, or be turned away at once.
             if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
-                crate::metrics::global().observe_hash_wait(queued.elapsed());
+                self.observe_wait(queued.elapsed());
                 return Err(busy());
             }
             let _waiting = Waiting(Arc::clone(&self.waiting));
@@ -324,7 +345,7 @@ impl PasswordHasher {
                 Arc::clone(&self.permits).acquire_owned(),
             )
             .await;
-            crate::metrics::global().observe_hash_wait(queued.elapsed());
+            self.observe_wait(queued.elapsed());
             permit
                 .map_err(|_| busy())?
                 .map_err(|e| Error::internal("acquiring a hashing permit", e))?
