@@ -51,7 +51,7 @@ async fn login_with_deadline(
 async fn a_request_over_the_message_limit_is_refused_before_it_is_read() {
     let app = spawn_app(Backend::Sqlite).await;
     app.create_user("alice", &[]).await;
-    let runs_before = app.core.hasher().runs();
+    let runs_before = app.hash_runs().await;
 
     // 100 KiB: over the 64 KiB default.
     let status = assert_code(
@@ -73,7 +73,7 @@ async fn a_request_over_the_message_limit_is_refused_before_it_is_read() {
         Code::OutOfRange,
     );
     assert!(status.message().contains("too large"), "{status:?}");
-    assert_eq!(app.core.hasher().runs(), runs_before, "nothing was hashed");
+    assert_eq!(app.hash_runs().await, runs_before, "nothing was hashed");
     app.login("alice", PASSWORD)
         .await
         .expect("the connection and server still serve");
@@ -129,7 +129,7 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
     );
     app.create_user("alice", &[]).await;
     let hasher = app.core.hasher().clone();
-    let runs_before = hasher.runs();
+    let runs_before = app.hash_runs().await;
 
     // A holds the only permit for one slow hash...
     let first = {
@@ -158,7 +158,7 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
 
     first.await.expect("task").expect("A's login succeeds");
     assert_eq!(
-        hasher.runs(),
+        app.hash_runs().await,
         runs_before + 1,
         "the cancelled login never hashed"
     );

@@ -490,12 +490,12 @@ async fn a_warm_verify_reads_no_database(backend: Backend) {
     );
 
     assert!(app.verify(&token).await.valid);
-    let warm = app.core.cache().db_reads();
+    let warm = app.state_cache_misses().await;
     for _ in 0..20 {
         assert!(app.verify(&token).await.valid);
     }
     assert_eq!(
-        app.core.cache().db_reads(),
+        app.state_cache_misses().await,
         warm,
         "no database reads once warm"
     );
