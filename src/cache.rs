@@ -502,6 +502,49 @@ mod tests {
     }
 
     #[test]
+    fn lookups_count_as_hits_or_misses_and_entries_are_reported() {
+        let c = cache();
+        assert_eq!(c.user("u"), None, "untrusted: a miss");
+        c.mark_alive();
+        c.put_user("u", Some(user("u")), c.epoch());
+        c.put_session("s", None, c.epoch());
+        assert!(c.user("u").is_some());
+        assert_eq!(c.session("s"), Some(None), "known missing: a hit");
+        assert_eq!(c.session("t"), None);
+        assert_eq!(
+            c.lookups(),
+            Lookups {
+                user_hits: 1,
+                user_misses: 1,
+                session_hits: 1,
+                session_misses: 1,
+            }
+        );
+        assert_eq!(
+            c.entries(),
+            Held {
+                users: 1,
+                sessions: 1
+            }
+        );
+    }
+
+    #[test]
+    fn feed_silence_restarts_whenever_the_feed_is_heard() {
+        let c = cache();
+        std::thread::sleep(Duration::from_millis(5));
+        let before = c.feed_silence();
+        assert!(
+            before >= Duration::from_millis(5),
+            "since start-up: {before:?}"
+        );
+        c.mark_alive();
+        assert!(c.feed_silence() < before);
+        c.count_feed_reconnect();
+        assert_eq!(c.feed_reconnects(), 1);
+    }
+
+    #[test]
     fn the_cache_is_bounded() {
         let c = StateCache::new(Duration::from_secs(60), Duration::from_secs(60), 2);
         c.mark_alive();

@@ -509,6 +509,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_wait_observer_hears_every_caller_and_runs_are_counted() {
+        let waits = Arc::new(AtomicUsize::new(0));
+        let heard = Arc::clone(&waits);
+        let h = hasher().await.with_wait_observer(Arc::new(move |_| {
+            heard.fetch_add(1, Ordering::Relaxed);
+        }));
+        let clone = h.clone();
+        h.verify(secret("one"), None).await.unwrap();
+        clone.verify(secret("two"), None).await.unwrap();
+        assert_eq!(
+            waits.load(Ordering::Relaxed),
+            2,
+            "clones share the observer"
+        );
+        assert_eq!(h.runs(), 2);
+    }
+
+    #[tokio::test]
     async fn the_dummy_hash_never_matches() {
         let h = hasher().await;
         assert_eq!(
