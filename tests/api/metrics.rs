@@ -65,6 +65,22 @@ impl TestApp {
         count(self.metric("authd_hash_runs_total").await)
     }
 
+    /// Hashing permits held now (`authd_hash_permits_in_use`).
+    pub async fn hash_permits_in_use(&self) -> u64 {
+        count(self.metric("authd_hash_permits_in_use").await)
+    }
+
+    /// Logins waiting for a hashing permit now (`authd_hash_queue_depth`).
+    pub async fn hash_queue_depth(&self) -> u64 {
+        count(self.metric("authd_hash_queue_depth").await)
+    }
+
+    /// Verify calls answered by the verified-token cache
+    /// (`authd_verified_token_cache_hits_total`).
+    pub async fn verified_cache_hits(&self) -> u64 {
+        count(self.metric("authd_verified_token_cache_hits_total").await)
+    }
+
     /// State cache lookups that went to the database, users and sessions
     /// together (`authd_state_cache_misses_total`).
     pub async fn state_cache_misses(&self) -> u64 {
