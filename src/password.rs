@@ -355,9 +355,13 @@ impl PasswordHasher {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.workers.submit(Box::new(move || {
             // The permit is held until the hash is done, even if the caller
-            // has gone away, so the bound on memory is real.
-            let _permit = permit;
-            let _ = tx.send(span.in_scope(work));
+            // has gone away, so the bound on memory is real; and it is back
+            // before the caller hears the result, so a caller's next hash
+            // never finds its own permit still taken (this thread runs at
+            // the lowest priority and may be preempted right after sending).
+            let result = span.in_scope(work);
+            drop(permit);
+            let _ = tx.send(result);
         }))?;
         rx.await
             .map_err(|e| Error::internal("running a password hash", e))?
