@@ -44,6 +44,7 @@ use crate::grpc::ext_authz::ExtAuthzApi;
 use crate::grpc::ext_authz::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::grpc::{AuthApi, pb};
+use crate::metrics::{Metrics, Sources};
 use crate::password::PasswordHasher;
 use crate::readiness::Readiness;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
@@ -66,6 +67,8 @@ pub struct App {
     http: Option<(TcpListener, SocketAddr)>,
     /// Started / database up / stopping, mirrored into health and `/readyz`.
     readiness: Readiness,
+    /// This app's own registry: served on `/metrics`, recorded by the adapters.
+    metrics: Metrics,
 }
 
 /// Named background tasks; aborted (and their end logged) when dropped.
@@ -184,7 +187,11 @@ impl App {
             },
         )
         .await?;
-        let hasher = password_hasher(&config).await?;
+        let hash_wait = crate::metrics::latency_histogram();
+        let hasher = password_hasher(&config).await?.with_wait_observer({
+            let hash_wait = hash_wait.clone();
+            Arc::new(move |waited| hash_wait.observe(waited.as_secs_f64()))
+        });
         let keys = KeyManager::unloaded(
             Arc::clone(&store),
             KeyPolicy::from_config(&config)?,
@@ -214,6 +221,16 @@ impl App {
             grace_secs: i64::try_from(config.refresh_grace.as_secs()).unwrap_or(i64::MAX),
             max_per_user: config.max_sessions_per_user,
         };
+        let metrics = Metrics::new(
+            Sources {
+                hasher: hasher.clone(),
+                cache: Arc::clone(&cache),
+                tokens: tokens.clone(),
+                keys: keys.clone(),
+                store: Arc::clone(&store),
+            },
+            hash_wait,
+        );
         let accounts = Accounts::new(Arc::clone(&store), hasher, clock.clone());
         let core = AuthCore::new(accounts, tokens, Arc::clone(&cache), policy)
             .with_throttle(config.login_throttle);
@@ -234,7 +251,14 @@ impl App {
             keys,
             http,
             readiness,
+            metrics,
         })
+    }
+
+    /// This app's metrics (what `/metrics` serves).
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Whether this app has started, sees its database and is not stopping.
@@ -340,10 +364,10 @@ impl App {
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
             .add_service(InterceptedService::new(
-                AuthorizationServer::new(ExtAuthzApi::new(
-                    self.core.clone(),
-                    self.config.ext_authz_headers.clone(),
-                ))
+                AuthorizationServer::new(
+                    ExtAuthzApi::new(self.core.clone(), self.config.ext_authz_headers.clone())
+                        .with_metrics(self.metrics.rpc()),
+                )
                 .max_decoding_message_size(max_message),
                 gate.clone(),
             ))
@@ -351,7 +375,8 @@ impl App {
                 AuthServiceServer::new(
                     AuthApi::new(self.core)
                         .with_trusted_proxies(self.config.trusted_proxies.clone())
-                        .with_admin_clients(self.config.admin_clients.clone()),
+                        .with_admin_clients(self.config.admin_clients.clone())
+                        .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),
                 gate,
@@ -647,7 +672,7 @@ impl App {
                 keys: Arc::clone(self.keys.keys()),
                 issuer: self.config.issuer.clone(),
                 store: Arc::clone(&self.store),
-                hasher: self.core.hasher().clone(),
+                metrics: self.metrics.clone(),
                 stopping: stopping.clone(),
                 readiness: self.readiness.clone(),
                 local_addr: addr,

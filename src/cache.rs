@@ -56,6 +56,8 @@ struct Entries {
 trait Cached: Clone {
     fn map(entries: &Entries) -> &HashMap<String, Slot<Self>>;
     fn map_mut(entries: &mut Entries) -> &mut HashMap<String, Slot<Self>>;
+    /// The hit and miss counters of this kind.
+    fn counters(stats: &Stats) -> (&AtomicU64, &AtomicU64);
 }
 
 impl Cached for User {
@@ -65,6 +67,9 @@ impl Cached for User {
     fn map_mut(entries: &mut Entries) -> &mut HashMap<String, Slot<Self>> {
         &mut entries.users
     }
+    fn counters(stats: &Stats) -> (&AtomicU64, &AtomicU64) {
+        (&stats.user_hits, &stats.user_misses)
+    }
 }
 
 impl Cached for Session {
@@ -73,6 +78,9 @@ impl Cached for Session {
     }
     fn map_mut(entries: &mut Entries) -> &mut HashMap<String, Slot<Self>> {
         &mut entries.sessions
+    }
+    fn counters(stats: &Stats) -> (&AtomicU64, &AtomicU64) {
+        (&stats.session_hits, &stats.session_misses)
     }
 }
 
@@ -90,7 +98,8 @@ pub struct StateCache {
     bound: Duration,
     entry_ttl: Duration,
     max_entries: usize,
-    db_reads: AtomicU64,
+    /// Lookup outcomes and feed health, read by the metrics at scrape time.
+    stats: Stats,
     alive: Notify,
     /// Signalled when signing keys change (announced, or possibly missed
     /// while the feed was down), so the key refresher reloads them. Key
@@ -112,7 +121,7 @@ impl StateCache {
             bound,
             entry_ttl,
             max_entries: max_entries.max(1),
-            db_reads: AtomicU64::new(0),
+            stats: Stats::default(),
             alive: Notify::new(),
             keys_changed: Arc::new(Notify::new()),
         }
@@ -131,9 +140,9 @@ impl StateCache {
 
     /// The feed proved itself alive: trust the cache for `bound` from now.
     pub fn mark_alive(&self) {
-        let until = self
-            .elapsed_nanos()
-            .saturating_add(u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX));
+        let now = self.elapsed_nanos();
+        self.stats.last_heard.fetch_max(now, Ordering::Relaxed);
+        let until = now.saturating_add(u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX));
         self.trusted_until.fetch_max(until, Ordering::AcqRel);
         self.alive.notify_waiters();
     }
@@ -224,7 +233,6 @@ impl StateCache {
             return Ok(hit);
         }
         let epoch = self.epoch();
-        self.count_db_read();
         let loaded = load().await?;
         self.put(id, loaded.clone(), epoch);
         Ok(loaded)
@@ -236,7 +244,7 @@ impl StateCache {
         self.get(id)
     }
 
-    /// A cached session lookup, if trusted and fresh.
+    /// A cached session lookup, if trusted and fresh; counted as a hit or a miss.
     #[must_use]
     pub fn session(&self, id: &str) -> Option<Option<Session>> {
         self.get(id)
@@ -257,7 +265,17 @@ impl StateCache {
     // The outer `None` is a miss, the inner one a known absence: the shape
     // of the public `user`/`session` lookups.
     #[allow(clippy::option_option)]
+    /// A trusted, fresh entry, counted as a hit or a miss.
     fn get<T: Cached>(&self, id: &str) -> Option<Option<T>> {
+        let (hits, misses) = T::counters(&self.stats);
+        let found = self.fresh::<T>(id);
+        let counter = if found.is_some() { hits } else { misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    #[allow(clippy::option_option)] // `Some(None)`: known not to exist
+    fn fresh<T: Cached>(&self, id: &str) -> Option<Option<T>> {
         if !self.is_trusted() {
             return None;
         }
@@ -283,15 +301,45 @@ impl StateCache {
         map.insert(id.to_owned(), (value, now));
     }
 
-    /// Counts one database read made on behalf of Verify.
-    pub fn count_db_read(&self) {
-        self.db_reads.fetch_add(1, Ordering::Relaxed);
+    /// Lookups answered from the cache and missed since start-up.
+    #[must_use]
+    pub fn lookups(&self) -> Lookups {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Lookups {
+            user_hits: read(&self.stats.user_hits),
+            user_misses: read(&self.stats.user_misses),
+            session_hits: read(&self.stats.session_hits),
+            session_misses: read(&self.stats.session_misses),
+        }
     }
 
-    /// Database reads made on behalf of Verify since start-up.
+    /// Users and sessions held now.
     #[must_use]
-    pub fn db_reads(&self) -> u64 {
-        self.db_reads.load(Ordering::Relaxed)
+    pub fn entries(&self) -> Held {
+        let entries = self.read();
+        Held {
+            users: entries.users.len(),
+            sessions: entries.sessions.len(),
+        }
+    }
+
+    /// Counts a reopened or reconnected change feed.
+    pub fn count_feed_reconnect(&self) {
+        self.stats.feed_reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times the change feed was reopened or reconnected since start-up.
+    #[must_use]
+    pub fn feed_reconnects(&self) -> u64 {
+        self.stats.feed_reconnects.load(Ordering::Relaxed)
+    }
+
+    /// How long since the feed last proved itself alive (since the cache
+    /// was made, if it never did).
+    #[must_use]
+    pub fn feed_silence(&self) -> Duration {
+        let last = self.stats.last_heard.load(Ordering::Relaxed);
+        Duration::from_nanos(self.elapsed_nanos().saturating_sub(last))
     }
 
     /// Waits until the cache is trusted, at most `limit`; returns whether it is.
@@ -325,6 +373,41 @@ impl StateCache {
     }
 }
 
+/// Counters the metrics read; plain atomics, so this module needs no
+/// metrics crate.
+#[derive(Debug, Default)]
+struct Stats {
+    user_hits: AtomicU64,
+    user_misses: AtomicU64,
+    session_hits: AtomicU64,
+    session_misses: AtomicU64,
+    feed_reconnects: AtomicU64,
+    /// Nanoseconds after `base` when the feed last proved itself alive.
+    last_heard: AtomicU64,
+}
+
+/// State cache lookups since start-up ([`StateCache::lookups`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lookups {
+    /// User lookups answered from the cache.
+    pub user_hits: u64,
+    /// User lookups that had to read the database.
+    pub user_misses: u64,
+    /// Session lookups answered from the cache.
+    pub session_hits: u64,
+    /// Session lookups that had to read the database.
+    pub session_misses: u64,
+}
+
+/// How much the cache holds ([`StateCache::entries`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Cached users (and known-missing user ids).
+    pub users: usize,
+    /// Cached sessions (and known-missing session ids).
+    pub sessions: usize,
+}
+
 /// Follows the store's change feed forever, keeping `cache` current.
 ///
 /// A feed that stays silent for `idle_limit` (several heartbeat periods) is
@@ -332,6 +415,7 @@ impl StateCache {
 /// and is reopened.
 pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_limit: Duration) {
     let mut backoff = Duration::from_millis(50);
+    let mut opened_before = false;
     loop {
         let mut feed = match store.change_feed().await {
             Ok(feed) => feed,
@@ -343,6 +427,10 @@ pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_
                 continue;
             }
         };
+        if opened_before {
+            cache.count_feed_reconnect();
+        }
+        opened_before = true;
         // Whatever was cached before the feed was listening may be stale.
         cache.resync();
         loop {
@@ -362,6 +450,7 @@ pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_
                 }
                 Ok(FeedItem::Resync) => {
                     tracing::info!("change feed reconnected; dropping cached state");
+                    cache.count_feed_reconnect();
                     cache.resync();
                     cache.mark_alive();
                 }
@@ -553,7 +642,7 @@ mod tests {
         assert_eq!(c.read_through("u", load).await.unwrap(), Some(user("u")));
         assert_eq!(c.read_through("u", load).await.unwrap(), Some(user("u")));
         assert_eq!(loads.get(), 1);
-        assert_eq!(c.db_reads(), 1);
+        assert_eq!(c.lookups().user_misses, 1, "one miss, one database read");
     }
 
     #[tokio::test]
@@ -578,6 +667,49 @@ mod tests {
             failed.is_err(),
             "a database error is passed on, never a cached answer"
         );
+    }
+
+    #[test]
+    fn lookups_count_as_hits_or_misses_and_entries_are_reported() {
+        let c = cache();
+        assert_eq!(c.user("u"), None, "untrusted: a miss");
+        c.mark_alive();
+        c.put_user("u", Some(user("u")), c.epoch());
+        c.put_session("s", None, c.epoch());
+        assert!(c.user("u").is_some());
+        assert_eq!(c.session("s"), Some(None), "known missing: a hit");
+        assert_eq!(c.session("t"), None);
+        assert_eq!(
+            c.lookups(),
+            Lookups {
+                user_hits: 1,
+                user_misses: 1,
+                session_hits: 1,
+                session_misses: 1,
+            }
+        );
+        assert_eq!(
+            c.entries(),
+            Held {
+                users: 1,
+                sessions: 1
+            }
+        );
+    }
+
+    #[test]
+    fn feed_silence_restarts_whenever_the_feed_is_heard() {
+        let c = cache();
+        std::thread::sleep(Duration::from_millis(5));
+        let before = c.feed_silence();
+        assert!(
+            before >= Duration::from_millis(5),
+            "since start-up: {before:?}"
+        );
+        c.mark_alive();
+        assert!(c.feed_silence() < before);
+        c.count_feed_reconnect();
+        assert_eq!(c.feed_reconnects(), 1);
     }
 
     #[test]

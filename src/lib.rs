@@ -34,7 +34,8 @@
 //! - [`telemetry`]: the `tracing` subscriber.
 //! - [`readiness`]: started, database up, stopping: what gRPC health, `/readyz` and the start-up gate read.
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics); adapter only.
-//! - [`metrics`]: Prometheus series and their text format.
+//! - [`metrics`]: the Prometheus series each app owns (on `prometheus-client`): RPC
+//!   handles recorded lock-free, the subsystems' own counters read at scrape time.
 //! - [`throttle`]: the login throttling policy (per login name and per client address);
 //!   its counters live in the store.
 //! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.

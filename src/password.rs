@@ -70,7 +70,13 @@ pub struct PasswordHasher {
     max_waiting: usize,
     /// The hashing threads' job queue.
     workers: Arc<Workers>,
+    /// Told how long each caller waited for a permit (the app's queue-wait
+    /// histogram); a closure, so this module needs no metrics crate.
+    wait_observer: Option<WaitObserver>,
 }
+
+/// Receives each caller's wait for a hashing permit.
+pub type WaitObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// A unit of hashing work for a worker thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -190,7 +196,22 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting: concurrency.saturating_mul(4),
             workers: Arc::new(workers),
+            wait_observer: None,
         })
+    }
+
+    /// Has `observer` told how long each caller waited for a permit
+    /// (turned away at once included).
+    #[must_use]
+    pub fn with_wait_observer(mut self, observer: WaitObserver) -> Self {
+        self.wait_observer = Some(observer);
+        self
+    }
+
+    fn observe_wait(&self, waited: Duration) {
+        if let Some(observer) = &self.wait_observer {
+            observer(waited);
+        }
     }
 
     /// Hashing permits held right now.
@@ -309,13 +330,13 @@ impl PasswordHasher {
     {
         let queued = std::time::Instant::now();
         let permit = if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
-            crate::metrics::global().observe_hash_wait(queued.elapsed());
+            self.observe_wait(queued.elapsed());
             permit
         } else {
             // Join the bounded queue, or be turned away at once.
             if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
-                crate::metrics::global().observe_hash_wait(queued.elapsed());
+                self.observe_wait(queued.elapsed());
                 return Err(busy());
             }
             let _waiting = Waiting(Arc::clone(&self.waiting));
@@ -324,7 +345,7 @@ impl PasswordHasher {
                 Arc::clone(&self.permits).acquire_owned(),
             )
             .await;
-            crate::metrics::global().observe_hash_wait(queued.elapsed());
+            self.observe_wait(queued.elapsed());
             permit
                 .map_err(|_| busy())?
                 .map_err(|e| Error::internal("acquiring a hashing permit", e))?
@@ -334,9 +355,13 @@ impl PasswordHasher {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.workers.submit(Box::new(move || {
             // The permit is held until the hash is done, even if the caller
-            // has gone away, so the bound on memory is real.
-            let _permit = permit;
-            let _ = tx.send(span.in_scope(work));
+            // has gone away, so the bound on memory is real; and it is back
+            // before the caller hears the result, so a caller's next hash
+            // never finds its own permit still taken (this thread runs at
+            // the lowest priority and may be preempted right after sending).
+            let result = span.in_scope(work);
+            drop(permit);
+            let _ = tx.send(result);
         }))?;
         rx.await
             .map_err(|e| Error::internal("running a password hash", e))?
@@ -485,6 +510,24 @@ mod tests {
             h.verify(secret("Correct horse"), Some(hash)).await.unwrap(),
             Verdict::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn the_wait_observer_hears_every_caller_and_runs_are_counted() {
+        let waits = Arc::new(AtomicUsize::new(0));
+        let heard = Arc::clone(&waits);
+        let h = hasher().await.with_wait_observer(Arc::new(move |_| {
+            heard.fetch_add(1, Ordering::Relaxed);
+        }));
+        let clone = h.clone();
+        h.verify(secret("one"), None).await.unwrap();
+        clone.verify(secret("two"), None).await.unwrap();
+        assert_eq!(
+            waits.load(Ordering::Relaxed),
+            2,
+            "clones share the observer"
+        );
+        assert_eq!(h.runs(), 2);
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ use super::pb::{self, get_user_request::Selector};
 use super::{convert, status};
 use crate::client_addr::TrustedProxies;
 use crate::error::{Error, Result};
+use crate::metrics::{Method, RpcMetrics};
 use crate::service::{AuthCore, ClientInfo, UserSelector, Verification};
 use crate::tls::AdminClients;
 
@@ -25,6 +26,8 @@ pub struct AuthApi {
     trusted_proxies: TrustedProxies,
     /// Client certificates allowed on GetUser and RevokeSessions (empty: any caller).
     admin_clients: Arc<AdminClients>,
+    /// Where each call's code and latency is recorded.
+    metrics: RpcMetrics,
 }
 
 impl AuthApi {
@@ -36,7 +39,16 @@ impl AuthApi {
             core,
             trusted_proxies: TrustedProxies::default(),
             admin_clients: Arc::default(),
+            metrics: RpcMetrics::default(),
         }
+    }
+
+    /// Records calls into `metrics` (an app's registry) instead of
+    /// handles nobody exports.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: RpcMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The same, taking the client address from `x-forwarded-for` when the
@@ -72,12 +84,13 @@ impl AuthApi {
 /// traces: `method`, `code`, and `user_id` once the handler knows whose call
 /// it is ([`record_user`]). Never a token, password or hash.
 async fn rpc<T>(
-    method: &'static str,
+    metrics: &RpcMetrics,
+    method: Method,
     handler: impl Future<Output = Result<T>>,
 ) -> std::result::Result<Response<T>, Status> {
     let span = tracing::info_span!(
         "rpc",
-        method,
+        method = method.name(),
         code = tracing::field::Empty,
         user_id = tracing::field::Empty
     );
@@ -89,7 +102,7 @@ async fn rpc<T>(
             Err(e) => status::code_of(e),
         };
         tracing::Span::current().record("code", tracing::field::debug(code));
-        crate::metrics::global().observe_rpc(method, code, started.elapsed());
+        metrics.observe(method, code, started.elapsed());
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         // Successful calls log at debug: Verify runs on every request a
         // platform serves, and a line per call would cost more than the call.
@@ -170,7 +183,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> std::result::Result<Response<pb::LoginResponse>, Status> {
-        rpc("Login", async {
+        rpc(&self.metrics, Method::Login, async {
             let client = client_info(&request, &self.trusted_proxies);
             let request = request.into_inner();
             let now = self.core.clock().now_unix();
@@ -201,7 +214,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::VerifyRequest>,
     ) -> std::result::Result<Response<pb::VerifyResponse>, Status> {
-        rpc("Verify", async {
+        rpc(&self.metrics, Method::Verify, async {
             let request = request.into_inner();
             let response = match self
                 .core
@@ -236,7 +249,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> std::result::Result<Response<pb::GetUserResponse>, Status> {
-        rpc("GetUser", async {
+        rpc(&self.metrics, Method::GetUser, async {
             self.admit("GetUser", &request)?;
             let token = bearer(request.metadata())?;
             let selector = request.get_ref().selector.clone().map(|s| match s {
@@ -259,7 +272,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::RefreshRequest>,
     ) -> std::result::Result<Response<pb::RefreshResponse>, Status> {
-        rpc("Refresh", async {
+        rpc(&self.metrics, Method::Refresh, async {
             let token = SecretString::from(request.into_inner().refresh_token);
             let now = self.core.clock().now_unix();
             let out = self.core.refresh(&token, now).await?;
@@ -279,7 +292,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> std::result::Result<Response<pb::LogoutResponse>, Status> {
-        rpc("Logout", async {
+        rpc(&self.metrics, Method::Logout, async {
             let token = bearer(request.metadata())?;
             let refresh_token = non_empty(request.get_ref().refresh_token.clone());
             self.core
@@ -294,7 +307,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::LogoutAllRequest>,
     ) -> std::result::Result<Response<pb::LogoutAllResponse>, Status> {
-        rpc("LogoutAll", async {
+        rpc(&self.metrics, Method::LogoutAll, async {
             let token = bearer(request.metadata())?;
             let ended = self
                 .core
@@ -311,7 +324,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::ListSessionsRequest>,
     ) -> std::result::Result<Response<pb::ListSessionsResponse>, Status> {
-        rpc("ListSessions", async {
+        rpc(&self.metrics, Method::ListSessions, async {
             let token = bearer(request.metadata())?;
             let sessions = self
                 .core
@@ -328,7 +341,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::RevokeSessionsRequest>,
     ) -> std::result::Result<Response<pb::RevokeSessionsResponse>, Status> {
-        rpc("RevokeSessions", async {
+        rpc(&self.metrics, Method::RevokeSessions, async {
             self.admit("RevokeSessions", &request)?;
             let token = bearer(request.metadata())?;
             let selector = request.get_ref().user.clone().map(|s| match s {
@@ -350,7 +363,7 @@ impl AuthService for AuthApi {
         &self,
         _request: Request<pb::GetJwksRequest>,
     ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
-        rpc("GetJwks", async {
+        rpc(&self.metrics, Method::GetJwks, async {
             Ok(convert::jwks(self.core.tokens().keys()))
         })
         .await

@@ -87,13 +87,27 @@ pub const WWW_AUTHENTICATE: &str = r#"Bearer error="invalid_token""#;
 pub struct ExtAuthzApi {
     core: AuthCore,
     headers: ExtAuthzHeaders,
+    /// Where each check's code and latency is recorded.
+    metrics: crate::metrics::RpcMetrics,
 }
 
 impl ExtAuthzApi {
     /// An adapter over `core`, setting the identity headers named in `headers`.
     #[must_use]
     pub fn new(core: AuthCore, headers: ExtAuthzHeaders) -> Self {
-        Self { core, headers }
+        Self {
+            core,
+            headers,
+            metrics: crate::metrics::RpcMetrics::default(),
+        }
+    }
+
+    /// Records checks into `metrics` (an app's registry) instead of
+    /// handles nobody exports.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: crate::metrics::RpcMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -225,7 +239,8 @@ impl Authorization for ExtAuthzApi {
             Ok(r) => tonic::Code::from(r.status.as_ref().map_or(0, |s| s.code)),
             Err(e) => super::status::code_of(e),
         };
-        crate::metrics::global().observe_rpc("Check", code, started.elapsed());
+        self.metrics
+            .observe(crate::metrics::Method::Check, code, started.elapsed());
         outcome.map(Response::new).map_err(Status::from)
     }
 }

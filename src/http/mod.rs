@@ -1,8 +1,8 @@
 //! The HTTP listener: JWKS, OpenID discovery, health and Prometheus metrics.
 //!
 //! Adapter only: no SQL and no crypto here. Handlers read the live
-//! [`KeySet`], ask the store whether it answers, or render
-//! [`crate::metrics`]. The router is axum's (already in the build through
+//! [`KeySet`], ask the store whether it answers, or render the app's
+//! [`Metrics`]. The router is axum's (already in the build through
 //! tonic), served with hyper-util's connection builder, so the listener adds
 //! no framework of its own. Everything here is public information; nothing
 //! secret is ever served.
@@ -30,8 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::metrics::{self, Gauges};
-use crate::password::PasswordHasher;
+use crate::metrics::{self, Metrics};
 use crate::readiness::Readiness;
 use crate::store::Store;
 use crate::token::KeySet;
@@ -50,8 +49,8 @@ pub struct HttpState {
     pub issuer: String,
     /// Pinged by `/readyz`.
     pub store: Arc<dyn Store>,
-    /// For the hashing permit gauges.
-    pub hasher: PasswordHasher,
+    /// This app's series, rendered by `/metrics`.
+    pub metrics: Metrics,
     /// True once shutdown has begun; `/readyz` then answers 503.
     pub stopping: watch::Receiver<bool>,
     /// Start-up progress; `/readyz` answers 503 until migrations and keys are loaded.
@@ -218,16 +217,6 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<HttpState>) -> Response {
-    let body = metrics::global().render(Gauges {
-        hash_permits_in_use: state.hasher.permits_in_use(),
-        hash_permits: state.hasher.concurrency(),
-    });
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    let body = state.metrics.render();
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }

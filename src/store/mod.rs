@@ -114,7 +114,7 @@ pub struct StoredKey {
 /// that change one by name return [`Error::NotFound`]. Unique violations are
 /// [`Error::AlreadyExists`], unreachable databases [`Error::Unavailable`].
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
 
@@ -510,6 +510,33 @@ pub trait ChangeFeed: Send {
     /// The next item. An error means the feed is broken for now; calling
     /// again retries, and the first item after a recovery is [`FeedItem::Resync`].
     async fn next(&mut self) -> Result<FeedItem>;
+}
+
+/// A point-in-time view of a store's connection pool, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open now, in use or idle.
+    pub size: u32,
+    /// Open connections waiting to be used.
+    pub idle: usize,
+    /// Most connections the pool opens.
+    pub max: u32,
+}
+
+impl PoolStats {
+    /// Connections held by a query or transaction now.
+    #[must_use]
+    pub fn in_use(&self) -> u64 {
+        u64::from(self.size).saturating_sub(u64::try_from(self.idle).unwrap_or(u64::MAX))
+    }
+}
+
+/// Reports on a store's connection pool. A supertrait of [`Store`], kept
+/// apart so each backend implements it next to its pool (`postgres.rs`,
+/// `sqlite.rs`) rather than in the shared SQL.
+pub trait PoolStatus {
+    /// The pool's connections now; reads counters only, never waits.
+    fn pool_stats(&self) -> PoolStats;
 }
 
 /// Pool settings common to both databases.

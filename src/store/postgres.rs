@@ -51,6 +51,16 @@ impl PgStore {
     }
 }
 
+impl super::PoolStatus for PgStore {
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
 impl PgStore {
     async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
         let pool = PgPoolOptions::new()

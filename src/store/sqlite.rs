@@ -74,6 +74,16 @@ impl SqliteStore {
     }
 }
 
+impl super::PoolStatus for SqliteStore {
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
 impl SqliteStore {
     async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
         let (last_seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM change_log")

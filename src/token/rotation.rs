@@ -91,6 +91,26 @@ pub struct KeyManager {
     clock: Clock,
     /// How many times the stored keys were read, for tests and metrics.
     reloads: Arc<AtomicU64>,
+    /// Lifecycle events applied by this manager, read by the metrics.
+    events: Arc<EventCounters>,
+}
+
+#[derive(Debug, Default)]
+struct EventCounters {
+    published: AtomicU64,
+    promoted: AtomicU64,
+    retired: AtomicU64,
+}
+
+/// Key lifecycle events this process applied since start-up ([`KeyManager::events`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyEvents {
+    /// Next keys published.
+    pub published: u64,
+    /// Next keys promoted to current.
+    pub promoted: u64,
+    /// Previous keys retired.
+    pub retired: u64,
 }
 
 /// What `rotate` did.
@@ -132,6 +152,7 @@ impl KeyManager {
             policy: Arc::new(policy),
             clock,
             reloads: Arc::new(AtomicU64::new(0)),
+            events: Arc::default(),
         }
     }
 
@@ -169,6 +190,16 @@ impl KeyManager {
     #[must_use]
     pub fn reloads(&self) -> u64 {
         self.reloads.load(Ordering::Relaxed)
+    }
+
+    /// Key lifecycle events this manager (and its clones) applied.
+    #[must_use]
+    pub fn events(&self) -> KeyEvents {
+        KeyEvents {
+            published: self.events.published.load(Ordering::Relaxed),
+            promoted: self.events.promoted.load(Ordering::Relaxed),
+            retired: self.events.retired.load(Ordering::Relaxed),
+        }
     }
 
     /// The policy in force.
@@ -237,7 +268,7 @@ impl KeyManager {
                 "another process published a next key at the same time".to_owned(),
             ));
         }
-        crate::metrics::global().key_event("published");
+        self.events.published.fetch_add(1, Ordering::Relaxed);
         tracing::info!(kid = %rotation.kid, activates_at, "published a new signing key");
         audit::record(
             self.store.as_ref(),
@@ -279,7 +310,7 @@ impl KeyManager {
                 )
                 .await?
         {
-            crate::metrics::global().key_event("promoted");
+            self.events.promoted.fetch_add(1, Ordering::Relaxed);
             tracing::info!(kid = %next.kid, previous = %current.kid, "signing key rotated");
             audit::record(
                 self.store.as_ref(),
@@ -294,7 +325,7 @@ impl KeyManager {
             .await;
         }
         for kid in self.store.retire_signing_keys(now).await? {
-            crate::metrics::global().key_event("retired");
+            self.events.retired.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%kid, "signing key retired");
             audit::record(
                 self.store.as_ref(),

@@ -19,15 +19,15 @@ const SLOW_HASH: Argon2Config = Argon2Config {
 };
 
 /// Polls `done` every few milliseconds for at most `limit`.
-async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+async fn eventually(limit: Duration, mut done: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if done() {
+        if done().await {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    done()
+    done().await
 }
 
 async fn login_with_deadline(
@@ -51,7 +51,7 @@ async fn login_with_deadline(
 async fn a_request_over_the_message_limit_is_refused_before_it_is_read() {
     let app = spawn_app(Backend::Sqlite).await;
     app.create_user("alice", &[]).await;
-    let runs_before = app.core.hasher().runs();
+    let runs_before = app.hash_runs().await;
 
     // 100 KiB: over the 64 KiB default.
     let status = assert_code(
@@ -73,7 +73,7 @@ async fn a_request_over_the_message_limit_is_refused_before_it_is_read() {
         Code::OutOfRange,
     );
     assert!(status.message().contains("too large"), "{status:?}");
-    assert_eq!(app.core.hasher().runs(), runs_before, "nothing was hashed");
+    assert_eq!(app.hash_runs().await, runs_before, "nothing was hashed");
     app.login("alice", PASSWORD)
         .await
         .expect("the connection and server still serve");
@@ -128,8 +128,7 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
         .await,
     );
     app.create_user("alice", &[]).await;
-    let hasher = app.core.hasher().clone();
-    let runs_before = hasher.runs();
+    let runs_before = app.hash_runs().await;
 
     // A holds the only permit for one slow hash...
     let first = {
@@ -137,7 +136,11 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
         tokio::spawn(async move { app.login("alice", PASSWORD).await })
     };
     assert!(
-        eventually(Duration::from_secs(10), || hasher.permits_in_use() == 1).await,
+        eventually(Duration::from_secs(10), async || app
+            .hash_permits_in_use()
+            .await
+            == 1)
+        .await,
         "the first login started hashing"
     );
     // ...so B waits in the queue until its 50 ms deadline passes.
@@ -147,23 +150,31 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
     );
     assert!(status.message().contains("Timeout expired"), "{status:?}");
     assert!(
-        eventually(Duration::from_secs(1), || hasher.waiting() == 0).await,
+        eventually(Duration::from_secs(1), async || app
+            .hash_queue_depth()
+            .await
+            == 0)
+        .await,
         "B left the queue when it was cancelled"
     );
     assert_eq!(
-        hasher.permits_in_use(),
+        app.hash_permits_in_use().await,
         1,
         "A's hash was still running when B gave up (else this test proves nothing)"
     );
 
     first.await.expect("task").expect("A's login succeeds");
     assert_eq!(
-        hasher.runs(),
+        app.hash_runs().await,
         runs_before + 1,
         "the cancelled login never hashed"
     );
     assert!(
-        eventually(Duration::from_secs(5), || hasher.permits_in_use() == 0).await,
+        eventually(Duration::from_secs(5), async || app
+            .hash_permits_in_use()
+            .await
+            == 0)
+        .await,
         "every permit is back"
     );
 }
@@ -176,15 +187,17 @@ async fn a_login_cancelled_while_hashing_returns_its_permit_when_the_hash_ends()
     })
     .await;
     app.create_user("alice", &[]).await;
-    let hasher = app.core.hasher().clone();
-
     // The deadline passes while the hash runs (it cannot be interrupted).
     assert_code(
         login_with_deadline(&app, "alice", Duration::from_millis(30)).await,
         Code::Cancelled,
     );
     assert!(
-        eventually(Duration::from_secs(60), || hasher.permits_in_use() == 0).await,
+        eventually(Duration::from_secs(60), async || app
+            .hash_permits_in_use()
+            .await
+            == 0)
+        .await,
         "the permit came back once the abandoned hash finished"
     );
     app.login("alice", PASSWORD)

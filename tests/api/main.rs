@@ -27,6 +27,7 @@ mod key_store;
 mod limits;
 mod log_capture;
 mod login;
+mod metrics;
 mod pg_cluster;
 mod replicas;
 mod rotation;

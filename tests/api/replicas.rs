@@ -65,9 +65,13 @@ async fn a_logout_on_one_replica_reaches_the_other() {
             .await
     );
     assert!(b.verify(&login.access_token).await.valid);
-    let warm = b.core.cache().db_reads();
+    let warm = b.state_cache_misses().await;
     assert!(b.verify(&login.access_token).await.valid);
-    assert_eq!(b.core.cache().db_reads(), warm, "B answers from its cache");
+    assert_eq!(
+        b.state_cache_misses().await,
+        warm,
+        "B answers from its cache"
+    );
 
     logout_all_on(&a, &login.access_token).await;
     // The lag itself is measured by the revocation_lag example; here it only
@@ -117,9 +121,17 @@ async fn a_replica_that_loses_its_notifications_stops_trusting_its_cache() {
             .await
     );
     assert!(b.verify(&fresh.access_token).await.valid);
-    let warm = b.core.cache().db_reads();
+    let warm = b.state_cache_misses().await;
     assert!(b.verify(&fresh.access_token).await.valid);
-    assert_eq!(b.core.cache().db_reads(), warm, "B trusts its cache again");
+    assert_eq!(
+        b.state_cache_misses().await,
+        warm,
+        "B trusts its cache again"
+    );
+    assert!(
+        b.metric("authd_change_feed_reconnects_total").await >= 1.0,
+        "the cut feed shows as a reconnect"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -490,12 +490,12 @@ async fn a_warm_verify_reads_no_database(backend: Backend) {
     );
 
     assert!(app.verify(&token).await.valid);
-    let warm = app.core.cache().db_reads();
+    let warm = app.state_cache_misses().await;
     for _ in 0..20 {
         assert!(app.verify(&token).await.valid);
     }
     assert_eq!(
-        app.core.cache().db_reads(),
+        app.state_cache_misses().await,
         warm,
         "no database reads once warm"
     );
@@ -538,13 +538,11 @@ async fn a_cached_token_is_refused_once_revoked_or_expired(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
-    let cache = app.core.tokens().verified_cache();
-
     assert!(app.verify(&login.access_token).await.valid);
-    let hits = cache.hits();
+    let hits = app.verified_cache_hits().await;
     assert!(app.verify(&login.access_token).await.valid);
     assert_eq!(
-        cache.hits(),
+        app.verified_cache_hits().await,
         hits + 1,
         "the second Verify is answered from the cache"
     );
@@ -563,13 +561,13 @@ async fn a_cached_token_is_refused_once_revoked_or_expired(backend: Backend) {
         })
         .await
         .expect("logout");
-    let hits = cache.hits();
+    let hits = app.verified_cache_hits().await;
     assert_reason(
         &app.verify(&login.access_token).await,
         InvalidReason::SessionEnded,
     );
     assert_eq!(
-        cache.hits(),
+        app.verified_cache_hits().await,
         hits + 1,
         "the cached signature check ran, revocation still won"
     );

@@ -167,7 +167,7 @@ async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish(backend: B
 
     // A login (an argon2 run) in flight when shutdown begins. Counted before
     // the login starts; once the count moves, the hash is running.
-    let runs_before = app.core.hasher().runs();
+    let runs_before = app.hash_runs().await;
     let mut client = app.client.clone();
     let in_flight = tokio::spawn(async move {
         client
@@ -178,7 +178,7 @@ async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish(backend: B
             .await
     });
     let reached = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while app.core.hasher().runs() == runs_before {
+        while app.hash_runs().await == runs_before {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     })

@@ -80,7 +80,7 @@ async fn a_hundred_wrong_passwords_in_an_hour_get_only_a_few_password_checks(bac
     let app = spawn_app(backend).await;
     app.create_user("alice", &[]).await;
     let start = now_unix();
-    let runs_before = app.core.hasher().runs();
+    let runs_before = app.hash_runs().await;
 
     let mut throttled = 0;
     for i in 0..100 {
@@ -92,7 +92,7 @@ async fn a_hundred_wrong_passwords_in_an_hour_get_only_a_few_password_checks(bac
             other => panic!("unexpected {other:?}"),
         }
     }
-    let checks = app.core.hasher().runs() - runs_before;
+    let checks = app.hash_runs().await - runs_before;
     // 5 free, then blocks of 1 s doubling: those up to 32 s pass between two
     // guesses (6 more), then 64 s .. 512 s (4 more), then one per 15 minutes.
     assert!(
@@ -128,7 +128,7 @@ async fn a_blocked_account_is_refused_even_with_the_right_password_until_the_blo
             Code::Unauthenticated,
         );
     }
-    let runs_before = app.core.hasher().runs();
+    let runs_before = app.hash_runs().await;
     let status = assert_code(app.login("alice", PASSWORD).await, Code::ResourceExhausted);
     assert!(
         status
@@ -150,7 +150,7 @@ async fn a_blocked_account_is_refused_even_with_the_right_password_until_the_blo
             .contains(&format!("retry in {retry} seconds"))
     );
     assert_eq!(
-        app.core.hasher().runs(),
+        app.hash_runs().await,
         runs_before,
         "a blocked login costs no password hash"
     );
@@ -177,11 +177,11 @@ async fn unknown_and_existing_accounts_are_throttled_identically(backend: Backen
                 login_at(&app, name, "not the password", ATTACKER, now).await,
             );
         }
-        let runs_before = app.core.hasher().runs();
+        let runs_before = app.hash_runs().await;
         let err = login_at(&app, name, PASSWORD, ATTACKER, now)
             .await
             .expect_err("throttled");
-        assert_eq!(app.core.hasher().runs(), runs_before, "{name}: no hashing");
+        assert_eq!(app.hash_runs().await, runs_before, "{name}: no hashing");
         answers.push(Status::from(err));
     }
     let (existing, unknown) = (&answers[0], &answers[1]);
@@ -214,12 +214,12 @@ async fn password_spraying_from_one_address_is_blocked_across_accounts(backend: 
             login_at(&app, &format!("user{i}"), "Summer2026!", ATTACKER, now).await,
         );
     }
-    let runs_before = app.core.hasher().runs();
+    let runs_before = app.hash_runs().await;
     let retry = retry_after(login_at(&app, "user99", "Summer2026!", ATTACKER, now).await);
     assert!(retry >= 1);
     // Even a right password from that address waits, unhashed.
     retry_after(login_at(&app, "alice", PASSWORD, ATTACKER, now).await);
-    assert_eq!(app.core.hasher().runs(), runs_before);
+    assert_eq!(app.hash_runs().await, runs_before);
     // Other clients are not affected.
     login_at(&app, "alice", PASSWORD, "198.51.100.1", now)
         .await

@@ -501,7 +501,7 @@ async fn key_pointing_headers_are_never_trusted(backend: Backend) {
 
 async fn odd_key_ids_are_unknown_and_cost_no_database_read(backend: Backend) {
     let kit = kit(backend).await;
-    let reads = kit.app.core.cache().db_reads();
+    let reads = kit.app.state_cache_misses().await;
     kit.all_refused(kit.odd_key_ids()).await;
     // A 100 KiB kid: the request is over the 64 KiB message limit, so it is
     // refused before it is even read...
@@ -521,7 +521,7 @@ async fn odd_key_ids_are_unknown_and_cost_no_database_read(backend: Backend) {
     let response = roomy.verify(&huge).await;
     assert_eq!(response.reason(), InvalidReason::Malformed, "{response:?}");
     assert_eq!(
-        kit.app.core.cache().db_reads(),
+        kit.app.state_cache_misses().await,
         reads,
         "no database lookups for bad kids"
     );
