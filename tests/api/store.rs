@@ -1,4 +1,7 @@
-//! The storage conformance suite: the same expectations of both databases.
+//! The storage conformance suite: the same expectations of both databases,
+//! every store opened by [`open`]. Every [`Store`] method is exercised here
+//! (`close` and `heartbeat` included); `tests/api/key_store.rs` adds more
+//! of the signing-key lifecycle.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,10 +9,11 @@ use std::time::Duration;
 use authd::Error;
 use authd::store::KeyState;
 use authd::store::{
-    self, Change, EndReason, FeedItem, LoginSnapshot, NewAuditEntry, NewSession, NewUser,
-    PoolSettings, Rotation, Store,
+    self, Change, ChangeFeed, EndReason, FeedItem, LoginSnapshot, NewAuditEntry, NewSession,
+    NewUser, PoolSettings, Rotation, Store,
 };
-use authd::token::keys::generate_ed25519;
+use authd::token::keys::{generate, generate_ed25519};
+use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::helpers::{Backend, TestDb};
@@ -33,6 +37,16 @@ on_both_backends!(
     failed_login_counts_are_cleared_and_purged,
     the_audit_log_appends_and_reads_back_in_order,
     the_database_refuses_to_update_or_delete_audit_rows,
+    deleting_a_user_takes_their_sessions_and_tokens_with_them,
+    changes_to_a_user_end_their_sessions_with_the_reason,
+    a_rotation_racing_a_logout_either_rotates_or_finds_the_session_ended,
+    tokens_rotate_once_and_only_while_the_session_lives,
+    expired_sessions_are_not_live,
+    key_lifecycle_changes_are_announced_on_the_feed,
+    a_failed_promotion_changes_and_announces_nothing,
+    all_signing_keys_lists_retired_keys_too_newest_first,
+    heartbeats_keep_the_feed_alive,
+    the_store_answers_pings_until_it_is_closed,
 );
 
 async fn open(backend: Backend) -> (TestDb, Arc<dyn Store>) {
@@ -146,6 +160,14 @@ async fn changes_by_username_report_unknown_users(backend: Backend) {
         .await
         .expect_err("unknown user");
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    let err = store
+        .set_roles("ghost", &["viewer".to_owned()], 1)
+        .await
+        .expect_err("unknown user");
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    let err = store.delete_user("ghost").await.expect_err("unknown user");
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    assert_eq!(store.user_by_username("ghost").await.expect("query"), None);
 
     store
         .create_user(new_user("alice", None))
@@ -769,4 +791,426 @@ async fn the_database_refuses_to_update_or_delete_audit_rows(backend: Backend) {
         );
     }
     assert_eq!(store.audit_tail(10, None).await.expect("tail"), before);
+}
+
+/// Reads `feed` until `wanted` arrives (failing after 10 s); returns the
+/// changes seen before it.
+async fn wait_for(feed: &mut Box<dyn ChangeFeed>, wanted: &Change) -> Vec<Change> {
+    let mut before = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = tokio::time::timeout_at(deadline, feed.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted:?} on the feed; saw only {before:?}"))
+            .expect("the feed answers");
+        match next {
+            FeedItem::Change(change) if change == *wanted => return before,
+            FeedItem::Change(change) => before.push(change),
+            FeedItem::Alive | FeedItem::Resync => {}
+        }
+    }
+}
+
+async fn deleting_a_user_takes_their_sessions_and_tokens_with_them(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", Some("alice@example.com")))
+        .await
+        .expect("user");
+    let bob = store
+        .create_user(new_user("bob", None))
+        .await
+        .expect("user");
+    start(&store, "alice", new_session(&alice.id, "s1", "h1", 100), 0).await;
+    start(&store, "bob", new_session(&bob.id, "s2", "h2", 100), 0).await;
+    let mut feed = store.change_feed().await.expect("feed");
+
+    let deleted = store.delete_user("ALICE").await.expect("delete");
+    assert_eq!(
+        (deleted.id.as_str(), deleted.last_login_at),
+        (alice.id.as_str(), Some(100)),
+        "the deleted user is returned, as last stored"
+    );
+    wait_for(&mut feed, &Change::UserSessions(alice.id.clone())).await;
+
+    assert_eq!(store.user_by_id(&alice.id).await.expect("query"), None);
+    assert!(
+        store
+            .find_credentials("alice@example.com")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(store.session("s1").await.expect("read").is_none());
+    assert!(store.refresh_token("h1").await.expect("read").is_none());
+    assert!(
+        store.session("s2").await.expect("read").is_some(),
+        "bob's stays"
+    );
+    let err = store.delete_user("alice").await.expect_err("gone");
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    store
+        .create_user(new_user("alice", Some("alice@example.com")))
+        .await
+        .expect("the name and email are free again");
+}
+
+async fn changes_to_a_user_end_their_sessions_with_the_reason(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    let ended = |store: Arc<dyn Store>, id: &'static str| async move {
+        store.session(id).await.expect("read").expect("kept").ended
+    };
+
+    start(&store, "alice", new_session(&alice.id, "s1", "h1", 10), 0).await;
+    let changed = store
+        .set_password_hash("alice", SecretString::from("p2".to_owned()), 11)
+        .await
+        .expect("password");
+    assert_eq!(changed.id, alice.id);
+    assert_eq!(
+        ended(Arc::clone(&store), "s1").await,
+        Some((11, EndReason::PasswordChanged))
+    );
+
+    let seen = snapshot("p2");
+    store
+        .start_session(new_session(&alice.id, "s2", "h2", 12), &seen, None, 0)
+        .await
+        .expect("login")
+        .expect("started");
+    let changed = store
+        .set_roles("alice", &["viewer".to_owned(), "auditor".to_owned()], 13)
+        .await
+        .expect("roles");
+    assert_eq!(
+        changed.roles,
+        vec!["viewer".to_owned(), "auditor".to_owned()]
+    );
+    assert_eq!(
+        ended(Arc::clone(&store), "s2").await,
+        Some((13, EndReason::RolesChanged))
+    );
+
+    let seen = LoginSnapshot {
+        password_hash: SecretString::from("p2".to_owned()),
+        roles: vec!["viewer".into(), "auditor".into()],
+    };
+    store
+        .start_session(new_session(&alice.id, "s3", "h3", 14), &seen, None, 0)
+        .await
+        .expect("login")
+        .expect("started");
+    store.set_active("alice", false, 15).await.expect("disable");
+    assert_eq!(
+        ended(Arc::clone(&store), "s3").await,
+        Some((15, EndReason::UserDisabled))
+    );
+    store.set_active("alice", true, 16).await.expect("enable");
+    assert_eq!(
+        ended(Arc::clone(&store), "s3").await,
+        Some((15, EndReason::UserDisabled)),
+        "enabling does not revive a session"
+    );
+    assert!(
+        store
+            .live_sessions(&alice.id, 16)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+async fn a_rotation_racing_a_logout_either_rotates_or_finds_the_session_ended(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    for round in 0..10 {
+        let (sid, old, new) = (
+            format!("s{round}"),
+            format!("old{round}"),
+            format!("new{round}"),
+        );
+        start(&store, "alice", new_session(&alice.id, &sid, &old, 100), 0).await;
+        let rotate = {
+            let (store, old, new) = (Arc::clone(&store), old.clone(), new.clone());
+            tokio::spawn(
+                async move { store.rotate_refresh_token(&old, &new, b"sealed", 101).await },
+            )
+        };
+        let logout = {
+            let (store, sid) = (Arc::clone(&store), sid.clone());
+            tokio::spawn(async move { store.end_session(&sid, EndReason::Logout, 101).await })
+        };
+        let rotation = rotate.await.expect("task").expect("rotate");
+        assert!(
+            logout.await.expect("task").expect("logout"),
+            "the logout ends it"
+        );
+
+        let successor = store.refresh_token(&new).await.expect("read");
+        match rotation {
+            Rotation::Rotated => {
+                assert!(successor.is_some(), "a rotation stores its successor");
+            }
+            Rotation::SessionEnded => {
+                assert!(successor.is_none(), "a losing rotation writes nothing");
+                let old = store
+                    .refresh_token(&old)
+                    .await
+                    .expect("read")
+                    .expect("kept");
+                assert_eq!(old.rotated_at, None);
+            }
+            Rotation::AlreadyRotated => panic!("nobody else rotated {old}"),
+        }
+        // Whoever won, the session is over and its tokens no longer rotate.
+        assert_eq!(
+            store
+                .rotate_refresh_token(&new, "next", b"sealed", 102)
+                .await
+                .expect("rotate"),
+            Rotation::SessionEnded
+        );
+    }
+}
+
+async fn tokens_rotate_once_and_only_while_the_session_lives(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    start(&store, "alice", new_session(&alice.id, "s1", "t1", 100), 0).await;
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", "t2", b"sealed-t2", 200)
+            .await
+            .expect("rotate"),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", "t3", b"sealed-t3", 201)
+            .await
+            .expect("rotate"),
+        Rotation::AlreadyRotated,
+        "a rotated token is spent"
+    );
+    let t1 = store
+        .refresh_token("t1")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        t1.successor_sealed.as_deref(),
+        Some(b"sealed-t2".as_slice())
+    );
+    assert!(store.refresh_token("t3").await.expect("read").is_none());
+    let t2 = store
+        .refresh_token("t2")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!((t2.session_id.as_str(), t2.rotated_at), ("s1", None));
+
+    assert_eq!(
+        store
+            .rotate_refresh_token("unknown", "t4", b"sealed", 202)
+            .await
+            .expect("rotate"),
+        Rotation::SessionEnded,
+        "an unknown token has no live session"
+    );
+    // new_session expires 1000 s after it starts.
+    assert_eq!(
+        store
+            .rotate_refresh_token("t2", "t5", b"sealed", 1100)
+            .await
+            .expect("rotate"),
+        Rotation::SessionEnded,
+        "an expired session does not rotate"
+    );
+    assert!(store.refresh_token("t5").await.expect("read").is_none());
+}
+
+async fn expired_sessions_are_not_live(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    start(&store, "alice", new_session(&alice.id, "old", "h1", 100), 0).await;
+    start(&store, "alice", new_session(&alice.id, "new", "h2", 500), 0).await;
+    let live = |now| {
+        let store = Arc::clone(&store);
+        let user = alice.id.clone();
+        async move {
+            store
+                .live_sessions(&user, now)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(live(1099).await, ["new", "old"], "ordered by id");
+    assert_eq!(live(1100).await, ["new"], "expiry is exclusive");
+    assert!(live(1500).await.is_empty());
+    assert!(
+        store
+            .live_sessions("nobody", 100)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+async fn key_lifecycle_changes_are_announced_on_the_feed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut feed = store.change_feed().await.expect("feed");
+    let current = generate(Algorithm::EdDSA, KeyState::Current, 1).expect("key");
+    let next = generate(Algorithm::EdDSA, KeyState::Next, 2).expect("key");
+
+    assert!(store.insert_signing_key(&current).await.expect("insert"));
+    wait_for(&mut feed, &Change::Keys).await;
+    assert!(store.insert_signing_key(&next).await.expect("insert"));
+    wait_for(&mut feed, &Change::Keys).await;
+    assert!(
+        store
+            .promote_signing_key(&current.kid, &next.kid, 10, 20)
+            .await
+            .expect("promote")
+    );
+    wait_for(&mut feed, &Change::Keys).await;
+    assert_eq!(
+        store.retire_signing_keys(20).await.expect("retire"),
+        vec![current.kid.clone()]
+    );
+    wait_for(&mut feed, &Change::Keys).await;
+
+    let keys = store.signing_keys().await.expect("keys");
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.kid.as_str(), k.state))
+            .collect::<Vec<_>>(),
+        [(next.kid.as_str(), KeyState::Current)]
+    );
+    assert_eq!(keys[0].activates_at, 10);
+}
+
+async fn a_failed_promotion_changes_and_announces_nothing(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let current = generate(Algorithm::EdDSA, KeyState::Current, 1).expect("key");
+    let next = generate(Algorithm::EdDSA, KeyState::Next, 2).expect("key");
+    store.insert_signing_key(&current).await.expect("insert");
+    store.insert_signing_key(&next).await.expect("insert");
+    let before = store.all_signing_keys().await.expect("keys");
+    let mut feed = store.change_feed().await.expect("feed");
+
+    // The current key is right but the next one is not waiting: the
+    // demotion that already ran must be rolled back.
+    assert!(
+        !store
+            .promote_signing_key(&current.kid, "no-such-kid", 10, 20)
+            .await
+            .expect("promote")
+    );
+    assert!(
+        !store
+            .promote_signing_key(&current.kid, &current.kid, 10, 20)
+            .await
+            .expect("promote")
+    );
+    let after = store.all_signing_keys().await.expect("keys");
+    let states = |keys: &[authd::store::StoredKey]| {
+        keys.iter()
+            .map(|k| (k.kid.clone(), k.state, k.retires_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&after), states(&before));
+    assert!(
+        store
+            .retire_signing_keys(1_000)
+            .await
+            .expect("retire")
+            .is_empty()
+    );
+
+    // The next announcement on the feed is the one made after the failures.
+    store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    let alice = store
+        .set_active("alice", true, 30)
+        .await
+        .expect("announced");
+    let before_alice = wait_for(&mut feed, &Change::User(alice.id.clone())).await;
+    assert!(!before_alice.contains(&Change::Keys), "{before_alice:?}");
+}
+
+async fn all_signing_keys_lists_retired_keys_too_newest_first(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let first = generate(Algorithm::EdDSA, KeyState::Current, 100).expect("key");
+    let second = generate(Algorithm::ES256, KeyState::Next, 200).expect("key");
+    store.insert_signing_key(&first).await.expect("insert");
+    store.insert_signing_key(&second).await.expect("insert");
+    store
+        .promote_signing_key(&first.kid, &second.kid, 300, 400)
+        .await
+        .expect("promote");
+    let third = generate(Algorithm::EdDSA, KeyState::Next, 300).expect("key");
+    store.insert_signing_key(&third).await.expect("insert");
+    store.retire_signing_keys(400).await.expect("retire");
+
+    let all = store.all_signing_keys().await.expect("all");
+    assert_eq!(
+        all.iter()
+            .map(|k| (k.kid.as_str(), k.state, k.created_at))
+            .collect::<Vec<_>>(),
+        [
+            (third.kid.as_str(), KeyState::Next, 300),
+            (second.kid.as_str(), KeyState::Current, 200),
+            (first.kid.as_str(), KeyState::Retired, 100),
+        ]
+    );
+    let verifying = store.signing_keys().await.expect("keys");
+    assert_eq!(
+        verifying.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        [third.kid.as_str(), second.kid.as_str()]
+    );
+    assert_eq!(verifying[0].activates_at, third.activates_at);
+}
+
+async fn heartbeats_keep_the_feed_alive(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut feed = store.change_feed().await.expect("feed");
+    for _ in 0..3 {
+        store.heartbeat().await.expect("heartbeat");
+        let item = tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .expect("the feed answers")
+            .expect("no error");
+        assert_eq!(item, FeedItem::Alive, "a heartbeat is no change");
+    }
+}
+
+async fn the_store_answers_pings_until_it_is_closed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    store.ping().await.expect("the database answers");
+    store.close().await;
+    let err = store.ping().await.expect_err("a closed store");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    let err = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect_err("a closed store");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
 }
