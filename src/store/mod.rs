@@ -6,6 +6,12 @@
 //! pass one conformance suite (`tests/api/store.rs`). SQL lives only in this
 //! module; callers see domain types and [`crate::Error`].
 //!
+//! The statements are written once, in `sql/` (one file per domain: users,
+//! sessions, keys, throttle, audit), generic over the database; the
+//! [`Store`] implementation there serves both stores, and `postgres.rs` and
+//! `sqlite.rs` hold only what differs: connecting, migrations, how a change
+//! is announced and the change feed.
+//!
 //! Timestamps are Unix seconds (`BIGINT`/`INTEGER`) in both databases, so
 //! the two behave identically and `now` can be passed in by callers.
 

@@ -35,16 +35,22 @@
 //! hold an `i64`" is [`Get<i64>`](Get) on `DB::Row`, which the row types
 //! decode with by hand. The executors, whose bound is on `&mut
 //! DB::Connection`, are handed out by [`SqlDb::pool`] and [`SqlDb::tx`].
+//! Optional text is bound owned (`Option<String>`): sqlx encodes an
+//! `Option<T>` only for a `T` that outlives the query, which a bound for
+//! every lifetime cannot promise of a borrowed `&str`.
+//!
+//! [`Store`] is implemented once, for every [`SqlStore`], rather than once
+//! per database: the two cannot drift, and neither file repeats the
+//! delegation of every method.
 
 use async_trait::async_trait;
 use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AuditEntry, ChangeFeed, Credentials, EndReason, LoginFailures, LoginSnapshot, NewAuditEntry,
-    NewSession, NewUser, Rotation, Session, Store, StoredKey,
+    AuditEntry, Change, ChangeFeed, Credentials, EndReason, LoginFailures, LoginSnapshot,
+    NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store, StoredKey,
 };
-use super::{Change, RefreshRecord};
 use crate::error::{Error, Result};
 use crate::user::User;
 
