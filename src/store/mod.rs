@@ -6,6 +6,12 @@
 //! pass one conformance suite (`tests/api/store.rs`). SQL lives only in this
 //! module; callers see domain types and [`crate::Error`].
 //!
+//! The statements are written once, in `sql/` (one file per domain: users,
+//! sessions, keys, throttle, audit), generic over the database; the
+//! [`Store`] implementation there serves both stores, and `postgres.rs` and
+//! `sqlite.rs` hold only what differs: connecting, migrations, how a change
+//! is announced and the change feed.
+//!
 //! Timestamps are Unix seconds (`BIGINT`/`INTEGER`) in both databases, so
 //! the two behave identically and `now` can be passed in by callers.
 
@@ -17,9 +23,8 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use crate::error::{Error, Result};
 use crate::user::User;
 
-#[macro_use]
-mod sql;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 /// A new account to insert.
@@ -269,10 +274,9 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
 }
 
 /// The failed logins counted under one throttle key.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginFailures {
     /// The key, e.g. `account:alice` or `address:192.0.2.7`.
-    #[sqlx(rename = "throttle_key")]
     pub key: String,
     /// Failures since the count last started.
     pub failures: i64,
@@ -301,7 +305,7 @@ pub struct NewAuditEntry {
 }
 
 /// An audit-log row as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     /// Position in the log; increases with every append.
     pub id: i64,
@@ -576,181 +580,4 @@ pub async fn connect(url: &SecretString, pool: PoolSettings) -> Result<Arc<dyn S
 #[must_use]
 pub fn waits_for_database(url: &SecretString) -> bool {
     !url.expose_secret().starts_with("sqlite:")
-}
-
-/// A row of the `users` table, shared by both implementations.
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: String,
-    username: String,
-    email: Option<String>,
-    active: bool,
-    roles: String,
-    created_at: i64,
-    last_login_at: Option<i64>,
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        User {
-            id: row.id,
-            username: row.username,
-            email: row.email,
-            active: row.active,
-            roles: split_roles(&row.roles),
-            created_at: row.created_at,
-            last_login_at: row.last_login_at,
-        }
-    }
-}
-
-/// A `users` row with its password hash.
-#[derive(sqlx::FromRow)]
-struct CredentialsRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    password_hash: String,
-}
-
-impl From<CredentialsRow> for Credentials {
-    fn from(row: CredentialsRow) -> Self {
-        Credentials {
-            user: row.user.into(),
-            password_hash: SecretString::from(row.password_hash),
-        }
-    }
-}
-
-/// A `sessions` row.
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    id: String,
-    user_id: String,
-    created_at: i64,
-    last_used_at: i64,
-    expires_at: i64,
-    client_addr: Option<String>,
-    user_agent: Option<String>,
-    revoked_at: Option<i64>,
-    revoked_reason: Option<String>,
-}
-
-impl From<SessionRow> for Session {
-    fn from(row: SessionRow) -> Self {
-        Session {
-            id: row.id,
-            user_id: row.user_id,
-            created_at: row.created_at,
-            last_used_at: row.last_used_at,
-            expires_at: row.expires_at,
-            client_addr: row.client_addr,
-            user_agent: row.user_agent,
-            ended: row.revoked_at.map(|at| {
-                (
-                    at,
-                    EndReason::parse(row.revoked_reason.as_deref().unwrap_or_default()),
-                )
-            }),
-        }
-    }
-}
-
-/// A `refresh_tokens` row.
-#[derive(sqlx::FromRow)]
-struct RefreshRow {
-    session_id: String,
-    rotated_at: Option<i64>,
-    successor_sealed: Option<Vec<u8>>,
-}
-
-impl From<RefreshRow> for RefreshRecord {
-    fn from(row: RefreshRow) -> Self {
-        RefreshRecord {
-            session_id: row.session_id,
-            rotated_at: row.rotated_at,
-            successor_sealed: row.successor_sealed,
-        }
-    }
-}
-
-/// A `signing_keys` row.
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    kid: String,
-    algorithm: String,
-    state: String,
-    private_key: Vec<u8>,
-    public_key: Vec<u8>,
-    created_at: i64,
-    activates_at: Option<i64>,
-    retires_at: Option<i64>,
-}
-
-impl TryFrom<KeyRow> for StoredKey {
-    type Error = Error;
-
-    fn try_from(row: KeyRow) -> Result<Self> {
-        Ok(StoredKey {
-            kid: row.kid,
-            algorithm: row.algorithm,
-            state: KeyState::parse(&row.state)?,
-            private_key: SecretBox::new(Box::new(row.private_key)),
-            public_key: row.public_key,
-            created_at: row.created_at,
-            activates_at: row.activates_at.unwrap_or(row.created_at),
-            retires_at: row.retires_at,
-        })
-    }
-}
-
-/// Roles are stored as one space-separated column (role names contain no spaces).
-fn join_roles(roles: &[String]) -> String {
-    roles.join(" ")
-}
-
-fn split_roles(roles: &str) -> Vec<String> {
-    roles.split_whitespace().map(str::to_owned).collect()
-}
-
-/// Maps an insert/update error, turning unique violations into
-/// [`Error::AlreadyExists`] with a message naming the taken field.
-fn write_error(context: &'static str, err: sqlx::Error) -> Error {
-    if let sqlx::Error::Database(db) = &err
-        && db.is_unique_violation()
-    {
-        let what = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
-        return if what.contains("email") {
-            Error::AlreadyExists("a user with this email already exists".to_owned())
-        } else {
-            Error::AlreadyExists(
-                "a user with this username already exists (usernames ignore case)".to_owned(),
-            )
-        };
-    }
-    Error::database(context, err)
-}
-
-/// `count` placeholders `$first, $first+1, ...`, comma-separated, for an
-/// `IN (...)` list of values bound in that order.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `keys` without repeats (a statement may not upsert one row twice), in order.
-fn distinct<'a>(keys: &[&'a str]) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::with_capacity(keys.len());
-    for key in keys {
-        if !out.contains(key) {
-            out.push(key);
-        }
-    }
-    out
-}
-
-/// The error for a write by username that matched no row.
-fn no_such_user(username: &str) -> Error {
-    Error::NotFound(format!("no user named {username:?}"))
 }

@@ -2,8 +2,10 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::Executor;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 
+use super::sql::{SqlDb, SqlStore, migrate_error};
 use super::{Change, ChangeFeed, FeedItem, PoolSettings};
 use crate::error::{Error, Result};
 
@@ -51,17 +53,33 @@ impl PgStore {
     }
 }
 
-impl super::PoolStatus for PgStore {
-    fn pool_stats(&self) -> super::PoolStats {
-        super::PoolStats {
-            size: self.pool.size(),
-            idle: self.pool.num_idle(),
-            max: self.pool.options().get_max_connections(),
-        }
+impl SqlDb for sqlx::Postgres {
+    const PUBLISH: &'static str = "SELECT pg_notify('authd_changes', $1)";
+
+    fn pool(pool: &PgPool) -> impl Executor<'_, Database = Self> {
+        pool
+    }
+
+    fn tx(conn: &mut PgConnection) -> impl Executor<'_, Database = Self> {
+        conn
     }
 }
 
-impl PgStore {
+#[async_trait::async_trait]
+impl SqlStore for PgStore {
+    type Db = sqlx::Postgres;
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn run_migrations(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(migrate_error)
+    }
+
     async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
         let pool = PgPoolOptions::new()
             .max_connections(1)
@@ -123,10 +141,3 @@ impl ChangeFeed for PgChangeFeed {
         }
     }
 }
-
-sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    sqlx::migrate!("./migrations/postgres"),
-    "SELECT pg_notify('authd_changes', $1)"
-);

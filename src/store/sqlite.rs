@@ -4,10 +4,13 @@ use std::collections::VecDeque;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Executor;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
+use super::sql::{SqlDb, SqlStore, migrate_error};
 use super::{Change, ChangeFeed, FeedItem, PoolSettings};
 use crate::error::{Error, Result};
 
@@ -74,17 +77,34 @@ impl SqliteStore {
     }
 }
 
-impl super::PoolStatus for SqliteStore {
-    fn pool_stats(&self) -> super::PoolStats {
-        super::PoolStats {
-            size: self.pool.size(),
-            idle: self.pool.num_idle(),
-            max: self.pool.options().get_max_connections(),
-        }
+impl SqlDb for sqlx::Sqlite {
+    const PUBLISH: &'static str = "INSERT INTO change_log (event, created_at) \
+        VALUES ($1, CAST(strftime('%s', 'now') AS INTEGER))";
+
+    fn pool(pool: &SqlitePool) -> impl Executor<'_, Database = Self> {
+        pool
+    }
+
+    fn tx(conn: &mut SqliteConnection) -> impl Executor<'_, Database = Self> {
+        conn
     }
 }
 
-impl SqliteStore {
+#[async_trait::async_trait]
+impl SqlStore for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn run_migrations(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(migrate_error)
+    }
+
     async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {
         let (last_seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM change_log")
             .fetch_one(&self.pool)
@@ -99,7 +119,6 @@ impl SqliteStore {
         }))
     }
 
-    #[allow(clippy::unused_async)] // the trait method is async for PostgreSQL's sake
     async fn send_heartbeat(&self) -> Result<()> {
         // Every successful poll proves the feed alive; nothing to send.
         Ok(())
@@ -163,10 +182,3 @@ impl ChangeFeed for SqliteChangeFeed {
         }
     }
 }
-
-sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::migrate!("./migrations/sqlite"),
-    "INSERT INTO change_log (event, created_at) VALUES ($1, CAST(strftime('%s', 'now') AS INTEGER))"
-);

@@ -1,0 +1,290 @@
+//! Accounts: the `users` table.
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{FromRow, Pool};
+
+use super::{Columns, Params, SqlDb, Tx, begin, commit, publish, sessions};
+use crate::error::{Error, Result};
+use crate::store::{Change, Credentials, EndReason, NewUser};
+use crate::user::{User, email_key, login_key, username_key};
+
+/// The columns of a user row, for SELECT lists (a macro so it can be `concat!`ed).
+macro_rules! user_columns {
+    () => {
+        "id, username, email, active, roles, created_at, last_login_at"
+    };
+}
+
+/// A row of the `users` table.
+struct UserRow {
+    id: String,
+    username: String,
+    email: Option<String>,
+    active: bool,
+    roles: String,
+    created_at: i64,
+    last_login_at: Option<i64>,
+}
+
+impl<R: Columns> FromRow<'_, R> for UserRow {
+    fn from_row(row: &R) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.field("id")?,
+            username: row.field("username")?,
+            email: row.field("email")?,
+            active: row.field("active")?,
+            roles: row.field("roles")?,
+            created_at: row.field("created_at")?,
+            last_login_at: row.field("last_login_at")?,
+        })
+    }
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            active: row.active,
+            roles: split_roles(&row.roles),
+            created_at: row.created_at,
+            last_login_at: row.last_login_at,
+        }
+    }
+}
+
+/// A `users` row with its password hash.
+struct CredentialsRow {
+    user: UserRow,
+    password_hash: String,
+}
+
+impl<R: Columns> FromRow<'_, R> for CredentialsRow {
+    fn from_row(row: &R) -> sqlx::Result<Self> {
+        Ok(Self {
+            user: UserRow::from_row(row)?,
+            password_hash: row.field("password_hash")?,
+        })
+    }
+}
+
+impl From<CredentialsRow> for Credentials {
+    fn from(row: CredentialsRow) -> Self {
+        Credentials {
+            user: row.user.into(),
+            password_hash: SecretString::from(row.password_hash),
+        }
+    }
+}
+
+/// Roles are stored as one space-separated column (role names contain no spaces).
+pub(super) fn join_roles(roles: &[String]) -> String {
+    roles.join(" ")
+}
+
+fn split_roles(roles: &str) -> Vec<String> {
+    roles.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Maps an insert/update error, turning unique violations into
+/// [`Error::AlreadyExists`] with a message naming the taken field.
+fn write_error(context: &'static str, err: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &err
+        && db.is_unique_violation()
+    {
+        let what = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
+        return if what.contains("email") {
+            Error::AlreadyExists("a user with this email already exists".to_owned())
+        } else {
+            Error::AlreadyExists(
+                "a user with this username already exists (usernames ignore case)".to_owned(),
+            )
+        };
+    }
+    Error::database(context, err)
+}
+
+/// The error for a write by username that matched no row.
+fn no_such_user(username: &str) -> Error {
+    Error::NotFound(format!("no user named {username:?}"))
+}
+
+pub(super) async fn create<DB: SqlDb>(pool: &Pool<DB>, user: NewUser) -> Result<User> {
+    sqlx::query_as::<DB, UserRow>(concat!(
+        "INSERT INTO users (id, username, username_key, email, email_key, \
+         password_hash, active, roles, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8, $8) RETURNING ",
+        user_columns!()
+    ))
+    .param(user.id.as_str())
+    .param(user.username.as_str())
+    .param(username_key(&user.username))
+    .param(user.email.clone())
+    .param(user.email.as_deref().map(email_key))
+    .param(user.password_hash.expose_secret())
+    .param(join_roles(&user.roles))
+    .param(user.created_at)
+    .fetch_one(DB::pool(pool))
+    .await
+    .map(User::from)
+    .map_err(|e| write_error("creating a user", e))
+}
+
+pub(super) async fn credentials<DB: SqlDb>(
+    pool: &Pool<DB>,
+    login: &str,
+) -> Result<Option<Credentials>> {
+    sqlx::query_as::<DB, CredentialsRow>(concat!(
+        "SELECT password_hash, ",
+        user_columns!(),
+        " FROM users WHERE username_key = $1 OR email_key = $1 LIMIT 1"
+    ))
+    .param(login_key(login))
+    .fetch_optional(DB::pool(pool))
+    .await
+    .map(|row| row.map(Credentials::from))
+    .map_err(|e| Error::database("looking up credentials", e))
+}
+
+pub(super) async fn by_id<DB: SqlDb>(pool: &Pool<DB>, id: &str) -> Result<Option<User>> {
+    sqlx::query_as::<DB, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1"
+    ))
+    .param(id)
+    .fetch_optional(DB::pool(pool))
+    .await
+    .map(|row| row.map(User::from))
+    .map_err(|e| Error::database("reading a user", e))
+}
+
+pub(super) async fn by_username<DB: SqlDb>(
+    pool: &Pool<DB>,
+    username: &str,
+) -> Result<Option<User>> {
+    sqlx::query_as::<DB, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE username_key = $1"
+    ))
+    .param(username_key(username))
+    .fetch_optional(DB::pool(pool))
+    .await
+    .map(|row| row.map(User::from))
+    .map_err(|e| Error::database("reading a user", e))
+}
+
+pub(super) async fn list<DB: SqlDb>(pool: &Pool<DB>) -> Result<Vec<User>> {
+    sqlx::query_as::<DB, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users ORDER BY username_key"
+    ))
+    .fetch_all(DB::pool(pool))
+    .await
+    .map(|rows| rows.into_iter().map(User::from).collect())
+    .map_err(|e| Error::database("listing users", e))
+}
+
+/// Runs `query`, an update of one user by username returning the row,
+/// inside `tx`, then announces the change.
+async fn update_in<DB: SqlDb>(
+    tx: &mut Tx<DB>,
+    query: sqlx::query::QueryAs<'_, DB, UserRow, DB::Arguments>,
+    username: &str,
+    context: &'static str,
+) -> Result<User> {
+    let user = query
+        .fetch_optional(DB::tx(tx))
+        .await
+        .map_err(|e| write_error(context, e))?
+        .map(User::from)
+        .ok_or_else(|| no_such_user(username))?;
+    publish(tx, &Change::User(user.id.clone())).await?;
+    Ok(user)
+}
+
+pub(super) async fn set_active<DB: SqlDb>(
+    pool: &Pool<DB>,
+    username: &str,
+    active: bool,
+    now: i64,
+) -> Result<User> {
+    let context = "changing a user";
+    let mut tx = begin(pool, context).await?;
+    let query = sqlx::query_as::<DB, UserRow>(concat!(
+        "UPDATE users SET active = $1, updated_at = $2 WHERE username_key = $3 \
+         RETURNING ",
+        user_columns!()
+    ))
+    .param(active)
+    .param(now)
+    .param(username_key(username));
+    let user = update_in(&mut tx, query, username, context).await?;
+    if !active {
+        sessions::end_all_in(&mut tx, &user.id, EndReason::UserDisabled, now).await?;
+    }
+    commit(tx, context).await?;
+    Ok(user)
+}
+
+pub(super) async fn set_password_hash<DB: SqlDb>(
+    pool: &Pool<DB>,
+    username: &str,
+    hash: SecretString,
+    now: i64,
+) -> Result<User> {
+    let context = "changing a password";
+    let mut tx = begin(pool, context).await?;
+    let query = sqlx::query_as::<DB, UserRow>(concat!(
+        "UPDATE users SET password_hash = $1, updated_at = $2 \
+         WHERE username_key = $3 RETURNING ",
+        user_columns!()
+    ))
+    .param(hash.expose_secret().to_owned())
+    .param(now)
+    .param(username_key(username));
+    let user = update_in(&mut tx, query, username, context).await?;
+    sessions::end_all_in(&mut tx, &user.id, EndReason::PasswordChanged, now).await?;
+    commit(tx, context).await?;
+    Ok(user)
+}
+
+pub(super) async fn set_roles<DB: SqlDb>(
+    pool: &Pool<DB>,
+    username: &str,
+    roles: &[String],
+    now: i64,
+) -> Result<User> {
+    let context = "changing roles";
+    let mut tx = begin(pool, context).await?;
+    let query = sqlx::query_as::<DB, UserRow>(concat!(
+        "UPDATE users SET roles = $1, updated_at = $2 WHERE username_key = $3 \
+         RETURNING ",
+        user_columns!()
+    ))
+    .param(join_roles(roles))
+    .param(now)
+    .param(username_key(username));
+    let user = update_in(&mut tx, query, username, context).await?;
+    sessions::end_all_in(&mut tx, &user.id, EndReason::RolesChanged, now).await?;
+    commit(tx, context).await?;
+    Ok(user)
+}
+
+pub(super) async fn delete<DB: SqlDb>(pool: &Pool<DB>, username: &str) -> Result<User> {
+    let context = "deleting a user";
+    let mut tx = begin(pool, context).await?;
+    let query = sqlx::query_as::<DB, UserRow>(concat!(
+        "DELETE FROM users WHERE username_key = $1 RETURNING ",
+        user_columns!()
+    ))
+    .param(username_key(username));
+    let user = update_in(&mut tx, query, username, context).await?;
+    // Sessions went with the user (ON DELETE CASCADE).
+    publish(&mut tx, &Change::UserSessions(user.id.clone())).await?;
+    commit(tx, context).await?;
+    Ok(user)
+}

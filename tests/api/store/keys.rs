@@ -1,0 +1,154 @@
+//! Signing keys: the one-current rule, promotion and retirement, listing,
+//! and their announcements.
+
+use authd::store::{Change, KeyState, StoredKey};
+use authd::token::keys::{generate, generate_ed25519};
+use jsonwebtoken::Algorithm;
+use secrecy::ExposeSecret as _;
+
+use super::{new_user, open, wait_for};
+use crate::helpers::Backend;
+
+on_both_backends!(
+    one_current_signing_key_wins_a_race,
+    key_lifecycle_changes_are_announced_on_the_feed,
+    a_failed_promotion_changes_and_announces_nothing,
+    all_signing_keys_lists_retired_keys_too_newest_first,
+);
+
+async fn one_current_signing_key_wins_a_race(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let first = generate_ed25519(1).expect("key");
+    let second = generate_ed25519(2).expect("key");
+    assert!(store.insert_signing_key(&first).await.expect("insert"));
+    assert!(
+        !store.insert_signing_key(&second).await.expect("insert"),
+        "a second current key is refused"
+    );
+    let keys = store.signing_keys().await.expect("keys");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].kid, first.kid);
+    assert_eq!(keys[0].state, KeyState::Current);
+    assert_eq!(keys[0].public_key, first.public_key);
+    assert_eq!(
+        keys[0].private_key.expose_secret(),
+        first.private_key.expose_secret()
+    );
+}
+
+async fn key_lifecycle_changes_are_announced_on_the_feed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut feed = store.change_feed().await.expect("feed");
+    let current = generate(Algorithm::EdDSA, KeyState::Current, 1).expect("key");
+    let next = generate(Algorithm::EdDSA, KeyState::Next, 2).expect("key");
+
+    assert!(store.insert_signing_key(&current).await.expect("insert"));
+    wait_for(&mut feed, &Change::Keys).await;
+    assert!(store.insert_signing_key(&next).await.expect("insert"));
+    wait_for(&mut feed, &Change::Keys).await;
+    assert!(
+        store
+            .promote_signing_key(&current.kid, &next.kid, 10, 20)
+            .await
+            .expect("promote")
+    );
+    wait_for(&mut feed, &Change::Keys).await;
+    assert_eq!(
+        store.retire_signing_keys(20).await.expect("retire"),
+        vec![current.kid.clone()]
+    );
+    wait_for(&mut feed, &Change::Keys).await;
+
+    let keys = store.signing_keys().await.expect("keys");
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.kid.as_str(), k.state))
+            .collect::<Vec<_>>(),
+        [(next.kid.as_str(), KeyState::Current)]
+    );
+    assert_eq!(keys[0].activates_at, 10);
+}
+
+async fn a_failed_promotion_changes_and_announces_nothing(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let current = generate(Algorithm::EdDSA, KeyState::Current, 1).expect("key");
+    let next = generate(Algorithm::EdDSA, KeyState::Next, 2).expect("key");
+    store.insert_signing_key(&current).await.expect("insert");
+    store.insert_signing_key(&next).await.expect("insert");
+    let before = store.all_signing_keys().await.expect("keys");
+    let mut feed = store.change_feed().await.expect("feed");
+
+    // The current key is right but the next one is not waiting: the
+    // demotion that already ran must be rolled back.
+    assert!(
+        !store
+            .promote_signing_key(&current.kid, "no-such-kid", 10, 20)
+            .await
+            .expect("promote")
+    );
+    assert!(
+        !store
+            .promote_signing_key(&current.kid, &current.kid, 10, 20)
+            .await
+            .expect("promote")
+    );
+    let after = store.all_signing_keys().await.expect("keys");
+    let states = |keys: &[StoredKey]| {
+        keys.iter()
+            .map(|k| (k.kid.clone(), k.state, k.retires_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&after), states(&before));
+    assert!(
+        store
+            .retire_signing_keys(1_000)
+            .await
+            .expect("retire")
+            .is_empty()
+    );
+
+    // The next announcement on the feed is the one made after the failures.
+    store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    let alice = store
+        .set_active("alice", true, 30)
+        .await
+        .expect("announced");
+    let before_alice = wait_for(&mut feed, &Change::User(alice.id.clone())).await;
+    assert!(!before_alice.contains(&Change::Keys), "{before_alice:?}");
+}
+
+async fn all_signing_keys_lists_retired_keys_too_newest_first(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let first = generate(Algorithm::EdDSA, KeyState::Current, 100).expect("key");
+    let second = generate(Algorithm::ES256, KeyState::Next, 200).expect("key");
+    store.insert_signing_key(&first).await.expect("insert");
+    store.insert_signing_key(&second).await.expect("insert");
+    store
+        .promote_signing_key(&first.kid, &second.kid, 300, 400)
+        .await
+        .expect("promote");
+    let third = generate(Algorithm::EdDSA, KeyState::Next, 300).expect("key");
+    store.insert_signing_key(&third).await.expect("insert");
+    store.retire_signing_keys(400).await.expect("retire");
+
+    let all = store.all_signing_keys().await.expect("all");
+    assert_eq!(
+        all.iter()
+            .map(|k| (k.kid.as_str(), k.state, k.created_at))
+            .collect::<Vec<_>>(),
+        [
+            (third.kid.as_str(), KeyState::Next, 300),
+            (second.kid.as_str(), KeyState::Current, 200),
+            (first.kid.as_str(), KeyState::Retired, 100),
+        ]
+    );
+    let verifying = store.signing_keys().await.expect("keys");
+    assert_eq!(
+        verifying.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        [third.kid.as_str(), second.kid.as_str()]
+    );
+    assert_eq!(verifying[0].activates_at, third.activates_at);
+}
