@@ -7,10 +7,10 @@
 //! ```
 //!
 //! With `--spawn` it starts its own `authd serve` (the release binary beside
-//! it in the workspace's `target/release`) on a scratch SQLite database, and with `--baseline` a no-op gRPC
-//! server with the same request and response shapes; both are pinned to CPU
-//! 0 with `taskset` when there are two or more CPUs, and the load generator
-//! to the others. Without `--spawn` it drives `--target` with an existing
+//! it in the workspace's `target/release`) on a scratch SQLite database, and
+//! with `--baseline` a no-op gRPC server with the same request and response
+//! shapes; both are pinned to CPU 0 with `taskset` when there are two or more
+//! CPUs, and the load generator to the others. Without `--spawn` it drives `--target` with an existing
 //! user's `--username`/`--password`. Figures are also printed as ratios to
 //! the baseline (or, for `login`, to raw Argon2id hashes/s measured on the
 //! server's CPU in the same run), since absolute numbers on shared machines
