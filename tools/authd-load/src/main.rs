@@ -1,0 +1,324 @@
+//! `authd-load`: drives authd over real gRPC and reports throughput and
+//! latency, next to a no-op baseline measured in the same run.
+//!
+//! ```sh
+//! cargo build --release      # the service, which --spawn starts
+//! cargo run --release -p authd-load -- --spawn --baseline --scenario verify-same
+//! ```
+//!
+//! With `--spawn` it starts its own `authd serve` (the release binary beside
+//! it in the workspace's `target/release`) on a scratch SQLite database, and
+//! with `--baseline` a no-op gRPC server with the same request and response
+//! shapes; both are pinned to CPU 0 with `taskset` when there are two or more
+//! CPUs, and the load generator to the others. Without `--spawn` it drives `--target` with an existing
+//! user's `--username`/`--password`. Figures are also printed as ratios to
+//! the baseline (or, for `login`, to raw Argon2id hashes/s measured on the
+//! server's CPU in the same run), since absolute numbers on shared machines
+//! drift from run to run. Every phase is bounded by `--duration`.
+//!
+//! Scenarios: `verify-same` (one valid token), `verify-distinct` (`--tokens`
+//! valid tokens round-robin), `verify-invalid` (random garbage), `login`,
+//! and `mixed` (Verify latency while clients flood Login, against the same
+//! Verify load without the flood).
+//!
+//! # Layout
+//!
+//! This file holds the flags and the scenarios (`run`). [`process`] starts
+//! and measures the servers (spawned authd, no-op baseline, CPU pinning),
+//! [`drive`] runs the client workers and summarises what they saw, [`noop`]
+//! is the baseline server, and [`argon`] the raw Argon2id reference of the
+//! `login` scenario. The gRPC types are generated from the service's
+//! `proto/` by `build.rs`; the tool does not link the `authd` library.
+
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::too_many_lines,
+    reason = "a measurement tool: counts and latencies are converted for display"
+)]
+
+mod argon;
+mod drive;
+mod noop;
+mod process;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::drive::{Load, connect, drive, garbage, valid_tokens};
+use crate::process::{Scratch, Server, cpu_per_call, cpus, report_cpu, spawn_authd, spawn_noop};
+
+/// Code generated from `proto/auth/v1/auth.proto` (see `build.rs`).
+#[allow(
+    missing_docs,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::default_trait_access
+)]
+mod pb {
+    tonic::include_proto!("auth.v1");
+}
+
+/// Load generator for authd.
+#[derive(Debug, Parser)]
+#[command(name = "authd-load", version, about)]
+struct Args {
+    /// verify-same, verify-distinct, verify-invalid, login or mixed.
+    #[arg(long, default_value = "verify-same")]
+    scenario: String,
+    /// Start a scratch authd (release binary beside this one) instead of using --target.
+    #[arg(long)]
+    spawn: bool,
+    /// Also measure a no-op server with the same shapes and print ratios.
+    #[arg(long)]
+    baseline: bool,
+    /// A running authd's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    target: String,
+    /// Username to log in with (created by --spawn).
+    #[arg(long, default_value = "loadtest")]
+    username: String,
+    /// Password for --username.
+    #[arg(long, default_value = "load test password 1")]
+    password: String,
+    /// How long each measured phase runs: a bare number is seconds, or e.g. 10s, 1m30s.
+    #[arg(long, default_value = "10s")]
+    duration: String,
+    /// HTTP/2 connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Requests in flight at once, spread over the connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Distinct valid tokens for verify-distinct.
+    #[arg(long, default_value_t = 2000)]
+    tokens: usize,
+    /// Login clients in the mixed scenario's flood (each backs off 50 ms after RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = 200)]
+    flood: usize,
+    /// Extra flag for the spawned authd, e.g. `--server-arg=--verify-cache-entries=0`; repeatable.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    extra_server_flags: Vec<String>,
+    /// Internal: run the no-op baseline server and print its address.
+    #[arg(long, hide = true)]
+    serve_noop: bool,
+    /// Internal: measure raw Argon2id hashes/s for this many seconds.
+    #[arg(long, hide = true)]
+    raw_argon2: Option<u64>,
+}
+
+fn main() -> Result<(), String> {
+    let args = Args::parse();
+    if args.serve_noop {
+        return runtime()?.block_on(noop::serve());
+    }
+    if let Some(seconds) = args.raw_argon2 {
+        println!("{}", argon::raw(Duration::from_secs(seconds)));
+        return Ok(());
+    }
+    // Keep the load off CPU 0, where the servers run (threads made later inherit this).
+    if cpus() >= 2 {
+        let others = format!("1-{}", cpus() - 1);
+        let _ = Command::new("taskset")
+            .args(["-p", "-c", &others, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status();
+    }
+    runtime()?.block_on(run(args))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let duration = parse_duration(&args.duration)
+        .ok_or_else(|| format!("--duration {:?} is not a duration", args.duration))?;
+    let scratch = Scratch::new()?;
+    let authd_server = if args.spawn {
+        Some(spawn_authd(&scratch.0, &args)?)
+    } else {
+        None
+    };
+    let target: SocketAddr = match &authd_server {
+        Some(server) => server.addr,
+        None => args
+            .target
+            .parse()
+            .map_err(|_| format!("bad --target {}", args.target))?,
+    };
+    let clients = connect(target, args.connections).await?;
+    let mut first = clients[0].clone();
+    println!(
+        "authd-load: scenario {}, {} connections, {} in flight, {:?} per phase, {} CPUs (servers on CPU 0, load on the rest)",
+        args.scenario,
+        args.connections,
+        args.concurrency,
+        duration,
+        cpus()
+    );
+
+    let verify_tokens = match args.scenario.as_str() {
+        "verify-same" | "mixed" => valid_tokens(&mut first, &args, 1).await?,
+        "verify-distinct" => valid_tokens(&mut first, &args, args.tokens).await?,
+        "verify-invalid" => garbage(10_000),
+        "login" => Vec::new(),
+        other => return Err(format!("unknown scenario {other}")),
+    };
+    let verify = Load::Verify(Arc::new(verify_tokens));
+    // Well-behaved clients: back off 50 ms after RESOURCE_EXHAUSTED, as its message asks.
+    let login = Load::Login {
+        username: args.username.clone(),
+        password: args.password.clone(),
+        backoff: Some(Duration::from_millis(50)),
+    };
+    let warmup = (duration / 5).min(Duration::from_secs(2));
+
+    let mut baseline_rate = None;
+    let mut baseline_cpu = None;
+    if args.baseline && args.scenario != "login" {
+        let noop = spawn_noop()?;
+        let noop_clients = connect(noop.addr, args.connections).await?;
+        drive(&noop_clients, &verify, args.concurrency, warmup).await;
+        let cpu_before = noop.cpu_seconds();
+        let mut outcome = drive(&noop_clients, &verify, args.concurrency, duration).await;
+        outcome.report("baseline");
+        report_cpu(&noop, cpu_before, &outcome);
+        baseline_rate = Some(outcome.ok_per_second());
+        baseline_cpu = cpu_per_call(&noop, cpu_before, &outcome);
+    }
+
+    match args.scenario.as_str() {
+        "login" => {
+            let mem_before = authd_server.as_ref().and_then(Server::memory_kib);
+            drive(&clients, &login, args.concurrency, warmup).await;
+            let mut outcome = drive(&clients, &login, args.concurrency, duration).await;
+            outcome.report("authd");
+            let raw = argon::measure(duration)?;
+            println!("  raw argon2id {raw:.1} hashes/s on the server's CPU");
+            println!(
+                "  ratio: login {:.2}x raw argon2id hashes/s",
+                outcome.ok_per_second() / raw
+            );
+            if let (Some(server), Some((_, base))) = (&authd_server, mem_before)
+                && let Some((peak, _)) = server.memory_kib()
+            {
+                // The spawned server is pinned to one CPU, so it hashes with one permit.
+                let permits = 1u64;
+                let bound = base + permits * 19_456;
+                println!(
+                    "  memory: peak {peak} KiB, idle {base} KiB before the run, bound base + \
+                     {permits} permit x 19456 KiB = {bound} KiB: peak {:.2}x the bound",
+                    peak as f64 / bound as f64
+                );
+            }
+        }
+        "mixed" => {
+            let verifiers = (args.concurrency / 4).max(1);
+            drive(&clients, &verify, verifiers, warmup).await;
+            let mut idle = drive(&clients, &verify, verifiers, duration).await;
+            idle.report("idle");
+            let flood = Load::Login {
+                username: args.username.clone(),
+                password: args.password.clone(),
+                backoff: Some(Duration::from_millis(50)),
+            };
+            let flood_clients = connect(target, 2).await?;
+            let flooding = {
+                let flood_clients = flood_clients.clone();
+                let flood = flood.clone();
+                let clients_n = args.flood;
+                tokio::spawn(async move {
+                    drive(&flood_clients, &flood, clients_n, duration + warmup * 2).await
+                })
+            };
+            tokio::time::sleep(warmup).await;
+            let mut busy = drive(&clients, &verify, verifiers, duration).await;
+            busy.report("flood");
+            let mut logins = flooding.await.map_err(|e| e.to_string())?;
+            logins.report("logins");
+            let (idle_p99, busy_p99) = (idle.percentile_ms(0.99), busy.percentile_ms(0.99));
+            let errors: u64 = busy
+                .codes
+                .iter()
+                .filter(|(c, _)| *c != "Ok")
+                .map(|(_, n)| n)
+                .sum();
+            println!(
+                "  ratio: Verify p99 under the login flood {:.2}x idle p99 ({busy_p99:.3} ms vs {idle_p99:.3} ms), {errors} Verify errors",
+                busy_p99 / idle_p99.max(0.001)
+            );
+        }
+        _ => {
+            drive(&clients, &verify, args.concurrency, warmup).await;
+            let cpu_before = authd_server.as_ref().and_then(Server::cpu_seconds);
+            let mut outcome = drive(&clients, &verify, args.concurrency, duration).await;
+            outcome.report("authd");
+            let authd_cpu = authd_server.as_ref().and_then(|server| {
+                report_cpu(server, cpu_before, &outcome);
+                cpu_per_call(server, cpu_before, &outcome)
+            });
+            if let Some(base) = baseline_rate {
+                println!(
+                    "  ratio: {} {:.2}x the no-op baseline's requests/s",
+                    args.scenario,
+                    outcome.ok_per_second() / base
+                );
+            }
+            if let (Some(base), Some(ours)) = (baseline_cpu, authd_cpu) {
+                println!(
+                    "  ratio: server CPU per call {:.2}x the baseline's ({:.1} us vs {:.1} us); \
+                     requests/s per server CPU-second {:.2}x",
+                    ours / base,
+                    ours * 1e6,
+                    base * 1e6,
+                    base / ours
+                );
+            }
+        }
+    }
+    drop(authd_server);
+    Ok(())
+}
+
+/// A duration flag, in the forms authd's own settings take: a bare number is
+/// seconds, anything else goes to humantime (`500ms`, `8s`, `1m30s`).
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_number_is_seconds_and_units_are_read_by_humantime() {
+        assert_eq!(parse_duration("8"), Some(Duration::from_secs(8)));
+        assert_eq!(parse_duration(" 8s "), Some(Duration::from_secs(8)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn the_flags_parse() {
+        use clap::CommandFactory as _;
+        Args::command().debug_assert();
+        let args = Args::try_parse_from(["authd-load", "--spawn", "--duration", "8s"]);
+        assert!(args.is_ok_and(|args| args.spawn && args.scenario == "verify-same"));
+    }
+}
