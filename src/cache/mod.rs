@@ -38,8 +38,12 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::store::{Change, FeedItem, Session, Store};
+use crate::store::{Change, Session, Store};
 use crate::user::User;
+
+mod feed;
+
+pub use feed::{follow_changes, send_heartbeats};
 
 /// A cached answer (`None`: known not to exist) and when it was stored.
 type Slot<T> = (Option<T>, Instant);
@@ -406,76 +410,6 @@ pub struct Held {
     pub users: usize,
     /// Cached sessions (and known-missing session ids).
     pub sessions: usize,
-}
-
-/// Follows the store's change feed forever, keeping `cache` current.
-///
-/// A feed that stays silent for `idle_limit` (several heartbeat periods) is
-/// taken for dead, for example a connection left half-open by a failover,
-/// and is reopened.
-pub async fn follow_changes(store: Arc<dyn Store>, cache: Arc<StateCache>, idle_limit: Duration) {
-    let mut backoff = Duration::from_millis(50);
-    let mut opened_before = false;
-    loop {
-        let mut feed = match store.change_feed().await {
-            Ok(feed) => feed,
-            Err(e) => {
-                cache.distrust();
-                tracing::warn!(error = %e, "cannot open the change feed; Verify reads the database");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                continue;
-            }
-        };
-        if opened_before {
-            cache.count_feed_reconnect();
-        }
-        opened_before = true;
-        // Whatever was cached before the feed was listening may be stale.
-        cache.resync();
-        loop {
-            let Ok(item) = tokio::time::timeout(idle_limit, feed.next()).await else {
-                cache.distrust();
-                tracing::warn!(?idle_limit, "change feed silent; reopening it");
-                break;
-            };
-            match item {
-                Ok(FeedItem::Alive) => {
-                    cache.mark_alive();
-                    backoff = Duration::from_millis(50);
-                }
-                Ok(FeedItem::Change(change)) => {
-                    cache.apply(&change);
-                    cache.mark_alive();
-                }
-                Ok(FeedItem::Resync) => {
-                    tracing::info!("change feed reconnected; dropping cached state");
-                    cache.count_feed_reconnect();
-                    cache.resync();
-                    cache.mark_alive();
-                }
-                Err(e) => {
-                    cache.distrust();
-                    tracing::warn!(error = %e, "change feed interrupted; Verify reads the database");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
-    }
-}
-
-/// Sends a heartbeat through the store every `interval`, so every replica's
-/// feed proves itself alive even when nothing changes.
-pub async fn send_heartbeats(store: Arc<dyn Store>, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Err(e) = store.heartbeat().await {
-            tracing::debug!(error = %e, "heartbeat failed");
-        }
-    }
 }
 
 #[cfg(test)]
