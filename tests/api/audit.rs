@@ -7,9 +7,9 @@ use authd::clock::now_unix;
 use authd::grpc::pb;
 use authd::store::AuditEntry;
 use secrecy::SecretString;
-use tonic::{Code, Request};
+use tonic::Code;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, with_bearer};
 
 on_both_backends!(
     logins_that_succeed_and_fail_are_recorded_with_the_client_address,
@@ -39,15 +39,6 @@ async fn rows_of(app: &TestApp, event: &str) -> Vec<AuditEntry> {
         .into_iter()
         .filter(|e| e.event == event)
         .collect()
-}
-
-fn with_bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    request
 }
 
 async fn logins_that_succeed_and_fail_are_recorded_with_the_client_address(backend: Backend) {
@@ -198,7 +189,10 @@ async fn logout_logout_all_and_admin_revocations_are_recorded(backend: Backend) 
 }
 
 async fn refresh_token_reuse_is_recorded_as_denied(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.refresh_grace = Duration::ZERO).await;
+    let app = TestApp::builder(backend)
+        .config(|c| c.refresh_grace = Duration::ZERO)
+        .spawn()
+        .await;
     let alice = app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
     let spent = pb::RefreshRequest {
@@ -300,10 +294,12 @@ async fn account_changes_are_recorded_in_order(backend: Backend) {
 }
 
 async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend) {
-    let app = spawn_app_with(backend, |c| {
-        c.key_prepublish = Duration::from_secs(60);
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|c| {
+            c.key_prepublish = Duration::from_secs(60);
+        })
+        .spawn()
+        .await;
     let t0 = now_unix();
     let old_kid = app.keys.keys().signing().unwrap().kid.clone();
     let rotation = app.keys.rotate(t0).await.expect("rotate");
@@ -339,7 +335,10 @@ async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend)
 }
 
 async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.refresh_grace = Duration::ZERO).await;
+    let app = TestApp::builder(backend)
+        .config(|c| c.refresh_grace = Duration::ZERO)
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let wrong = "Wrong-Password-Sentinel-42";
     let new_password = "New-Password-Sentinel-43";
@@ -422,12 +421,14 @@ async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
 }
 
 async fn a_throttled_login_is_recorded(backend: Backend) {
-    let app = spawn_app_with(backend, |config| {
-        config.login_throttle.account_free_failures = 1;
-        config.login_throttle.base_delay_secs = 600;
-        config.login_throttle.max_delay_secs = 600;
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.login_throttle.account_free_failures = 1;
+            config.login_throttle.base_delay_secs = 600;
+            config.login_throttle.max_delay_secs = 600;
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     for _ in 0..2 {
         assert_code(

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use authd::Error;
 use tonic::Code;
 
-use crate::helpers::{Backend, PASSWORD, TestDb, assert_code, spawn_app_on, test_config};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestDb, assert_code, test_config};
 
 on_both_backends!(
     user_add_creates_a_user_who_can_log_in,
@@ -104,7 +104,7 @@ async fn user_add_creates_a_user_who_can_log_in(backend: Backend) {
         "no hashes in listings: {listed}"
     );
 
-    let app = spawn_app_on(db, |_| {}).await;
+    let app = TestApp::builder_on(db).spawn().await;
     let response = app
         .login("alice@example.com", "a long enough password")
         .await
@@ -171,7 +171,7 @@ async fn set_password_disable_and_enable_take_effect(backend: Backend) {
         .status
         .success()
     );
-    let app = spawn_app_on(db, |_| {}).await;
+    let app = TestApp::builder_on(db).spawn().await;
     app.login("alice", "first password")
         .await
         .expect("first password works");
@@ -227,13 +227,15 @@ async fn passwords_are_never_taken_from_arguments(backend: Backend) {
 async fn user_unlock_lets_a_throttled_user_log_in_at_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let url = db.url.clone();
-    let app = spawn_app_on(db, |config| {
-        // Long blocks, so only the unlock can end them within the test.
-        config.login_throttle.base_delay_secs = 600;
-        config.login_throttle.max_delay_secs = 600;
-        config.login_throttle.address_free_failures = 11;
-    })
-    .await;
+    let app = TestApp::builder_on(db)
+        .config(|config| {
+            // Long blocks, so only the unlock can end them within the test.
+            config.login_throttle.base_delay_secs = 600;
+            config.login_throttle.max_delay_secs = 600;
+            config.login_throttle.address_free_failures = 11;
+        })
+        .spawn()
+        .await;
     app.create_user_with("alice", Some("alice@example.com"), &[], PASSWORD)
         .await;
     // Six wrong guesses by username and six by email (in another case):

@@ -17,9 +17,8 @@ use authd::grpc::ext_authz::pb::envoy::service::auth::v3::{
 use authd::grpc::ext_authz::pb::envoy::r#type::v3::StatusCode;
 use authd::token::keys::generate_ed25519;
 use authd::token::{KeySet, TokenService};
-use tokio_stream::StreamExt as _;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, spawn_app};
 
 on_both_backends!(
     a_valid_bearer_token_is_allowed_with_the_identity_headers,
@@ -345,12 +344,14 @@ async fn every_token_attack_is_denied_with_401_and_no_identity_headers(backend: 
 }
 
 async fn header_names_are_configurable(backend: Backend) {
-    let app = spawn_app_with(backend, |c| {
-        c.ext_authz_headers.user_id = "x-user".into();
-        c.ext_authz_headers.username = "x-name".into();
-        c.ext_authz_headers.roles = "x-groups".into();
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|c| {
+            c.ext_authz_headers.user_id = "x-user".into();
+            c.ext_authz_headers.username = "x-name".into();
+            c.ext_authz_headers.roles = "x-groups".into();
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &["ops"]).await;
     let token = app.token_for("alice").await;
     let response = check(
@@ -382,51 +383,26 @@ async fn an_internal_failure_is_a_grpc_error_not_an_answer(backend: Backend) {
 }
 
 async fn reflection_lists_the_authorization_service(backend: Backend) {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let app = spawn_app(backend).await;
-    let mut client = ServerReflectionClient::new(app.channel.clone());
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = client
-        .server_reflection_info(tokio_stream::once(request))
-        .await
-        .expect("reflection")
-        .into_inner();
-    let response = stream.next().await.expect("a response").expect("ok");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("unexpected reflection answer {response:?}");
-    };
+    let names = crate::helpers::list_services(&app.channel).await;
     assert!(
-        list.service
+        names
             .iter()
-            .any(|s| s.name == "envoy.service.auth.v3.Authorization"),
-        "{list:?}"
+            .any(|n| n == "envoy.service.auth.v3.Authorization"),
+        "{names:?}"
     );
 
     // And its file resolves, with the vendored dependencies.
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::FileContainingSymbol(
-            "envoy.service.auth.v3.Authorization".into(),
-        )),
-    };
-    let mut stream = client
-        .server_reflection_info(tokio_stream::once(request))
-        .await
-        .expect("reflection")
-        .into_inner();
-    let response = stream.next().await.expect("a response").expect("ok");
+    let response = crate::helpers::reflect(
+        &app.channel,
+        MessageRequest::FileContainingSymbol("envoy.service.auth.v3.Authorization".into()),
+    )
+    .await;
     assert!(
-        matches!(
-            response.message_response,
-            Some(MessageResponse::FileDescriptorResponse(_))
-        ),
+        matches!(response, MessageResponse::FileDescriptorResponse(_)),
         "{response:?}"
     );
 }

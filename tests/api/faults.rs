@@ -13,7 +13,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestDb, spawn_app_on, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestDb};
 use crate::http::{get, http};
 use crate::pg_cluster::PgCluster;
 
@@ -56,11 +56,13 @@ async fn verify_call(app: &TestApp, token: &str) -> Result<pb::VerifyResponse, t
 
 /// Starts authd on `cluster` with a short acquire timeout.
 async fn app_on(cluster: &PgCluster) -> TestApp {
-    spawn_app_on(TestDb::attach(&cluster.url()), |c| {
-        c.database_acquire_timeout = Duration::from_millis(500);
-        c.cache_trust_bound = Duration::from_secs(1);
-    })
-    .await
+    TestApp::builder_on(TestDb::attach(&cluster.url()))
+        .config(|c| {
+            c.database_acquire_timeout = Duration::from_millis(500);
+            c.cache_trust_bound = Duration::from_secs(1);
+        })
+        .spawn()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,10 +206,12 @@ async fn a_postgres_restart_under_load_heals_without_restarting_authd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_every_database_connection_heals_within_seconds() {
-    let app = spawn_app_with(Backend::Postgres, |c| {
-        c.cache_trust_bound = Duration::from_secs(1);
-    })
-    .await;
+    let app = TestApp::builder(Backend::Postgres)
+        .config(|c| {
+            c.cache_trust_bound = Duration::from_secs(1);
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
     assert!(
@@ -265,11 +269,13 @@ async fn killing_every_database_connection_heals_within_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_fails_calls_with_unavailable_within_the_acquire_timeout() {
     let acquire = Duration::from_millis(500);
-    let app = spawn_app_with(Backend::Postgres, |c| {
-        c.database_max_connections = 1;
-        c.database_acquire_timeout = acquire;
-    })
-    .await;
+    let app = TestApp::builder(Backend::Postgres)
+        .config(|c| {
+            c.database_max_connections = 1;
+            c.database_acquire_timeout = acquire;
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
 
     // Another client locks the users table: a login that reaches it holds

@@ -192,77 +192,122 @@ pub struct TestApp {
 
 /// Starts authd on `backend` with the default test configuration.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |_| {}).await
+    TestApp::builder(backend).spawn().await
 }
 
-/// Starts authd on `backend` after `customize` adjusts the configuration.
-pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_app_on(TestDb::new(backend).await, customize).await
-}
-
-/// Starts authd on an existing test database.
-pub async fn spawn_app_on(db: TestDb, customize: impl FnOnce(&mut Config)) -> TestApp {
-    start(db, Clock::system(), customize, plain_endpoint)
-        .await
-        .0
-}
-
-/// Starts authd on `backend` with every part reading time from `clock`,
-/// which stands still until the test advances it.
-pub async fn spawn_app_with_clock(
-    backend: Backend,
-    clock: &ManualClock,
-    customize: impl FnOnce(&mut Config),
-) -> TestApp {
-    start(
-        TestDb::new(backend).await,
-        clock.clock(),
-        customize,
-        plain_endpoint,
-    )
-    .await
-    .0
-}
-
-fn plain_endpoint(addr: SocketAddr) -> tonic::transport::Endpoint {
-    Channel::from_shared(format!("http://{addr}")).expect("a valid URI")
-}
-
-/// Starts authd on `db` after `customize`, with the test client connecting
-/// through `endpoint`; also returns the gRPC address.
-async fn start(
-    db: TestDb,
+/// How a test's authd is started: the one way in, so every test server is
+/// built the same (log scanning, port 0, the test configuration). Start it
+/// with [`TestApp::builder`] or [`TestApp::builder_on`].
+pub struct TestAppBuilder<'a> {
+    db: Database,
     clock: Clock,
-    customize: impl FnOnce(&mut Config),
-    endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint,
-) -> (TestApp, SocketAddr) {
-    crate::log_capture::install();
-    let mut config = test_config(&db);
-    customize(&mut config);
-    let app = App::build_with_clock(config, clock)
-        .await
-        .expect("authd builds");
-    let addr = app.local_addr();
-    let core = app.core().clone();
-    let http_addr = app.http_addr();
-    let keys = app.key_manager().clone();
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    // The listener is already bound, so connecting needs no retry or sleep.
-    let channel = endpoint(addr).connect().await.expect("connect to authd");
-    let app = TestApp {
-        client: AuthServiceClient::new(channel.clone()),
-        channel,
-        core,
-        http_addr,
-        keys,
-        db,
-        shutdown: Some(tx),
-        server: Some(server),
-    };
-    (app, addr)
+    customize: Vec<Customize<'a>>,
+    endpoint: Box<dyn FnOnce(SocketAddr) -> tonic::transport::Endpoint + 'a>,
+}
+
+/// One adjustment of the test configuration.
+type Customize<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+
+/// Where a test server's database comes from.
+enum Database {
+    Fresh(Backend),
+    Given(TestDb),
+}
+
+impl TestApp {
+    /// A test authd on a fresh database of `backend`.
+    pub fn builder<'a>(backend: Backend) -> TestAppBuilder<'a> {
+        TestAppBuilder::new(Database::Fresh(backend))
+    }
+
+    /// A test authd on an existing database (a second replica's view, or
+    /// one a test prepared).
+    pub fn builder_on<'a>(db: TestDb) -> TestAppBuilder<'a> {
+        TestAppBuilder::new(Database::Given(db))
+    }
+}
+
+impl<'a> TestAppBuilder<'a> {
+    fn new(db: Database) -> Self {
+        Self {
+            db,
+            clock: Clock::system(),
+            customize: Vec::new(),
+            endpoint: Box::new(|addr| {
+                Channel::from_shared(format!("http://{addr}")).expect("a valid URI")
+            }),
+        }
+    }
+
+    /// Adjusts the test configuration before the server is built.
+    #[must_use]
+    pub fn config(mut self, customize: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.customize.push(Box::new(customize));
+        self
+    }
+
+    /// Every part of the server reads time from `clock`, which stands still
+    /// until the test advances it.
+    #[must_use]
+    pub fn clock(mut self, clock: &ManualClock) -> Self {
+        self.clock = clock.clock();
+        self
+    }
+
+    /// The test client connects through `endpoint` (for example over TLS).
+    #[must_use]
+    pub fn endpoint(
+        mut self,
+        endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint + 'a,
+    ) -> Self {
+        self.endpoint = Box::new(endpoint);
+        self
+    }
+
+    /// Builds, starts and connects to the server.
+    pub async fn spawn(self) -> TestApp {
+        self.spawn_with_addr().await.0
+    }
+
+    /// [`Self::spawn`], also returning the gRPC address for further clients.
+    pub async fn spawn_with_addr(self) -> (TestApp, SocketAddr) {
+        crate::log_capture::install();
+        let db = match self.db {
+            Database::Fresh(backend) => TestDb::new(backend).await,
+            Database::Given(db) => db,
+        };
+        let mut config = test_config(&db);
+        for customize in self.customize {
+            customize(&mut config);
+        }
+        let app = App::build_with_clock(config, self.clock)
+            .await
+            .expect("authd builds");
+        let addr = app.local_addr();
+        let core = app.core().clone();
+        let http_addr = app.http_addr();
+        let keys = app.key_manager().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        // The listener is already bound, so connecting needs no retry or sleep.
+        let channel = (self.endpoint)(addr)
+            .connect()
+            .await
+            .expect("connect to authd");
+        let app = TestApp {
+            client: AuthServiceClient::new(channel.clone()),
+            channel,
+            core,
+            http_addr,
+            keys,
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        };
+        (app, addr)
+    }
 }
 
 impl TestApp {
@@ -274,7 +319,10 @@ impl TestApp {
     /// Starts another authd on this app's database: a second replica. It
     /// must not outlive `self`, which owns the database.
     pub async fn spawn_replica(&self, customize: impl FnOnce(&mut Config)) -> TestApp {
-        spawn_app_on(TestDb::attach(&self.db.url), customize).await
+        TestApp::builder_on(TestDb::attach(&self.db.url))
+            .config(customize)
+            .spawn()
+            .await
     }
 
     /// Creates a user directly through the account service.
@@ -480,19 +528,72 @@ pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: tonic::C
     }
 }
 
-/// Starts authd on `backend` after `customize`, with the test client
-/// connecting through `endpoint` (for example over TLS, see `tls.rs`).
-/// Also returns the gRPC address, for further clients.
-pub async fn spawn_app_with_endpoint(
-    backend: Backend,
-    customize: impl FnOnce(&mut Config),
-    endpoint: impl FnOnce(SocketAddr) -> tonic::transport::Endpoint,
-) -> (TestApp, SocketAddr) {
-    start(
-        TestDb::new(backend).await,
-        Clock::system(),
-        customize,
-        endpoint,
-    )
-    .await
+/// `message` with the metadata `authorization: Bearer <token>`.
+pub fn with_bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    request
+}
+
+/// Sends one reflection (v1) request over `channel` and returns the answer.
+pub async fn reflect(
+    channel: &Channel,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> tonic_reflection::pb::v1::server_reflection_response::MessageResponse {
+    use tokio_stream::StreamExt as _;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    let mut client = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("v1 reflection")
+        .into_inner();
+    let response = stream.next().await.expect("a response").expect("ok");
+    response.message_response.expect("an answer")
+}
+
+/// The services reflection v1 lists on `channel`.
+pub async fn list_services(channel: &Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    match reflect(channel, MessageRequest::ListServices(String::new())).await {
+        MessageResponse::ListServicesResponse(list) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
+/// The services the older reflection protocol (v1alpha) lists on `channel`.
+pub async fn list_services_v1alpha(channel: &Channel) -> Vec<String> {
+    use tokio_stream::StreamExt as _;
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let mut client = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("v1alpha reflection")
+        .into_inner();
+    let response = stream.next().await.expect("a response").expect("ok");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
 }

@@ -7,7 +7,7 @@ use secrecy::SecretBox;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
 
 on_both_backends!(
     healthz_and_readyz_answer,
@@ -131,10 +131,12 @@ async fn jwks_is_served_with_cache_control_and_matches_get_jwks(backend: Backend
 }
 
 async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backend: Backend) {
-    let app = spawn_app_with(backend, |c| {
-        c.signing = authd::config::Signing::Es256;
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|c| {
+            c.signing = authd::config::Signing::Es256;
+        })
+        .spawn()
+        .await;
     let response = get(http(&app), "/.well-known/openid-configuration").await;
     assert_eq!(response.status, 200);
     let doc = response.json();
@@ -152,7 +154,10 @@ async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backen
     );
 
     // With a URL issuer, the JWKS is named under it.
-    let app = spawn_app_with(backend, |c| c.issuer = "https://auth.example.com/".into()).await;
+    let app = TestApp::builder(backend)
+        .config(|c| c.issuer = "https://auth.example.com/".into())
+        .spawn()
+        .await;
     let response = get(http(&app), "/.well-known/openid-configuration").await;
     assert_eq!(
         response.header("cache-control"),
@@ -210,14 +215,16 @@ async fn metrics_expose_rpc_login_hashing_and_key_series_after_a_few_calls(backe
 }
 
 async fn hs256_publishes_no_keys(backend: Backend) {
-    let app = spawn_app_with(backend, |c| {
-        c.signing = authd::config::Signing::Hs256 {
-            secret: std::sync::Arc::new(SecretBox::new(Box::new(
-                b"an hs256 secret of at least 32 bytes!".to_vec(),
-            ))),
-        };
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|c| {
+            c.signing = authd::config::Signing::Hs256 {
+                secret: std::sync::Arc::new(SecretBox::new(Box::new(
+                    b"an hs256 secret of at least 32 bytes!".to_vec(),
+                ))),
+            };
+        })
+        .spawn()
+        .await;
     let jwks = get(http(&app), "/.well-known/jwks.json").await;
     assert_eq!(jwks.json(), serde_json::json!({"keys": []}));
     let grpc = app
@@ -232,6 +239,9 @@ async fn hs256_publishes_no_keys(backend: Backend) {
 }
 
 async fn the_http_listener_can_be_turned_off(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.http_listen = None).await;
+    let app = TestApp::builder(backend)
+        .config(|c| c.http_listen = None)
+        .spawn()
+        .await;
     assert!(app.http_addr.is_none());
 }

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use authd::config::Signing;
 
-use crate::helpers::{Backend, spawn_app_with};
+use crate::helpers::{Backend, TestApp};
 use crate::http::{get, http};
 
 on_both_backends!(tokens_of_every_published_algorithm_verify_with_pyjwt_from_the_jwks_alone);
@@ -60,7 +60,10 @@ async fn tokens_of_every_published_algorithm_verify_with_pyjwt_from_the_jwks_alo
         (Signing::Es256, "ES256"),
         (Signing::Rs256, "RS256"),
     ] {
-        let app = spawn_app_with(backend, |c| c.signing = signing).await;
+        let app = TestApp::builder(backend)
+            .config(|c| c.signing = signing)
+            .spawn()
+            .await;
         let alice = app.create_user("alice", &["admin"]).await;
         let token = app.token_for("alice").await;
         let jwks = get(http(&app), "/.well-known/jwks.json").await.body;

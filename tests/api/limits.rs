@@ -8,7 +8,7 @@ use authd::config::Argon2Config;
 use authd::grpc::pb;
 use tonic::{Code, Request};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app};
 
 /// Argon2 slow enough (hundreds of milliseconds) that a test can act while
 /// one hash runs.
@@ -81,7 +81,10 @@ async fn a_request_over_the_message_limit_is_refused_before_it_is_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_message_limit_is_configurable() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.max_message_bytes = 8192).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.max_message_bytes = 8192)
+        .spawn()
+        .await;
     let status = assert_code(
         app.client
             .clone()
@@ -99,11 +102,13 @@ async fn the_message_limit_is_configurable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_request_timeout_cancels_a_call_that_runs_too_long() {
-    let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.argon2 = SLOW_HASH;
-        c.request_timeout = Duration::from_millis(100);
-    })
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(|c| {
+            c.argon2 = SLOW_HASH;
+            c.request_timeout = Duration::from_millis(100);
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
 
     let start = Instant::now();
@@ -120,12 +125,14 @@ async fn the_server_request_timeout_cancels_a_call_that_runs_too_long() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_frees_its_place() {
     let app = Arc::new(
-        spawn_app_with(Backend::Sqlite, |c| {
-            c.argon2 = SLOW_HASH;
-            c.hash_concurrency = 1;
-            c.hash_queue_timeout = Duration::from_secs(30);
-        })
-        .await,
+        TestApp::builder(Backend::Sqlite)
+            .config(|c| {
+                c.argon2 = SLOW_HASH;
+                c.hash_concurrency = 1;
+                c.hash_queue_timeout = Duration::from_secs(30);
+            })
+            .spawn()
+            .await,
     );
     app.create_user("alice", &[]).await;
     let runs_before = app.hash_runs().await;
@@ -181,11 +188,13 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_cancelled_while_hashing_returns_its_permit_when_the_hash_ends() {
-    let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.argon2 = SLOW_HASH;
-        c.hash_concurrency = 1;
-    })
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(|c| {
+            c.argon2 = SLOW_HASH;
+            c.hash_concurrency = 1;
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     // The deadline passes while the hash runs (it cannot be interrupted).
     assert_code(

@@ -10,7 +10,7 @@ use authd::store::NewUser;
 use secrecy::{ExposeSecret as _, SecretString};
 use tonic::Code;
 
-use crate::helpers::{Backend, PASSWORD, assert_code, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app};
 
 on_both_backends!(
     login_by_username_or_email_returns_a_bearer_token_that_verifies,
@@ -243,11 +243,13 @@ async fn a_tampered_hash_with_huge_costs_is_refused(backend: Backend) {
 
 async fn logins_beyond_the_hashing_capacity_get_resource_exhausted(backend: Backend) {
     let app = Arc::new(
-        spawn_app_with(backend, |config| {
-            config.hash_concurrency = 1;
-            config.hash_queue_timeout = Duration::ZERO;
-        })
-        .await,
+        TestApp::builder(backend)
+            .config(|config| {
+                config.hash_concurrency = 1;
+                config.hash_queue_timeout = Duration::ZERO;
+            })
+            .spawn()
+            .await,
     );
     app.create_user("alice", &[]).await;
 
@@ -340,11 +342,13 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 async fn unknown_users_and_wrong_passwords_take_the_same_time(backend: Backend) {
     // Throttling would refuse these logins early (and so faster): lift it.
-    let app = spawn_app_with(backend, |config| {
-        config.login_throttle.account_free_failures = 100_000;
-        config.login_throttle.address_free_failures = 100_000;
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.login_throttle.account_free_failures = 100_000;
+            config.login_throttle.address_free_failures = 100_000;
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
 
     let timed = |login: &'static str| {

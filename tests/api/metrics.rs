@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
 use crate::http::{get, http};
 
 on_both_backends!(
@@ -283,7 +283,10 @@ async fn repeated_verifies_show_as_cache_hits(backend: Backend) {
 }
 
 async fn the_database_pool_and_change_feed_are_reported(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.database_max_connections = 7).await;
+    let app = TestApp::builder(backend)
+        .config(|c| c.database_max_connections = 7)
+        .spawn()
+        .await;
     assert!(
         app.core
             .cache()

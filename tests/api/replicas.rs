@@ -6,13 +6,19 @@ use authd::grpc::pb::{self, InvalidReason};
 use sqlx::Connection as _;
 use tonic::Request;
 
-use crate::helpers::{AuthdProcess, Backend, PASSWORD, TestApp, TestDb, spawn_app_on};
+use crate::helpers::{AuthdProcess, Backend, PASSWORD, TestApp, TestDb};
 
 async fn two_replicas(trust_bound: Duration) -> (TestApp, TestApp) {
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.url.clone();
-    let a = spawn_app_on(db, |c| c.cache_trust_bound = trust_bound).await;
-    let b = spawn_app_on(TestDb::attach(&url), |c| c.cache_trust_bound = trust_bound).await;
+    let a = TestApp::builder_on(db)
+        .config(|c| c.cache_trust_bound = trust_bound)
+        .spawn()
+        .await;
+    let b = TestApp::builder_on(TestDb::attach(&url))
+        .config(|c| c.cache_trust_bound = trust_bound)
+        .spawn()
+        .await;
     (a, b)
 }
 
@@ -138,7 +144,7 @@ async fn a_replica_that_loses_its_notifications_stops_trusting_its_cache() {
 async fn a_logout_reaches_a_replica_in_another_process() {
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.url.clone();
-    let a = spawn_app_on(db, |_| {}).await;
+    let a = TestApp::builder_on(db).spawn().await;
     a.create_user("alice", &[]).await;
     let b = AuthdProcess::spawn(&url, &[]).await;
     let login = a.login("alice", PASSWORD).await.expect("login on A");

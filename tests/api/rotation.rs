@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 
-use crate::helpers::{Backend, TestApp, spawn_app_with, spawn_app_with_clock};
+use crate::helpers::{Backend, TestApp};
 use crate::http::{get, http};
 
 on_both_backends!(
@@ -60,10 +60,12 @@ async fn grpc_jwks(app: &TestApp) -> Vec<(String, String)> {
 async fn a_next_key_is_published_before_it_signs_and_the_old_key_verifies_until_it_retires(
     backend: Backend,
 ) {
-    let app = spawn_app_with(backend, |c| {
-        c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|c| {
+            c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let old_token = app.token_for("alice").await;
     let old_kid = kid_of(&old_token);
@@ -145,7 +147,7 @@ async fn a_second_replica_sees_a_rotation_without_restart(backend: Backend) {
     let prepublish = |c: &mut authd::Config| {
         c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
     };
-    let a = spawn_app_with(backend, prepublish).await;
+    let a = TestApp::builder(backend).config(prepublish).spawn().await;
     let b = a.spawn_replica(prepublish).await;
     a.create_user("alice", &[]).await;
     let old_kid = kid_of(&b.token_for("alice").await);
@@ -174,7 +176,10 @@ async fn a_second_replica_sees_a_rotation_without_restart(backend: Backend) {
 
 async fn a_replica_reloads_as_soon_as_another_process_announces_a_rotation(backend: Backend) {
     // B's periodic refresh is an hour away: only the announcement can help.
-    let a = spawn_app_with(backend, |c| c.key_prepublish = Duration::ZERO).await;
+    let a = TestApp::builder(backend)
+        .config(|c| c.key_prepublish = Duration::ZERO)
+        .spawn()
+        .await;
     let b = a
         .spawn_replica(|c| c.key_refresh_interval = Duration::from_secs(3600))
         .await;
@@ -205,7 +210,7 @@ async fn tokens_naming_unknown_keys_never_cause_a_key_reload(backend: Backend) {
     // The refresher waits by the app's clock, which stands still here: its
     // rate limit passes when the test says so, not after a real-time sleep.
     let clock = ManualClock::new();
-    let app = spawn_app_with_clock(backend, &clock, |_| {}).await;
+    let app = TestApp::builder(backend).clock(&clock).spawn().await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     // Let the start-up reload (the feed opening) happen first.
@@ -255,7 +260,10 @@ async fn private_keys_are_encrypted_at_rest_when_a_secret_is_configured(backend:
             c.signing = authd::config::Signing::Es256;
         }
     };
-    let app = spawn_app_with(backend, secret(b"a key-encryption secret, 32+ bytes")).await;
+    let app = TestApp::builder(backend)
+        .config(secret(b"a key-encryption secret, 32+ bytes"))
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     assert!(app.verify(&token).await.valid);
@@ -293,7 +301,7 @@ async fn private_keys_are_encrypted_at_rest_when_a_secret_is_configured(backend:
 }
 
 async fn the_keys_commands_rotate_and_list(backend: Backend) {
-    let app = spawn_app_with(backend, |_| {}).await;
+    let app = TestApp::builder(backend).spawn().await;
     let url = SecretString::from(app.database_url().to_owned());
     let run = |args: &[&str]| {
         let dir = tempfile::tempdir().expect("scratch dir");
@@ -337,10 +345,12 @@ async fn the_keys_commands_rotate_and_list(backend: Backend) {
 
 async fn a_replica_never_promotes_a_key_it_cannot_sign_with(backend: Backend) {
     // A new key-encryption secret being rolled out: B has it, A not yet.
-    let a = spawn_app_with(backend, |c| {
-        c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
-    })
-    .await;
+    let a = TestApp::builder(backend)
+        .config(|c| {
+            c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+        })
+        .spawn()
+        .await;
     let b = a
         .spawn_replica(|c| {
             c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());

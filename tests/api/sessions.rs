@@ -5,9 +5,9 @@ use std::sync::Arc;
 use authd::clock::now_unix;
 use authd::grpc::pb::{self, InvalidReason};
 use secrecy::{ExposeSecret as _, SecretString};
-use tonic::{Code, Request};
+use tonic::Code;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, with_bearer};
 
 on_both_backends!(
     login_returns_a_refresh_token_that_rotates_on_use,
@@ -36,15 +36,6 @@ async fn refresh(app: &TestApp, token: &str) -> Result<pb::RefreshResponse, toni
         })
         .await
         .map(tonic::Response::into_inner)
-}
-
-fn with_bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    request
 }
 
 #[track_caller]
@@ -170,10 +161,12 @@ async fn parallel_refreshes_of_one_token_leave_one_successor(backend: Backend) {
 }
 
 async fn a_session_ends_at_its_absolute_lifetime_however_often_refreshed(backend: Backend) {
-    let app = spawn_app_with(backend, |config| {
-        config.session_lifetime = std::time::Duration::from_secs(3600);
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.session_lifetime = std::time::Duration::from_secs(3600);
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
     let start = now_unix();
@@ -462,7 +455,10 @@ async fn revoking_another_users_sessions_needs_the_admin_role(backend: Backend) 
 }
 
 async fn the_oldest_session_is_evicted_beyond_the_per_user_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |config| config.max_sessions_per_user = 2).await;
+    let app = TestApp::builder(backend)
+        .config(|config| config.max_sessions_per_user = 2)
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let first = app.login("alice", PASSWORD).await.expect("login");
     let second = app.login("alice", PASSWORD).await.expect("login");

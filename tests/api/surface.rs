@@ -51,60 +51,14 @@ async fn reflection_lists_every_service_in_both_versions(backend: Backend) {
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     ];
-
-    {
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
-        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        let mut client = ServerReflectionClient::new(app.channel.clone());
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = client
-            .server_reflection_info(tokio_stream::once(request))
-            .await
-            .expect("v1 reflection")
-            .into_inner();
-        let response = stream.next().await.expect("a response").expect("ok");
-        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-            panic!("unexpected reflection answer {response:?}");
-        };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-        for name in expected {
-            assert!(
-                names.iter().any(|n| n == name),
-                "v1 lacks {name}: {names:?}"
-            );
-        }
-    }
-    {
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        let mut client = ServerReflectionClient::new(app.channel.clone());
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = client
-            .server_reflection_info(tokio_stream::once(request))
-            .await
-            .expect("v1alpha reflection")
-            .into_inner();
-        let response = stream.next().await.expect("a response").expect("ok");
-        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-            panic!("unexpected reflection answer {response:?}");
-        };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-        for name in expected {
-            assert!(
-                names.iter().any(|n| n == name),
-                "v1alpha lacks {name}: {names:?}"
-            );
-        }
+    let v1 = crate::helpers::list_services(&app.channel).await;
+    let v1alpha = crate::helpers::list_services_v1alpha(&app.channel).await;
+    for name in expected {
+        assert!(v1.iter().any(|n| n == name), "v1 lacks {name}: {v1:?}");
+        assert!(
+            v1alpha.iter().any(|n| n == name),
+            "v1alpha lacks {name}: {v1alpha:?}"
+        );
     }
 }
 

@@ -9,7 +9,7 @@ use authd::throttle::{account_key, address_key};
 use secrecy::SecretString;
 use tonic::{Code, Request, Status};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app};
 
 on_both_backends!(
     a_hundred_wrong_passwords_in_an_hour_get_only_a_few_password_checks,
@@ -114,12 +114,14 @@ async fn a_blocked_account_is_refused_even_with_the_right_password_until_the_blo
     backend: Backend,
 ) {
     // Long enough that the real clock cannot end the block during the test.
-    let app = spawn_app_with(backend, |config| {
-        config.login_throttle.account_free_failures = 2;
-        config.login_throttle.base_delay_secs = 600;
-        config.login_throttle.max_delay_secs = 600;
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.login_throttle.account_free_failures = 2;
+            config.login_throttle.base_delay_secs = 600;
+            config.login_throttle.max_delay_secs = 600;
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
 
     for _ in 0..3 {
@@ -201,10 +203,12 @@ async fn unknown_and_existing_accounts_are_throttled_identically(backend: Backen
 }
 
 async fn password_spraying_from_one_address_is_blocked_across_accounts(backend: Backend) {
-    let app = spawn_app_with(backend, |config| {
-        config.login_throttle.address_free_failures = 10;
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.login_throttle.address_free_failures = 10;
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let now = now_unix();
 
@@ -231,12 +235,14 @@ async fn password_spraying_from_one_address_is_blocked_across_accounts(backend: 
 }
 
 async fn a_block_never_exceeds_the_cap(backend: Backend) {
-    let app = spawn_app_with(backend, |config| {
-        config.login_throttle.account_free_failures = 1;
-        config.login_throttle.base_delay_secs = 5;
-        config.login_throttle.max_delay_secs = 60;
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.login_throttle.account_free_failures = 1;
+            config.login_throttle.base_delay_secs = 5;
+            config.login_throttle.max_delay_secs = 60;
+        })
+        .spawn()
+        .await;
     let mut now = now_unix();
     let (mut checks, mut longest) = (0, 0);
     // Guess as early as allowed: blocks grow 5, 10, 20, 40, then stay at 60.
@@ -263,11 +269,13 @@ async fn a_block_never_exceeds_the_cap(backend: Backend) {
 }
 
 async fn failure_counts_are_forgotten_after_the_window(backend: Backend) {
-    let app = spawn_app_with(backend, |config| {
-        config.login_throttle.window_secs = 600;
-        config.login_throttle.max_delay_secs = 600;
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.login_throttle.window_secs = 600;
+            config.login_throttle.max_delay_secs = 600;
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let now = now_unix();
     for _ in 0..6 {
@@ -341,10 +349,12 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(backend: Back
 }
 
 async fn forwarded_for_from_a_trusted_proxy_names_the_client(backend: Backend) {
-    let app = spawn_app_with(backend, |config| {
-        config.trusted_proxies = "127.0.0.1".parse().expect("a proxy list");
-    })
-    .await;
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.trusted_proxies = "127.0.0.1".parse().expect("a proxy list");
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     // The client wrote the first hop itself; the proxy appended the second.
     for _ in 0..2 {

@@ -22,10 +22,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-use tonic::{Code, Request};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app_with_endpoint};
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, with_bearer};
 
 on_both_backends!(login_and_verify_work_over_tls);
 
@@ -193,15 +193,6 @@ impl Pki {
     }
 }
 
-fn with_bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    request
-}
-
 async fn login(
     client: &AuthServiceClient<Channel>,
     username: &str,
@@ -252,12 +243,11 @@ async fn revoke(
 
 async fn login_and_verify_work_over_tls(backend: Backend) {
     let pki = Pki::new();
-    let (app, _) = spawn_app_with_endpoint(
-        backend,
-        |c| c.tls = Some(pki.server_settings(false)),
-        |addr| pki.endpoint(addr, None),
-    )
-    .await;
+    let (app, _) = TestApp::builder(backend)
+        .config(|c| c.tls = Some(pki.server_settings(false)))
+        .endpoint(|addr| pki.endpoint(addr, None))
+        .spawn_with_addr()
+        .await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     let verified = app.verify(&token).await;
@@ -268,12 +258,11 @@ async fn login_and_verify_work_over_tls(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plaintext_client_cannot_talk_to_a_tls_server() {
     let pki = Pki::new();
-    let (app, addr) = spawn_app_with_endpoint(
-        Backend::Sqlite,
-        |c| c.tls = Some(pki.server_settings(false)),
-        |addr| pki.endpoint(addr, None),
-    )
-    .await;
+    let (app, addr) = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.tls = Some(pki.server_settings(false)))
+        .endpoint(|addr| pki.endpoint(addr, None))
+        .spawn_with_addr()
+        .await;
     app.create_user("alice", &[]).await;
     let attempt = async {
         let channel = Channel::from_shared(format!("http://{addr}"))
@@ -343,12 +332,11 @@ async fn https_get(pki: &Pki, addr: SocketAddr, path: &str) -> std::io::Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwks_is_served_over_https_and_plaintext_http_gets_no_answer() {
     let pki = Pki::new();
-    let (app, _) = spawn_app_with_endpoint(
-        Backend::Sqlite,
-        |c| c.tls = Some(pki.server_settings(false)),
-        |addr| pki.endpoint(addr, None),
-    )
-    .await;
+    let (app, _) = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.tls = Some(pki.server_settings(false)))
+        .endpoint(|addr| pki.endpoint(addr, None))
+        .spawn_with_addr()
+        .await;
     let http = app.http_addr.expect("the HTTP listener is on");
     let (status, body) = https_get(&pki, http, "/.well-known/jwks.json")
         .await
@@ -408,15 +396,14 @@ async fn mutual_tls_app(pki: &Pki) -> (TestApp, SocketAddr) {
         .iter()
         .map(|id| id.parse().expect("an identity"))
         .collect();
-    let (app, addr) = spawn_app_with_endpoint(
-        Backend::Sqlite,
-        |c| {
+    let (app, addr) = TestApp::builder(Backend::Sqlite)
+        .config(|c| {
             c.tls = Some(pki.server_settings(true));
             c.admin_clients = AdminClients::new(allowed);
-        },
-        |addr| pki.endpoint(addr, None),
-    )
-    .await;
+        })
+        .endpoint(|addr| pki.endpoint(addr, None))
+        .spawn_with_addr()
+        .await;
     app.create_user("root", &["admin"]).await;
     app.create_user("bob", &[]).await;
     (app, addr)
@@ -513,12 +500,11 @@ async fn a_client_certificate_from_an_unknown_ca_is_rejected_at_the_handshake() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_allow_list_get_user_needs_no_client_certificate() {
     let pki = Pki::new();
-    let (app, addr) = spawn_app_with_endpoint(
-        Backend::Sqlite,
-        |c| c.tls = Some(pki.server_settings(true)),
-        |addr| pki.endpoint(addr, None),
-    )
-    .await;
+    let (app, addr) = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.tls = Some(pki.server_settings(true)))
+        .endpoint(|addr| pki.endpoint(addr, None))
+        .spawn_with_addr()
+        .await;
     app.create_user("alice", &[]).await;
     let client = pki.client_for(addr, None).await;
     let token = login(&client, "alice").await.expect("login").access_token;

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret as _;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with_clock};
+use crate::helpers::{Backend, TestApp, spawn_app};
 
 on_both_backends!(
     a_fresh_token_is_valid_and_carries_user_and_claims,
@@ -305,12 +305,14 @@ async fn tokens_of_disabled_or_missing_users_are_refused(backend: Backend) {
 
 async fn hs256_mode_signs_and_verifies_with_the_shared_secret(backend: Backend) {
     let secret = b"an-hs256-secret-of-at-least-32-bytes!!".to_vec();
-    let app = crate::helpers::spawn_app_with(backend, |config| {
-        config.signing = Signing::Hs256 {
-            secret: Arc::new(secrecy::SecretBox::new(Box::new(secret.clone()))),
-        };
-    })
-    .await;
+    let app = crate::helpers::TestApp::builder(backend)
+        .config(|config| {
+            config.signing = Signing::Hs256 {
+                secret: Arc::new(secrecy::SecretBox::new(Box::new(secret.clone()))),
+            };
+        })
+        .spawn()
+        .await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     let header: serde_json::Value =
@@ -339,7 +341,7 @@ async fn a_token_expires_over_the_wire_when_the_servers_clock_passes_its_expiry(
     // The server reads time from its injected clock only: moving it expires
     // the token without waiting 15 minutes.
     let clock = ManualClock::new();
-    let app = spawn_app_with_clock(backend, &clock, |_| {}).await;
+    let app = TestApp::builder(backend).clock(&clock).spawn().await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     assert!(app.verify(&token).await.valid);
