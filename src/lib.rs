@@ -20,15 +20,18 @@
 //!   authenticate), `users` (GetUser); the shared context (store, hasher, clock, cache) in `mod.rs`.
 //!   `now` is a parameter, read by the adapters from the clock.
 //! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change
-//!   feed; the one read-through (`user_or_load`, `session_or_load`); bounds measured by the clock.
-//! - [`password`]: Argon2id hashing on the blocking pool behind a semaphore.
+//!   feed (`cache::feed`); the one read-through (`user_or_load`, `session_or_load`); bounds measured by the clock.
+//! - [`password`]: Argon2id hashing on a few dedicated low-priority threads, admitted by permits
+//!   with a bounded queue; never on the async runtime.
 //! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys (their
 //!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
 //!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers
 //!   tokens whose signature already checked out, [`token::refresh`] makes, hashes and seals
 //!   refresh tokens.
-//! - [`store`]: the [`store::Store`] trait with PostgreSQL and SQLite implementations,
-//!   including the change feed (PostgreSQL `LISTEN/NOTIFY`, SQLite `change_log`).
+//! - [`store`]: the [`store::Store`] trait; the SQL, split by domain (`store::sql::{users,
+//!   sessions, keys, throttle, audit}`), generic over the database and implemented once; per
+//!   database only connection set-up, migrations and the change feed (PostgreSQL
+//!   `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
 //! - [`error`]: the crate's one [`Error`] type.
 //! - [`telemetry`]: the `tracing` subscriber.
