@@ -480,10 +480,12 @@ async fn sigterm_under_load_drains_in_flight_calls_and_exits_zero_with_no_half_r
     // Workers: Login, then Refresh and Verify in a loop, until told to stop
     // or the server goes away. Each records calls that failed before SIGTERM.
     let sent = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut workers = Vec::new();
     for _ in 0..4 {
         let mut client = client.clone();
         let sent = Arc::clone(&sent);
+        let rounds = Arc::clone(&rounds);
         workers.push(tokio::spawn(async move {
             let mut ok = 0_u32;
             let login = client
@@ -507,6 +509,7 @@ async fn sigterm_under_load_drains_in_flight_calls_and_exits_zero_with_no_half_r
                         let r = r.into_inner();
                         refresh = r.refresh_token;
                         ok += 1;
+                        rounds.fetch_add(1, Ordering::SeqCst);
                         let v = client
                             .verify(pb::VerifyRequest {
                                 token: r.access_token,
@@ -532,9 +535,15 @@ async fn sigterm_under_load_drains_in_flight_calls_and_exits_zero_with_no_half_r
             ok
         }));
     }
-    // A slow call (Login hashes a password) in flight when SIGTERM lands.
+    // A slow call (Login hashes a password) in flight when SIGTERM lands,
+    // once the load is under way (logins hash at the lowest priority, so on
+    // a busy machine the first round can take a while).
     let mut slow = client.clone();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let load_start = Instant::now();
+    while rounds.load(Ordering::SeqCst) == 0 {
+        assert!(load_start.elapsed() < WAIT_LIMIT, "the load never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let in_flight = tokio::spawn(async move {
         slow.login(Request::new(pb::LoginRequest {
             username: "alice".into(),
