@@ -46,8 +46,8 @@ use crate::grpc::{AuthApi, pb};
 use crate::password::PasswordHasher;
 use crate::readiness::Readiness;
 use crate::service::{AuthCore, SessionPolicy};
-use crate::store::{self, PoolSettings, Store};
-use crate::token::rotation::{KeyManager, KeyPolicy};
+use crate::store::{self, DatabaseUrl, PoolSettings, Store};
+use crate::token::rotation::KeyManager;
 use crate::token::{TokenService, now_unix};
 
 /// A built, bound, not yet serving authd.
@@ -124,19 +124,19 @@ const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
 /// How often the readiness probe pings the database while serving.
 const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Opens the configured store and applies migrations.
+/// Opens the store at `url` and applies migrations, for commands that run
+/// once: an unreachable PostgreSQL is reported with its cause at once.
 ///
 /// # Errors
 /// [`Error::Unavailable`] if the database cannot be reached.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let store = store::connect(
-        &config.database_url,
-        PoolSettings {
-            max_connections: config.database_max_connections,
-            acquire_timeout: config.database_acquire_timeout,
-        },
-    )
-    .await?;
+pub async fn open_store(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn Store>> {
+    if let DatabaseUrl::Postgres(raw) = url {
+        use secrecy::ExposeSecret as _;
+        store::postgres::PgStore::connect_lazy(raw.expose_secret(), pool)?
+            .check_reachable(pool.acquire_timeout.max(Duration::from_secs(5)))
+            .await?;
+    }
+    let store = store::connect(url, pool).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -166,19 +166,13 @@ impl App {
     /// [`Error::Config`] for a bad URL or secret, or if the address cannot be bound.
     pub async fn build(config: Config) -> Result<Self> {
         config.check_transport_security()?;
-        let store = store::connect(
-            &config.database_url,
-            PoolSettings {
-                max_connections: config.database_max_connections,
-                acquire_timeout: config.database_acquire_timeout,
-            },
-        )
-        .await?;
+        let database = config.database()?;
+        let store = store::connect(&database, config.pool()).await?;
         let hasher = password_hasher(&config).await?;
-        let keys = KeyManager::unloaded(Arc::clone(&store), KeyPolicy::from_config(&config)?);
+        let keys = KeyManager::unloaded(Arc::clone(&store), config.key_policy()?);
         let readiness = Readiness::new();
         let mut tasks = BackgroundTasks::default();
-        begin_start_up(&config, &store, &keys, &readiness, &mut tasks).await?;
+        begin_start_up(&database, &store, &keys, &readiness, &mut tasks).await?;
         let tokens = TokenService::new(
             Arc::clone(keys.keys()),
             config.issuer.clone(),
@@ -379,7 +373,7 @@ async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
 /// PostgreSQL an unreachable database hands the retries to a `start-up`
 /// background task instead of failing; every other error fails.
 async fn begin_start_up(
-    config: &Config,
+    database: &DatabaseUrl,
     store: &Arc<dyn Store>,
     keys: &KeyManager,
     readiness: &Readiness,
@@ -390,7 +384,7 @@ async fn begin_start_up(
             readiness.mark_started();
             Ok(())
         }
-        Err(e @ Error::Unavailable { .. }) if store::waits_for_database(&config.database_url) => {
+        Err(e @ Error::Unavailable { .. }) if database.waits_for_database() => {
             tracing::warn!(
                 error = %e,
                 "database unreachable at start-up; serving NOT_SERVING and retrying"

@@ -21,6 +21,9 @@ use crate::user::User;
 mod sql;
 pub mod postgres;
 pub mod sqlite;
+pub mod url;
+
+pub use url::{DatabaseUrl, redact_url};
 
 /// A new account to insert.
 #[derive(Debug, Clone)]
@@ -521,34 +524,80 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
 }
 
-/// Opens the store named by `url` (`sqlite:` or `postgres:`), without migrating.
+/// Opens the store named by `url`, without migrating.
 ///
-/// SQLite opens its file at once; PostgreSQL connects lazily (see
-/// [`postgres::PgStore::connect_lazy`]), so an unreachable server shows up
-/// at the first use, as [`Error::Unavailable`] within the acquire timeout.
+/// SQLite opens its file at once (creating it); PostgreSQL connects lazily
+/// (see [`postgres::PgStore::connect_lazy`]), so an unreachable server shows
+/// up at the first use, as [`Error::Unavailable`] within the acquire timeout.
 ///
 /// # Errors
 /// [`Error::Unavailable`] if the SQLite file cannot be opened;
-/// [`Error::Config`] for an unsupported scheme or a malformed URL.
-pub async fn connect(url: &SecretString, pool: PoolSettings) -> Result<Arc<dyn Store>> {
-    let raw = url.expose_secret();
-    if raw.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(raw, pool).await?))
-    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect_lazy(raw, pool)?))
-    } else {
-        Err(Error::Config(
-            "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB".to_owned(),
+/// [`Error::Config`] for a malformed URL.
+pub async fn connect(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn Store>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(raw) => Arc::new(sqlite::SqliteStore::connect(raw, pool, true).await?),
+        DatabaseUrl::Postgres(raw) => {
+            Arc::new(postgres::PgStore::connect_lazy(raw.expose_secret(), pool)?)
+        }
+    })
+}
+
+/// Opens an existing, fully migrated store for a command that only reads
+/// or changes rows: it never creates an SQLite file or a table, and it
+/// connects to PostgreSQL eagerly so an unreachable server is reported
+/// with its cause.
+///
+/// # Errors
+/// [`Error::Unavailable`] if the database cannot be reached or opened;
+/// [`Error::Config`] saying "no authd schema at <redacted URL>; run
+/// `authd migrate`" when the tables are missing or older than this build.
+pub async fn open_existing(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn Store>> {
+    let no_schema = || {
+        Error::Config(format!(
+            "no authd schema at {}; run `authd migrate`",
+            url.redacted()
         ))
+    };
+    match url {
+        DatabaseUrl::Sqlite(raw) => {
+            let store = match sqlite::SqliteStore::connect(raw, pool, false).await {
+                Ok(store) => store,
+                // SQLITE_CANTOPEN: the file is not there (and was not created).
+                Err(Error::Unavailable { source, .. })
+                    if source
+                        .downcast_ref::<sqlx::Error>()
+                        .and_then(|e| e.as_database_error())
+                        .and_then(sqlx::error::DatabaseError::code)
+                        .is_some_and(|code| code == "14") =>
+                {
+                    return Err(no_schema());
+                }
+                Err(e) => return Err(e),
+            };
+            if !store.schema_is_current().await? {
+                store.pool().close().await;
+                return Err(no_schema());
+            }
+            Ok(Arc::new(store))
+        }
+        DatabaseUrl::Postgres(raw) => {
+            let store = postgres::PgStore::connect_lazy(raw.expose_secret(), pool)?;
+            store.check_reachable(pool.acquire_timeout.max(Duration::from_secs(5))).await?;
+            if !store.schema_is_current().await? {
+                store.pool().close().await;
+                return Err(no_schema());
+            }
+            Ok(Arc::new(store))
+        }
     }
 }
 
-/// Whether the store named by `url` is a server that may be down for a
-/// while (PostgreSQL), so a starting authd should wait for it rather than
-/// fail; SQLite is a local file and keeps failing fast.
-#[must_use]
-pub fn waits_for_database(url: &SecretString) -> bool {
-    !url.expose_secret().starts_with("sqlite:")
+/// Whether every migration of `migrator` is among the `applied` versions.
+fn all_applied(migrator: &sqlx::migrate::Migrator, applied: &[(i64,)]) -> bool {
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .all(|m| applied.iter().any(|(v,)| *v == m.version))
 }
 
 /// A row of the `users` table, shared by both implementations.

@@ -32,7 +32,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use serde::Serialize;
 
 use super::kek::KeyEncryptionKey;
-use crate::config::Signing;
+use super::settings::Signing;
 use crate::error::{Error, Result};
 use crate::store::{KeyState, Store, StoredKey};
 

@@ -28,6 +28,7 @@ pub mod kek;
 pub mod keys;
 pub mod refresh;
 pub mod rotation;
+pub mod settings;
 pub mod verified;
 
 #[cfg(test)]
