@@ -1,12 +1,40 @@
 //! Configuration: zero-set-up defaults, overridden by a TOML file, then by
 //! `AUTHD_*` environment variables, then by command-line flags.
 //!
-//! This module owns parsing and validation only. Every value is checked at
-//! start-up and a bad one is rejected with a message naming the flag, the
-//! variable and what a valid value looks like. Secrets (the database URL, which
-//! may hold a password, and the HS256 secret) are held in [`secrecy`] types so
-//! they never show up in `Debug` output or logs; each can also be read from a
-//! file (`*_FILE`), which keeps it out of the process table and environment.
+//! # Mechanism
+//!
+//! Each setting is declared once, as a field of a `clap::Args` group: its
+//! `///` doc is the help, `#[arg(long, env = "AUTHD_...")]` the flag and
+//! variable, and the field name the config-file key. The groups live with
+//! the subsystem that owns them and are composed here ([`ConfigArgs`] for
+//! the server; [`AdminArgs`] and the groups `user`, `keys` and `audit` pick)
+//! so every command shows and accepts only what it uses.
+//!
+//! The TOML file is layered *between* the defaults and the environment by
+//! installing each file key as the default value of the argument with that
+//! id, before clap parses ([`layer`]); clap then applies flags over
+//! variables over defaults as it always does. `ArgMatches::value_source`
+//! and the file's spans give every value's [`Source`], so an error names
+//! the key, where its value came from (`/etc/authd.toml:3:20`, the variable
+//! or the flag) and how to fix it. figment, the alternative, would need a
+//! second, serde-shaped declaration next to clap's for the flags and
+//! `--help`; this way clap is the only one. The file's values are text to
+//! clap, so a duration parses the same from a flag, a variable or the file,
+//! integers included (`access_token_ttl = 600`).
+//!
+//! This module owns layering and validation; it must not be imported below
+//! `app` and `cli`. Secrets are [`secrecy`] types from the moment they are
+//! read, by value or from a `*_FILE`, and never show in `Debug` or logs.
+//!
+//! # How to add a setting
+//!
+//! Add one field, with its doc (ending in `[default: ...]`), `#[arg(long,
+//! env = "AUTHD_NAME")]` and an `Option<T>` type, to the group of its owner
+//! (or to [`ConfigArgs`] for a server-only one). Give [`Config`] the checked
+//! value and its default, and check it in the group's `load` with
+//! `src.bad("name", "how to fix it")` for errors. The flag, the variable,
+//! the file key, `--help` and error attribution follow from the field; add
+//! its row to README's configuration table.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,13 +52,17 @@ mod layer;
 
 pub use crate::grpc::ext_authz::ExtAuthzHeaders;
 use crate::grpc::ext_authz::{MAX_HEADER_SEPARATORS, RESERVED_HEADERS};
+pub use crate::password::settings::PasswordArgs;
 pub use crate::password::settings::{
-    ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config, OWASP_ARGON2ID,
+    ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
+    OWASP_ARGON2ID,
 };
-pub use crate::telemetry::LogFormat;
+pub use crate::store::url::StoreArgs;
+pub use crate::telemetry::{LogArgs, LogFormat};
 pub use crate::token::settings::Signing;
+pub use crate::token::settings::{LifetimeArgs, SigningArgs};
 
-pub use layer::{FileValues, Source, Sources, secret_value};
+pub use layer::{FileValues, Source, Sources};
 
 /// The listen address when none is configured: loopback only, so a fresh
 /// install is not reachable from the network until someone decides it should be.
@@ -53,144 +85,6 @@ pub struct AdminArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
-}
-
-/// The database every command opens.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct StoreArgs {
-    /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
-    /// [default: `sqlite://authd.db`].
-    #[arg(
-        long,
-        env = "AUTHD_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true,
-        value_parser = secret_value
-    )]
-    pub database_url: Option<SecretString>,
-
-    /// File holding the database URL (keeps a password out of the environment).
-    #[arg(
-        long,
-        env = "AUTHD_DATABASE_URL_FILE",
-        value_name = "FILE"
-    )]
-    pub database_url_file: Option<PathBuf>,
-
-    /// Most database connections per authd process [default: 10].
-    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS")]
-    pub database_max_connections: Option<u32>,
-
-    /// How long a call waits for a database connection before failing with
-    /// UNAVAILABLE [default: 1s].
-    #[arg(long, env = "AUTHD_DATABASE_ACQUIRE_TIMEOUT")]
-    pub database_acquire_timeout: Option<String>,
-}
-
-/// Logging, for every command.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct LogArgs {
-    /// Log format: `text` or `json` [default: text].
-    #[arg(long, env = "AUTHD_LOG_FORMAT")]
-    pub log_format: Option<String>,
-
-    /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default: info].
-    #[arg(long, env = "AUTHD_LOG")]
-    pub log: Option<String>,
-}
-
-/// Password hashing: the server and `user add` / `user set-password`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct PasswordArgs {
-    /// Argon2id memory cost in KiB [default: 19456].
-    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB")]
-    pub argon2_memory_kib: Option<u32>,
-
-    /// Argon2id iterations [default: 2].
-    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS")]
-    pub argon2_iterations: Option<u32>,
-
-    /// Argon2id parallelism [default: 1].
-    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM")]
-    pub argon2_parallelism: Option<u32>,
-
-    /// Password hashes computed at once [default: the number of CPUs].
-    #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
-    pub hash_concurrency: Option<usize>,
-
-    /// How long a login waits for a hashing slot before RESOURCE_EXHAUSTED [default: 1s].
-    #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT")]
-    pub hash_queue_timeout: Option<String>,
-}
-
-/// How new signing keys are made: the server and `keys rotate`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SigningArgs {
-    /// Signing algorithm: `EdDSA` (Ed25519), `ES256` or `RS256` (keys generated,
-    /// stored in the database and published as a JWKS), or `HS256` (shared
-    /// secret, nothing published) [default: EdDSA].
-    #[arg(long, env = "AUTHD_SIGNING_ALGORITHM")]
-    pub signing_algorithm: Option<String>,
-
-    /// HS256 secret, at least 32 bytes. Prefer `--hs256-secret-file`.
-    #[arg(
-        long,
-        env = "AUTHD_HS256_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = secret_value
-    )]
-    pub hs256_secret: Option<SecretString>,
-
-    /// File holding the HS256 secret (trailing newline ignored).
-    #[arg(
-        long,
-        env = "AUTHD_HS256_SECRET_FILE",
-        value_name = "FILE"
-    )]
-    pub hs256_secret_file: Option<PathBuf>,
-
-    /// Secret that encrypts private signing keys in the database (at least
-    /// 32 bytes). Prefer `--key-encryption-secret-file`.
-    #[arg(
-        long,
-        env = "AUTHD_KEY_ENCRYPTION_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = secret_value
-    )]
-    pub key_encryption_secret: Option<SecretString>,
-
-    /// File holding the key-encryption secret (trailing newline ignored).
-    #[arg(
-        long,
-        env = "AUTHD_KEY_ENCRYPTION_SECRET_FILE",
-        value_name = "FILE"
-    )]
-    pub key_encryption_secret_file: Option<PathBuf>,
-
-    /// How long a new key is published before it signs, so JWKS caches
-    /// learn it first [default: 1h].
-    #[arg(long, env = "AUTHD_KEY_PREPUBLISH")]
-    pub key_prepublish: Option<String>,
-}
-
-/// Token lifetimes, which also decide how long a replaced signing key
-/// keeps verifying: the server and `keys rotate`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct LifetimeArgs {
-    /// Lifetime of access tokens, e.g. `900s`, `15m`, `1h` [default: 15m].
-    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL")]
-    pub access_token_ttl: Option<String>,
-
-    /// Clock skew tolerated when checking `exp` and `nbf` [default: 10s].
-    #[arg(long, env = "AUTHD_LEEWAY")]
-    pub leeway: Option<String>,
-
-    /// How often each replica reloads keys from the database and applies due
-    /// rotations and retirements [default: 30s].
-    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL")]
-    pub key_refresh_interval: Option<String>,
 }
 
 /// The server's settings: everything `authd serve` (or plain `authd`) takes.
@@ -329,11 +223,7 @@ pub struct ConfigArgs {
     /// client address): comma-separated IPs or CIDR networks, e.g.
     /// `10.0.0.0/8,127.0.0.1`. Only list proxies that append the real peer
     /// [default: none, the peer address is used].
-    #[arg(
-        long,
-        env = "AUTHD_TRUSTED_PROXIES",
-        value_name = "LIST"
-    )]
+    #[arg(long, env = "AUTHD_TRUSTED_PROXIES", value_name = "LIST")]
     pub trusted_proxies: Option<String>,
 
     /// PEM certificate chain (leaf first) served on the gRPC and HTTP
@@ -544,7 +434,12 @@ impl StoreConfig {
 /// # Errors
 /// [`Error::Config`] for an unknown format.
 pub fn log_settings(args: &LogArgs, src: &Sources) -> Result<(LogFormat, Option<String>)> {
-    let format = match args.log_format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let format = match args
+        .log_format
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
         Some(other) => {
@@ -578,7 +473,9 @@ impl PasswordConfig {
         let argon2 = Argon2Config {
             memory_kib: args.argon2_memory_kib.unwrap_or(defaults.argon2.memory_kib),
             iterations: args.argon2_iterations.unwrap_or(defaults.argon2.iterations),
-            parallelism: args.argon2_parallelism.unwrap_or(defaults.argon2.parallelism),
+            parallelism: args
+                .argon2_parallelism
+                .unwrap_or(defaults.argon2.parallelism),
         };
         validate_argon2_from(argon2, src)?;
         let hash_concurrency = args.hash_concurrency.unwrap_or(defaults.hash_concurrency);
@@ -994,26 +891,39 @@ fn load_throttle_settings(
         .login_free_failures
         .unwrap_or(defaults.account_free_failures);
     if !(1..=1000).contains(&account_free_failures) {
-        return Err(src.bad("login-free-failures", "must be between 1 and 1000 (5 lets a user mistype a few times)",
+        return Err(src.bad(
+            "login-free-failures",
+            "must be between 1 and 1000 (5 lets a user mistype a few times)",
         ));
     }
     let address_free_failures = args
         .login_free_failures_per_address
         .unwrap_or(defaults.address_free_failures);
     if !(1..=1_000_000).contains(&address_free_failures) {
-        return Err(src.bad("login-free-failures-per-address", "must be between 1 and 1000000 (raise it for clients behind a shared NAT)",
+        return Err(src.bad(
+            "login-free-failures-per-address",
+            "must be between 1 and 1000000 (raise it for clients behind a shared NAT)",
         ));
     }
     let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    let window = duration_setting(src, args.login_failure_window.clone(), "login-failure-window",
+    let window = duration_setting(
+        src,
+        args.login_failure_window.clone(),
+        "login-failure-window",
         Duration::from_secs(defaults.window_secs.unsigned_abs()),
         Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 3600),
     )?;
-    let base = duration_setting(src, args.login_backoff_base.clone(), "login-backoff-base",
+    let base = duration_setting(
+        src,
+        args.login_backoff_base.clone(),
+        "login-backoff-base",
         Duration::from_secs(defaults.base_delay_secs.unsigned_abs()),
         Duration::from_secs(1)..=Duration::from_secs(3600),
     )?;
-    let max = duration_setting(src, args.login_backoff_max.clone(), "login-backoff-max",
+    let max = duration_setting(
+        src,
+        args.login_backoff_max.clone(),
+        "login-backoff-max",
         Duration::from_secs(defaults.max_delay_secs.unsigned_abs()),
         Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 3600),
     )?;
@@ -1025,11 +935,12 @@ fn load_throttle_settings(
         max_delay_secs: secs(max),
     };
     if policy.max_delay_secs < policy.base_delay_secs {
-        return Err(src.bad("login-backoff-max", "must be at least --login-backoff-base",
-        ));
+        return Err(src.bad("login-backoff-max", "must be at least --login-backoff-base"));
     }
     if policy.max_delay_secs > policy.window_secs {
-        return Err(src.bad("login-backoff-max", "must be at most --login-failure-window (failures are forgotten after the window, \
+        return Err(src.bad(
+            "login-backoff-max",
+            "must be at most --login-failure-window (failures are forgotten after the window, \
              so a longer block could not happen); lower it or lengthen the window",
         ));
     }
@@ -1059,14 +970,13 @@ fn load_key_settings(
         None => defaults.http_listen,
         Some(s) if s.eq_ignore_ascii_case("off") => None,
         Some(s) => Some(s.parse().map_err(|_| {
-            src.bad("http-listen", &format!("`{s}` is not an address; use IP:PORT such as 127.0.0.1:8080, or off"),
+            src.bad(
+                "http-listen",
+                &format!("`{s}` is not an address; use IP:PORT such as 127.0.0.1:8080, or off"),
             )
         })?),
     };
-    let key_rotation_interval = match args
-        .key_rotation_interval
-        .clone()
-    {
+    let key_rotation_interval = match args.key_rotation_interval.clone() {
         None => None,
         Some(s) if s.eq_ignore_ascii_case("off") => None,
         Some(s) => Some(duration_setting(
@@ -1080,7 +990,9 @@ fn load_key_settings(
     if let Some(interval) = key_rotation_interval
         && interval <= key_prepublish
     {
-        return Err(src.bad("key-rotation-interval", "must be longer than --key-prepublish",
+        return Err(src.bad(
+            "key-rotation-interval",
+            "must be longer than --key-prepublish",
         ));
     }
     let header = |arg: &Option<String>, default: &str, flag| {
@@ -1093,14 +1005,18 @@ fn load_key_settings(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
-            return Err(src.bad(flag, "must be an HTTP header name (letters, digits, '-', '_')",
+            return Err(src.bad(
+                flag,
+                "must be an HTTP header name (letters, digits, '-', '_')",
             ));
         }
         if name.bytes().filter(|b| matches!(b, b'-' | b'_')).count() > MAX_HEADER_SEPARATORS {
             return Err(src.bad(flag, "must have at most 5 '-' or '_' separators"));
         }
         if RESERVED_HEADERS.contains(&name.replace('_', "-").as_str()) {
-            return Err(src.bad(flag, "must not be a header the caller or the proxy relies on \
+            return Err(src.bad(
+                flag,
+                "must not be a header the caller or the proxy relies on \
                  (authorization, cookie, host, ...); use an x-... name",
             ));
         }
@@ -1164,16 +1080,22 @@ fn load_transport_settings(args: &ConfigArgs, src: &Sources) -> Result<Transport
             client_ca.as_deref(),
         )?),
         (Some(_), None) => {
-            return Err(src.bad("tls-key", "--tls-cert is set but its private key is not; give both (PEM files)",
+            return Err(src.bad(
+                "tls-key",
+                "--tls-cert is set but its private key is not; give both (PEM files)",
             ));
         }
         (None, Some(_)) => {
-            return Err(src.bad("tls-cert", "--tls-key is set but the certificate is not; give both (PEM files)",
+            return Err(src.bad(
+                "tls-cert",
+                "--tls-key is set but the certificate is not; give both (PEM files)",
             ));
         }
     };
     if client_ca.is_some() && tls.is_none() {
-        return Err(src.bad("tls-client-ca", "client certificates need TLS; also give --tls-cert and --tls-key",
+        return Err(src.bad(
+            "tls-client-ca",
+            "client certificates need TLS; also give --tls-cert and --tls-key",
         ));
     }
     let listed = args.admin_clients.clone();
@@ -1191,7 +1113,9 @@ fn load_transport_settings(args: &ConfigArgs, src: &Sources) -> Result<Transport
             .as_ref()
             .is_some_and(crate::tls::TlsSettings::verifies_clients)
     {
-        return Err(src.bad("admin-clients", "the allow-list checks client certificates, so it needs mutual TLS: also give \
+        return Err(src.bad(
+            "admin-clients",
+            "the allow-list checks client certificates, so it needs mutual TLS: also give \
              --tls-cert, --tls-key and --tls-client-ca",
         ));
     }
@@ -1215,11 +1139,15 @@ fn otlp_endpoint_setting(src: &Sources, value: Option<String>) -> Result<Option<
     // This build has no TLS client, so the collector is reached in plain
     // HTTP/2: one on loopback (an agent next to authd) or a trusted network.
     let uri: tonic::codegen::http::Uri = text.parse().map_err(|_| {
-        src.bad(FLAG, &format!("`{text}` is not a URL; use http://HOST:PORT such as http://127.0.0.1:4317"),
+        src.bad(
+            FLAG,
+            &format!("`{text}` is not a URL; use http://HOST:PORT such as http://127.0.0.1:4317"),
         )
     })?;
     if uri.scheme_str() != Some("http") || uri.host().is_none() {
-        return Err(src.bad(FLAG, &format!(
+        return Err(src.bad(
+            FLAG,
+            &format!(
                 "`{text}` must be http://HOST:PORT (such as http://127.0.0.1:4317); \
                  TLS to the collector is not in this build"
             ),
@@ -1273,7 +1201,9 @@ fn database_url_setting(store: &StoreArgs, src: &Sources) -> Result<SecretString
 fn read_secret_file(src: &Sources, path: &Path, key: &str) -> Result<SecretString> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| src.bad(key, &format!("cannot read {}: {e}", path.display())))?;
-    Ok(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()))
+    Ok(SecretString::from(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }
 
 fn duration_setting(
@@ -1427,14 +1357,24 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_flag_and_variable() {
-        let message = load(&["--listen", "not-an-address"]).unwrap_err().to_string();
-        assert!(message.contains("--listen"), "{message}");
-        assert!(message.contains("AUTHD_LISTEN"), "{message}");
-        assert!(message.contains("set by the command-line flag"), "{message}");
-
-        let message = load(&["--signing-algorithm", "HS256", "--hs256-secret", "tiny-s3cret"])
+        let message = load(&["--listen", "not-an-address"])
             .unwrap_err()
             .to_string();
+        assert!(message.contains("--listen"), "{message}");
+        assert!(message.contains("AUTHD_LISTEN"), "{message}");
+        assert!(
+            message.contains("set by the command-line flag"),
+            "{message}"
+        );
+
+        let message = load(&[
+            "--signing-algorithm",
+            "HS256",
+            "--hs256-secret",
+            "tiny-s3cret",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(message.contains("32 bytes"), "{message}");
         assert!(
             !message.contains("tiny-s3cret"),
@@ -1478,17 +1418,27 @@ mod tests {
     fn a_bad_file_value_is_blamed_on_its_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("authd.toml");
-        std::fs::write(&path, "issuer = \"authd\"\naccess_token_ttl = \"forever\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "issuer = \"authd\"\naccess_token_ttl = \"forever\"\n",
+        )
+        .unwrap();
         let file = path.to_str().unwrap();
         let message = load(&["--config", file]).unwrap_err().to_string();
         assert!(message.contains("--access-token-ttl"), "{message}");
         assert!(message.contains("file key access_token_ttl"), "{message}");
-        assert!(message.contains(&format!("set in {file}:2:20")), "{message}");
+        assert!(
+            message.contains(&format!("set in {file}:2:20")),
+            "{message}"
+        );
         // The same value as a flag is blamed on the flag, not the file.
         let message = load(&["--config", file, "--access-token-ttl", "never"])
             .unwrap_err()
             .to_string();
-        assert!(message.contains("set by the command-line flag"), "{message}");
+        assert!(
+            message.contains("set by the command-line flag"),
+            "{message}"
+        );
 
         std::fs::write(&path, "leeway = 1.5.0\n").unwrap();
         let message = load(&["--config", file]).unwrap_err().to_string();
@@ -1503,7 +1453,10 @@ mod tests {
         let message = load(&["--key-encryption-secret-file", secret.to_str().unwrap()])
             .unwrap_err()
             .to_string();
-        assert!(message.contains("--key-encryption-secret-file"), "{message}");
+        assert!(
+            message.contains("--key-encryption-secret-file"),
+            "{message}"
+        );
         assert!(message.contains("32 bytes"), "{message}");
     }
 

@@ -165,7 +165,10 @@ impl PasswordHasher {
         queue_timeout: Duration,
     ) -> Result<Self> {
         settings::check_argon2(params).map_err(|(key, message)| {
-            Error::Config(format!("invalid configuration --{}: {message}", key.replace('_', "-")))
+            Error::Config(format!(
+                "invalid configuration --{}: {message}",
+                key.replace('_', "-")
+            ))
         })?;
         argon2_for(params)?;
         let workers = Workers::start(concurrency)?;

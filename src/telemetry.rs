@@ -14,6 +14,18 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::error::{Error, Result};
 
+/// Logging, for every command.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LogArgs {
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "AUTHD_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default: info].
+    #[arg(long, env = "AUTHD_LOG")]
+    pub log: Option<String>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {

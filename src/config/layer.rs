@@ -13,10 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use clap::parser::ValueSource;
-use secrecy::SecretString;
-
 use crate::error::{Error, Result};
+use clap::parser::ValueSource;
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,20 +211,16 @@ fn set_default(command: clap::Command, key: &str, values: &[String]) -> clap::Co
     command
         .mut_args(|arg| {
             if arg.get_id() == key {
-                arg.default_values(values.iter().map(|v| clap::builder::OsStr::from(clap::builder::Str::from(v.clone()))))
+                arg.default_values(
+                    values
+                        .iter()
+                        .map(|v| clap::builder::OsStr::from(clap::builder::Str::from(v.clone()))),
+                )
             } else {
                 arg
             }
         })
         .mut_subcommands(|sub| set_default(sub, key, values))
-}
-
-/// clap value parser for secrets: the value is a secret from the moment it is read.
-///
-/// # Errors
-/// Never.
-pub fn secret_value(text: &str) -> std::result::Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(text.to_owned()))
 }
 
 #[cfg(test)]

@@ -1,8 +1,33 @@
 //! Password-hashing settings owned by `password`: the Argon2id cost, the
 //! OWASP table it must meet and the caps that bound it.
 //!
-//! Declares the types and bounds only; it must not read the configuration
-//! (that is `config`'s job, above this module).
+//! Declares the settings ([`PasswordArgs`]), types and bounds; checking a
+//! configured value and saying where it came from is `config`'s job, above
+//! this module.
+
+/// Password hashing: the server and `user add` / `user set-password`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PasswordArgs {
+    /// Argon2id memory cost in KiB [default: 19456].
+    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB")]
+    pub argon2_memory_kib: Option<u32>,
+
+    /// Argon2id iterations [default: 2].
+    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS")]
+    pub argon2_iterations: Option<u32>,
+
+    /// Argon2id parallelism [default: 1].
+    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM")]
+    pub argon2_parallelism: Option<u32>,
+
+    /// Password hashes computed at once [default: the number of CPUs].
+    #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+
+    /// How long a login waits for a hashing slot before RESOURCE_EXHAUSTED [default: 1s].
+    #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT")]
+    pub hash_queue_timeout: Option<String>,
+}
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +69,6 @@ pub const ARGON2_MAX_MEMORY_KIB: u32 = 262_144;
 pub const ARGON2_MAX_ITERATIONS: u32 = 16;
 /// See [`ARGON2_MAX_MEMORY_KIB`].
 pub const ARGON2_MAX_PARALLELISM: u32 = 16;
-
 
 /// Checks Argon2 parameters against OWASP's minimums and authd's caps.
 ///

@@ -62,8 +62,7 @@ impl PgStore {
             context: "connecting to PostgreSQL",
             source,
         };
-        match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&self.options)).await
-        {
+        match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&self.options)).await {
             Ok(Ok(connection)) => {
                 drop(connection.close().await);
                 Ok(())
@@ -91,7 +90,7 @@ impl PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| Error::database("reading the schema version", e))?;
-        Ok(super::all_applied(&MIGRATOR, &applied))
+        Ok(super::connect::all_applied(&MIGRATOR, &applied))
     }
 }
 

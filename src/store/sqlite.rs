@@ -34,7 +34,11 @@ impl SqliteStore {
     /// # Errors
     /// [`Error::Config`] for a malformed URL, [`Error::Unavailable`] if the
     /// file cannot be opened or created.
-    pub async fn connect(url: &str, settings: PoolSettings, create_if_missing: bool) -> Result<Self> {
+    pub async fn connect(
+        url: &str,
+        settings: PoolSettings,
+        create_if_missing: bool,
+    ) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|_| {
                 Error::Config("the SQLite URL is not valid; use sqlite://PATH".to_owned())
@@ -94,7 +98,7 @@ impl SqliteStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| Error::database("reading the schema version", e))?;
-        Ok(super::all_applied(&MIGRATOR, &applied))
+        Ok(super::connect::all_applied(&MIGRATOR, &applied))
     }
 }
 

@@ -1,13 +1,43 @@
-//! The database URL, parsed once into the backend it names.
+//! The database settings ([`StoreArgs`]) and the URL, parsed once into the
+//! backend it names.
 //!
-//! Owns the scheme check (`sqlite:` or `postgres://`/`postgresql://`) and
+//! Owns the declaration of the `--database-*` settings, the scheme check (`sqlite:` or `postgres://`/`postgresql://`) and
 //! the redacted form used in messages and logs. It must not connect: that
 //! is [`super::connect`]'s job.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use secrecy::{ExposeSecret as _, SecretString};
+
+/// The database every command opens.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoreArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// [default: `sqlite://authd.db`].
+    #[arg(
+        long,
+        env = "AUTHD_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::StringValueParser::new(), SecretString::from)
+    )]
+    pub database_url: Option<SecretString>,
+
+    /// File holding the database URL (keeps a password out of the environment).
+    #[arg(long, env = "AUTHD_DATABASE_URL_FILE", value_name = "FILE")]
+    pub database_url_file: Option<PathBuf>,
+
+    /// Most database connections per authd process [default: 10].
+    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
+
+    /// How long a call waits for a database connection before failing with
+    /// UNAVAILABLE [default: 1s].
+    #[arg(long, env = "AUTHD_DATABASE_ACQUIRE_TIMEOUT")]
+    pub database_acquire_timeout: Option<String>,
+}
 
 /// A database URL whose scheme has been checked.
 #[derive(Clone)]
@@ -65,7 +95,9 @@ impl FromStr for DatabaseUrl {
 /// Shows the redacted URL only.
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("DatabaseUrl").field(&self.redacted()).finish()
+        f.debug_tuple("DatabaseUrl")
+            .field(&self.redacted())
+            .finish()
     }
 }
 

@@ -30,8 +30,8 @@ use tokio::sync::{Notify, watch};
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
-use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use super::settings::Signing;
+use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use crate::error::{Error, Result};
 use crate::store::{KeyState, Store, StoredKey};
 
