@@ -130,12 +130,7 @@ const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// # Errors
 /// [`Error::Unavailable`] if the database cannot be reached.
 pub async fn open_store(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn Store>> {
-    if let DatabaseUrl::Postgres(raw) = url {
-        use secrecy::ExposeSecret as _;
-        store::postgres::PgStore::connect_lazy(raw.expose_secret(), pool)?
-            .check_reachable(pool.acquire_timeout.max(Duration::from_secs(5)))
-            .await?;
-    }
+    store::check_reachable(url, pool).await?;
     let store = store::connect(url, pool).await?;
     store.migrate().await?;
     Ok(store)
@@ -172,7 +167,15 @@ impl App {
         let keys = KeyManager::unloaded(Arc::clone(&store), config.key_policy()?);
         let readiness = Readiness::new();
         let mut tasks = BackgroundTasks::default();
-        begin_start_up(&database, &store, &keys, &readiness, &mut tasks).await?;
+        begin_start_up(
+            &database,
+            config.pool(),
+            &store,
+            &keys,
+            &readiness,
+            &mut tasks,
+        )
+        .await?;
         let tokens = TokenService::new(
             Arc::clone(keys.keys()),
             config.issuer.clone(),
@@ -374,6 +377,7 @@ async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
 /// background task instead of failing; every other error fails.
 async fn begin_start_up(
     database: &DatabaseUrl,
+    pool: PoolSettings,
     store: &Arc<dyn Store>,
     keys: &KeyManager,
     readiness: &Readiness,
@@ -385,8 +389,13 @@ async fn begin_start_up(
             Ok(())
         }
         Err(e @ Error::Unavailable { .. }) if database.waits_for_database() => {
+            // The pool only says it timed out; one direct connection says why.
+            let cause = match store::check_reachable(database, pool).await {
+                Err(cause) => cause,
+                Ok(()) => e,
+            };
             tracing::warn!(
-                error = %e,
+                error = %cause,
                 "database unreachable at start-up; serving NOT_SERVING and retrying"
             );
             tasks.spawn(

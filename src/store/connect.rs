@@ -82,6 +82,23 @@ pub async fn open_existing(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<
     }
 }
 
+/// Connects to PostgreSQL once, outside any pool, so an unreachable server
+/// is reported with its cause ("connection refused") instead of a pool's
+/// "timed out"; nothing to do for SQLite.
+///
+/// # Errors
+/// [`Error::Unavailable`] with the connection error as its source.
+pub async fn check_reachable(url: &DatabaseUrl, pool: PoolSettings) -> Result<()> {
+    match url {
+        DatabaseUrl::Sqlite(_) => Ok(()),
+        DatabaseUrl::Postgres(raw) => {
+            postgres::PgStore::connect_lazy(raw.expose_secret(), pool)?
+                .check_reachable(pool.acquire_timeout.max(Duration::from_secs(5)))
+                .await
+        }
+    }
+}
+
 /// Whether every migration of `migrator` is among the `applied` versions.
 pub(super) fn all_applied(migrator: &sqlx::migrate::Migrator, applied: &[(i64,)]) -> bool {
     migrator

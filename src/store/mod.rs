@@ -23,7 +23,7 @@ pub mod postgres;
 pub mod sqlite;
 pub mod url;
 
-pub use connect::{connect, open_existing};
+pub use connect::{check_reachable, connect, open_existing};
 pub use url::{DatabaseUrl, redact_url};
 
 /// A new account to insert.
