@@ -48,9 +48,9 @@ use crate::metrics::{Metrics, Sources};
 use crate::password::PasswordHasher;
 use crate::readiness::Readiness;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
-use crate::store::{self, PoolSettings, Store};
+use crate::store::{self, DatabaseUrl, PoolSettings, Store};
 use crate::token::TokenService;
-use crate::token::rotation::{KeyManager, KeyPolicy};
+use crate::token::rotation::KeyManager;
 
 /// A built, bound, not yet serving authd.
 #[derive(Debug)]
@@ -128,19 +128,14 @@ const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
 /// How often the readiness probe pings the database while serving.
 const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Opens the configured store and applies migrations.
+/// Opens the store at `url` and applies migrations, for commands that run
+/// once: an unreachable PostgreSQL is reported with its cause at once.
 ///
 /// # Errors
 /// [`Error::Unavailable`] if the database cannot be reached.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let store = store::connect(
-        &config.database_url,
-        PoolSettings {
-            max_connections: config.database_max_connections,
-            acquire_timeout: config.database_acquire_timeout,
-        },
-    )
-    .await?;
+pub async fn open_store(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn Store>> {
+    store::check_reachable(url, pool).await?;
+    let store = store::connect(url, pool).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -179,27 +174,25 @@ impl App {
     /// As [`Self::build`].
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self> {
         config.check_transport_security()?;
-        let store = store::connect(
-            &config.database_url,
-            PoolSettings {
-                max_connections: config.database_max_connections,
-                acquire_timeout: config.database_acquire_timeout,
-            },
-        )
-        .await?;
+        let database = config.database()?;
+        let store = store::connect(&database, config.pool()).await?;
         let hash_wait = crate::metrics::latency_histogram();
         let hasher = password_hasher(&config).await?.with_wait_observer({
             let hash_wait = hash_wait.clone();
             Arc::new(move |waited| hash_wait.observe(waited.as_secs_f64()))
         });
-        let keys = KeyManager::unloaded(
-            Arc::clone(&store),
-            KeyPolicy::from_config(&config)?,
-            clock.clone(),
-        );
+        let keys = KeyManager::unloaded(Arc::clone(&store), config.key_policy()?, clock.clone());
         let readiness = Readiness::new();
         let mut tasks = BackgroundTasks::default();
-        begin_start_up(&config, &store, &keys, &readiness, &mut tasks).await?;
+        begin_start_up(
+            &database,
+            config.pool(),
+            &store,
+            &keys,
+            &readiness,
+            &mut tasks,
+        )
+        .await?;
         let tokens = TokenService::new(
             Arc::clone(keys.keys()),
             config.issuer.clone(),
@@ -414,7 +407,8 @@ async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
 /// PostgreSQL an unreachable database hands the retries to a `start-up`
 /// background task instead of failing; every other error fails.
 async fn begin_start_up(
-    config: &Config,
+    database: &DatabaseUrl,
+    pool: PoolSettings,
     store: &Arc<dyn Store>,
     keys: &KeyManager,
     readiness: &Readiness,
@@ -425,9 +419,14 @@ async fn begin_start_up(
             readiness.mark_started();
             Ok(())
         }
-        Err(e @ Error::Unavailable { .. }) if store::waits_for_database(&config.database_url) => {
+        Err(e @ Error::Unavailable { .. }) if database.waits_for_database() => {
+            // The pool only says it timed out; one direct connection says why.
+            let cause = match store::check_reachable(database, pool).await {
+                Err(cause) => cause,
+                Ok(()) => e,
+            };
             tracing::warn!(
-                error = %e,
+                error = %cause,
                 "database unreachable at start-up; serving NOT_SERVING and retrying"
             );
             tasks.spawn(

@@ -1,7 +1,13 @@
 //! The command line: `serve` (the default), `migrate`, `user ...`, `keys ...`
 //! and `audit tail`.
 //!
-//! Every subcommand reads the same configuration flags. Passwords are read
+//! `authd` and `authd serve` take the server's settings; the other commands
+//! take only the config file, the database and logging settings, plus the
+//! few they use (`keys rotate` the signing settings, `user add` and
+//! `user set-password` the hashing cost). All commands read the same config
+//! file, ignoring the keys they do not use (see [`parse_from`]). Commands
+//! that only read (`user list`, `keys list`, `audit tail`) never migrate or
+//! create anything. Passwords are read
 //! from standard input (`--password-stdin`, one line) or an interactive
 //! prompt, never from an argument, which would leave them in shell history
 //! and the process table. Errors end up as one line on stderr and a
@@ -14,20 +20,20 @@ use secrecy::SecretString;
 
 use crate::app::{self, App};
 use crate::clock::{Clock, now_unix};
-use crate::config::{Config, ConfigArgs};
+use crate::config::{
+    AdminArgs, Config, ConfigArgs, FileValues, LifetimeArgs, LifetimeConfig, PasswordArgs,
+    PasswordConfig, SigningArgs, SigningConfig, Sources, StoreConfig,
+};
 use crate::error::{Error, Result};
 use crate::service::{Accounts, NewAccount};
 use crate::user::User;
 
 /// authd: a standalone gRPC authentication service.
 #[derive(Debug, Parser)]
-#[command(name = "authd", version, about, long_about = None)]
+#[command(name = "authd", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// Configuration shared by every subcommand.
-    #[command(
-        flatten,
-        next_help_heading = "Configuration (flag, env AUTHD_*, or config file)"
-    )]
+    /// The server's settings, for `authd` without a subcommand.
+    #[command(flatten, next_help_heading = SERVER_HEADING)]
     pub config: ConfigArgs,
 
     /// What to do; `serve` when omitted.
@@ -35,22 +41,157 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+const SERVER_HEADING: &str = "Server settings (flag, env AUTHD_*, or config file)";
+const ADMIN_HEADING: &str = "Settings (flag, env AUTHD_*, or config file)";
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (the default).
-    Serve,
+    Serve(#[command(flatten, next_help_heading = SERVER_HEADING)] Box<ConfigArgs>),
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate(#[command(flatten, next_help_heading = ADMIN_HEADING)] AdminArgs),
     /// Manage users.
-    #[command(subcommand)]
-    User(UserCommand),
+    User(UserArgs),
     /// Manage signing keys.
-    #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(KeysArgs),
     /// Read the audit log.
+    Audit(AuditArgs),
+}
+
+/// `authd user`: the database settings and what to do.
+#[derive(Debug, clap::Args)]
+pub struct UserArgs {
+    /// Config file, database and logging.
+    #[command(flatten, next_help_heading = ADMIN_HEADING)]
+    pub admin: AdminArgs,
+    /// What to do.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    pub command: UserCommand,
+}
+
+/// `authd keys`: the database settings and what to do.
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    /// Config file, database and logging.
+    #[command(flatten, next_help_heading = ADMIN_HEADING)]
+    pub admin: AdminArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// `authd audit`: the database settings and what to do.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Config file, database and logging.
+    #[command(flatten, next_help_heading = ADMIN_HEADING)]
+    pub admin: AdminArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+/// The commands whose settings are global, so they may follow the
+/// sub-subcommand (`authd user list --database-url ...`).
+const ADMIN_COMMANDS: [&str; 3] = ["user", "keys", "audit"];
+
+/// Why parsing the command line stopped.
+#[derive(Debug)]
+pub enum ParseFailure {
+    /// clap's own outcome: a usage error, or `--help` / `--version`; `exit()` prints it.
+    Clap(clap::Error),
+    /// The config file is unreadable, not TOML, or has an unknown key.
+    Config(Error),
+}
+
+/// The command-line parser, with the config file's values installed as
+/// the defaults of its arguments (see [`crate::config`]).
+fn command(file: Option<&FileValues>) -> std::result::Result<clap::Command, Error> {
+    use clap::CommandFactory as _;
+    let mut command = Cli::command();
+    for name in ADMIN_COMMANDS {
+        command = command.mut_subcommand(name, |sub| sub.mut_args(|arg| arg.global(true)));
+    }
+    match file {
+        Some(file) => file.apply(command),
+        None => Ok(command),
+    }
+}
+
+/// The `--config` file named on the command line or by `AUTHD_CONFIG`: it
+/// must be read before parsing, since its values become the defaults.
+fn config_path(args: &[std::ffi::OsString]) -> Option<std::path::PathBuf> {
+    let mut args = args.iter().skip(1);
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy();
+        if arg == "--" {
+            break;
+        }
+        if arg == "--config" {
+            return args.next().map(std::path::PathBuf::from);
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Some(path.into());
+        }
+    }
+    std::env::var_os("AUTHD_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// Parses `args` (the program name first): defaults, then the config file,
+/// then `AUTHD_*` variables, then flags; returns where each value came from.
+///
+/// # Errors
+/// [`ParseFailure::Clap`] for usage errors and `--help`; [`ParseFailure::Config`]
+/// for a config file that cannot be used.
+pub fn parse_from<I, T>(args: I) -> std::result::Result<(Cli, Sources), ParseFailure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches as _;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let file = config_path(&args)
+        .map(|path| FileValues::read(&path))
+        .transpose()
+        .map_err(ParseFailure::Config)?;
+    let command = command(file.as_ref()).map_err(ParseFailure::Config)?;
+    let matches = command
+        .clone()
+        .try_get_matches_from(&args)
+        .map_err(ParseFailure::Clap)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(ParseFailure::Clap)?;
+    // The settings of the command that runs are on its deepest level
+    // (global ones are propagated down to it).
+    let (mut level, mut at) = (&command, &matches);
+    while let Some((name, sub)) = at.subcommand() {
+        match level.find_subcommand(name) {
+            Some(found) => (level, at) = (found, sub),
+            None => break,
+        }
+    }
+    let sources = file.unwrap_or_default().sources(level, at);
+    Ok((cli, sources))
+}
+
+impl Cli {
+    /// The database URL this command line names, redacted, for error messages.
+    #[must_use]
+    pub fn database_for_display(&self, sources: &Sources) -> String {
+        let admin = match &self.command {
+            None => &self.config.admin,
+            Some(Command::Serve(config)) => &config.admin,
+            Some(Command::Migrate(admin)) => admin,
+            Some(Command::User(user)) => &user.admin,
+            Some(Command::Keys(keys)) => &keys.admin,
+            Some(Command::Audit(audit)) => &audit.admin,
+        };
+        StoreConfig::load(&admin.store, sources)
+            .map(|store| store.url.redacted())
+            .unwrap_or_default()
+    }
 }
 
 /// Most rows `audit tail` prints at once (`--lines`), and reads per poll.
@@ -85,8 +226,16 @@ pub enum KeysCommand {
     /// Publish a new signing key (with the configured algorithm); it signs
     /// after --key-prepublish, and the current key then verifies until its
     /// tokens have expired.
-    Rotate,
-    /// List signing keys and where each is in its life.
+    Rotate {
+        /// The algorithm and secrets of new keys.
+        #[command(flatten)]
+        signing: SigningArgs,
+        /// How long the replaced key keeps verifying.
+        #[command(flatten)]
+        lifetimes: LifetimeArgs,
+    },
+    /// List signing keys and where each is in its life (metadata only:
+    /// needs no key-encryption secret and changes nothing).
     List,
 }
 
@@ -106,6 +255,9 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// The hashing cost of the new password.
+        #[command(flatten)]
+        password: PasswordArgs,
     },
     /// List users.
     List,
@@ -148,64 +300,110 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// The hashing cost of the new password.
+        #[command(flatten)]
+        password: PasswordArgs,
     },
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line; `sources` (from [`parse_from`]) says
+/// where each setting came from, for error messages.
 ///
 /// # Errors
 /// Whatever the command fails with; see [`describe`] for the message.
-pub async fn run(cli: Cli) -> Result<()> {
-    let config = Config::load(&cli.config)?;
-    let command = cli.command.unwrap_or(Command::Serve);
-    // Administrative commands stay quiet unless asked otherwise.
-    let filter = match (&command, cli.config.log.is_some()) {
-        (Command::Serve, _) | (_, true) => config.log_filter.clone(),
-        _ => "warn".to_owned(),
-    };
-    // Spans are exported only by the server; administrative commands log.
-    let otlp_endpoint = match command {
-        Command::Serve => config.otlp_endpoint.clone(),
-        _ => None,
-    };
-    let telemetry = crate::telemetry::init(config.log_format, &filter, otlp_endpoint.as_deref())?;
-
+pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.config)));
     match command {
-        Command::Serve => {
-            let result = match App::build(config).await {
-                Ok(app) => app.run_until_stopped(app::shutdown_signal()).await,
-                Err(e) => Err(e),
-            };
-            // After the drain, so the last RPCs' spans are in the final batch.
-            drop(tokio::task::spawn_blocking(move || telemetry.shutdown()).await);
-            result
-        }
-        Command::Migrate => {
-            app::open_store(&config).await?.close().await;
+        Command::Serve(args) => serve(&args, sources).await,
+        Command::Migrate(admin) => {
+            let store = open_admin(&admin, sources, Open::Migrated).await?;
+            store.close().await;
             println!("database is up to date");
             Ok(())
         }
-        Command::Audit(command) => {
-            let store = app::open_store(&config).await?;
+        Command::Audit(AuditArgs { admin, command }) => {
+            let store = open_admin(&admin, sources, Open::ReadOnly).await?;
             let result = run_audit(store.as_ref(), command, app::shutdown_signal()).await;
             store.close().await;
             result
         }
-        Command::Keys(command) => {
-            let store = app::open_store(&config).await?;
-            let result = run_keys(&config, &store, command).await;
+        Command::Keys(KeysArgs { admin, command }) => {
+            let open = match command {
+                KeysCommand::List => Open::ReadOnly,
+                KeysCommand::Rotate { .. } => Open::Migrated,
+            };
+            let store = open_admin(&admin, sources, open).await?;
+            let result = run_keys(&store, command, sources).await;
             store.close().await;
             result
         }
-        Command::User(command) => {
-            let store = app::open_store(&config).await?;
-            let hasher = app::password_hasher(&config).await?;
+        Command::User(UserArgs { admin, command }) => {
+            let open = match command {
+                UserCommand::List => Open::ReadOnly,
+                _ => Open::Migrated,
+            };
+            let hashing = match &command {
+                UserCommand::Add { password, .. } | UserCommand::SetPassword { password, .. } => {
+                    PasswordConfig::load(password, sources)?
+                }
+                _ => PasswordConfig::load(&PasswordArgs::default(), sources)?,
+            };
+            let store = open_admin(&admin, sources, open).await?;
+            let hasher = crate::password::PasswordHasher::new(
+                hashing.argon2,
+                hashing.hash_concurrency,
+                hashing.hash_queue_timeout,
+            )
+            .await?;
             let accounts =
                 Accounts::new(store.clone(), hasher, Clock::system()).with_actor(cli_actor());
             let result = run_user(&accounts, command).await;
             store.close().await;
             result
         }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+async fn serve(args: &ConfigArgs, sources: &Sources) -> Result<()> {
+    let config = Config::load_from(args, sources)?;
+    let telemetry = crate::telemetry::init(
+        config.log_format,
+        &config.log_filter,
+        config.otlp_endpoint.as_deref(),
+    )?;
+    let result = match App::build(config).await {
+        Ok(app) => app.run_until_stopped(app::shutdown_signal()).await,
+        Err(e) => Err(e),
+    };
+    // After the drain, so the last RPCs' spans are in the final batch.
+    drop(tokio::task::spawn_blocking(move || telemetry.shutdown()).await);
+    result
+}
+
+/// How an administrative command opens the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// Migrated first (creating an SQLite file): for commands that write.
+    Migrated,
+    /// As it is, refused without the current schema: for commands that only read.
+    ReadOnly,
+}
+
+/// Starts logging (quiet unless `--log` asks otherwise; spans are exported
+/// only by the server) and opens the store for an administrative command.
+async fn open_admin(
+    admin: &AdminArgs,
+    sources: &Sources,
+    open: Open,
+) -> Result<std::sync::Arc<dyn crate::store::Store>> {
+    let (format, filter) = crate::config::log_settings(&admin.log, sources)?;
+    let store = StoreConfig::load(&admin.store, sources)?;
+    // Administrative commands exit at once, so the telemetry guard has nothing to flush.
+    let _telemetry = crate::telemetry::init(format, filter.as_deref().unwrap_or("warn"), None)?;
+    match open {
+        Open::Migrated => app::open_store(&store.url, store.pool).await,
+        Open::ReadOnly => crate::store::open_existing(&store.url, store.pool).await,
     }
 }
 
@@ -217,6 +415,7 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
             email,
             roles,
             password_stdin,
+            ..
         } => {
             // Validate what we can before asking for a password.
             crate::user::validate_username(&name)?;
@@ -284,6 +483,7 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
         UserCommand::SetPassword {
             name,
             password_stdin,
+            ..
         } => {
             if accounts.store().user_by_username(&name).await?.is_none() {
                 return Err(Error::NotFound(format!("no user named {name:?}")));
@@ -297,15 +497,20 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
 }
 
 async fn run_keys(
-    config: &Config,
     store: &std::sync::Arc<dyn crate::store::Store>,
     command: KeysCommand,
+    sources: &Sources,
 ) -> Result<()> {
-    use crate::token::rotation::{KeyManager, KeyPolicy};
+    use crate::token::rotation::KeyManager;
     let now = now_unix();
-    let keys = KeyManager::load(store.clone(), KeyPolicy::from_config(config)?, now).await?;
     match command {
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { signing, lifetimes } => {
+            let policy = crate::config::key_policy(
+                &SigningConfig::load(&signing, sources)?,
+                LifetimeConfig::load(&lifetimes, sources)?,
+                None,
+            )?;
+            let keys = KeyManager::load(store.clone(), policy, now).await?;
             let rotation = keys.rotate(now).await?;
             if rotation.activates_at <= now {
                 println!(
@@ -327,7 +532,8 @@ async fn run_keys(
                 "{:<44}  {:<6}  {:<8}  {:<12}  {:<12}  RETIRES_AT",
                 "KID", "ALG", "STATE", "CREATED_AT", "ACTIVATES_AT"
             );
-            for key in keys.list().await? {
+            // Metadata straight from the table: no key is loaded or decrypted.
+            for key in store.all_signing_keys().await? {
                 println!(
                     "{:<44}  {:<6}  {:<8}  {:<12}  {:<12}  {}",
                     key.kid,

@@ -2,15 +2,18 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = authd::cli::Cli::parse();
-    let database = authd::config::Config::load(&cli.config)
-        .map(|c| c.database_url_for_display())
-        .unwrap_or_default();
-    match authd::cli::run(cli).await {
+    let (cli, sources) = match authd::cli::parse_from(std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(authd::cli::ParseFailure::Clap(e)) => e.exit(),
+        Err(authd::cli::ParseFailure::Config(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let database = cli.database_for_display(&sources);
+    match authd::cli::run(cli, &sources).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", authd::cli::describe(&error, &database));

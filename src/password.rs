@@ -29,10 +29,12 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::config::{
-    ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
-};
 use crate::error::{Error, Result};
+
+pub mod settings;
+
+pub use settings::Argon2Config;
+use settings::{ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM};
 
 /// Shortest password accepted when one is set, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -168,7 +170,12 @@ impl PasswordHasher {
         concurrency: usize,
         queue_timeout: Duration,
     ) -> Result<Self> {
-        crate::config::validate_argon2(params)?;
+        settings::check_argon2(params).map_err(|(key, message)| {
+            Error::Config(format!(
+                "invalid configuration --{}: {message}",
+                key.replace('_', "-")
+            ))
+        })?;
         argon2_for(params)?;
         let workers = Workers::start(concurrency)?;
         // Made on a hashing thread too, so its memory stays in that thread's

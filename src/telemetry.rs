@@ -12,8 +12,40 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::LogFormat;
 use crate::error::{Error, Result};
+
+/// Logging, for every command.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LogArgs {
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "AUTHD_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default: info].
+    #[arg(long, env = "AUTHD_LOG")]
+    pub log: Option<String>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Why `--otlp-endpoint` is refused by a build without the `otlp` feature.
+pub(crate) const OTLP_NOT_BUILT: &str = "this authd was built without OpenTelemetry export; \
+     rebuild it with `cargo build --release --features otlp`, or unset the endpoint";
+
+/// Whether log lines get ANSI colour: only on a terminal, and never when
+/// `NO_COLOR` is set to anything non-empty (<https://no-color.org>). A log
+/// file or pipe gets plain text.
+fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
 
 /// A layer over the bare registry; the filter sits on top of all of them.
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -60,7 +92,12 @@ pub fn init(format: LogFormat, filter: &str, otlp_endpoint: Option<&str>) -> Res
             "invalid configuration --log (env AUTHD_LOG): {e}; use e.g. info or authd=debug"
         ))
     })?;
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(use_colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ));
     let mut layers: Vec<BoxedLayer> = vec![match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
@@ -133,7 +170,20 @@ mod otlp {
     pub(super) fn layer(_endpoint: &str, _layers: &mut [BoxedLayer]) -> Result<Telemetry> {
         Err(Error::Config(format!(
             "invalid configuration --otlp-endpoint (env AUTHD_OTLP_ENDPOINT): {}",
-            crate::config::OTLP_NOT_BUILT
+            super::OTLP_NOT_BUILT
         )))
+    }
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::use_colour;
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        assert!(use_colour(true, None));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(true, Some("1".as_ref())));
+        assert!(use_colour(true, Some("".as_ref())));
     }
 }

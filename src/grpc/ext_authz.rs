@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
-use crate::config::ExtAuthzHeaders;
 use crate::service::{AuthCore, Verification};
 
 /// Code generated from the vendored Envoy protos (`proto/envoy`, `proto/google/rpc`).
@@ -288,5 +287,79 @@ mod tests {
         }
         assert!(bearer_token(&request(&[])).is_err());
         assert!(bearer_token(&CheckRequest::default()).is_err());
+    }
+}
+
+/// Names of the request headers ext_authz sets on allowed requests (lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtAuthzHeaders {
+    /// Carries the user id.
+    pub user_id: String,
+    /// Carries the username.
+    pub username: String,
+    /// Carries the roles, comma-separated.
+    pub roles: String,
+}
+
+impl ExtAuthzHeaders {
+    /// Every other spelling of the three names with `-` and `_` swapped
+    /// (`x_authd-roles`, `x_authd_roles`, ...): servers that map `_` to `-`
+    /// (or both to `_`, as CGI does) would read a client's copy under such a
+    /// name as ours, so ext_authz removes them all.
+    #[must_use]
+    pub fn other_spellings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in [&self.user_id, &self.username, &self.roles] {
+            let separators: Vec<usize> = name
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| matches!(b, b'-' | b'_'))
+                .map(|(i, _)| i)
+                .collect();
+            // Validated names have at most `MAX_HEADER_SEPARATORS` separators.
+            let count = separators.len().min(MAX_HEADER_SEPARATORS);
+            for mask in 0u32..(1 << count) {
+                let mut bytes = name.clone().into_bytes();
+                for (bit, &at) in separators.iter().take(count).enumerate() {
+                    bytes[at] = if mask & (1 << bit) == 0 { b'-' } else { b'_' };
+                }
+                let spelling = String::from_utf8(bytes).unwrap_or_default();
+                if &spelling != name && !out.contains(&spelling) {
+                    out.push(spelling);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Most `-`/`_` separators an ext_authz header name may have (its other
+/// spellings, all removed on every allowed request, number 2^this).
+pub(crate) const MAX_HEADER_SEPARATORS: usize = 5;
+
+/// Headers ext_authz must never set: they carry the caller's own
+/// credentials or steer the proxy.
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "proxy-authorization",
+    "x-forwarded-for",
+    "x-envoy-original-path",
+];
+
+impl Default for ExtAuthzHeaders {
+    fn default() -> Self {
+        Self {
+            user_id: "x-authd-user-id".to_owned(),
+            username: "x-authd-username".to_owned(),
+            roles: "x-authd-roles".to_owned(),
+        }
     }
 }

@@ -15,17 +15,21 @@
 //! Timestamps are Unix seconds (`BIGINT`/`INTEGER`) in both databases, so
 //! the two behave identically and `now` can be passed in by callers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::{SecretBox, SecretString};
 
 use crate::error::{Error, Result};
 use crate::user::User;
 
+mod connect;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+pub mod url;
+
+pub use connect::{check_reachable, connect, open_existing};
+pub use url::{DatabaseUrl, redact_url};
 
 /// A new account to insert.
 #[derive(Debug, Clone)]
@@ -550,34 +554,4 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// Bound on waiting for a connection.
     pub acquire_timeout: Duration,
-}
-
-/// Opens the store named by `url` (`sqlite:` or `postgres:`), without migrating.
-///
-/// SQLite opens its file at once; PostgreSQL connects lazily (see
-/// [`postgres::PgStore::connect_lazy`]), so an unreachable server shows up
-/// at the first use, as [`Error::Unavailable`] within the acquire timeout.
-///
-/// # Errors
-/// [`Error::Unavailable`] if the SQLite file cannot be opened;
-/// [`Error::Config`] for an unsupported scheme or a malformed URL.
-pub async fn connect(url: &SecretString, pool: PoolSettings) -> Result<Arc<dyn Store>> {
-    let raw = url.expose_secret();
-    if raw.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(raw, pool).await?))
-    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect_lazy(raw, pool)?))
-    } else {
-        Err(Error::Config(
-            "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB".to_owned(),
-        ))
-    }
-}
-
-/// Whether the store named by `url` is a server that may be down for a
-/// while (PostgreSQL), so a starting authd should wait for it rather than
-/// fail; SQLite is a local file and keeps failing fast.
-#[must_use]
-pub fn waits_for_database(url: &SecretString) -> bool {
-    !url.expose_secret().starts_with("sqlite:")
 }

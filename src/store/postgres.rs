@@ -51,7 +51,53 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Opens one connection now, outside the pool, so an unreachable server
+    /// is reported with its cause ("connection refused") rather than as the
+    /// pool's "timed out"; for commands that run once and exit.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] with the connection error as its source.
+    pub async fn check_reachable(&self, timeout: std::time::Duration) -> Result<()> {
+        use sqlx::Connection as _;
+        let unreachable = |source: Box<dyn std::error::Error + Send + Sync>| Error::Unavailable {
+            context: "connecting to PostgreSQL",
+            source,
+        };
+        match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&self.options)).await {
+            Ok(Ok(connection)) => {
+                drop(connection.close().await);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(unreachable(Box::new(e))),
+            Err(elapsed) => Err(unreachable(Box::new(elapsed))),
+        }
+    }
+
+    /// Whether every embedded migration has been applied, without applying any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn schema_is_current(&self) -> Result<bool> {
+        let (present,): (bool,) =
+            sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| Error::database("reading the schema version", e))?;
+        if !present {
+            return Ok(false);
+        }
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| Error::database("reading the schema version", e))?;
+        Ok(super::connect::all_applied(&MIGRATOR, &applied))
+    }
 }
+
+/// The embedded PostgreSQL migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl SqlDb for sqlx::Postgres {
     const PUBLISH: &'static str = "SELECT pg_notify('authd_changes', $1)";
@@ -74,10 +120,7 @@ impl SqlStore for PgStore {
     }
 
     async fn run_migrations(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await
-            .map_err(migrate_error)
+        MIGRATOR.run(&self.pool).await.map_err(migrate_error)
     }
 
     async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {

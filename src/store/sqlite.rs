@@ -27,7 +27,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file named by `url`.
+    /// Opens the database file named by `url`, creating it when
+    /// `create_if_missing` (read-only commands pass `false`, so a mistyped
+    /// path does not leave an empty database behind).
     ///
     /// WAL mode lets readers (Verify) proceed while a writer (Login) commits;
     /// the busy timeout makes concurrent writers queue instead of failing.
@@ -35,12 +37,16 @@ impl SqliteStore {
     /// # Errors
     /// [`Error::Config`] for a malformed URL, [`Error::Unavailable`] if the
     /// file cannot be opened or created.
-    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self> {
+    pub async fn connect(
+        url: &str,
+        settings: PoolSettings,
+        create_if_missing: bool,
+    ) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|_| {
                 Error::Config("the SQLite URL is not valid; use sqlite://PATH".to_owned())
             })?
-            .create_if_missing(true)
+            .create_if_missing(create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
@@ -75,7 +81,32 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// Whether every embedded migration has been applied, without applying any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn schema_is_current(&self) -> Result<bool> {
+        let (tables,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| Error::database("reading the schema version", e))?;
+        if tables == 0 {
+            return Ok(false);
+        }
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| Error::database("reading the schema version", e))?;
+        Ok(super::connect::all_applied(&MIGRATOR, &applied))
+    }
 }
+
+/// The embedded SQLite migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqlDb for sqlx::Sqlite {
     const PUBLISH: &'static str = "INSERT INTO change_log (event, created_at) \
@@ -99,10 +130,7 @@ impl SqlStore for SqliteStore {
     }
 
     async fn run_migrations(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await
-            .map_err(migrate_error)
+        MIGRATOR.run(&self.pool).await.map_err(migrate_error)
     }
 
     async fn open_change_feed(&self) -> Result<Box<dyn ChangeFeed>> {

@@ -32,6 +32,7 @@ mod keygen;
 pub mod keys;
 pub mod refresh;
 pub mod rotation;
+pub mod settings;
 pub mod verified;
 
 #[cfg(test)]

@@ -30,9 +30,9 @@ use tokio::sync::{Notify, watch};
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
+use super::settings::Signing;
 use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use crate::clock::Clock;
-use crate::config::{Config, Signing};
 use crate::error::{Error, Result};
 use crate::store::{KeyState, Store, StoredKey};
 
@@ -54,30 +54,6 @@ pub struct KeyPolicy {
     pub refresh_interval: Duration,
     /// How long a key keeps verifying after it stops signing.
     pub overlap: Duration,
-}
-
-impl KeyPolicy {
-    /// The policy `config` describes.
-    ///
-    /// # Errors
-    /// [`Error::Internal`] if the key-encryption key cannot be derived.
-    pub fn from_config(config: &Config) -> Result<Self> {
-        let kek = match &config.key_encryption_secret {
-            Some(secret) => {
-                use secrecy::ExposeSecret as _;
-                Some(KeyEncryptionKey::from_secret(secret.expose_secret())?)
-            }
-            None => None,
-        };
-        Ok(Self {
-            signing: config.signing.clone(),
-            kek,
-            prepublish: config.key_prepublish,
-            rotation_interval: config.key_rotation_interval,
-            refresh_interval: config.key_refresh_interval,
-            overlap: config.access_token_ttl + config.leeway + config.key_refresh_interval,
-        })
-    }
 }
 
 /// Applies the key lifecycle and keeps a [`KeySet`] current; cheap to clone.

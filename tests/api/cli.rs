@@ -18,6 +18,8 @@ on_both_backends!(
     user_unlock_lets_a_throttled_user_log_in_at_once,
     admin_commands_are_audited_and_audit_tail_prints_them,
     audit_tail_follow_prints_new_events_until_stopped,
+    read_only_commands_on_an_empty_database_create_nothing_and_say_so,
+    keys_list_needs_no_key_encryption_secret,
 );
 
 /// Runs `authd ARGS` on `db` with `stdin` piped in, in a scratch directory.
@@ -567,4 +569,273 @@ async fn audit_tail_follow_prints_new_events_until_stopped(backend: Backend) {
     };
     assert!(status.success(), "exit status {status:?}");
     reader.join().expect("reader thread");
+}
+
+/// The tables of `db` (PostgreSQL's public schema, or SQLite's catalogue).
+async fn tables(db: &TestDb) -> Vec<String> {
+    use sqlx::Connection as _;
+    if db.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("open SQLite");
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut conn)
+            .await
+            .expect("list tables")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&mut conn)
+            .await
+            .expect("list tables")
+    }
+}
+
+async fn read_only_commands_on_an_empty_database_create_nothing_and_say_so(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let file = db
+        .url
+        .strip_prefix("sqlite://")
+        .map(std::path::PathBuf::from);
+    for args in [
+        &["user", "list"][..],
+        &["keys", "list"][..],
+        &["audit", "tail"][..],
+    ] {
+        let out = authd(&db.url, args, "");
+        let err = assert_one_line_failure(&out);
+        assert!(err.contains("no authd schema at "), "{args:?}: {err}");
+        assert!(err.contains("run `authd migrate`"), "{args:?}: {err}");
+        match &file {
+            Some(path) => assert!(!path.exists(), "{args:?} created {}", path.display()),
+            None => assert_eq!(tables(&db).await, Vec::<String>::new(), "{args:?}"),
+        }
+    }
+    // After `migrate`, the same commands work and still change nothing.
+    let out = authd(&db.url, &["migrate"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = tables(&db).await;
+    for args in [
+        &["user", "list"][..],
+        &["keys", "list"][..],
+        &["audit", "tail"][..],
+    ] {
+        let out = authd(&db.url, args, "");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(tables(&db).await, before);
+}
+
+#[test]
+fn a_read_only_command_on_a_mistyped_sqlite_path_creates_no_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", path.display());
+    let out = authd(&url, &["user", "list"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(
+        err.contains(&format!("no authd schema at {url}; run `authd migrate`")),
+        "{err}"
+    );
+    assert!(!path.exists());
+}
+
+async fn keys_list_needs_no_key_encryption_secret(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let secret = "a key-encryption secret of 32+ bytes";
+    let out = authd_with(
+        &db.url,
+        &["keys", "rotate", "--signing-algorithm", "ES256"],
+        &[("AUTHD_KEY_ENCRYPTION_SECRET", secret)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Encrypted keys are listed without the secret, and nothing is rotated.
+    let list = |out: &Output| {
+        stdout(out)
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let first = authd(&db.url, &["keys", "list"], "");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let keys = list(&first);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().any(|k| k.contains("ES256")), "{keys:?}");
+    let again = authd(&db.url, &["keys", "list"], "");
+    assert_eq!(list(&again), keys);
+}
+
+/// `authd ARGS` with extra environment variables.
+fn authd_with(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(args)
+        .env("AUTHD_DATABASE_URL", db_url)
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run authd")
+}
+
+#[test]
+fn admin_commands_show_only_the_settings_they_use() {
+    let help = |args: &[&str]| {
+        let out = authd("sqlite://unused.db", args, "");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let server = help(&["serve", "--help"]);
+    for flag in [
+        "--listen",
+        "--database-url",
+        "--tls-cert",
+        "--argon2-memory-kib",
+        "--log",
+    ] {
+        assert!(
+            server.contains(flag),
+            "{flag} missing from serve --help:\n{server}"
+        );
+    }
+    assert!(help(&["--help"]).contains("--listen"));
+    let list = help(&["user", "list", "--help"]);
+    for flag in ["--config", "--database-url", "--log"] {
+        assert!(
+            list.contains(flag),
+            "{flag} missing from user list --help:\n{list}"
+        );
+    }
+    for flag in [
+        "--listen",
+        "--tls-cert",
+        "--argon2-memory-kib",
+        "--signing-algorithm",
+    ] {
+        assert!(!list.contains(flag), "{flag} in user list --help:\n{list}");
+    }
+    assert!(help(&["user", "add", "--help"]).contains("--argon2-memory-kib"));
+    let rotate = help(&["keys", "rotate", "--help"]);
+    assert!(rotate.contains("--key-encryption-secret") && !rotate.contains("--listen"));
+    assert!(!help(&["keys", "list", "--help"]).contains("--key-encryption-secret"));
+    assert!(!help(&["audit", "tail", "--help"]).contains("--listen"));
+    assert!(!help(&["migrate", "--help"]).contains("--listen"));
+    // A server flag given to an admin command is refused, not ignored.
+    let out = authd(
+        "sqlite://unused.db",
+        &["user", "list", "--listen", "127.0.0.1:1"],
+        "",
+    );
+    assert!(!out.status.success());
+}
+
+#[test]
+fn one_config_file_serves_every_command_and_unknown_keys_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let config = dir.path().join("authd.toml");
+    // Server-only keys are ignored by `migrate`, which does not use them.
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:6000\"\naccess_token_ttl = 600\n",
+    )
+    .expect("write");
+    let path = config.to_str().expect("UTF-8");
+    let out = authd(&url, &["migrate", "--config", path], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:6000\"\n\nlisten_adress = \"x\"\n",
+    )
+    .expect("write");
+    let out = authd(&url, &["migrate", "--config", path], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains(&format!("{path}:3:17")), "{err}");
+    assert!(err.contains("unknown key `listen_adress`"), "{err}");
+}
+
+#[test]
+fn bad_values_say_where_they_came_from() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let out = authd_with(&url, &["serve"], &[("AUTHD_ACCESS_TOKEN_TTL", "forever")]);
+    let err = assert_one_line_failure(&out);
+    assert!(
+        err.contains("--access-token-ttl")
+            && err.contains("environment variable AUTHD_ACCESS_TOKEN_TTL"),
+        "{err}"
+    );
+    let out = authd(&url, &["serve", "--access-token-ttl", "forever"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("set by the command-line flag"), "{err}");
+    let config = dir.path().join("authd.toml");
+    std::fs::write(&config, "# authd\naccess_token_ttl = \"forever\"\n").expect("write");
+    let path = config.to_str().expect("UTF-8");
+    let out = authd(&url, &["serve", "--config", path], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains(&format!("set in {path}:2:20")), "{err}");
+    std::fs::write(&config, "access_token_ttl = 5m\n").expect("write");
+    let out = authd(&url, &["serve", "--config", path], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains(&format!("{path}:1:")), "{err}");
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") || key == "NO_COLOR" {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "off",
+            "--log",
+            "info",
+        ])
+        .env("AUTHD_DATABASE_URL", &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run authd serve");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stderr_pipe).lines() {
+        let Ok(line) = line else { break };
+        let serving = line.contains("serving gRPC");
+        lines.push(line);
+        if serving || lines.len() > 50 {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    child.wait().expect("authd exits");
+    assert!(
+        lines.iter().any(|l| l.contains("serving gRPC")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains('\u{1b}')),
+        "ANSI codes: {lines:?}"
+    );
 }

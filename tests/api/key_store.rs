@@ -16,7 +16,10 @@ on_both_backends!(
 async fn store(backend: Backend) -> (TestDb, std::sync::Arc<dyn authd::store::Store>) {
     let db = TestDb::new(backend).await;
     let config = crate::helpers::test_config(&db);
-    let store = authd::app::open_store(&config).await.expect("store");
+    let url = config.database().expect("a valid URL");
+    let store = authd::app::open_store(&url, config.pool())
+        .await
+        .expect("store");
     (db, store)
 }
 

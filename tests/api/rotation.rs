@@ -320,7 +320,7 @@ async fn the_keys_commands_rotate_and_list(backend: Backend) {
         String::from_utf8(out.stdout).expect("utf-8")
     };
     let before = app.core.tokens().keys().signing().unwrap().kid.clone();
-    let out = run(&["--key-prepublish", "0s", "keys", "rotate"]);
+    let out = run(&["keys", "rotate", "--key-prepublish", "0s"]);
     assert!(out.contains("is now signing"), "{out}");
     let list = run(&["keys", "list"]);
     assert!(

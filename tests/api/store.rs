@@ -31,7 +31,7 @@ mod users;
 async fn open(backend: Backend) -> (TestDb, Arc<dyn Store>) {
     let db = TestDb::new(backend).await;
     let store = store::connect(
-        &SecretString::from(db.url.clone()),
+        &db.url.parse().expect("a valid URL"),
         PoolSettings {
             max_connections: 4,
             acquire_timeout: Duration::from_secs(5),

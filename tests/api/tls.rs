@@ -515,6 +515,15 @@ fn load(args: &ConfigArgs) -> Result<Config, Error> {
     Config::load(args)
 }
 
+/// The configuration `authd ARGS` would serve with (config file included).
+fn load_argv(flags: &[&str]) -> Result<Config, Error> {
+    match authd::cli::parse_from(std::iter::once("authd").chain(flags.iter().copied())) {
+        Ok((cli, sources)) => Config::load_from(&cli.config, &sources),
+        Err(authd::cli::ParseFailure::Config(e)) => Err(e),
+        Err(authd::cli::ParseFailure::Clap(e)) => panic!("{e}"),
+    }
+}
+
 fn tls_args(cert: &Path, key: &Path) -> ConfigArgs {
     ConfigArgs {
         tls_cert: Some(cert.to_owned()),
@@ -607,17 +616,15 @@ fn tls_and_the_allow_list_can_be_set_in_the_config_file() {
         ),
     )
     .expect("write the config file");
-    let config = load(&ConfigArgs {
-        config: Some(file),
-        ..ConfigArgs::default()
-    })
-    .expect("TLS makes a non-loopback address acceptable");
+    let config = load_argv(&["--config", file.to_str().expect("a UTF-8 path")])
+        .expect("TLS makes a non-loopback address acceptable");
     assert!(config.tls.expect("TLS on").verifies_clients());
     assert_eq!(config.admin_clients.allowed().len(), 2);
 }
 
-/// Runs `authd migrate` on a fresh SQLite file with the given environment.
-fn authd_migrate(env: &[(&str, &str)]) -> std::process::Output {
+/// Runs `authd serve` on a fresh SQLite file with the given environment
+/// (only for configurations refused before anything is bound).
+fn authd_serve(env: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("scratch dir");
     let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
     for (key, _) in std::env::vars() {
@@ -626,7 +633,7 @@ fn authd_migrate(env: &[(&str, &str)]) -> std::process::Output {
         }
     }
     command
-        .arg("migrate")
+        .arg("serve")
         .env("AUTHD_DATABASE_URL", "sqlite://authd.db")
         .envs(env.iter().copied())
         .current_dir(dir.path())
@@ -636,8 +643,8 @@ fn authd_migrate(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn a_non_loopback_address_without_tls_is_refused_unless_plaintext_is_allowed() {
-    // `migrate` loads and checks the whole configuration without binding.
-    let refused = authd_migrate(&[("AUTHD_LISTEN", "0.0.0.0:50051")]);
+    // Refused while the configuration is checked, before anything is bound.
+    let refused = authd_serve(&[("AUTHD_LISTEN", "0.0.0.0:50051")]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     for needed in [
@@ -648,13 +655,9 @@ fn a_non_loopback_address_without_tls_is_refused_unless_plaintext_is_allowed() {
     ] {
         assert!(err.contains(needed), "{needed} missing from: {err}");
     }
-    let allowed = authd_migrate(&[
-        ("AUTHD_LISTEN", "0.0.0.0:50051"),
-        ("AUTHD_ALLOW_PLAINTEXT", "true"),
-    ]);
-    assert!(
-        allowed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&allowed.stderr)
-    );
+    assert!(err.lines().count() == 1, "{err}");
+    // Allowed, the server would bind every interface, so it is checked in process.
+    let allowed =
+        load_argv(&["--listen", "0.0.0.0:50051", "--allow-plaintext"]).expect("plaintext allowed");
+    assert!(allowed.allow_plaintext);
 }
