@@ -541,7 +541,10 @@ async fn sigterm_under_load_drains_in_flight_calls_and_exits_zero_with_no_half_r
     let mut slow = client.clone();
     let load_start = Instant::now();
     while rounds.load(Ordering::SeqCst) == 0 {
-        assert!(load_start.elapsed() < WAIT_LIMIT, "the load never got going");
+        assert!(
+            load_start.elapsed() < WAIT_LIMIT,
+            "the load never got going"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let in_flight = tokio::spawn(async move {
