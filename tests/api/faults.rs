@@ -526,8 +526,16 @@ async fn sigterm_under_load_drains_in_flight_calls_and_exits_zero_with_no_half_r
                             before || sent.load(Ordering::SeqCst),
                             "failed before SIGTERM: {status:?}"
                         );
-                        // After SIGTERM new calls may be refused; never INTERNAL.
-                        assert_ne!(status.code(), Code::Internal, "{status:?}");
+                        // After SIGTERM new calls may be refused; never INTERNAL
+                        // from authd. A call the client sent while the server's
+                        // GOAWAY (NO_ERROR) was on the wire was never processed
+                        // (RFC 9113, 6.8: safe to retry); tonic's client reports
+                        // that as INTERNAL with the h2 GoAway as its source.
+                        let refused_by_goaway = format!("{status:?}").contains("GoAway(")
+                            && format!("{status:?}").contains("NO_ERROR");
+                        if !refused_by_goaway {
+                            assert_ne!(status.code(), Code::Internal, "{status:?}");
+                        }
                         return ok;
                     }
                 }
