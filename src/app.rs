@@ -302,7 +302,6 @@ impl App {
             report_health(&reporter, readiness.state()).await;
         };
 
-        self.spawn_background();
         self.tasks.spawn(
             "readiness-mirror",
             mirror_readiness(self.readiness.clone(), health.clone()),
@@ -315,6 +314,9 @@ impl App {
                 self.config.database_acquire_timeout + Duration::from_secs(1),
             ),
         );
+        // Last, so the supervisor (last started, first stopped) takes the
+        // HTTP listener down first after the drain.
+        self.spawn_background();
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         tracing::info!(
             addr = %self.local_addr,

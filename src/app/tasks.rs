@@ -18,8 +18,10 @@
 //! "stopping"; the supervisor keeps no flag of its own. It owns no policy
 //! about what runs: the app decides that, and the order of
 //! [`Tasks::shutdown`] is the reverse of the order of spawning (like
-//! destructors), so what starts last, the HTTP listener, stops first, and
-//! the shared-state tasks it reads stop after it.
+//! destructors). The app starts them so that, once the gRPC drain is over,
+//! the HTTP listener stops first, then the key refresher, the database
+//! probe and the readiness mirror, then the shared-state tasks (purges,
+//! heartbeat, change feed) the others read, and the start-up retry last.
 //!
 //! Each task runs in its own tokio task, watched by a second small task that
 //! awaits its end: that is what lets a panic be logged with the task's name
