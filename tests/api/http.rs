@@ -88,7 +88,10 @@ async fn readyz_says_shutting_down_through_the_drain_and_the_listener_stops_afte
 
     // The open health stream keeps the drain going until the grace is over.
     let grace = std::time::Duration::from_millis(100);
-    let mut app = spawn_app_with(backend, |c| c.shutdown_grace = grace).await;
+    let mut app = TestApp::builder(backend)
+        .config(move |c| c.shutdown_grace = grace)
+        .spawn()
+        .await;
     let addr = http(&app);
     assert_eq!(get(addr, "/readyz").await.status, 200);
     let mut health = HealthClient::new(app.channel.clone());
