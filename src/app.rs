@@ -24,11 +24,13 @@
 //! with the database (see [`crate::token::rotation`]).
 //!
 //! Every background task is spawned through the one supervisor in
-//! [`tasks`], which logs each end and stops them all, last started first,
+//! `app/tasks.rs`, which logs each end and stops them all, last started first,
 //! once the gRPC drain is over. "Stopping" is held by [`Readiness`] alone:
 //! the shutdown path marks it, and health, `/readyz`, the key refresher,
-//! the drain deadline and the supervisor read it.
+//! the drain deadline and the supervisor read it; `app/health.rs` keeps gRPC
+//! health equal to it.
 
+mod health;
 mod tasks;
 
 use std::future::Future;
@@ -39,10 +41,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
 
 use crate::cache::{self, StateCache};
 use crate::clock::Clock;
@@ -54,11 +54,12 @@ use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::grpc::{AuthApi, pb};
 use crate::metrics::{Metrics, Sources};
 use crate::password::PasswordHasher;
-use crate::readiness::{Readiness, ReadyState};
+use crate::readiness::Readiness;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
 use crate::store::{self, DatabaseUrl, PoolSettings, Store};
 use crate::token::TokenService;
 use crate::token::rotation::KeyManager;
+use health::{mirror_readiness, probe_database, report_health};
 use tasks::Tasks;
 
 /// A built, bound, not yet serving authd.
@@ -110,8 +111,6 @@ const FEED_START_WAIT: Duration = Duration::from_secs(3);
 const STARTUP_RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest pause between start-up attempts: recovery is noticed within it.
 const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
-/// How often the readiness probe pings the database while serving.
-const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Opens the store at `url` and applies migrations, for commands that run
 /// once: an unreachable PostgreSQL is reported with its cause at once.
@@ -453,56 +452,6 @@ async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Read
         }
         pause = (pause * 2).min(STARTUP_RETRY_MAX);
     }
-}
-
-/// Pings the database every [`READINESS_PROBE_INTERVAL`] once started, each
-/// ping bounded by `limit`, and records the answer in `readiness`.
-async fn probe_database(store: Arc<dyn Store>, readiness: Readiness, limit: Duration) {
-    let mut ticker = tokio::time::interval(READINESS_PROBE_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if !readiness.state().started {
-            continue;
-        }
-        let up = matches!(tokio::time::timeout(limit, store.ping()).await, Ok(Ok(())));
-        let was_up = readiness.state().database_up;
-        if up != was_up {
-            if up {
-                tracing::info!("database answers again; reporting SERVING");
-            } else {
-                tracing::warn!("database does not answer; reporting NOT_SERVING");
-            }
-        }
-        readiness.set_database_up(up);
-    }
-}
-
-/// Keeps gRPC health (the whole server and `auth.v1.AuthService`) equal to
-/// [`crate::readiness::ReadyState::serving`].
-async fn mirror_readiness(readiness: Readiness, health: tonic_health::server::HealthReporter) {
-    let mut changes = readiness.subscribe();
-    loop {
-        let state = *changes.borrow_and_update();
-        report_health(&health, state).await;
-        if changes.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Projects `state` onto gRPC health: the whole server (`""`) and
-/// `auth.v1.AuthService` say SERVING exactly when
-/// [`crate::readiness::ReadyState::serving`]. The one writer of health.
-async fn report_health(health: &tonic_health::server::HealthReporter, state: ReadyState) {
-    let auth_name = <AuthServiceServer<AuthApi> as NamedService>::NAME;
-    let status = if state.serving() {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    };
-    health.set_service_status("", status).await;
-    health.set_service_status(auth_name, status).await;
 }
 
 /// The gRPC server with TLS (when configured) and authd's transport limits;
