@@ -22,6 +22,16 @@
 //! the HTTP listener (its own port, off-able) serves JWKS, discovery,
 //! health and metrics, and a background task keeps the signing keys in step
 //! with the database (see [`crate::token::rotation`]).
+//!
+//! Every background task is spawned through the one supervisor in
+//! `app/tasks.rs`, which logs each end and stops them all, last started first,
+//! once the gRPC drain is over. "Stopping" is held by [`Readiness`] alone:
+//! the shutdown path marks it, and health, `/readyz`, the key refresher,
+//! the drain deadline and the supervisor read it; `app/health.rs` keeps gRPC
+//! health equal to it.
+
+mod health;
+mod tasks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,10 +41,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
 
 use crate::cache::{self, StateCache};
 use crate::clock::Clock;
@@ -51,6 +59,8 @@ use crate::service::{Accounts, AuthCore, SessionPolicy};
 use crate::store::{self, DatabaseUrl, PoolSettings, Store};
 use crate::token::TokenService;
 use crate::token::rotation::KeyManager;
+use health::{mirror_readiness, probe_database, report_health};
+use tasks::Tasks;
 
 /// A built, bound, not yet serving authd.
 #[derive(Debug)]
@@ -60,7 +70,8 @@ pub struct App {
     core: AuthCore,
     store: Arc<dyn Store>,
     config: Config,
-    tasks: BackgroundTasks,
+    /// Every background task, supervised (see [`tasks`]).
+    tasks: Tasks,
     /// Applies rotations and reloads keys; its refresher runs while serving.
     keys: KeyManager,
     /// The bound HTTP listener and its address, unless turned off.
@@ -69,31 +80,6 @@ pub struct App {
     readiness: Readiness,
     /// This app's own registry: served on `/metrics`, recorded by the adapters.
     metrics: Metrics,
-}
-
-/// Named background tasks; aborted (and their end logged) when dropped.
-#[derive(Debug, Default)]
-struct BackgroundTasks {
-    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
-}
-
-impl BackgroundTasks {
-    fn spawn(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
-        let handle = tokio::spawn(async move {
-            task.await;
-            tracing::warn!(task = name, "background task ended");
-        });
-        self.tasks.push((name, handle));
-    }
-}
-
-impl Drop for BackgroundTasks {
-    fn drop(&mut self) {
-        for (name, handle) in self.tasks.drain(..) {
-            handle.abort();
-            tracing::debug!(task = name, "background task stopped");
-        }
-    }
 }
 
 /// Streams one client connection may have open; beyond it calls are shed
@@ -125,8 +111,6 @@ const FEED_START_WAIT: Duration = Duration::from_secs(3);
 const STARTUP_RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest pause between start-up attempts: recovery is noticed within it.
 const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
-/// How often the readiness probe pings the database while serving.
-const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Opens the store at `url` and applies migrations, for commands that run
 /// once: an unreachable PostgreSQL is reported with its cause at once.
@@ -183,7 +167,7 @@ impl App {
         });
         let keys = KeyManager::unloaded(Arc::clone(&store), config.key_policy()?, clock.clone());
         let readiness = Readiness::new();
-        let mut tasks = BackgroundTasks::default();
+        let mut tasks = Tasks::new(readiness.clone());
         begin_start_up(
             &database,
             config.pool(),
@@ -293,14 +277,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        let auth_name = <AuthServiceServer<AuthApi> as NamedService>::NAME;
-        let initial = if self.readiness.state().serving() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        health.set_service_status(auth_name, initial).await;
-        health.set_service_status("", initial).await;
+        report_health(&health, self.readiness.state()).await;
 
         // Each version also lists the other, so `list` through either names both.
         let reflection_v1 = reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
@@ -310,29 +287,35 @@ impl App {
             .build_v1alpha()
             .map_err(|e| Error::internal("building the reflection service", e))?;
 
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let reporter = health.clone();
         let readiness = self.readiness.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutdown requested: reporting NOT_SERVING and draining calls");
             readiness.mark_stopping();
-            reporter
-                .set_service_status(auth_name, ServingStatus::NotServing)
-                .await;
-            reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
-            let _ = stopping_tx.send(true);
+            // The mirror would report this too, but as another task, maybe
+            // after tonic has begun the drain (it starts the moment this
+            // future resolves): written here, a health check on a draining
+            // connection can never still see SERVING. Same projection, so
+            // the two writers cannot disagree.
+            report_health(&reporter, readiness.state()).await;
         };
 
-        let mut background = self.spawn_background(&stopping_rx);
-        background.spawn(mirror_readiness(self.readiness.clone(), health.clone()));
-        background.spawn(probe_database(
-            Arc::clone(&self.store),
-            self.readiness.clone(),
-            self.config.database_acquire_timeout + Duration::from_secs(1),
-        ));
+        self.tasks.spawn(
+            "readiness-mirror",
+            mirror_readiness(self.readiness.clone(), health.clone()),
+        );
+        self.tasks.spawn(
+            "database-probe",
+            probe_database(
+                Arc::clone(&self.store),
+                self.readiness.clone(),
+                self.config.database_acquire_timeout + Duration::from_secs(1),
+            ),
+        );
+        // Last, so the supervisor (last started, first stopped) takes the
+        // HTTP listener down first after the drain.
+        self.spawn_background();
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         tracing::info!(
             addr = %self.local_addr,
@@ -377,8 +360,9 @@ impl App {
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.config.shutdown_grace;
+        let stopping = self.readiness.stopping();
         let drain_deadline = async move {
-            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+            stopping.await;
             tokio::time::sleep(grace).await;
         };
         let outcome = tokio::select! {
@@ -388,8 +372,12 @@ impl App {
                 Ok(())
             }
         };
-        drop(self.tasks);
-        background.abort_all();
+        // Also when the server failed rather than being asked to stop: from
+        // here on every task that ends is ending for shutdown.
+        self.readiness.mark_stopping();
+        // Only now, with the gRPC drain over, does the HTTP listener stop
+        // answering (`/readyz` said 503 throughout); then the rest.
+        self.tasks.shutdown().await;
         self.store.close().await;
         tracing::info!("authd stopped");
         outcome
@@ -412,7 +400,7 @@ async fn begin_start_up(
     store: &Arc<dyn Store>,
     keys: &KeyManager,
     readiness: &Readiness,
-    tasks: &mut BackgroundTasks,
+    tasks: &mut Tasks,
 ) -> Result<()> {
     match start_up(store.as_ref(), keys).await {
         Ok(()) => {
@@ -429,7 +417,7 @@ async fn begin_start_up(
                 error = %cause,
                 "database unreachable at start-up; serving NOT_SERVING and retrying"
             );
-            tasks.spawn(
+            tasks.spawn_job(
                 "start-up",
                 retry_start_up(Arc::clone(store), keys.clone(), readiness.clone()),
             );
@@ -441,7 +429,7 @@ async fn begin_start_up(
 
 /// Retries [`start_up`] with capped backoff until it succeeds, then marks
 /// `readiness` started. Each attempt is bounded by the acquire timeout; the
-/// task ends with the server (it is aborted on shutdown).
+/// task ends with the server (the supervisor stops it on shutdown).
 async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Readiness) {
     let mut pause = STARTUP_RETRY_FIRST;
     for attempt in 2_u64.. {
@@ -463,48 +451,6 @@ async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Read
             }
         }
         pause = (pause * 2).min(STARTUP_RETRY_MAX);
-    }
-}
-
-/// Pings the database every [`READINESS_PROBE_INTERVAL`] once started, each
-/// ping bounded by `limit`, and records the answer in `readiness`.
-async fn probe_database(store: Arc<dyn Store>, readiness: Readiness, limit: Duration) {
-    let mut ticker = tokio::time::interval(READINESS_PROBE_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if !readiness.state().started {
-            continue;
-        }
-        let up = matches!(tokio::time::timeout(limit, store.ping()).await, Ok(Ok(())));
-        let was_up = readiness.state().database_up;
-        if up != was_up {
-            if up {
-                tracing::info!("database answers again; reporting SERVING");
-            } else {
-                tracing::warn!("database does not answer; reporting NOT_SERVING");
-            }
-        }
-        readiness.set_database_up(up);
-    }
-}
-
-/// Keeps gRPC health (the whole server and `auth.v1.AuthService`) equal to
-/// [`crate::readiness::ReadyState::serving`].
-async fn mirror_readiness(readiness: Readiness, health: tonic_health::server::HealthReporter) {
-    let auth_name = <AuthServiceServer<AuthApi> as NamedService>::NAME;
-    let mut changes = readiness.subscribe();
-    loop {
-        let status = if changes.borrow_and_update().serving() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        health.set_service_status("", status).await;
-        health.set_service_status(auth_name, status).await;
-        if changes.changed().await.is_err() {
-            return;
-        }
     }
 }
 
@@ -547,7 +493,7 @@ fn reflection(other_version: &'static [u8]) -> tonic_reflection::server::Builder
 /// `cache`, heartbeats through it, and purging of ended sessions and of
 /// forgotten failed-login counts.
 fn spawn_state_tasks(
-    tasks: &mut BackgroundTasks,
+    tasks: &mut Tasks,
     config: &Config,
     store: &Arc<dyn Store>,
     cache: &Arc<StateCache>,
@@ -651,28 +597,22 @@ async fn purge_login_failures(
 }
 
 impl App {
-    /// Starts the key refresher (which stops when `stopping` turns true) and
-    /// the HTTP listener (which keeps answering, `/readyz` with 503, until
-    /// the gRPC drain is over and the returned tasks are aborted).
-    fn spawn_background(
-        &mut self,
-        stopping: &tokio::sync::watch::Receiver<bool>,
-    ) -> tokio::task::JoinSet<()> {
-        let mut tasks = tokio::task::JoinSet::new();
+    /// Starts the key refresher (which ends by itself once readiness says
+    /// stopping) and the HTTP listener (which keeps answering, `/readyz`
+    /// with 503, until the gRPC drain is over and the supervisor stops it).
+    fn spawn_background(&mut self) {
         let refresher = self.keys.clone();
         let keys_changed = self.core.cache().keys_changed();
-        let stop = stopping.clone();
-        tasks.spawn(async move {
-            refresher.run_refresher(keys_changed, stop).await;
-            tracing::info!("task key-refresher exited");
-        });
+        self.tasks.spawn(
+            "key-refresher",
+            refresher.run_refresher(keys_changed, self.readiness.stopping()),
+        );
         if let Some((listener, addr)) = self.http.take() {
             let router = crate::http::router(crate::http::HttpState {
                 keys: Arc::clone(self.keys.keys()),
                 issuer: self.config.issuer.clone(),
                 store: Arc::clone(&self.store),
                 metrics: self.metrics.clone(),
-                stopping: stopping.clone(),
                 readiness: self.readiness.clone(),
                 local_addr: addr,
                 tls: self.config.tls.is_some(),
@@ -683,9 +623,9 @@ impl App {
                 .as_ref()
                 .map(crate::tls::TlsSettings::http_acceptor);
             tracing::info!(%addr, tls = tls.is_some(), "authd serving HTTP (JWKS, health, metrics)");
-            tasks.spawn(crate::http::serve(listener, router, tls));
+            self.tasks
+                .spawn("http", crate::http::serve(listener, router, tls));
         }
-        tasks
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`audit`]: the append-only audit log: events, what a row holds (never a secret), rendering.
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
+//!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged.
 //! - [`grpc`]: transport adapters and the one `Error` to `Status` mapping; no SQL, no crypto.
 //! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
 //!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
@@ -35,7 +36,8 @@
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
 //! - [`error`]: the crate's one [`Error`] type.
 //! - [`telemetry`]: the `tracing` subscriber.
-//! - [`readiness`]: started, database up, stopping: what gRPC health, `/readyz` and the start-up gate read.
+//! - [`readiness`]: started, database up, stopping, held nowhere else: what gRPC health, `/readyz`,
+//!   the start-up gate, the key refresher and the drain read.
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics); adapter only.
 //! - [`metrics`]: the Prometheus series each app owns (on `prometheus-client`): RPC
 //!   handles recorded lock-free, the subsystems' own counters read at scrape time.

@@ -2,10 +2,13 @@
 //!
 //! Three facts decide it: start-up is done (migrations applied, signing keys
 //! loaded), the database answered the last readiness probe, and shutdown
-//! has not begun. gRPC health, `/readyz` and the start-up gate in front of
-//! the services all read this; the start-up task, the probe and the
-//! shutdown path write it. It owns no I/O: the probing happens in
-//! [`crate::app`].
+//! has not begun. This is the only place any of the three is held: gRPC
+//! health (through the app's mirror), `/readyz`, the start-up gate in front
+//! of the services, the key refresher, the drain deadline and the task
+//! supervisor all read it ([`Readiness::state`], [`Readiness::subscribe`],
+//! [`Readiness::stopping`]); the start-up task, the probe and the shutdown
+//! path write it. No other channel or flag may say "stopping". It owns no
+//! I/O: the probing and the health reporter live in [`crate::app`].
 
 use std::sync::Arc;
 
@@ -63,6 +66,17 @@ impl Readiness {
     #[must_use]
     pub fn subscribe(&self) -> watch::Receiver<ReadyState> {
         self.state.subscribe()
+    }
+
+    /// Resolves once shutdown has begun (at once if it already has). Owns
+    /// its receiver, so it can be handed to a task that outlives the caller.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut changes = self.subscribe();
+        async move {
+            // The sender lives as long as any `Readiness`; if every one is
+            // gone nobody can stop us any more, so treat it as stopping.
+            let _ = changes.wait_for(|s| s.stopping).await;
+        }
     }
 
     /// Start-up finished; the database has just answered.
@@ -139,5 +153,16 @@ mod tests {
         r.mark_started();
         assert!(rx.has_changed().unwrap());
         assert!(rx.borrow_and_update().serving());
+    }
+
+    #[tokio::test]
+    async fn stopping_resolves_once_shutdown_begins_and_at_once_after() {
+        let r = Readiness::new();
+        let waiting = tokio::spawn(r.stopping());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        r.mark_stopping();
+        waiting.await.unwrap();
+        r.stopping().await;
     }
 }

@@ -26,7 +26,6 @@ use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -51,9 +50,8 @@ pub struct HttpState {
     pub store: Arc<dyn Store>,
     /// This app's series, rendered by `/metrics`.
     pub metrics: Metrics,
-    /// True once shutdown has begun; `/readyz` then answers 503.
-    pub stopping: watch::Receiver<bool>,
-    /// Start-up progress; `/readyz` answers 503 until migrations and keys are loaded.
+    /// Started / stopping: `/readyz` answers 503 until migrations and keys
+    /// are loaded, and again once shutdown has begun.
     pub readiness: Readiness,
     /// The listener's own address, for `jwks_uri` when the request has no usable Host.
     pub local_addr: SocketAddr,
@@ -197,10 +195,11 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
-    if *state.stopping.borrow() {
+    let ready = state.readiness.state();
+    if ready.stopping {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    if !state.readiness.state().started {
+    if !ready.started {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "starting: waiting for the database\n",

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
@@ -354,24 +354,31 @@ impl KeyManager {
 
     /// Runs [`Self::maintain`] every refresh interval, and soon after
     /// `keys_changed` is signalled (a rotation announced on the change
-    /// feed, or a feed reconnect), until `stop` turns true. A token naming
+    /// feed, or a feed reconnect), until `stop` resolves (the app passes
+    /// [`crate::readiness::Readiness::stopping`]). A token naming
     /// an unknown `kid` triggers nothing: reloads follow announcements,
     /// never caller input. Failures are logged; the last good key set stays.
     /// Every wait and every `now` is the manager's clock.
-    pub async fn run_refresher(self, keys_changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    pub async fn run_refresher(
+        self,
+        keys_changed: Arc<Notify>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        // Polled again only until it first resolves: both arms break.
+        let mut stop = std::pin::pin!(stop);
         let mut last = self.clock.now();
         loop {
             let nudged = tokio::select! {
                 () = self.clock.sleep(self.policy.refresh_interval) => false,
                 () = keys_changed.notified() => true,
-                _ = stop.wait_for(|s| *s) => break,
+                () = &mut stop => break,
             };
             if nudged {
                 // A burst of announcements (one per write) becomes one reload.
                 let earliest = last + ANNOUNCED_RELOAD_GAP;
                 tokio::select! {
                     () = self.clock.sleep_until(earliest) => {}
-                    _ = stop.wait_for(|s| *s) => break,
+                    () = &mut stop => break,
                 }
             }
             if let Err(e) = self.maintain(self.clock.now_unix()).await {

@@ -16,6 +16,7 @@ on_both_backends!(
     metrics_expose_rpc_login_hashing_and_key_series_after_a_few_calls,
     hs256_publishes_no_keys,
     the_http_listener_can_be_turned_off,
+    readyz_says_shutting_down_through_the_drain_and_the_listener_stops_after_it,
 );
 
 /// A response: status code, lower-cased headers, body.
@@ -72,6 +73,50 @@ pub async fn get(addr: SocketAddr, path: &str) -> HttpResponse {
 /// The app's HTTP address.
 pub fn http(app: &TestApp) -> SocketAddr {
     app.http_addr.expect("the HTTP listener is on")
+}
+
+/// Readiness is the one holder of "stopping": once shutdown begins, gRPC
+/// health and `/readyz` both say so, the HTTP listener answers through the
+/// whole gRPC drain, and once `run_until_stopped` returns the supervisor has
+/// stopped it with every other task.
+async fn readyz_says_shutting_down_through_the_drain_and_the_listener_stops_after_it(
+    backend: Backend,
+) {
+    use tokio_stream::StreamExt as _;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    // The open health stream keeps the drain going until the grace is over.
+    let grace = std::time::Duration::from_millis(100);
+    let mut app = TestApp::builder(backend)
+        .config(move |c| c.shutdown_grace = grace)
+        .spawn()
+        .await;
+    let addr = http(&app);
+    assert_eq!(get(addr, "/readyz").await.status, 200);
+    let mut health = HealthClient::new(app.channel.clone());
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.next().await.expect("first").expect("ok");
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    let server = app.begin_shutdown();
+    let next = watch.next().await.expect("an update").expect("ok");
+    assert_eq!(next.status(), ServingStatus::NotServing);
+    let ready = get(addr, "/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body, "shutting down\n");
+
+    server.await.expect("join").expect("clean stop");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the HTTP listener is stopped once authd has stopped"
+    );
 }
 
 async fn healthz_and_readyz_answer(backend: Backend) {
