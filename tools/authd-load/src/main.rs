@@ -10,7 +10,8 @@
 //! it in the workspace's `target/release`) on a scratch SQLite database, and
 //! with `--baseline` a no-op gRPC server with the same request and response
 //! shapes; both are pinned to CPU 0 with `taskset` when there are two or more
-//! CPUs, and the load generator to the others. Without `--spawn` it drives `--target` with an existing
+//! CPUs, and the load generator to the others (`--unpinned`: nothing is
+//! pinned, servers and load share every CPU). Without `--spawn` it drives `--target` with an existing
 //! user's `--username`/`--password`. Figures are also printed as ratios to
 //! the baseline (or, for `login`, to raw Argon2id hashes/s measured on the
 //! server's CPU in the same run), since absolute numbers on shared machines
@@ -105,6 +106,10 @@ struct Args {
     /// Extra flag for the spawned authd, e.g. `--server-arg=--verify-cache-entries=0`; repeatable.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     extra_server_flags: Vec<String>,
+    /// Pin nothing: servers and load share every CPU, as on a real host
+    /// (by default the servers run on CPU 0 and the load on the others).
+    #[arg(long)]
+    unpinned: bool,
     /// Internal: run the no-op baseline server and print its address.
     #[arg(long, hide = true)]
     serve_noop: bool,
@@ -122,8 +127,9 @@ fn main() -> Result<(), String> {
         println!("{}", argon::raw(Duration::from_secs(seconds)));
         return Ok(());
     }
+    process::set_pinning(!args.unpinned);
     // Keep the load off CPU 0, where the servers run (threads made later inherit this).
-    if cpus() >= 2 {
+    if process::pinning() {
         let others = format!("1-{}", cpus() - 1);
         let _ = Command::new("taskset")
             .args(["-p", "-c", &others, &std::process::id().to_string()])
@@ -159,12 +165,17 @@ async fn run(args: Args) -> Result<(), String> {
     let clients = connect(target, args.connections).await?;
     let mut first = clients[0].clone();
     println!(
-        "authd-load: scenario {}, {} connections, {} in flight, {:?} per phase, {} CPUs (servers on CPU 0, load on the rest)",
+        "authd-load: scenario {}, {} connections, {} in flight, {:?} per phase, {} CPUs ({})",
         args.scenario,
         args.connections,
         args.concurrency,
         duration,
-        cpus()
+        cpus(),
+        if process::pinning() {
+            "servers on CPU 0, load on the rest"
+        } else {
+            "unpinned: servers and load share every CPU"
+        }
     );
 
     let verify_tokens = match args.scenario.as_str() {

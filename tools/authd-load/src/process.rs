@@ -18,9 +18,22 @@ pub fn cpus() -> usize {
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
-/// A command pinned to CPU 0 when there is more than one CPU.
+/// Whether servers go on CPU 0 and the load on the others (`--unpinned` turns it off).
+static PINNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets [`pinning`] once, before anything is spawned.
+pub fn set_pinning(on: bool) {
+    PINNING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether pinning is on and possible (two or more CPUs).
+pub fn pinning() -> bool {
+    PINNING.load(std::sync::atomic::Ordering::Relaxed) && cpus() >= 2
+}
+
+/// A command pinned to CPU 0 when [`pinning`] is on.
 pub fn pinned(program: &Path) -> Command {
-    if cpus() >= 2 && Command::new("taskset").arg("-V").output().is_ok() {
+    if pinning() && Command::new("taskset").arg("-V").output().is_ok() {
         let mut command = Command::new("taskset");
         command.args(["-c", "0"]).arg(program);
         command
