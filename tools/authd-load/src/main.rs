@@ -67,6 +67,7 @@ mod pb {
 }
 
 /// Load generator for authd.
+#[allow(clippy::struct_excessive_bools)] // independent command-line switches
 #[derive(Debug, Parser)]
 #[command(name = "authd-load", version, about)]
 struct Args {
