@@ -198,7 +198,7 @@ async fn logout_logout_all_and_admin_revocations_are_recorded(backend: Backend) 
 }
 
 async fn refresh_token_reuse_is_recorded_as_denied(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.refresh_grace = Duration::ZERO).await;
+    let app = spawn_app_with(backend, |c| c.token.refresh_grace = Duration::ZERO).await;
     let alice = app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
     let spent = pb::RefreshRequest {
@@ -301,7 +301,7 @@ async fn account_changes_are_recorded_in_order(backend: Backend) {
 
 async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.key_prepublish = Duration::from_secs(60);
+        c.signing.key_prepublish = Duration::from_secs(60);
     })
     .await;
     let t0 = now_unix();
@@ -339,7 +339,7 @@ async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend)
 }
 
 async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.refresh_grace = Duration::ZERO).await;
+    let app = spawn_app_with(backend, |c| c.token.refresh_grace = Duration::ZERO).await;
     app.create_user("alice", &[]).await;
     let wrong = "Wrong-Password-Sentinel-42";
     let new_password = "New-Password-Sentinel-43";
@@ -423,9 +423,9 @@ async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
 
 async fn a_throttled_login_is_recorded(backend: Backend) {
     let app = spawn_app_with(backend, |config| {
-        config.login_throttle.account_free_failures = 1;
-        config.login_throttle.base_delay_secs = 600;
-        config.login_throttle.max_delay_secs = 600;
+        config.throttle.login_free_failures = 1;
+        config.throttle.login_backoff_base = std::time::Duration::from_secs(600);
+        config.throttle.login_backoff_max = std::time::Duration::from_secs(600);
     })
     .await;
     app.create_user("alice", &[]).await;

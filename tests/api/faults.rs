@@ -57,8 +57,8 @@ async fn verify_call(app: &TestApp, token: &str) -> Result<pb::VerifyResponse, t
 /// Starts authd on `cluster` with a short acquire timeout.
 async fn app_on(cluster: &PgCluster) -> TestApp {
     spawn_app_on(TestDb::attach(&cluster.url()), |c| {
-        c.database_acquire_timeout = Duration::from_millis(500);
-        c.cache_trust_bound = Duration::from_secs(1);
+        c.admin.store.database_acquire_timeout = Duration::from_millis(500);
+        c.server.cache_trust_bound = Duration::from_secs(1);
     })
     .await
 }
@@ -205,7 +205,7 @@ async fn a_postgres_restart_under_load_heals_without_restarting_authd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_every_database_connection_heals_within_seconds() {
     let app = spawn_app_with(Backend::Postgres, |c| {
-        c.cache_trust_bound = Duration::from_secs(1);
+        c.server.cache_trust_bound = Duration::from_secs(1);
     })
     .await;
     app.create_user("alice", &[]).await;
@@ -266,8 +266,8 @@ async fn killing_every_database_connection_heals_within_seconds() {
 async fn an_exhausted_pool_fails_calls_with_unavailable_within_the_acquire_timeout() {
     let acquire = Duration::from_millis(500);
     let app = spawn_app_with(Backend::Postgres, |c| {
-        c.database_max_connections = 1;
-        c.database_acquire_timeout = acquire;
+        c.admin.store.database_max_connections = 1;
+        c.admin.store.database_acquire_timeout = acquire;
     })
     .await;
     app.create_user("alice", &[]).await;

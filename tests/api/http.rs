@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use authd::grpc::pb;
-use secrecy::SecretBox;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -132,7 +131,7 @@ async fn jwks_is_served_with_cache_control_and_matches_get_jwks(backend: Backend
 
 async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.signing = authd::config::Signing::Es256;
+        c.signing.signing_algorithm = authd::config::Algorithm::Es256;
     })
     .await;
     let response = get(http(&app), "/.well-known/openid-configuration").await;
@@ -152,7 +151,10 @@ async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backen
     );
 
     // With a URL issuer, the JWKS is named under it.
-    let app = spawn_app_with(backend, |c| c.issuer = "https://auth.example.com/".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.token.issuer = "https://auth.example.com/".into();
+    })
+    .await;
     let response = get(http(&app), "/.well-known/openid-configuration").await;
     assert_eq!(
         response.header("cache-control"),
@@ -211,11 +213,8 @@ async fn metrics_expose_rpc_login_hashing_and_key_series_after_a_few_calls(backe
 
 async fn hs256_publishes_no_keys(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.signing = authd::config::Signing::Hs256 {
-            secret: std::sync::Arc::new(SecretBox::new(Box::new(
-                b"an hs256 secret of at least 32 bytes!".to_vec(),
-            ))),
-        };
+        c.signing.signing_algorithm = authd::config::Algorithm::Hs256;
+        c.signing.hs256_secret = Some("an hs256 secret of at least 32 bytes!".into());
     })
     .await;
     let jwks = get(http(&app), "/.well-known/jwks.json").await;
@@ -232,6 +231,6 @@ async fn hs256_publishes_no_keys(backend: Backend) {
 }
 
 async fn the_http_listener_can_be_turned_off(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.http_listen = None).await;
+    let app = spawn_app_with(backend, |c| c.server.http_listen = None).await;
     assert!(app.http_addr.is_none());
 }

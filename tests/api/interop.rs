@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use authd::config::Signing;
+use authd::config::Algorithm;
 
 use crate::helpers::{Backend, spawn_app_with};
 use crate::http::{get, http};
@@ -56,11 +56,11 @@ async fn tokens_of_every_published_algorithm_verify_with_pyjwt_from_the_jwks_alo
     backend: Backend,
 ) {
     for (signing, alg) in [
-        (Signing::EdDsa, "EdDSA"),
-        (Signing::Es256, "ES256"),
-        (Signing::Rs256, "RS256"),
+        (Algorithm::EdDsa, "EdDSA"),
+        (Algorithm::Es256, "ES256"),
+        (Algorithm::Rs256, "RS256"),
     ] {
-        let app = spawn_app_with(backend, |c| c.signing = signing).await;
+        let app = spawn_app_with(backend, |c| c.signing.signing_algorithm = signing).await;
         let alice = app.create_user("alice", &["admin"]).await;
         let token = app.token_for("alice").await;
         let jwks = get(http(&app), "/.well-known/jwks.json").await.body;

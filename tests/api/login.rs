@@ -244,8 +244,8 @@ async fn a_tampered_hash_with_huge_costs_is_refused(backend: Backend) {
 async fn logins_beyond_the_hashing_capacity_get_resource_exhausted(backend: Backend) {
     let app = Arc::new(
         spawn_app_with(backend, |config| {
-            config.hash_concurrency = 1;
-            config.hash_queue_timeout = Duration::ZERO;
+            config.password.hash_concurrency = 1;
+            config.password.hash_queue_timeout = Duration::ZERO;
         })
         .await,
     );
@@ -341,8 +341,8 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 async fn unknown_users_and_wrong_passwords_take_the_same_time(backend: Backend) {
     // Throttling would refuse these logins early (and so faster): lift it.
     let app = spawn_app_with(backend, |config| {
-        config.login_throttle.account_free_failures = 100_000;
-        config.login_throttle.address_free_failures = 100_000;
+        config.throttle.login_free_failures = 100_000;
+        config.throttle.login_free_failures_per_address = 100_000;
     })
     .await;
     app.create_user("alice", &[]).await;

@@ -283,7 +283,7 @@ async fn repeated_verifies_show_as_cache_hits(backend: Backend) {
 }
 
 async fn the_database_pool_and_change_feed_are_reported(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.database_max_connections = 7).await;
+    let app = spawn_app_with(backend, |c| c.admin.store.database_max_connections = 7).await;
     assert!(
         app.core
             .cache()

@@ -11,8 +11,11 @@ use crate::helpers::{AuthdProcess, Backend, PASSWORD, TestApp, TestDb, spawn_app
 async fn two_replicas(trust_bound: Duration) -> (TestApp, TestApp) {
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.url.clone();
-    let a = spawn_app_on(db, |c| c.cache_trust_bound = trust_bound).await;
-    let b = spawn_app_on(TestDb::attach(&url), |c| c.cache_trust_bound = trust_bound).await;
+    let a = spawn_app_on(db, |c| c.server.cache_trust_bound = trust_bound).await;
+    let b = spawn_app_on(TestDb::attach(&url), |c| {
+        c.server.cache_trust_bound = trust_bound;
+    })
+    .await;
     (a, b)
 }
 

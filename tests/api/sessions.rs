@@ -171,7 +171,7 @@ async fn parallel_refreshes_of_one_token_leave_one_successor(backend: Backend) {
 
 async fn a_session_ends_at_its_absolute_lifetime_however_often_refreshed(backend: Backend) {
     let app = spawn_app_with(backend, |config| {
-        config.session_lifetime = std::time::Duration::from_secs(3600);
+        config.token.session_lifetime = std::time::Duration::from_secs(3600);
     })
     .await;
     app.create_user("alice", &[]).await;
@@ -462,7 +462,7 @@ async fn revoking_another_users_sessions_needs_the_admin_role(backend: Backend) 
 }
 
 async fn the_oldest_session_is_evicted_beyond_the_per_user_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |config| config.max_sessions_per_user = 2).await;
+    let app = spawn_app_with(backend, |config| config.token.max_sessions_per_user = 2).await;
     app.create_user("alice", &[]).await;
     let first = app.login("alice", PASSWORD).await.expect("login");
     let second = app.login("alice", PASSWORD).await.expect("login");

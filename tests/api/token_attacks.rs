@@ -517,7 +517,7 @@ async fn odd_key_ids_are_unknown_and_cost_no_database_read(backend: Backend) {
         .expect_err("over the message limit");
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
     // ...and where the message limit allows it, over the token limit.
-    let roomy = spawn_app_with(backend, |c| c.max_message_bytes = 256 * 1024).await;
+    let roomy = spawn_app_with(backend, |c| c.server.max_message_bytes = 256 * 1024).await;
     let response = roomy.verify(&huge).await;
     assert_eq!(response.reason(), InvalidReason::Malformed, "{response:?}");
     assert_eq!(
@@ -554,7 +554,10 @@ async fn duplicate_members_and_deep_nesting_are_malformed(backend: Backend) {
 async fn an_all_zero_ecdsa_signature_is_refused(backend: Backend) {
     // r = s = 0 verifies everything in broken ECDSA implementations
     // (CVE-2022-21449); aws-lc must refuse it.
-    let app = spawn_app_with(backend, |c| c.signing = authd::config::Signing::Es256).await;
+    let app = spawn_app_with(backend, |c| {
+        c.signing.signing_algorithm = authd::config::Algorithm::Es256;
+    })
+    .await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     assert!(app.verify(&token).await.valid, "ES256 tokens work");
