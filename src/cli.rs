@@ -347,7 +347,7 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
                 UserCommand::Add { password, .. } | UserCommand::SetPassword { password, .. } => {
                     password.clone()
                 }
-                _ => PasswordSettings::default(),
+                _ => crate::settings::defaults(),
             };
             sources.attribute(hashing.check())?;
             let store = open_admin(&admin, sources, open).await?;

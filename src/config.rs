@@ -57,13 +57,12 @@ pub use crate::store::{StoreSettings, redact_url};
 pub use crate::telemetry::{LogFormat, LogSettings, OtlpSettings};
 pub use crate::throttle::ThrottleSettings;
 pub use crate::tls::TlsArgs;
-pub use crate::token::settings::{
-    Algorithm, LifetimeSettings, Signing, SigningSettings, TokenSettings,
-};
+pub use crate::token::rotation::Signing;
+pub use crate::token::settings::{Algorithm, LifetimeSettings, SigningSettings, TokenSettings};
 pub use layer::{FileValues, Source, Sources};
 
 /// What every command reads: the config file, the database and logging.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct AdminArgs {
     /// TOML config file; its keys are the flag names with `_` for `-`.
     #[arg(long, env = "AUTHD_CONFIG", value_name = "FILE")]
@@ -142,6 +141,7 @@ impl Config {
             self.token.check(&self.signing, &self.lifetimes),
             self.throttle.check(),
             self.ext_authz.check(),
+            self.tls.check(),
             self.tls.check_plaintext(&listeners),
         ] {
             src.attribute(checked)?;

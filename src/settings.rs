@@ -1,19 +1,19 @@
-//! The value parsers and checks that the settings groups of every owner
-//! share: durations and integers in a range, secrets, values that can be
-//! `off`, and the defaults of a group.
+//! The value parsers and checks the owners' settings groups share: durations
+//! and integers in a range, values that can be `off`, secrets, and a group's
+//! defaults.
 //!
-//! A leaf: owners (`token`, `password`, `store`, ...) import it to declare
-//! their settings; it must not import them, nor `config`, which layers the
-//! sources and attributes a failure ([`Invalid`]) to where its value came from.
+//! A leaf: owners import it; it must not import them, nor `config`, which
+//! attributes an [`Invalid`] to where the value came from.
 
 use std::fmt::Display;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 
-/// A check of settings that failed: the file key to blame and how to fix it.
+/// A failed check of settings: the file key to blame and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
     /// The file key of the setting (`access_token_ttl`).
@@ -26,43 +26,40 @@ pub struct Invalid {
 pub type Checked<T = ()> = Result<T, Invalid>;
 
 /// A failed check of `key`.
+///
+/// # Errors
+/// Always.
 pub fn invalid<T>(key: &'static str, message: impl Into<String>) -> Checked<T> {
-    Err(Invalid {
-        key,
-        message: message.into(),
-    })
+    let message = message.into();
+    Err(Invalid { key, message })
 }
 
-/// A setting that can also be `off` (`None`). An alias rather than
-/// `Option`, so clap takes it as one value with a default instead of an
-/// optional argument.
+/// A setting that can be `off` (`None`); an alias, not `Option`, so clap
+/// takes it as one value with a default rather than an optional argument.
 pub type OrOff<T> = Option<T>;
 
 /// The defaults of a settings group: an empty command line with every
-/// `AUTHD_*` variable ignored, so a default is written only in its `#[arg]`.
+/// variable ignored, so each default is written only in its `#[arg]`.
 ///
 /// # Panics
-/// If a group's own default does not parse; `every_default_parses` (in
-/// `config`'s tests) makes sure none does.
+/// If a default does not parse, which `config`'s tests would show.
 #[must_use]
 #[allow(clippy::expect_used)] // a default that does not parse is a bug the tests catch
 pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
     let command = T::augment_args(clap::Command::new("defaults"))
         .mut_args(|arg| arg.env(None::<&'static str>));
-    let matches = command
-        .try_get_matches_from(["defaults"])
-        .expect("the defaults parse");
-    T::from_arg_matches(&matches).expect("the defaults parse")
+    let matches = command.try_get_matches_from(["defaults"]);
+    T::from_arg_matches(&matches.expect("the defaults parse")).expect("the defaults parse")
 }
 
 /// Parses `250ms`, `30s`, `15m`, `1h`, `7d`, or a bare number of seconds.
 #[must_use]
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = number.parse().ok()?;
     let millis = match unit.trim() {
         "ms" => Some(n),
@@ -75,24 +72,26 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_millis(millis))
 }
 
-/// A value parser for a duration between `min` and `max`.
+/// A value parser for a duration from `min` to `max` (both written as the
+/// user would, `"100ms"`, `"30d"`).
 pub fn duration(
-    min: Duration,
-    max: Duration,
+    min: &'static str,
+    max: &'static str,
 ) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
-    move |text| {
-        let value = parse_duration(text).ok_or_else(|| {
-            format!("`{text}` is not a duration; use a number with ms, s, m, h or d, e.g. 15m")
-        })?;
-        if (min..=max).contains(&value) {
-            Ok(value)
-        } else {
-            Err(format!("{text} is out of range ({min:?} to {max:?})"))
-        }
+    let (low, high) = (
+        parse_duration(min).unwrap_or_default(),
+        parse_duration(max).unwrap_or_default(),
+    );
+    move |text| match parse_duration(text) {
+        Some(value) if (low..=high).contains(&value) => Ok(value),
+        Some(_) => Err(format!("{text} is out of range ({min} to {max})")),
+        None => Err(format!(
+            "`{text}` is not a duration; use a number with ms, s, m, h or d, e.g. 15m"
+        )),
     }
 }
 
-/// A value parser for a whole number between `min` and `max`.
+/// A value parser for a whole number from `min` to `max`.
 pub fn int<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
 where
     T: FromStr + PartialOrd + Display + Copy + Send + Sync + 'static,
@@ -109,10 +108,9 @@ pub fn or_off<T>(
 ) -> impl Fn(&str) -> Result<OrOff<T>, String> + Clone + Send + Sync + 'static {
     move |text| {
         if text.eq_ignore_ascii_case("off") {
-            Ok(None)
-        } else {
-            inner(text).map(Some).map_err(|e| format!("{e}, or off"))
+            return Ok(None);
         }
+        inner(text).map(Some).map_err(|e| format!("{e}, or off"))
     }
 }
 
@@ -122,10 +120,9 @@ pub fn or_off<T>(
 /// For a blank string.
 pub fn non_empty(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
-        Err("must not be empty".to_owned())
-    } else {
-        Ok(text.to_owned())
+        return Err("must not be empty".to_owned());
     }
+    Ok(text.to_owned())
 }
 
 /// A value parser for a secret: a [`SecretString`] from the moment it is read.
@@ -140,7 +137,7 @@ pub fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
 /// Reads a `*_FILE` secret (trailing newline ignored) straight into a secret type.
 ///
 /// # Errors
-/// `key` and the reason when the file cannot be read.
+/// `key`, and why, when the file cannot be read.
 pub fn read_secret_file(path: &Path, key: &'static str) -> Checked<SecretString> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(SecretString::from(
@@ -150,20 +147,19 @@ pub fn read_secret_file(path: &Path, key: &'static str) -> Checked<SecretString>
     }
 }
 
-/// A secret given by value (`key`) or in a file (`file_key`), at least 32
-/// bytes; a short one is blamed on the setting it came from.
+/// A secret of at least 32 bytes given by value (`key`) or in a file
+/// (`file_key`); a short one is blamed on the setting it came from.
 ///
 /// # Errors
 /// An unreadable file or a short secret.
 pub fn long_secret(
     value: Option<&SecretString>,
     file: Option<&Path>,
-    key: &'static str,
-    file_key: &'static str,
-) -> Checked<Option<std::sync::Arc<SecretBox<Vec<u8>>>>> {
+    keys: (&'static str, &'static str),
+) -> Checked<Option<Arc<SecretBox<Vec<u8>>>>> {
     let (secret, from) = match (value, file) {
-        (Some(value), _) => (value.clone(), key),
-        (None, Some(path)) => (read_secret_file(path, file_key)?, file_key),
+        (Some(value), _) => (value.clone(), keys.0),
+        (None, Some(path)) => (read_secret_file(path, keys.1)?, keys.1),
         (None, None) => return Ok(None),
     };
     if secret.expose_secret().len() < 32 {
@@ -172,6 +168,7 @@ pub fn long_secret(
             "is shorter than 32 bytes; generate one with `head -c 48 /dev/urandom | base64`",
         );
     }
-    let bytes = secret.expose_secret().as_bytes().to_vec();
-    Ok(Some(std::sync::Arc::new(SecretBox::new(Box::new(bytes)))))
+    Ok(Some(Arc::new(SecretBox::new(Box::new(
+        secret.expose_secret().as_bytes().to_vec(),
+    )))))
 }

@@ -33,12 +33,6 @@ pub struct LogSettings {
     pub log: Option<String>,
 }
 
-impl Default for LogSettings {
-    fn default() -> Self {
-        crate::settings::defaults()
-    }
-}
-
 /// OpenTelemetry export: the server only.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct OtlpSettings {

@@ -49,7 +49,7 @@ impl Default for ThrottlePolicy {
     /// The settings' default: 5 free failures per account and 50 per address
     /// within an hour, then blocks of 1 s doubling up to 15 minutes.
     fn default() -> Self {
-        ThrottleSettings::default().policy()
+        crate::settings::defaults::<ThrottleSettings>().policy()
     }
 }
 
@@ -68,18 +68,15 @@ pub struct ThrottleSettings {
     pub login_free_failures_per_address: u32,
 
     /// A login name's or address's failures are forgotten this long after its last failure.
-    #[arg(long, env = "AUTHD_LOGIN_FAILURE_WINDOW", default_value = "1h",
-          value_parser = duration(Duration::from_secs(1), Duration::from_secs(30 * 86_400)))]
+    #[arg(long, env = "AUTHD_LOGIN_FAILURE_WINDOW", default_value = "1h", value_parser = duration("1s", "30d"))]
     pub login_failure_window: Duration,
 
     /// First block after the free failures; each further failure doubles it.
-    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_BASE", default_value = "1s",
-          value_parser = duration(Duration::from_secs(1), Duration::from_secs(3600)))]
+    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_BASE", default_value = "1s", value_parser = duration("1s", "1h"))]
     pub login_backoff_base: Duration,
 
     /// Longest block; at most the failure window, so no lock-out is permanent.
-    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_MAX", default_value = "15m",
-          value_parser = duration(Duration::from_secs(1), Duration::from_secs(30 * 86_400)))]
+    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_MAX", default_value = "15m", value_parser = duration("1s", "30d"))]
     pub login_backoff_max: Duration,
 
     /// Proxies whose `x-forwarded-for` is believed (its last hop becomes the
@@ -89,12 +86,6 @@ pub struct ThrottleSettings {
     #[arg(long, env = "AUTHD_TRUSTED_PROXIES", value_name = "LIST", default_value = "",
           hide_default_value = true, value_parser = TrustedProxies::from_str)]
     pub trusted_proxies: TrustedProxies,
-}
-
-impl Default for ThrottleSettings {
-    fn default() -> Self {
-        crate::settings::defaults()
-    }
 }
 
 impl ThrottleSettings {

@@ -39,6 +39,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::error::{Error, Result};
+use crate::settings::{Checked, invalid};
 
 /// A TLS handshake that takes longer than this is dropped, so a client that
 /// opens connections and never finishes handshaking cannot pile them up.
@@ -430,46 +431,44 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
+    /// Checks that each setting has the ones it builds on.
+    ///
+    /// # Errors
+    /// The setting that lacks what it needs.
+    pub fn check(&self) -> Checked {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => invalid(
+                "tls_key",
+                "--tls-cert is set but its private key is not; give both (PEM files)",
+            ),
+            (None, Some(_)) => invalid(
+                "tls_cert",
+                "--tls-key is set but the certificate is not; give both (PEM files)",
+            ),
+            (None, None) if self.tls_client_ca.is_some() => invalid(
+                "tls_client_ca",
+                "client certificates need TLS; also give --tls-cert and --tls-key",
+            ),
+            _ if !self.admin_clients.is_empty() && self.tls_client_ca.is_none() => invalid(
+                "admin_clients",
+                "the allow-list checks client certificates, so it needs mutual TLS: also give \
+                 --tls-cert, --tls-key and --tls-client-ca",
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads the TLS files; `None` for plaintext.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the flag of a missing setting or bad file.
+    /// [`Error::Config`] naming the flag of a missing or unusable file.
     pub fn settings(&self) -> Result<Option<TlsSettings>> {
-        let missing = |flag: &str, message: &str| {
-            Error::Config(format!(
-                "invalid configuration --{flag} (env AUTHD_{}, file key {}): {message}",
-                flag.replace('-', "_").to_ascii_uppercase(),
-                flag.replace('-', "_")
-            ))
-        };
-        let tls = match (&self.tls_cert, &self.tls_key) {
-            (None, None) => None,
+        match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => {
-                Some(TlsSettings::load(cert, key, self.tls_client_ca.as_deref())?)
+                TlsSettings::load(cert, key, self.tls_client_ca.as_deref()).map(Some)
             }
-            (Some(_), None) => {
-                let fix = "--tls-cert is set but its private key is not; give both (PEM files)";
-                return Err(missing("tls-key", fix));
-            }
-            (None, Some(_)) => {
-                let fix = "--tls-key is set but the certificate is not; give both (PEM files)";
-                return Err(missing("tls-cert", fix));
-            }
-        };
-        if self.tls_client_ca.is_some() && tls.is_none() {
-            let fix = "client certificates need TLS; also give --tls-cert and --tls-key";
-            return Err(missing("tls-client-ca", fix));
+            _ => Ok(None),
         }
-        if !self.admin_clients.is_empty()
-            && !tls.as_ref().is_some_and(TlsSettings::verifies_clients)
-        {
-            return Err(missing(
-                "admin-clients",
-                "the allow-list checks client certificates, so it needs mutual TLS: also give \
-                 --tls-cert, --tls-key and --tls-client-ca",
-            ));
-        }
-        Ok(tls)
     }
 
     /// The admin allow-list.
@@ -487,13 +486,13 @@ impl TlsArgs {
     pub fn check_plaintext(
         &self,
         listeners: &[(&'static str, Option<std::net::SocketAddr>)],
-    ) -> crate::settings::Checked {
+    ) -> Checked {
         if self.tls_cert.is_some() || self.allow_plaintext {
             return Ok(());
         }
         for (key, addr) in listeners {
             if let Some(addr) = addr.filter(|addr| !addr.ip().is_loopback()) {
-                return crate::settings::invalid(
+                return invalid(
                     key,
                     format!(
                         "refusing to serve plaintext on {addr}, which is not a loopback \

@@ -19,14 +19,12 @@ pub struct ServerSettings {
     pub http_listen: OrOff<SocketAddr>,
 
     /// How long shutdown waits for in-flight calls.
-    #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", default_value = "10s",
-          value_parser = duration(Duration::ZERO, Duration::from_secs(600)))]
+    #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", default_value = "10s", value_parser = duration("0s", "10m"))]
     pub shutdown_grace: Duration,
 
     /// Longest time one gRPC call may take before it is cancelled; a
     /// shorter `grpc-timeout` from the caller wins.
-    #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", default_value = "10s",
-          value_parser = duration(Duration::from_millis(100), Duration::from_secs(600)))]
+    #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", default_value = "10s", value_parser = duration("100ms", "10m"))]
     pub request_timeout: Duration,
 
     /// Largest gRPC request message accepted, in bytes; bigger ones are
@@ -37,15 +35,8 @@ pub struct ServerSettings {
 
     /// How long cached user/session state may be trusted after the change
     /// feed was last heard from; past it Verify reads the database.
-    #[arg(long, env = "AUTHD_CACHE_TRUST_BOUND", default_value = "3s",
-          value_parser = duration(Duration::ZERO, Duration::from_secs(60)))]
+    #[arg(long, env = "AUTHD_CACHE_TRUST_BOUND", default_value = "3s", value_parser = duration("0s", "60s"))]
     pub cache_trust_bound: Duration,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        settings::defaults()
-    }
 }
 
 /// A value parser for `IP:PORT`.

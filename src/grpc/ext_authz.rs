@@ -356,7 +356,7 @@ const RESERVED_HEADERS: &[&str] = &[
 
 impl Default for ExtAuthzHeaders {
     fn default() -> Self {
-        ExtAuthzSettings::default().headers()
+        crate::settings::defaults::<ExtAuthzSettings>().headers()
     }
 }
 
@@ -377,12 +377,6 @@ pub struct ExtAuthzSettings {
     #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", default_value = "x-authd-roles",
           value_parser = header_name)]
     pub ext_authz_roles_header: String,
-}
-
-impl Default for ExtAuthzSettings {
-    fn default() -> Self {
-        crate::settings::defaults()
-    }
 }
 
 impl ExtAuthzSettings {

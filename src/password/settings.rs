@@ -30,14 +30,8 @@ pub struct PasswordSettings {
 
     /// How long a login waits for a hashing slot before RESOURCE_EXHAUSTED.
     #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT", default_value = "1s",
-          value_parser = settings::duration(Duration::ZERO, Duration::from_secs(60)))]
+          value_parser = settings::duration("0s", "60s"))]
     pub hash_queue_timeout: Duration,
-}
-
-impl Default for PasswordSettings {
-    fn default() -> Self {
-        settings::defaults()
-    }
 }
 
 impl PasswordSettings {
@@ -78,7 +72,7 @@ pub struct Argon2Config {
 impl Default for Argon2Config {
     /// The settings' default: OWASP's first recommendation, m=19456 KiB, t=2, p=1.
     fn default() -> Self {
-        PasswordSettings::default().argon2()
+        settings::defaults::<PasswordSettings>().argon2()
     }
 }
 

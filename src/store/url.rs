@@ -34,14 +34,8 @@ pub struct StoreSettings {
 
     /// How long a call waits for a database connection before failing with UNAVAILABLE.
     #[arg(long, env = "AUTHD_DATABASE_ACQUIRE_TIMEOUT", default_value = "1s",
-          value_parser = settings::duration(Duration::from_millis(10), Duration::from_secs(60)))]
+          value_parser = settings::duration("10ms", "60s"))]
     pub database_acquire_timeout: Duration,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        settings::defaults()
-    }
 }
 
 impl StoreSettings {

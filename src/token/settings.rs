@@ -1,5 +1,5 @@
 //! Token settings owned by `token`: how access tokens are signed
-//! ([`SigningSettings`], [`Signing`]), the lifetimes that decide how long a
+//! ([`SigningSettings`], building a [`Signing`]), the lifetimes that decide how long a
 //! replaced key verifies ([`LifetimeSettings`]), and the server's token and
 //! session settings ([`TokenSettings`]).
 //!
@@ -9,13 +9,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 
 use super::kek::KeyEncryptionKey;
-use super::rotation::KeyPolicy;
+use super::rotation::{KeyPolicy, Signing};
 use crate::settings::{self, Checked, OrOff, duration, int, invalid};
-
-const DAY: u64 = 24 * 3600;
 
 /// How new signing keys are made: the server and `keys rotate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,8 +52,7 @@ pub struct SigningSettings {
     pub key_encryption_secret_file: Option<PathBuf>,
 
     /// How long a new key is published before it signs, so JWKS caches learn it first.
-    #[arg(long, env = "AUTHD_KEY_PREPUBLISH", default_value = "1h",
-          value_parser = duration(Duration::ZERO, Duration::from_secs(30 * DAY)))]
+    #[arg(long, env = "AUTHD_KEY_PREPUBLISH", default_value = "1h", value_parser = duration("0s", "30d"))]
     pub key_prepublish: Duration,
 }
 
@@ -74,12 +73,6 @@ pub enum Algorithm {
     Hs256,
 }
 
-impl Default for SigningSettings {
-    fn default() -> Self {
-        settings::defaults()
-    }
-}
-
 impl SigningSettings {
     /// The signing mode, with the HS256 secret read (from its file if need be).
     ///
@@ -91,20 +84,18 @@ impl SigningSettings {
             Algorithm::Es256 => Signing::Es256,
             Algorithm::Rs256 => Signing::Rs256,
             Algorithm::Hs256 => {
-                let secret = settings::long_secret(
+                let (value, file) = (
                     self.hs256_secret.as_ref(),
                     self.hs256_secret_file.as_deref(),
-                    "hs256_secret",
-                    "hs256_secret_file",
-                )?;
-                let Some(secret) = secret else {
-                    return invalid(
+                );
+                match settings::long_secret(value, file, ("hs256_secret", "hs256_secret_file"))? {
+                    Some(secret) => Signing::Hs256 { secret },
+                    None => invalid(
                         "hs256_secret_file",
                         "HS256 needs a secret of at least 32 bytes; generate one with \
                          `head -c 48 /dev/urandom | base64 > hs256.secret`",
-                    );
-                };
-                Signing::Hs256 { secret }
+                    )?,
+                }
             }
         })
     }
@@ -113,12 +104,15 @@ impl SigningSettings {
     ///
     /// # Errors
     /// A short or unreadable secret.
-    pub fn key_encryption_secret(&self) -> Checked<Option<std::sync::Arc<SecretBox<Vec<u8>>>>> {
-        settings::long_secret(
+    pub fn key_encryption_secret(&self) -> Checked<Option<Arc<SecretBox<Vec<u8>>>>> {
+        let (value, file) = (
             self.key_encryption_secret.as_ref(),
             self.key_encryption_secret_file.as_deref(),
-            "key_encryption_secret",
-            "key_encryption_secret_file",
+        );
+        settings::long_secret(
+            value,
+            file,
+            ("key_encryption_secret", "key_encryption_secret_file"),
         )
     }
 
@@ -142,6 +136,7 @@ impl SigningSettings {
         lifetimes: &LifetimeSettings,
         rotation_interval: Option<Duration>,
     ) -> crate::Result<KeyPolicy> {
+        // Callers have run `check` (and attributed its failure); this is the fallback.
         let config =
             |i: settings::Invalid| crate::Error::Config(format!("{}: {}", i.key, i.message));
         let kek = match self.key_encryption_secret().map_err(config)? {
@@ -164,26 +159,17 @@ impl SigningSettings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LifetimeSettings {
     /// Lifetime of access tokens, e.g. `900s`, `15m`, `1h`.
-    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL", default_value = "15m",
-          value_parser = duration(Duration::from_secs(10), Duration::from_secs(DAY)))]
+    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = duration("10s", "1d"))]
     pub access_token_ttl: Duration,
 
     /// Clock skew tolerated when checking `exp` and `nbf`.
-    #[arg(long, env = "AUTHD_LEEWAY", default_value = "10s",
-          value_parser = duration(Duration::ZERO, Duration::from_secs(300)))]
+    #[arg(long, env = "AUTHD_LEEWAY", default_value = "10s", value_parser = duration("0s", "5m"))]
     pub leeway: Duration,
 
     /// How often each replica reloads keys from the database and applies due
     /// rotations and retirements.
-    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "30s",
-          value_parser = duration(Duration::from_secs(1), Duration::from_secs(3600)))]
+    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "30s", value_parser = duration("1s", "1h"))]
     pub key_refresh_interval: Duration,
-}
-
-impl Default for LifetimeSettings {
-    fn default() -> Self {
-        settings::defaults()
-    }
 }
 
 /// The server's token and session settings.
@@ -199,14 +185,12 @@ pub struct TokenSettings {
 
     /// Absolute lifetime of a session (and of its refresh tokens); refreshing
     /// does not extend it.
-    #[arg(long, env = "AUTHD_SESSION_LIFETIME", default_value = "7d",
-          value_parser = duration(Duration::from_secs(60), Duration::from_secs(366 * DAY)))]
+    #[arg(long, env = "AUTHD_SESSION_LIFETIME", default_value = "7d", value_parser = duration("60s", "366d"))]
     pub session_lifetime: Duration,
 
     /// Window in which presenting an already-rotated refresh token again
     /// returns the same successor instead of revoking the session.
-    #[arg(long, env = "AUTHD_REFRESH_GRACE", default_value = "10s",
-          value_parser = duration(Duration::ZERO, Duration::from_secs(300)))]
+    #[arg(long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = duration("0s", "5m"))]
     pub refresh_grace: Duration,
 
     /// Most live sessions per user; logging in beyond it ends the oldest (0: no limit).
@@ -220,8 +204,7 @@ pub struct TokenSettings {
     pub verify_cache_entries: usize,
 
     /// Longest time a verified token is remembered (never past its `exp`).
-    #[arg(long, env = "AUTHD_VERIFY_CACHE_TTL", default_value = "5m",
-          value_parser = duration(Duration::ZERO, Duration::from_secs(DAY)))]
+    #[arg(long, env = "AUTHD_VERIFY_CACHE_TTL", default_value = "5m", value_parser = duration("0s", "1d"))]
     pub verify_cache_ttl: Duration,
 
     /// Longest token Verify will parse; longer ones are malformed.
@@ -231,14 +214,8 @@ pub struct TokenSettings {
 
     /// Rotate the signing key automatically this often, e.g. `720h`, or `off`.
     #[arg(long, env = "AUTHD_KEY_ROTATION_INTERVAL", default_value = "off",
-          value_parser = settings::or_off(duration(Duration::from_secs(3600), Duration::from_secs(366 * DAY))))]
+          value_parser = settings::or_off(duration("1h", "366d")))]
     pub key_rotation_interval: OrOff<Duration>,
-}
-
-impl Default for TokenSettings {
-    fn default() -> Self {
-        settings::defaults()
-    }
 }
 
 impl TokenSettings {
@@ -265,20 +242,4 @@ impl TokenSettings {
         }
         Ok(())
     }
-}
-
-/// How access tokens are signed.
-#[derive(Debug, Clone)]
-pub enum Signing {
-    /// Ed25519 with a key pair generated on first start and kept in the database.
-    EdDsa,
-    /// ECDSA P-256 with SHA-256, key pairs kept in the database.
-    Es256,
-    /// RSA (2048-bit) PKCS#1 v1.5 with SHA-256, key pairs kept in the database.
-    Rs256,
-    /// HMAC-SHA256 with a shared secret; anyone holding it can mint tokens.
-    Hs256 {
-        /// The shared secret (at least 32 bytes).
-        secret: std::sync::Arc<SecretBox<Vec<u8>>>,
-    },
 }
