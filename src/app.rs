@@ -129,8 +129,6 @@ const FEED_START_WAIT: Duration = Duration::from_secs(3);
 const STARTUP_RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest pause between start-up attempts: recovery is noticed within it.
 const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
-/// How often the readiness probe pings the database while serving.
-const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Opens the store at `url` and applies migrations, for commands that run
 /// once: an unreachable PostgreSQL is reported with its cause at once.
@@ -343,6 +341,7 @@ impl App {
             Arc::clone(&self.store),
             self.readiness.clone(),
             self.config.admin.store.database_acquire_timeout + Duration::from_secs(1),
+            self.config.server.readiness_probe_interval,
         ));
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         tracing::info!(
@@ -477,10 +476,15 @@ async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Read
     }
 }
 
-/// Pings the database every [`READINESS_PROBE_INTERVAL`] once started, each
-/// ping bounded by `limit`, and records the answer in `readiness`.
-async fn probe_database(store: Arc<dyn Store>, readiness: Readiness, limit: Duration) {
-    let mut ticker = tokio::time::interval(READINESS_PROBE_INTERVAL);
+/// Pings the database every `interval` once started, each ping bounded by
+/// `limit`, and records the answer in `readiness`.
+async fn probe_database(
+    store: Arc<dyn Store>,
+    readiness: Readiness,
+    limit: Duration,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

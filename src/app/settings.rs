@@ -37,6 +37,11 @@ pub struct ServerSettings {
     /// feed was last heard from; past it Verify reads the database.
     #[arg(long, env = "AUTHD_CACHE_TRUST_BOUND", default_value = "3s", value_parser = duration("0s", "60s"))]
     pub cache_trust_bound: Duration,
+
+    /// How often a serving authd pings its database; health and `/readyz`
+    /// turn NOT_SERVING at the first ping that fails.
+    #[arg(long, env = "AUTHD_READINESS_PROBE_INTERVAL", default_value = "1s", value_parser = duration("100ms", "1m"))]
+    pub readiness_probe_interval: Duration,
 }
 
 /// A value parser for `IP:PORT`.

@@ -181,6 +181,17 @@ fn file_values_apply_below_flags() {
     let message = load(&["--config", file]).unwrap_err().to_string();
     assert!(message.contains("no_such_key"), "{message}");
     assert!(message.contains(&format!("{file}:2:15")), "{message}");
+
+    std::fs::write(&path, "readiness_probe_interval = 5\n").unwrap();
+    let config = load(&["--config", file]).unwrap();
+    assert_eq!(
+        config.server.readiness_probe_interval,
+        Duration::from_secs(5)
+    );
+    let message = load(&["--readiness-probe-interval", "10ms"])
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("out of range (100ms to 1m)"), "{message}");
 }
 
 #[test]
