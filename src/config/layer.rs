@@ -260,7 +260,12 @@ impl FileValues {
         let message = match std::error::Error::source(&error) {
             Some(cause) => cause.to_string(),
             None => match error.get(ContextKind::ValidValue) {
-                Some(ContextValue::Strings(valid)) => format!("use one of {}", valid.join(", ")),
+                Some(ContextValue::Strings(valid)) => match error.get(ContextKind::InvalidValue) {
+                    Some(ContextValue::String(value)) => {
+                        format!("`{value}` is not one of {}", valid.join(", "))
+                    }
+                    _ => format!("use one of {}", valid.join(", ")),
+                },
                 _ => return Err(error),
             },
         };
