@@ -156,6 +156,7 @@ where
         .map_err(ParseFailure::Config)?
         .unwrap_or_default();
     let command = command(&file).map_err(ParseFailure::Config)?;
+    let args = crate::config::settings_after_subcommand(&command, args);
     let matches = command.clone().try_get_matches_from(&args).map_err(|e| {
         match file.explain(&command, &args, e) {
             Ok(config) => ParseFailure::Config(config),

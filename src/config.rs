@@ -59,7 +59,7 @@ pub use crate::throttle::ThrottleSettings;
 pub use crate::tls::TlsArgs;
 pub use crate::token::rotation::Signing;
 pub use crate::token::settings::{Algorithm, LifetimeSettings, SigningSettings, TokenSettings};
-pub use layer::{FileValues, Source, Sources};
+pub use layer::{FileValues, Source, Sources, settings_after_subcommand};
 
 /// What every command reads: the config file, the database and logging.
 #[derive(Debug, Clone, clap::Args)]

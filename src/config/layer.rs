@@ -284,6 +284,46 @@ fn find<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
         .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
 }
 
+/// `authd --config FILE migrate` as `authd migrate --config FILE`: settings
+/// before the subcommand move after it, if the subcommand takes them all
+/// (main accepted both orders).
+#[must_use]
+pub fn settings_after_subcommand(
+    command: &clap::Command,
+    mut args: Vec<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let long = |arg: &std::ffi::OsString| {
+        let text = arg.to_string_lossy();
+        let name = text.strip_prefix("--")?.split('=').next()?.to_owned();
+        Some((name, text.contains('=')))
+    };
+    let mut at = 1;
+    while let Some((name, inline)) = args.get(at).and_then(long) {
+        let Some(arg) = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(&name))
+        else {
+            return args;
+        };
+        at += if !inline && arg.get_action().takes_values() {
+            2
+        } else {
+            1
+        };
+    }
+    let sub = args
+        .get(at)
+        .and_then(|a| command.find_subcommand(a.to_string_lossy().as_ref()));
+    let takes = |sub: &clap::Command| {
+        let mut flags = args[1..at.min(args.len())].iter().filter_map(long);
+        flags.all(|(name, _)| sub.get_arguments().any(|a| a.get_long() == Some(&name)))
+    };
+    if at > 1 && sub.is_some_and(takes) {
+        args[1..=at].rotate_right(1);
+    }
+    args
+}
+
 fn knows(command: &clap::Command, key: &str) -> bool {
     command.get_arguments().any(|a| a.get_id() == key)
         || command.get_subcommands().any(|sub| knows(sub, key))

@@ -837,3 +837,26 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
         "ANSI codes: {lines:?}"
     );
 }
+
+#[tokio::test]
+async fn settings_before_the_subcommand_apply_to_it() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let out = authd(
+        "sqlite::memory:",
+        &["--database-url", &db.url, "migrate"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let flag = format!("--database-url={}", db.url);
+    let out = authd(
+        "sqlite::memory:",
+        &[&flag, "--log", "warn", "user", "list"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("USERNAME"), "{}", stdout(&out));
+    // A server setting is not the subcommand's, and is refused as before.
+    let out = authd(&db.url, &["--listen", "127.0.0.1:1", "migrate"], "");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
+}
