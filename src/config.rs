@@ -4,44 +4,35 @@
 //! # Mechanism
 //!
 //! Each setting is one typed field of a `clap::Args` group owned by its
-//! subsystem ([`StoreSettings`] in `store`, [`PasswordSettings`] in
-//! `password`, [`SigningSettings`], [`LifetimeSettings`] and
-//! [`TokenSettings`] in `token`, [`ThrottleSettings`] in `throttle`,
-//! [`TlsArgs`] in `tls`, [`ExtAuthzSettings`] in `grpc::ext_authz`,
-//! [`LogSettings`] and [`OtlpSettings`] in `telemetry`, [`ServerSettings`]
-//! in `app`): its `///` doc is the help, `#[arg(long, env = "AUTHD_...",
-//! default_value = "...", value_parser = ...)]` the flag, variable, default
-//! and check, its name the config-file key and its type the checked value
-//! (the shared parsers are in [`crate::settings`]). [`Config`] is the
-//! composition of the groups, and its `Default` is an empty command line,
-//! so no default is written twice. Commands compose only the groups they
-//! use ([`AdminArgs`] for all of them).
+//! subsystem ([`StoreSettings`], [`PasswordSettings`], [`SigningSettings`],
+//! [`LifetimeSettings`], [`TokenSettings`], [`ThrottleSettings`], [`TlsArgs`],
+//! [`ExtAuthzSettings`], [`LogSettings`], [`OtlpSettings`], [`ServerSettings`]):
+//! its `///` doc is the help, `#[arg(long, env = "AUTHD_...", default_value =
+//! "...", value_parser = ...)]` the flag, variable, default and check, its
+//! name the file key and its type the checked value (shared parsers in
+//! [`crate::settings`]). [`Config`] composes the groups and its `Default` is
+//! an empty command line, so no default is written twice; each command
+//! composes only the groups it uses ([`AdminArgs`] for all of them).
 //!
-//! The TOML file is layered *between* the defaults and the environment by
-//! installing each file key as the default value of the argument with that
-//! id, before clap parses ([`layer`]); clap then applies flags over
-//! variables over defaults and runs the value parsers on whichever won, so
-//! a duration parses the same from a flag, a variable or the file, integers
-//! included (`access_token_ttl = 600`). A value clap refuses is reported by
-//! [`FileValues::explain`] as the key, where its value came from
+//! The file is layered *between* the defaults and the environment by
+//! installing its values as the defaults of the arguments with the key as id
+//! (`config::layer`); clap then applies flags over variables over defaults and
+//! runs the value parser on whichever won, so a value parses the same from
+//! anywhere (`access_token_ttl = 600` is seconds). A refused value
+//! ([`FileValues::explain`]) or failed cross-field check ([`Config::check`],
+//! the owners' `check`) names the key, where its value came from
 //! (`/etc/authd.toml:3:20`, the variable or the flag) and how to fix it.
-//! Checks across fields are each owner's `check`, attributed the same way
-//! by [`Config::check`]. figment, the alternative, would need a second,
-//! serde-shaped declaration next to clap's for the flags and `--help`.
+//! figment would need a second, serde-shaped declaration beside clap's.
 //!
-//! This module owns layering and attribution; it must not be imported below
-//! `app` and `cli`. Secrets are [`secrecy`] types from the moment they are
-//! read, by value or from a `*_FILE`, and never show in `Debug` or logs.
+//! This module owns layering and attribution; nothing below `app` and `cli`
+//! imports it. Secrets are [`secrecy`] types from the moment they are read.
 //!
 //! # How to add a setting
 //!
-//! Add one field, with its doc, `#[arg(long, env = "AUTHD_NAME",
-//! default_value = "...", value_parser = ...)]` and the type of its checked
-//! value, to the settings group of its owner; use it where it is needed
-//! (`config.server.name`). If it depends on another setting, say so in the
-//! owner's `check`. Flag, variable, file key, default, `--help` and error
-//! attribution follow from the field; add its row to README's
-//! configuration table.
+//! Add one field (doc, `#[arg(long, env = "AUTHD_NAME", default_value = "...",
+//! value_parser = ...)]`, the checked type) to its owner's settings group and
+//! use it (`config.server.name`); if it depends on another setting, say so in
+//! the owner's `check`. Then add its row to README's configuration table.
 
 use std::path::PathBuf;
 
