@@ -39,11 +39,9 @@ fn arg(name: &str) -> Option<String> {
 }
 
 async fn replica(url: &str) -> (AuthServiceClient<Channel>, authd::service::AuthCore) {
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: SecretString::from(url.to_owned()),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin.store.database_url = url.parse().expect("a database URL");
     let app = App::build(config).await.expect("replica starts");
     let addr = app.local_addr();
     let core = app.core().clone();

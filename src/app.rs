@@ -44,6 +44,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
+pub mod settings;
+
 use crate::cache::{self, StateCache};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -70,6 +72,8 @@ pub struct App {
     core: AuthCore,
     store: Arc<dyn Store>,
     config: Config,
+    /// TLS read from the files `config` names, once; `None`: plaintext.
+    tls: Option<crate::tls::TlsSettings>,
     /// Every background task, supervised (see [`tasks`]).
     tasks: Tasks,
     /// Applies rotations and reloads keys; its refresher runs while serving.
@@ -129,10 +133,11 @@ pub async fn open_store(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn
 /// # Errors
 /// [`Error::Config`] for unusable parameters.
 pub async fn password_hasher(config: &Config) -> Result<PasswordHasher> {
+    let password = &config.password;
     PasswordHasher::new(
-        config.argon2,
-        config.hash_concurrency,
-        config.hash_queue_timeout,
+        password.argon2(),
+        password.hash_concurrency,
+        password.hash_queue_timeout,
     )
     .await
 }
@@ -157,7 +162,8 @@ impl App {
     /// # Errors
     /// As [`Self::build`].
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self> {
-        config.check_transport_security()?;
+        config.check(&crate::config::Sources::default())?;
+        let tls = config.tls.settings()?;
         let database = config.database()?;
         let store = store::connect(&database, config.pool()).await?;
         let hash_wait = crate::metrics::latency_histogram();
@@ -179,24 +185,28 @@ impl App {
         .await?;
         let tokens = TokenService::new(
             Arc::clone(keys.keys()),
-            config.issuer.clone(),
-            config.audience.clone(),
-            config.access_token_ttl,
-            config.leeway,
+            config.token.issuer.clone(),
+            config.token.audience.clone(),
+            config.lifetimes.access_token_ttl,
+            config.lifetimes.leeway,
         )
-        .with_max_token_bytes(config.max_token_bytes)
-        .with_verified_cache(config.verify_cache_entries, config.verify_cache_ttl);
+        .with_max_token_bytes(config.token.max_token_bytes)
+        .with_verified_cache(
+            config.token.verify_cache_entries,
+            config.token.verify_cache_ttl,
+        );
         let cache = Arc::new(StateCache::new(
-            config.cache_trust_bound,
+            config.server.cache_trust_bound,
             CACHE_ENTRY_TTL,
             CACHE_MAX_ENTRIES,
             clock.clone(),
         ));
         spawn_state_tasks(&mut tasks, &config, &store, &cache, &clock);
         let policy = SessionPolicy {
-            lifetime_secs: i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
-            grace_secs: i64::try_from(config.refresh_grace.as_secs()).unwrap_or(i64::MAX),
-            max_per_user: config.max_sessions_per_user,
+            lifetime_secs: i64::try_from(config.token.session_lifetime.as_secs())
+                .unwrap_or(i64::MAX),
+            grace_secs: i64::try_from(config.token.refresh_grace.as_secs()).unwrap_or(i64::MAX),
+            max_per_user: config.token.max_sessions_per_user,
         };
         let metrics = Metrics::new(
             Sources {
@@ -210,20 +220,21 @@ impl App {
         );
         let accounts = Accounts::new(Arc::clone(&store), hasher, clock.clone());
         let core = AuthCore::new(accounts, tokens, Arc::clone(&cache), policy)
-            .with_throttle(config.login_throttle);
+            .with_throttle(config.throttle.policy());
         if readiness.state().started
-            && !config.cache_trust_bound.is_zero()
+            && !config.server.cache_trust_bound.is_zero()
             && !cache.wait_until_trusted(FEED_START_WAIT).await
         {
             tracing::warn!("change feed not live yet; Verify reads the database until it is");
         }
-        let (listener, local_addr, http) = bind_listeners(&config).await?;
+        let (listener, local_addr, http) = bind_listeners(&config.server).await?;
         Ok(Self {
             listener,
             local_addr,
             core,
             store,
             config,
+            tls,
             tasks,
             keys,
             http,
@@ -310,7 +321,8 @@ impl App {
             probe_database(
                 Arc::clone(&self.store),
                 self.readiness.clone(),
-                self.config.database_acquire_timeout + Duration::from_secs(1),
+                self.config.admin.store.database_acquire_timeout + Duration::from_secs(1),
+                self.config.server.readiness_probe_interval,
             ),
         );
         // Last, so the supervisor (last started, first stopped) takes the
@@ -319,8 +331,8 @@ impl App {
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         tracing::info!(
             addr = %self.local_addr,
-            tls = self.config.tls.is_some(),
-            client_certificates = self.config.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
+            tls = self.tls.is_some(),
+            client_certificates = self.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
             "authd serving gRPC"
         );
         // tonic's `tcp_nodelay` only reaches sockets it accepts itself; these
@@ -334,14 +346,14 @@ impl App {
             }
             accepted
         });
-        let max_message = self.config.max_message_bytes;
-        let server = transport(&self.config)?
+        let max_message = self.config.server.max_message_bytes;
+        let server = transport(&self.config.server, self.tls.as_ref())?
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
             .add_service(InterceptedService::new(
                 AuthorizationServer::new(
-                    ExtAuthzApi::new(self.core.clone(), self.config.ext_authz_headers.clone())
+                    ExtAuthzApi::new(self.core.clone(), self.config.ext_authz.headers())
                         .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),
@@ -350,8 +362,8 @@ impl App {
             .add_service(InterceptedService::new(
                 AuthServiceServer::new(
                     AuthApi::new(self.core)
-                        .with_trusted_proxies(self.config.trusted_proxies.clone())
-                        .with_admin_clients(self.config.admin_clients.clone())
+                        .with_trusted_proxies(self.config.throttle.trusted_proxies.clone())
+                        .with_admin_clients(self.config.tls.admin_clients())
                         .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),
@@ -359,7 +371,7 @@ impl App {
             ))
             .serve_with_incoming_shutdown(incoming, signal);
 
-        let grace = self.config.shutdown_grace;
+        let grace = self.config.server.shutdown_grace;
         let stopping = self.readiness.stopping();
         let drain_deadline = async move {
             stopping.await;
@@ -456,9 +468,12 @@ async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Read
 
 /// The gRPC server with TLS (when configured) and authd's transport limits;
 /// docs/performance.md and docs/security.md explain each choice.
-fn transport(config: &Config) -> Result<Server> {
+fn transport(
+    config: &settings::ServerSettings,
+    tls: Option<&crate::tls::TlsSettings>,
+) -> Result<Server> {
     let mut builder = Server::builder();
-    if let Some(tls) = &config.tls {
+    if let Some(tls) = tls {
         // tonic 0.14 applies its TLS acceptor to a custom incoming stream
         // too, and hands the peer certificates to handlers (`peer_certs`).
         builder = builder
@@ -504,14 +519,14 @@ fn spawn_state_tasks(
         cache::follow_changes(
             Arc::clone(store),
             Arc::clone(cache),
-            config.cache_trust_bound.max(Duration::from_secs(1)) * 2,
+            config.server.cache_trust_bound.max(Duration::from_secs(1)) * 2,
         ),
     );
     tasks.spawn(
         "feed-heartbeat",
         cache::send_heartbeats(
             Arc::clone(store),
-            (config.cache_trust_bound / 3).max(Duration::from_millis(100)),
+            (config.server.cache_trust_bound / 3).max(Duration::from_millis(100)),
         ),
     );
     tasks.spawn(
@@ -520,14 +535,14 @@ fn spawn_state_tasks(
     );
     tasks.spawn(
         "login-failure-purge",
-        purge_login_failures(Arc::clone(store), config.login_throttle, clock.clone()),
+        purge_login_failures(Arc::clone(store), config.throttle.policy(), clock.clone()),
     );
 }
 
 /// Binds the gRPC listener and, unless turned off, the HTTP listener, with
 /// errors that say which flag to change.
 async fn bind_listeners(
-    config: &Config,
+    config: &settings::ServerSettings,
 ) -> Result<(TcpListener, SocketAddr, Option<(TcpListener, SocketAddr)>)> {
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         Error::Config(format!(
@@ -610,15 +625,14 @@ impl App {
         if let Some((listener, addr)) = self.http.take() {
             let router = crate::http::router(crate::http::HttpState {
                 keys: Arc::clone(self.keys.keys()),
-                issuer: self.config.issuer.clone(),
+                issuer: self.config.token.issuer.clone(),
                 store: Arc::clone(&self.store),
                 metrics: self.metrics.clone(),
                 readiness: self.readiness.clone(),
                 local_addr: addr,
-                tls: self.config.tls.is_some(),
+                tls: self.tls.is_some(),
             });
             let tls = self
-                .config
                 .tls
                 .as_ref()
                 .map(crate::tls::TlsSettings::http_acceptor);

@@ -21,8 +21,7 @@ use secrecy::SecretString;
 use crate::app::{self, App};
 use crate::clock::{Clock, now_unix};
 use crate::config::{
-    AdminArgs, Config, ConfigArgs, FileValues, LifetimeArgs, LifetimeConfig, PasswordArgs,
-    PasswordConfig, SigningArgs, SigningConfig, Sources, StoreConfig,
+    AdminArgs, Config, FileValues, LifetimeSettings, PasswordSettings, SigningSettings, Sources,
 };
 use crate::error::{Error, Result};
 use crate::service::{Accounts, NewAccount};
@@ -34,7 +33,7 @@ use crate::user::User;
 pub struct Cli {
     /// The server's settings, for `authd` without a subcommand.
     #[command(flatten, next_help_heading = SERVER_HEADING)]
-    pub config: ConfigArgs,
+    pub config: Config,
 
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -48,7 +47,7 @@ const ADMIN_HEADING: &str = "Settings (flag, env AUTHD_*, or config file)";
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (the default).
-    Serve(#[command(flatten, next_help_heading = SERVER_HEADING)] Box<ConfigArgs>),
+    Serve(#[command(flatten, next_help_heading = SERVER_HEADING)] Box<Config>),
     /// Apply database migrations and exit.
     Migrate(#[command(flatten, next_help_heading = ADMIN_HEADING)] AdminArgs),
     /// Manage users.
@@ -101,22 +100,20 @@ const ADMIN_COMMANDS: [&str; 3] = ["user", "keys", "audit"];
 pub enum ParseFailure {
     /// clap's own outcome: a usage error, or `--help` / `--version`; `exit()` prints it.
     Clap(clap::Error),
-    /// The config file is unreadable, not TOML, or has an unknown key.
+    /// The config file is unreadable, not TOML or has an unknown key, or a
+    /// value is refused (naming its key and where it came from).
     Config(Error),
 }
 
 /// The command-line parser, with the config file's values installed as
 /// the defaults of its arguments (see [`crate::config`]).
-fn command(file: Option<&FileValues>) -> std::result::Result<clap::Command, Error> {
+fn command(file: &FileValues) -> std::result::Result<clap::Command, Error> {
     use clap::CommandFactory as _;
     let mut command = Cli::command();
     for name in ADMIN_COMMANDS {
         command = command.mut_subcommand(name, |sub| sub.mut_args(|arg| arg.global(true)));
     }
-    match file {
-        Some(file) => file.apply(command),
-        None => Ok(command),
-    }
+    file.apply(command)
 }
 
 /// The `--config` file named on the command line or by `AUTHD_CONFIG`: it
@@ -145,7 +142,7 @@ fn config_path(args: &[std::ffi::OsString]) -> Option<std::path::PathBuf> {
 ///
 /// # Errors
 /// [`ParseFailure::Clap`] for usage errors and `--help`; [`ParseFailure::Config`]
-/// for a config file that cannot be used.
+/// for a config file that cannot be used or a value that is refused.
 pub fn parse_from<I, T>(args: I) -> std::result::Result<(Cli, Sources), ParseFailure>
 where
     I: IntoIterator<Item = T>,
@@ -156,12 +153,16 @@ where
     let file = config_path(&args)
         .map(|path| FileValues::read(&path))
         .transpose()
-        .map_err(ParseFailure::Config)?;
-    let command = command(file.as_ref()).map_err(ParseFailure::Config)?;
-    let matches = command
-        .clone()
-        .try_get_matches_from(&args)
-        .map_err(ParseFailure::Clap)?;
+        .map_err(ParseFailure::Config)?
+        .unwrap_or_default();
+    let command = command(&file).map_err(ParseFailure::Config)?;
+    let args = crate::config::settings_after_subcommand(&command, args);
+    let matches = command.clone().try_get_matches_from(&args).map_err(|e| {
+        match file.explain(&command, &args, e) {
+            Ok(config) => ParseFailure::Config(config),
+            Err(clap) => ParseFailure::Clap(clap),
+        }
+    })?;
     let cli = Cli::from_arg_matches(&matches).map_err(ParseFailure::Clap)?;
     // The settings of the command that runs are on its deepest level
     // (global ones are propagated down to it).
@@ -172,7 +173,7 @@ where
             None => break,
         }
     }
-    let sources = file.unwrap_or_default().sources(level, at);
+    let sources = file.sources(level, at);
     Ok((cli, sources))
 }
 
@@ -188,8 +189,9 @@ impl Cli {
             Some(Command::Keys(keys)) => &keys.admin,
             Some(Command::Audit(audit)) => &audit.admin,
         };
-        StoreConfig::load(&admin.store, sources)
-            .map(|store| store.url.redacted())
+        sources
+            .attribute(admin.store.url())
+            .map(|url| url.redacted())
             .unwrap_or_default()
     }
 }
@@ -229,10 +231,10 @@ pub enum KeysCommand {
     Rotate {
         /// The algorithm and secrets of new keys.
         #[command(flatten)]
-        signing: SigningArgs,
+        signing: SigningSettings,
         /// How long the replaced key keeps verifying.
         #[command(flatten)]
-        lifetimes: LifetimeArgs,
+        lifetimes: LifetimeSettings,
     },
     /// List signing keys and where each is in its life (metadata only:
     /// needs no key-encryption secret and changes nothing).
@@ -257,7 +259,7 @@ pub enum UserCommand {
         password_stdin: bool,
         /// The hashing cost of the new password.
         #[command(flatten)]
-        password: PasswordArgs,
+        password: PasswordSettings,
     },
     /// List users.
     List,
@@ -302,7 +304,7 @@ pub enum UserCommand {
         password_stdin: bool,
         /// The hashing cost of the new password.
         #[command(flatten)]
-        password: PasswordArgs,
+        password: PasswordSettings,
     },
 }
 
@@ -314,7 +316,7 @@ pub enum UserCommand {
 pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
     let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.config)));
     match command {
-        Command::Serve(args) => serve(&args, sources).await,
+        Command::Serve(config) => serve(*config, sources).await,
         Command::Migrate(admin) => {
             let store = open_admin(&admin, sources, Open::Migrated).await?;
             store.close().await;
@@ -344,13 +346,14 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
             };
             let hashing = match &command {
                 UserCommand::Add { password, .. } | UserCommand::SetPassword { password, .. } => {
-                    PasswordConfig::load(password, sources)?
+                    password.clone()
                 }
-                _ => PasswordConfig::load(&PasswordArgs::default(), sources)?,
+                _ => crate::settings::defaults(),
             };
+            sources.attribute(hashing.check())?;
             let store = open_admin(&admin, sources, open).await?;
             let hasher = crate::password::PasswordHasher::new(
-                hashing.argon2,
+                hashing.argon2(),
                 hashing.hash_concurrency,
                 hashing.hash_queue_timeout,
             )
@@ -365,12 +368,13 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
 }
 
 /// Runs the server until SIGINT or SIGTERM.
-async fn serve(args: &ConfigArgs, sources: &Sources) -> Result<()> {
-    let config = Config::load_from(args, sources)?;
+async fn serve(config: Config, sources: &Sources) -> Result<()> {
+    config.check(sources)?;
+    let log = &config.admin.log;
     let telemetry = crate::telemetry::init(
-        config.log_format,
-        &config.log_filter,
-        config.otlp_endpoint.as_deref(),
+        log.log_format,
+        log.log.as_deref().unwrap_or("info"),
+        config.otlp.otlp_endpoint.as_deref(),
     )?;
     let result = match App::build(config).await {
         Ok(app) => app.run_until_stopped(app::shutdown_signal()).await,
@@ -397,13 +401,15 @@ async fn open_admin(
     sources: &Sources,
     open: Open,
 ) -> Result<std::sync::Arc<dyn crate::store::Store>> {
-    let (format, filter) = crate::config::log_settings(&admin.log, sources)?;
-    let store = StoreConfig::load(&admin.store, sources)?;
+    let url = sources.attribute(admin.store.url())?;
+    let log = &admin.log;
     // Administrative commands exit at once, so the telemetry guard has nothing to flush.
-    let _telemetry = crate::telemetry::init(format, filter.as_deref().unwrap_or("warn"), None)?;
+    let _telemetry =
+        crate::telemetry::init(log.log_format, log.log.as_deref().unwrap_or("warn"), None)?;
+    let pool = admin.store.pool();
     match open {
-        Open::Migrated => app::open_store(&store.url, store.pool).await,
-        Open::ReadOnly => crate::store::open_existing(&store.url, store.pool).await,
+        Open::Migrated => app::open_store(&url, pool).await,
+        Open::ReadOnly => crate::store::open_existing(&url, pool).await,
     }
 }
 
@@ -505,11 +511,8 @@ async fn run_keys(
     let now = now_unix();
     match command {
         KeysCommand::Rotate { signing, lifetimes } => {
-            let policy = crate::config::key_policy(
-                &SigningConfig::load(&signing, sources)?,
-                LifetimeConfig::load(&lifetimes, sources)?,
-                None,
-            )?;
+            sources.attribute(signing.check())?;
+            let policy = signing.key_policy(&lifetimes, None)?;
             let keys = KeyManager::load(store.clone(), policy, now).await?;
             let rotation = keys.rotate(now).await?;
             if rotation.activates_at <= now {

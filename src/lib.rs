@@ -8,7 +8,9 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: defaults, config file, `AUTHD_*` variables and flags, validated at start-up.
+//! - [`config`]: composes the owners' settings groups and layers defaults, config file, `AUTHD_*`
+//!   variables and flags; attributes a bad value to its key and source.
+//! - [`settings`]: the value parsers (durations, ranges, secrets, `off`) the owners' settings share.
 //! - [`audit`]: the append-only audit log: events, what a row holds (never a secret), rendering.
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
@@ -61,6 +63,7 @@ pub mod metrics;
 pub mod password;
 pub mod readiness;
 pub mod service;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;

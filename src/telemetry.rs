@@ -15,19 +15,62 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 use crate::error::{Error, Result};
 
 /// Logging, for every command.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct LogArgs {
-    /// Log format: `text` or `json` [default: text].
-    #[arg(long, env = "AUTHD_LOG_FORMAT")]
-    pub log_format: Option<String>,
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogSettings {
+    /// Log format.
+    #[arg(
+        long,
+        env = "AUTHD_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
 
-    /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default: info].
-    #[arg(long, env = "AUTHD_LOG")]
+    /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default:
+    /// info for the server, warn for the other commands].
+    #[arg(long, env = "AUTHD_LOG", value_parser = filter)]
     pub log: Option<String>,
 }
 
+/// OpenTelemetry export: the server only.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OtlpSettings {
+    /// OpenTelemetry collector to export RPC spans to over OTLP/gRPC, e.g.
+    /// `http://127.0.0.1:4317`; unset: no export. Needs a build with
+    /// `--features otlp`; spans never carry tokens, passwords or hashes.
+    #[arg(long, env = "AUTHD_OTLP_ENDPOINT", value_name = "URL", value_parser = otlp_endpoint)]
+    pub otlp_endpoint: Option<String>,
+}
+
+fn filter(text: &str) -> std::result::Result<String, String> {
+    EnvFilter::try_new(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("{e}; use e.g. info or authd=debug"))
+}
+
+/// An `http://HOST:PORT` URL, and only in a build that can export:
+/// refusing it elsewhere beats silently exporting nothing.
+fn otlp_endpoint(text: &str) -> std::result::Result<String, String> {
+    if !cfg!(feature = "otlp") {
+        return Err(OTLP_NOT_BUILT.to_owned());
+    }
+    // This build has no TLS client, so the collector is reached in plain
+    // HTTP/2: one on loopback (an agent next to authd) or a trusted network.
+    let uri: tonic::codegen::http::Uri = text.parse().map_err(|_| {
+        format!("`{text}` is not a URL; use http://HOST:PORT such as http://127.0.0.1:4317")
+    })?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        return Err(format!(
+            "`{text}` must be http://HOST:PORT (such as http://127.0.0.1:4317); \
+             TLS to the collector is not in this build"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     #[default]

@@ -39,6 +39,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::error::{Error, Result};
+use crate::settings::{Checked, invalid};
 
 /// A TLS handshake that takes longer than this is dropped, so a client that
 /// opens connections and never finishes handshaking cannot pile them up.
@@ -393,6 +394,117 @@ impl AdminClients {
             "{rpc} needs a client certificate whose identity is on authd's --admin-clients \
              allow-list; this certificate names [{shown}], none of which is on it"
         )))
+    }
+}
+
+/// The transport-security settings: TLS files, the admin allow-list and
+/// the plaintext escape hatch, each needing the one before it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain (leaf first) served on the gRPC and HTTP
+    /// listeners; with `--tls-key` turns TLS on for both [default: off].
+    #[arg(long, env = "AUTHD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "AUTHD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM bundle of CAs that gRPC client certificates must chain to (mutual
+    /// TLS). Certificates stay optional for callers; one that is presented
+    /// must verify [default: off].
+    #[arg(long, env = "AUTHD_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Client-certificate identities allowed to call GetUser and
+    /// RevokeSessions, comma-separated: `dns:NAME`, `uri:URI` (SPIFFE ID) or
+    /// `cn:NAME`. Needs `--tls-client-ca` [default: off, no restriction].
+    #[arg(long, env = "AUTHD_ADMIN_CLIENTS", value_name = "IDS", value_delimiter = ',',
+          value_parser = ClientIdentity::from_str)]
+    pub admin_clients: Vec<ClientIdentity>,
+
+    /// Serve without TLS on a non-loopback address, for example behind a
+    /// mesh sidecar that terminates mutual TLS.
+    #[arg(long, env = "AUTHD_ALLOW_PLAINTEXT", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_plaintext: bool,
+}
+
+impl TlsArgs {
+    /// Checks that each setting has the ones it builds on.
+    ///
+    /// # Errors
+    /// The setting that lacks what it needs.
+    pub fn check(&self) -> Checked {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => invalid(
+                "tls_key",
+                "--tls-cert is set but its private key is not; give both (PEM files)",
+            ),
+            (None, Some(_)) => invalid(
+                "tls_cert",
+                "--tls-key is set but the certificate is not; give both (PEM files)",
+            ),
+            (None, None) if self.tls_client_ca.is_some() => invalid(
+                "tls_client_ca",
+                "client certificates need TLS; also give --tls-cert and --tls-key",
+            ),
+            _ if !self.admin_clients.is_empty() && self.tls_client_ca.is_none() => invalid(
+                "admin_clients",
+                "the allow-list checks client certificates, so it needs mutual TLS: also give \
+                 --tls-cert, --tls-key and --tls-client-ca",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the TLS files; `None` for plaintext.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the flag of a missing or unusable file.
+    pub fn settings(&self) -> Result<Option<TlsSettings>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                TlsSettings::load(cert, key, self.tls_client_ca.as_deref()).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The admin allow-list.
+    #[must_use]
+    pub fn admin_clients(&self) -> AdminClients {
+        AdminClients::new(self.admin_clients.clone())
+    }
+
+    /// Refuses plaintext on a non-loopback address among `listeners` (file
+    /// key, address) unless TLS is configured or `allow_plaintext` says
+    /// something else protects the traffic.
+    ///
+    /// # Errors
+    /// The listener to blame and the two ways to fix it.
+    pub fn check_plaintext(
+        &self,
+        listeners: &[(&'static str, Option<std::net::SocketAddr>)],
+    ) -> Checked {
+        if self.tls_cert.is_some() || self.allow_plaintext {
+            return Ok(());
+        }
+        for (key, addr) in listeners {
+            if let Some(addr) = addr.filter(|addr| !addr.ip().is_loopback()) {
+                return invalid(
+                    key,
+                    format!(
+                        "refusing to serve plaintext on {addr}, which is not a loopback \
+                         address: turn TLS on with --tls-cert and --tls-key (AUTHD_TLS_CERT, \
+                         AUTHD_TLS_KEY), or, if something else encrypts the traffic (such as a \
+                         mesh sidecar terminating mutual TLS), pass --allow-plaintext \
+                         (AUTHD_ALLOW_PLAINTEXT=true)"
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -15,13 +15,15 @@ use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::readiness::{Readiness, ReadyState};
 use crate::store::Store;
 
-/// How often the readiness probe pings the database while serving.
-const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Pings the database every [`READINESS_PROBE_INTERVAL`] once started, each
-/// ping bounded by `limit`, and records the answer in `readiness`.
-pub(super) async fn probe_database(store: Arc<dyn Store>, readiness: Readiness, limit: Duration) {
-    let mut ticker = tokio::time::interval(READINESS_PROBE_INTERVAL);
+/// Pings the database every `interval` (`--readiness-probe-interval`) once
+/// started, each ping bounded by `limit`, and records the answer in `readiness`.
+pub(super) async fn probe_database(
+    store: Arc<dyn Store>,
+    readiness: Readiness,
+    limit: Duration,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

@@ -60,6 +60,14 @@ impl Sources {
         self.sources.get(&key.replace('-', "_"))
     }
 
+    /// `checked`, its failure blamed on its key and that value's source.
+    ///
+    /// # Errors
+    /// [`Error::Config`] from [`Self::bad`] when `checked` failed.
+    pub fn attribute<T>(&self, checked: crate::settings::Checked<T>) -> Result<T> {
+        checked.map_err(|invalid| self.bad(invalid.key, &invalid.message))
+    }
+
     /// A configuration error about `key`: its flag, variable and file key,
     /// where its value came from, and `message` (which says how to fix it).
     #[must_use]
@@ -200,6 +208,120 @@ impl FileValues {
         }
         Sources { sources }
     }
+}
+
+impl FileValues {
+    /// clap's refusal of a value, as a configuration error naming the key,
+    /// where the value came from (the flag if it is in `args`, else the
+    /// variable if it is set, else the file) and the value parser's fix.
+    ///
+    /// # Errors
+    /// Any other clap error (usage, `--help`) is handed back unchanged.
+    pub fn explain(
+        &self,
+        command: &clap::Command,
+        args: &[std::ffi::OsString],
+        error: clap::Error,
+    ) -> std::result::Result<Error, clap::Error> {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        if !matches!(
+            error.kind(),
+            ErrorKind::ValueValidation | ErrorKind::InvalidValue
+        ) {
+            return Err(error);
+        }
+        let long = match error.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(arg)) => arg
+                .trim_start_matches('-')
+                .split([' ', '='])
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            _ => return Err(error),
+        };
+        let Some(arg) = find(command, &long) else {
+            return Err(error);
+        };
+        let key = arg.get_id().as_str().to_owned();
+        let flag = format!("--{long}");
+        let env = arg
+            .get_env()
+            .filter(|name| std::env::var_os(name).is_some());
+        let source = if args.iter().any(|a| {
+            let a = a.to_string_lossy();
+            a == flag || a.starts_with(&format!("{flag}="))
+        }) {
+            Some(Source::Flag)
+        } else if let Some(name) = env {
+            Some(Source::Env(name.to_string_lossy().into_owned()))
+        } else {
+            self.source(&key)
+        };
+        let message = match std::error::Error::source(&error) {
+            Some(cause) => cause.to_string(),
+            None => match error.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(valid)) => match error.get(ContextKind::InvalidValue) {
+                    Some(ContextValue::String(value)) => {
+                        format!("`{value}` is not one of {}", valid.join(", "))
+                    }
+                    _ => format!("use one of {}", valid.join(", ")),
+                },
+                _ => return Err(error),
+            },
+        };
+        let sources = Sources {
+            sources: source.map(|s| (key.clone(), s)).into_iter().collect(),
+        };
+        Ok(sources.bad(&key, &message))
+    }
+}
+
+/// The argument with long flag `long` on `command` or a subcommand.
+fn find<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
+}
+
+/// `authd --config FILE migrate` as `authd migrate --config FILE`: settings
+/// before the subcommand move after it, if the subcommand takes them all
+/// (main accepted both orders).
+#[must_use]
+pub fn settings_after_subcommand(
+    command: &clap::Command,
+    mut args: Vec<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let long = |arg: &std::ffi::OsString| {
+        let text = arg.to_string_lossy();
+        let name = text.strip_prefix("--")?.split('=').next()?.to_owned();
+        Some((name, text.contains('=')))
+    };
+    let mut at = 1;
+    while let Some((name, inline)) = args.get(at).and_then(long) {
+        let Some(arg) = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(&name))
+        else {
+            return args;
+        };
+        at += if !inline && arg.get_action().takes_values() {
+            2
+        } else {
+            1
+        };
+    }
+    let sub = args
+        .get(at)
+        .and_then(|a| command.find_subcommand(a.to_string_lossy().as_ref()));
+    let takes = |sub: &clap::Command| {
+        let mut flags = args[1..at.min(args.len())].iter().filter_map(long);
+        flags.all(|(name, _)| sub.get_arguments().any(|a| a.get_long() == Some(&name)))
+    };
+    if at > 1 && sub.is_some_and(takes) {
+        args[1..=at].rotate_right(1);
+    }
+    args
 }
 
 fn knows(command: &clap::Command, key: &str) -> bool {

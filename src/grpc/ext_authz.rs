@@ -335,11 +335,11 @@ impl ExtAuthzHeaders {
 
 /// Most `-`/`_` separators an ext_authz header name may have (its other
 /// spellings, all removed on every allowed request, number 2^this).
-pub(crate) const MAX_HEADER_SEPARATORS: usize = 5;
+const MAX_HEADER_SEPARATORS: usize = 5;
 
 /// Headers ext_authz must never set: they carry the caller's own
 /// credentials or steer the proxy.
-pub(crate) const RESERVED_HEADERS: &[&str] = &[
+const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "cookie",
     "host",
@@ -356,10 +356,77 @@ pub(crate) const RESERVED_HEADERS: &[&str] = &[
 
 impl Default for ExtAuthzHeaders {
     fn default() -> Self {
-        Self {
-            user_id: "x-authd-user-id".to_owned(),
-            username: "x-authd-username".to_owned(),
-            roles: "x-authd-roles".to_owned(),
+        crate::settings::defaults::<ExtAuthzSettings>().headers()
+    }
+}
+
+/// The identity headers ext_authz sets, as settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExtAuthzSettings {
+    /// ext_authz: request header carrying the user id to the upstream.
+    #[arg(long, env = "AUTHD_EXT_AUTHZ_USER_ID_HEADER", default_value = "x-authd-user-id",
+          value_parser = header_name)]
+    pub ext_authz_user_id_header: String,
+
+    /// ext_authz: request header carrying the username.
+    #[arg(long, env = "AUTHD_EXT_AUTHZ_USERNAME_HEADER", default_value = "x-authd-username",
+          value_parser = header_name)]
+    pub ext_authz_username_header: String,
+
+    /// ext_authz: request header carrying the roles, comma-separated.
+    #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", default_value = "x-authd-roles",
+          value_parser = header_name)]
+    pub ext_authz_roles_header: String,
+}
+
+impl ExtAuthzSettings {
+    /// The header names, lower case.
+    #[must_use]
+    pub fn headers(&self) -> ExtAuthzHeaders {
+        ExtAuthzHeaders {
+            user_id: self.ext_authz_user_id_header.to_ascii_lowercase(),
+            username: self.ext_authz_username_header.to_ascii_lowercase(),
+            roles: self.ext_authz_roles_header.to_ascii_lowercase(),
         }
     }
+
+    /// Checks that the three names are different headers (`-` and `_` alike).
+    ///
+    /// # Errors
+    /// Blames the roles header.
+    pub fn check(&self) -> crate::settings::Checked {
+        let h = self.headers();
+        let spelled = |n: &str| n.replace('_', "-");
+        let (a, b, c) = (spelled(&h.user_id), spelled(&h.username), spelled(&h.roles));
+        if a == b || a == c || b == c {
+            return crate::settings::invalid(
+                "ext_authz_roles_header",
+                "--ext-authz-user-id-header, --ext-authz-username-header and \
+                 --ext-authz-roles-header must name three different headers",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A value parser for a header name we may set: letters, digits, `-`, `_`,
+/// at most [`MAX_HEADER_SEPARATORS`] separators, none the caller relies on.
+fn header_name(text: &str) -> Result<String, String> {
+    let name = text.to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err("must be an HTTP header name (letters, digits, '-', '_')".to_owned());
+    }
+    if name.bytes().filter(|b| matches!(b, b'-' | b'_')).count() > MAX_HEADER_SEPARATORS {
+        return Err("must have at most 5 '-' or '_' separators".to_owned());
+    }
+    if RESERVED_HEADERS.contains(&name.replace('_', "-").as_str()) {
+        return Err("must not be a header the caller or the proxy relies on \
+                    (authorization, cookie, host, ...); use an x-... name"
+            .to_owned());
+    }
+    Ok(name)
 }

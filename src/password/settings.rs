@@ -1,32 +1,61 @@
 //! Password-hashing settings owned by `password`: the Argon2id cost, the
 //! OWASP table it must meet and the caps that bound it.
 //!
-//! Declares the settings ([`PasswordArgs`]), types and bounds; checking a
-//! configured value and saying where it came from is `config`'s job, above
-//! this module.
+//! Declares the settings ([`PasswordSettings`]), types, bounds and their
+//! check; saying where a bad value came from is `config`'s job, above this module.
+
+use std::time::Duration;
+
+use crate::settings::{self, Checked};
 
 /// Password hashing: the server and `user add` / `user set-password`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct PasswordArgs {
-    /// Argon2id memory cost in KiB [default: 19456].
-    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB")]
-    pub argon2_memory_kib: Option<u32>,
+#[derive(Debug, Clone, clap::Args)]
+pub struct PasswordSettings {
+    /// Argon2id memory cost in KiB.
+    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", default_value = "19456")]
+    pub argon2_memory_kib: u32,
 
-    /// Argon2id iterations [default: 2].
-    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS")]
-    pub argon2_iterations: Option<u32>,
+    /// Argon2id iterations.
+    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", default_value = "2")]
+    pub argon2_iterations: u32,
 
-    /// Argon2id parallelism [default: 1].
-    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM")]
-    pub argon2_parallelism: Option<u32>,
+    /// Argon2id parallelism.
+    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value = "1")]
+    pub argon2_parallelism: u32,
 
     /// Password hashes computed at once [default: the number of CPUs].
-    #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
-    pub hash_concurrency: Option<usize>,
+    #[arg(long, env = "AUTHD_HASH_CONCURRENCY", default_value_t = cpus(), hide_default_value = true,
+          value_parser = settings::int(1_usize, 1024))]
+    pub hash_concurrency: usize,
 
-    /// How long a login waits for a hashing slot before RESOURCE_EXHAUSTED [default: 1s].
-    #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT")]
-    pub hash_queue_timeout: Option<String>,
+    /// How long a login waits for a hashing slot before RESOURCE_EXHAUSTED.
+    #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT", default_value = "1s",
+          value_parser = settings::duration("0s", "60s"))]
+    pub hash_queue_timeout: Duration,
+}
+
+impl PasswordSettings {
+    /// The Argon2id cost for new hashes.
+    #[must_use]
+    pub fn argon2(&self) -> Argon2Config {
+        Argon2Config {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    /// Checks the cost against OWASP's minimums and authd's caps.
+    ///
+    /// # Errors
+    /// The parameter to blame and the bound it missed.
+    pub fn check(&self) -> Checked {
+        check_argon2(self.argon2()).or_else(|(key, message)| settings::invalid(key, message))
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Argon2id cost parameters.
@@ -41,13 +70,9 @@ pub struct Argon2Config {
 }
 
 impl Default for Argon2Config {
-    /// OWASP's first recommendation: m=19456 KiB, t=2, p=1.
+    /// The settings' default: OWASP's first recommendation, m=19456 KiB, t=2, p=1.
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        settings::defaults::<PasswordSettings>().argon2()
     }
 }
 

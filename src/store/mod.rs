@@ -29,7 +29,7 @@ pub mod sqlite;
 pub mod url;
 
 pub use connect::{check_reachable, connect, open_existing};
-pub use url::{DatabaseUrl, redact_url};
+pub use url::{DatabaseUrl, StoreSettings, redact_url};
 
 /// A new account to insert.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! The database settings ([`StoreArgs`]) and the URL, parsed once into the
+//! The database settings ([`StoreSettings`]) and the URL, parsed once into the
 //! backend it names.
 //!
 //! Owns the declaration of the `--database-*` settings, the scheme check (`sqlite:` or `postgres://`/`postgresql://`) and
@@ -8,35 +8,60 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
+
+use crate::settings;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// The database every command opens.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct StoreArgs {
-    /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
-    /// [default: `sqlite://authd.db`].
-    #[arg(
-        long,
-        env = "AUTHD_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true,
-        value_parser = clap::builder::TypedValueParser::map(clap::builder::StringValueParser::new(), SecretString::from)
-    )]
-    pub database_url: Option<SecretString>,
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreSettings {
+    /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
+    #[arg(long, env = "AUTHD_DATABASE_URL", value_name = "URL", hide_env_values = true,
+          default_value = "sqlite://authd.db", value_parser = DatabaseUrl::from_str)]
+    pub database_url: DatabaseUrl,
 
-    /// File holding the database URL (keeps a password out of the environment).
+    /// File holding the database URL (keeps a password out of the
+    /// environment); when set, it is used instead of `--database-url`.
     #[arg(long, env = "AUTHD_DATABASE_URL_FILE", value_name = "FILE")]
     pub database_url_file: Option<PathBuf>,
 
-    /// Most database connections per authd process [default: 10].
-    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS")]
-    pub database_max_connections: Option<u32>,
+    /// Most database connections per authd process.
+    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS", default_value = "10",
+          value_parser = settings::int(1_u32, 1000))]
+    pub database_max_connections: u32,
 
-    /// How long a call waits for a database connection before failing with
-    /// UNAVAILABLE [default: 1s].
-    #[arg(long, env = "AUTHD_DATABASE_ACQUIRE_TIMEOUT")]
-    pub database_acquire_timeout: Option<String>,
+    /// How long a call waits for a database connection before failing with UNAVAILABLE.
+    #[arg(long, env = "AUTHD_DATABASE_ACQUIRE_TIMEOUT", default_value = "1s",
+          value_parser = settings::duration("10ms", "60s"))]
+    pub database_acquire_timeout: Duration,
+}
+
+impl StoreSettings {
+    /// The database, read from `--database-url-file` when that is set.
+    ///
+    /// # Errors
+    /// An unreadable file or an unsupported scheme in it.
+    pub fn url(&self) -> settings::Checked<DatabaseUrl> {
+        let Some(path) = &self.database_url_file else {
+            return Ok(self.database_url.clone());
+        };
+        let key = "database_url_file";
+        settings::read_secret_file(path, key)?
+            .expose_secret()
+            .parse()
+            .or_else(|fix: String| settings::invalid(key, fix))
+    }
+
+    /// Pool size and acquire timeout.
+    #[must_use]
+    pub fn pool(&self) -> super::PoolSettings {
+        super::PoolSettings {
+            max_connections: self.database_max_connections,
+            acquire_timeout: self.database_acquire_timeout,
+        }
+    }
 }
 
 /// A database URL whose scheme has been checked.

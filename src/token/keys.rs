@@ -32,7 +32,7 @@ use serde::Serialize;
 use super::kek::KeyEncryptionKey;
 use super::keygen::{PublicKey, private_encoding_key};
 pub use super::keygen::{generate, generate_ed25519};
-use super::settings::Signing;
+use super::rotation::Signing;
 use crate::error::{Error, Result};
 use crate::store::{KeyState, Store, StoredKey};
 

@@ -30,7 +30,6 @@ use tokio::sync::Notify;
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
-use super::settings::Signing;
 use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -38,6 +37,22 @@ use crate::store::{KeyState, Store, StoredKey};
 
 /// Shortest gap between two reloads caused by key announcements.
 const ANNOUNCED_RELOAD_GAP: Duration = Duration::from_millis(200);
+
+/// How access tokens are signed.
+#[derive(Debug, Clone)]
+pub enum Signing {
+    /// Ed25519 with a key pair generated on first start and kept in the database.
+    EdDsa,
+    /// ECDSA P-256 with SHA-256, key pairs kept in the database.
+    Es256,
+    /// RSA (2048-bit) PKCS#1 v1.5 with SHA-256, key pairs kept in the database.
+    Rs256,
+    /// HMAC-SHA256 with a shared secret; anyone holding it can mint tokens.
+    Hs256 {
+        /// The shared secret (at least 32 bytes).
+        secret: std::sync::Arc<secrecy::SecretBox<Vec<u8>>>,
+    },
+}
 
 /// How keys are made and moved along.
 #[derive(Debug)]

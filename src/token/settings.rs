@@ -1,31 +1,40 @@
 //! Token settings owned by `token`: how access tokens are signed
-//! ([`SigningArgs`], [`Signing`]) and the lifetimes that decide how long a
-//! replaced key verifies ([`LifetimeArgs`]).
+//! ([`SigningSettings`], building a [`Signing`]), the lifetimes that decide how long a
+//! replaced key verifies ([`LifetimeSettings`]), and the server's token and
+//! session settings ([`TokenSettings`]).
 //!
-//! Declares the settings and types; checking a configured value and saying
-//! where it came from is `config`'s job, above this module.
+//! Declares the settings, their checks and the runtime values built from
+//! them; saying where a bad value came from is `config`'s job, above this module.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use secrecy::{SecretBox, SecretString};
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret as _, SecretBox, SecretString};
+
+use super::kek::KeyEncryptionKey;
+use super::rotation::{KeyPolicy, Signing};
+use crate::settings::{self, Checked, OrOff, duration, int, invalid};
 
 /// How new signing keys are made: the server and `keys rotate`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SigningArgs {
+#[derive(Debug, Clone, clap::Args)]
+pub struct SigningSettings {
     /// Signing algorithm: `EdDSA` (Ed25519), `ES256` or `RS256` (keys generated,
     /// stored in the database and published as a JWKS), or `HS256` (shared
-    /// secret, nothing published) [default: EdDSA].
-    #[arg(long, env = "AUTHD_SIGNING_ALGORITHM")]
-    pub signing_algorithm: Option<String>,
-
-    /// HS256 secret, at least 32 bytes. Prefer `--hs256-secret-file`.
+    /// secret, nothing published).
     #[arg(
         long,
-        env = "AUTHD_HS256_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = clap::builder::TypedValueParser::map(clap::builder::StringValueParser::new(), SecretString::from)
+        env = "AUTHD_SIGNING_ALGORITHM",
+        value_enum,
+        ignore_case = true,
+        default_value = "EdDSA"
     )]
+    pub signing_algorithm: Algorithm,
+
+    /// HS256 secret, at least 32 bytes. Prefer `--hs256-secret-file`.
+    #[arg(long, env = "AUTHD_HS256_SECRET", hide_env_values = true, value_name = "SECRET",
+          value_parser = settings::secret)]
     pub hs256_secret: Option<SecretString>,
 
     /// File holding the HS256 secret (trailing newline ignored).
@@ -34,55 +43,203 @@ pub struct SigningArgs {
 
     /// Secret that encrypts private signing keys in the database (at least
     /// 32 bytes). Prefer `--key-encryption-secret-file`.
-    #[arg(
-        long,
-        env = "AUTHD_KEY_ENCRYPTION_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = clap::builder::TypedValueParser::map(clap::builder::StringValueParser::new(), SecretString::from)
-    )]
+    #[arg(long, env = "AUTHD_KEY_ENCRYPTION_SECRET", hide_env_values = true, value_name = "SECRET",
+          value_parser = settings::secret)]
     pub key_encryption_secret: Option<SecretString>,
 
     /// File holding the key-encryption secret (trailing newline ignored).
     #[arg(long, env = "AUTHD_KEY_ENCRYPTION_SECRET_FILE", value_name = "FILE")]
     pub key_encryption_secret_file: Option<PathBuf>,
 
-    /// How long a new key is published before it signs, so JWKS caches
-    /// learn it first [default: 1h].
-    #[arg(long, env = "AUTHD_KEY_PREPUBLISH")]
-    pub key_prepublish: Option<String>,
+    /// How long a new key is published before it signs, so JWKS caches learn it first.
+    #[arg(long, env = "AUTHD_KEY_PREPUBLISH", default_value = "1h", value_parser = duration("0s", "30d"))]
+    pub key_prepublish: Duration,
+}
+
+/// The signing algorithms `--signing-algorithm` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Algorithm {
+    /// Ed25519.
+    #[value(name = "EdDSA", alias = "Ed25519")]
+    EdDsa,
+    /// ECDSA P-256.
+    #[value(name = "ES256")]
+    Es256,
+    /// RSA PKCS#1 v1.5.
+    #[value(name = "RS256")]
+    Rs256,
+    /// HMAC-SHA256 with a shared secret.
+    #[value(name = "HS256")]
+    Hs256,
+}
+
+impl SigningSettings {
+    /// The signing mode, with the HS256 secret read (from its file if need be).
+    ///
+    /// # Errors
+    /// HS256 without a secret, or a short or unreadable one.
+    pub fn signing(&self) -> Checked<Signing> {
+        Ok(match self.signing_algorithm {
+            Algorithm::EdDsa => Signing::EdDsa,
+            Algorithm::Es256 => Signing::Es256,
+            Algorithm::Rs256 => Signing::Rs256,
+            Algorithm::Hs256 => {
+                let (value, file) = (
+                    self.hs256_secret.as_ref(),
+                    self.hs256_secret_file.as_deref(),
+                );
+                match settings::long_secret(value, file, ("hs256_secret", "hs256_secret_file"))? {
+                    Some(secret) => Signing::Hs256 { secret },
+                    None => invalid(
+                        "hs256_secret_file",
+                        "HS256 needs a secret of at least 32 bytes; generate one with \
+                         `head -c 48 /dev/urandom | base64 > hs256.secret`",
+                    )?,
+                }
+            }
+        })
+    }
+
+    /// The key-encryption secret, if one is set.
+    ///
+    /// # Errors
+    /// A short or unreadable secret.
+    pub fn key_encryption_secret(&self) -> Checked<Option<Arc<SecretBox<Vec<u8>>>>> {
+        let (value, file) = (
+            self.key_encryption_secret.as_ref(),
+            self.key_encryption_secret_file.as_deref(),
+        );
+        settings::long_secret(
+            value,
+            file,
+            ("key_encryption_secret", "key_encryption_secret_file"),
+        )
+    }
+
+    /// Checks the secrets.
+    ///
+    /// # Errors
+    /// As [`Self::signing`] and [`Self::key_encryption_secret`].
+    pub fn check(&self) -> Checked {
+        self.signing()?;
+        self.key_encryption_secret().map(drop)
+    }
+
+    /// The key policy: a replaced key verifies for a token lifetime plus
+    /// leeway plus one refresh interval.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] for a bad secret, [`crate::Error::Internal`]
+    /// if the key-encryption key cannot be derived.
+    pub fn key_policy(
+        &self,
+        lifetimes: &LifetimeSettings,
+        rotation_interval: Option<Duration>,
+    ) -> crate::Result<KeyPolicy> {
+        // Callers have run `check` (and attributed its failure); this is the fallback.
+        let config =
+            |i: settings::Invalid| crate::Error::Config(format!("{}: {}", i.key, i.message));
+        let kek = match self.key_encryption_secret().map_err(config)? {
+            Some(secret) => Some(KeyEncryptionKey::from_secret(secret.expose_secret())?),
+            None => None,
+        };
+        Ok(KeyPolicy {
+            signing: self.signing().map_err(config)?,
+            kek,
+            prepublish: self.key_prepublish,
+            rotation_interval,
+            refresh_interval: lifetimes.key_refresh_interval,
+            overlap: lifetimes.access_token_ttl + lifetimes.leeway + lifetimes.key_refresh_interval,
+        })
+    }
 }
 
 /// Token lifetimes, which also decide how long a replaced signing key
 /// keeps verifying: the server and `keys rotate`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct LifetimeArgs {
-    /// Lifetime of access tokens, e.g. `900s`, `15m`, `1h` [default: 15m].
-    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL")]
-    pub access_token_ttl: Option<String>,
+#[derive(Debug, Clone, clap::Args)]
+pub struct LifetimeSettings {
+    /// Lifetime of access tokens, e.g. `900s`, `15m`, `1h`.
+    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = duration("10s", "1d"))]
+    pub access_token_ttl: Duration,
 
-    /// Clock skew tolerated when checking `exp` and `nbf` [default: 10s].
-    #[arg(long, env = "AUTHD_LEEWAY")]
-    pub leeway: Option<String>,
+    /// Clock skew tolerated when checking `exp` and `nbf`.
+    #[arg(long, env = "AUTHD_LEEWAY", default_value = "10s", value_parser = duration("0s", "5m"))]
+    pub leeway: Duration,
 
     /// How often each replica reloads keys from the database and applies due
-    /// rotations and retirements [default: 30s].
-    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL")]
-    pub key_refresh_interval: Option<String>,
+    /// rotations and retirements.
+    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "30s", value_parser = duration("1s", "1h"))]
+    pub key_refresh_interval: Duration,
 }
 
-/// How access tokens are signed.
-#[derive(Debug, Clone)]
-pub enum Signing {
-    /// Ed25519 with a key pair generated on first start and kept in the database.
-    EdDsa,
-    /// ECDSA P-256 with SHA-256, key pairs kept in the database.
-    Es256,
-    /// RSA (2048-bit) PKCS#1 v1.5 with SHA-256, key pairs kept in the database.
-    Rs256,
-    /// HMAC-SHA256 with a shared secret; anyone holding it can mint tokens.
-    Hs256 {
-        /// The shared secret (at least 32 bytes).
-        secret: std::sync::Arc<SecretBox<Vec<u8>>>,
-    },
+/// The server's token and session settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenSettings {
+    /// `iss` claim of issued tokens; Verify rejects any other.
+    #[arg(long, env = "AUTHD_ISSUER", default_value = "authd", value_parser = settings::non_empty)]
+    pub issuer: String,
+
+    /// `aud` claim of issued tokens; Verify rejects tokens without it.
+    #[arg(long, env = "AUTHD_AUDIENCE", default_value = "authd", value_parser = settings::non_empty)]
+    pub audience: String,
+
+    /// Absolute lifetime of a session (and of its refresh tokens); refreshing
+    /// does not extend it.
+    #[arg(long, env = "AUTHD_SESSION_LIFETIME", default_value = "7d", value_parser = duration("60s", "366d"))]
+    pub session_lifetime: Duration,
+
+    /// Window in which presenting an already-rotated refresh token again
+    /// returns the same successor instead of revoking the session.
+    #[arg(long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = duration("0s", "5m"))]
+    pub refresh_grace: Duration,
+
+    /// Most live sessions per user; logging in beyond it ends the oldest (0: no limit).
+    #[arg(long, env = "AUTHD_MAX_SESSIONS_PER_USER", default_value = "100")]
+    pub max_sessions_per_user: u32,
+
+    /// Tokens whose signature and claims already checked out, remembered so
+    /// Verify need not check them again (0: off; at most 10000000, about 3 GB).
+    #[arg(long, env = "AUTHD_VERIFY_CACHE_ENTRIES", default_value_t = super::DEFAULT_VERIFIED_CACHE_ENTRIES,
+          value_parser = int(0_usize, 10_000_000))]
+    pub verify_cache_entries: usize,
+
+    /// Longest time a verified token is remembered (never past its `exp`).
+    #[arg(long, env = "AUTHD_VERIFY_CACHE_TTL", default_value = "5m", value_parser = duration("0s", "1d"))]
+    pub verify_cache_ttl: Duration,
+
+    /// Longest token Verify will parse; longer ones are malformed.
+    #[arg(long, env = "AUTHD_MAX_TOKEN_BYTES", default_value_t = super::MAX_TOKEN_BYTES,
+          value_parser = int(1024_usize, 65_536))]
+    pub max_token_bytes: usize,
+
+    /// Rotate the signing key automatically this often, e.g. `720h`, or `off`.
+    #[arg(long, env = "AUTHD_KEY_ROTATION_INTERVAL", default_value = "off",
+          value_parser = settings::or_off(duration("1h", "366d")))]
+    pub key_rotation_interval: OrOff<Duration>,
+}
+
+impl TokenSettings {
+    /// Checks the settings that depend on the signing and lifetime settings.
+    ///
+    /// # Errors
+    /// A session shorter than an access token, or a rotation interval not
+    /// longer than the pre-publish period.
+    pub fn check(&self, signing: &SigningSettings, lifetimes: &LifetimeSettings) -> Checked {
+        if self.session_lifetime < lifetimes.access_token_ttl {
+            return invalid(
+                "session_lifetime",
+                "must be at least the access token lifetime (--access-token-ttl)",
+            );
+        }
+        if self
+            .key_rotation_interval
+            .is_some_and(|interval| interval <= signing.key_prepublish)
+        {
+            return invalid(
+                "key_rotation_interval",
+                "must be longer than --key-prepublish",
+            );
+        }
+        Ok(())
+    }
 }

@@ -190,7 +190,7 @@ async fn logout_logout_all_and_admin_revocations_are_recorded(backend: Backend) 
 
 async fn refresh_token_reuse_is_recorded_as_denied(backend: Backend) {
     let app = TestApp::builder(backend)
-        .config(|c| c.refresh_grace = Duration::ZERO)
+        .config(|c| c.token.refresh_grace = Duration::ZERO)
         .spawn()
         .await;
     let alice = app.create_user("alice", &[]).await;
@@ -296,7 +296,7 @@ async fn account_changes_are_recorded_in_order(backend: Backend) {
 async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|c| {
-            c.key_prepublish = Duration::from_secs(60);
+            c.signing.key_prepublish = Duration::from_secs(60);
         })
         .spawn()
         .await;
@@ -336,7 +336,7 @@ async fn key_publication_promotion_and_retirement_are_recorded(backend: Backend)
 
 async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
     let app = TestApp::builder(backend)
-        .config(|c| c.refresh_grace = Duration::ZERO)
+        .config(|c| c.token.refresh_grace = Duration::ZERO)
         .spawn()
         .await;
     app.create_user("alice", &[]).await;
@@ -423,9 +423,9 @@ async fn no_audit_row_ever_holds_a_password_token_or_hash(backend: Backend) {
 async fn a_throttled_login_is_recorded(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.login_throttle.account_free_failures = 1;
-            config.login_throttle.base_delay_secs = 600;
-            config.login_throttle.max_delay_secs = 600;
+            config.throttle.login_free_failures = 1;
+            config.throttle.login_backoff_base = std::time::Duration::from_secs(600);
+            config.throttle.login_backoff_max = std::time::Duration::from_secs(600);
         })
         .spawn()
         .await;

@@ -232,9 +232,9 @@ async fn user_unlock_lets_a_throttled_user_log_in_at_once(backend: Backend) {
     let app = TestApp::builder_on(db)
         .config(|config| {
             // Long blocks, so only the unlock can end them within the test.
-            config.login_throttle.base_delay_secs = 600;
-            config.login_throttle.max_delay_secs = 600;
-            config.login_throttle.address_free_failures = 11;
+            config.throttle.login_backoff_base = std::time::Duration::from_secs(600);
+            config.throttle.login_backoff_max = std::time::Duration::from_secs(600);
+            config.throttle.login_free_failures_per_address = 11;
         })
         .spawn()
         .await;
@@ -341,9 +341,8 @@ fn commands_on_an_unreachable_postgres_fail_with_one_clear_line() {
 async fn building_the_app_on_an_unreachable_postgres_succeeds_but_is_not_ready() {
     let db = TestDb::new(Backend::Sqlite).await;
     let mut config = test_config(&db);
-    config.database_url =
-        secrecy::SecretString::from("postgres://authd@127.0.0.1:1/authd".to_owned());
-    config.database_acquire_timeout = std::time::Duration::from_millis(200);
+    config.admin.store.database_url = "postgres://authd@127.0.0.1:1/authd".parse().expect("a URL");
+    config.admin.store.database_acquire_timeout = std::time::Duration::from_millis(200);
     let app = authd::App::build(config)
         .await
         .expect("starts without its database");
@@ -359,8 +358,9 @@ async fn building_the_app_on_an_unreachable_postgres_succeeds_but_is_not_ready()
 async fn building_the_app_on_an_unopenable_sqlite_file_still_fails_fast() {
     let db = TestDb::new(Backend::Sqlite).await;
     let mut config = test_config(&db);
-    config.database_url =
-        secrecy::SecretString::from("sqlite:///nonexistent-dir/deeper/authd.db".to_owned());
+    config.admin.store.database_url = "sqlite:///nonexistent-dir/deeper/authd.db"
+        .parse()
+        .expect("a URL");
     let err = authd::App::build(config)
         .await
         .expect_err("no such directory");
@@ -838,4 +838,27 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
         lines.iter().all(|l| !l.contains('\u{1b}')),
         "ANSI codes: {lines:?}"
     );
+}
+
+#[tokio::test]
+async fn settings_before_the_subcommand_apply_to_it() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let out = authd(
+        "sqlite::memory:",
+        &["--database-url", &db.url, "migrate"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let flag = format!("--database-url={}", db.url);
+    let out = authd(
+        "sqlite::memory:",
+        &[&flag, "--log", "warn", "user", "list"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("USERNAME"), "{}", stdout(&out));
+    // A server setting is not the subcommand's, and is refused as before.
+    let out = authd(&db.url, &["--listen", "127.0.0.1:1", "migrate"], "");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
 }

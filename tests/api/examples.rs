@@ -26,15 +26,16 @@ async fn envoy_istio_and_compose_examples_match_authds_defaults() {
         .args([
             script,
             env!("CARGO_MANIFEST_DIR"),
-            &defaults.listen.port().to_string(),
+            &defaults.server.listen.port().to_string(),
             &defaults
+                .server
                 .http_listen
                 .expect("on by default")
                 .port()
                 .to_string(),
             JWKS_PATH,
-            &defaults.issuer,
-            &defaults.audience,
+            &defaults.token.issuer,
+            &defaults.token.audience,
         ])
         .output()
         .expect("run python3 (needs PyYAML: `pip install pyyaml`; .ci/run does this)");

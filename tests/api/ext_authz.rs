@@ -346,9 +346,9 @@ async fn every_token_attack_is_denied_with_401_and_no_identity_headers(backend: 
 async fn header_names_are_configurable(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|c| {
-            c.ext_authz_headers.user_id = "x-user".into();
-            c.ext_authz_headers.username = "x-name".into();
-            c.ext_authz_headers.roles = "x-groups".into();
+            c.ext_authz.ext_authz_user_id_header = "x-user".into();
+            c.ext_authz.ext_authz_username_header = "x-name".into();
+            c.ext_authz.ext_authz_roles_header = "x-groups".into();
         })
         .spawn()
         .await;

@@ -58,8 +58,8 @@ async fn verify_call(app: &TestApp, token: &str) -> Result<pb::VerifyResponse, t
 async fn app_on(cluster: &PgCluster) -> TestApp {
     TestApp::builder_on(TestDb::attach(&cluster.url()))
         .config(|c| {
-            c.database_acquire_timeout = Duration::from_millis(500);
-            c.cache_trust_bound = Duration::from_secs(1);
+            c.admin.store.database_acquire_timeout = Duration::from_millis(500);
+            c.server.cache_trust_bound = Duration::from_secs(1);
         })
         .spawn()
         .await
@@ -208,7 +208,7 @@ async fn a_postgres_restart_under_load_heals_without_restarting_authd() {
 async fn killing_every_database_connection_heals_within_seconds() {
     let app = TestApp::builder(Backend::Postgres)
         .config(|c| {
-            c.cache_trust_bound = Duration::from_secs(1);
+            c.server.cache_trust_bound = Duration::from_secs(1);
         })
         .spawn()
         .await;
@@ -271,8 +271,8 @@ async fn an_exhausted_pool_fails_calls_with_unavailable_within_the_acquire_timeo
     let acquire = Duration::from_millis(500);
     let app = TestApp::builder(Backend::Postgres)
         .config(|c| {
-            c.database_max_connections = 1;
-            c.database_acquire_timeout = acquire;
+            c.admin.store.database_max_connections = 1;
+            c.admin.store.database_acquire_timeout = acquire;
         })
         .spawn()
         .await;

@@ -164,15 +164,14 @@ impl Drop for TestDb {
 
 /// A configuration for tests: the given database, a free loopback port.
 pub fn test_config(db: &TestDb) -> Config {
-    Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: SecretString::from(db.url.clone()),
-        http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        // Hashing runs at the lowest priority; on a busy CI machine a login
-        // may take seconds. Tests of the timeout set their own.
-        request_timeout: std::time::Duration::from_secs(120),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin.store.database_url = db.url.parse().expect("a test database URL");
+    config.server.http_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    // Hashing runs at the lowest priority; on a busy CI machine a login
+    // may take seconds. Tests of the timeout set their own.
+    config.server.request_timeout = std::time::Duration::from_secs(120);
+    config
 }
 
 /// A running authd and a client connected to it.

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use authd::grpc::pb;
-use secrecy::SecretBox;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -89,7 +88,7 @@ async fn readyz_says_shutting_down_through_the_drain_and_the_listener_stops_afte
     // The open health stream keeps the drain going until the grace is over.
     let grace = std::time::Duration::from_millis(100);
     let mut app = TestApp::builder(backend)
-        .config(move |c| c.shutdown_grace = grace)
+        .config(move |c| c.server.shutdown_grace = grace)
         .spawn()
         .await;
     let addr = http(&app);
@@ -178,7 +177,7 @@ async fn jwks_is_served_with_cache_control_and_matches_get_jwks(backend: Backend
 async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|c| {
-            c.signing = authd::config::Signing::Es256;
+            c.signing.signing_algorithm = authd::config::Algorithm::Es256;
         })
         .spawn()
         .await;
@@ -200,7 +199,9 @@ async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backen
 
     // With a URL issuer, the JWKS is named under it.
     let app = TestApp::builder(backend)
-        .config(|c| c.issuer = "https://auth.example.com/".into())
+        .config(|c| {
+            c.token.issuer = "https://auth.example.com/".into();
+        })
         .spawn()
         .await;
     let response = get(http(&app), "/.well-known/openid-configuration").await;
@@ -262,11 +263,8 @@ async fn metrics_expose_rpc_login_hashing_and_key_series_after_a_few_calls(backe
 async fn hs256_publishes_no_keys(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|c| {
-            c.signing = authd::config::Signing::Hs256 {
-                secret: std::sync::Arc::new(SecretBox::new(Box::new(
-                    b"an hs256 secret of at least 32 bytes!".to_vec(),
-                ))),
-            };
+            c.signing.signing_algorithm = authd::config::Algorithm::Hs256;
+            c.signing.hs256_secret = Some("an hs256 secret of at least 32 bytes!".into());
         })
         .spawn()
         .await;
@@ -285,7 +283,7 @@ async fn hs256_publishes_no_keys(backend: Backend) {
 
 async fn the_http_listener_can_be_turned_off(backend: Backend) {
     let app = TestApp::builder(backend)
-        .config(|c| c.http_listen = None)
+        .config(|c| c.server.http_listen = None)
         .spawn()
         .await;
     assert!(app.http_addr.is_none());

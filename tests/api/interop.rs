@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use authd::config::Signing;
+use authd::config::Algorithm;
 
 use crate::helpers::{Backend, TestApp};
 use crate::http::{get, http};
@@ -56,12 +56,12 @@ async fn tokens_of_every_published_algorithm_verify_with_pyjwt_from_the_jwks_alo
     backend: Backend,
 ) {
     for (signing, alg) in [
-        (Signing::EdDsa, "EdDSA"),
-        (Signing::Es256, "ES256"),
-        (Signing::Rs256, "RS256"),
+        (Algorithm::EdDsa, "EdDSA"),
+        (Algorithm::Es256, "ES256"),
+        (Algorithm::Rs256, "RS256"),
     ] {
         let app = TestApp::builder(backend)
-            .config(|c| c.signing = signing)
+            .config(|c| c.signing.signing_algorithm = signing)
             .spawn()
             .await;
         let alice = app.create_user("alice", &["admin"]).await;

@@ -18,6 +18,12 @@ const SLOW_HASH: Argon2Config = Argon2Config {
     parallelism: 1,
 };
 
+fn slow_hash(c: &mut authd::Config) {
+    c.password.argon2_memory_kib = SLOW_HASH.memory_kib;
+    c.password.argon2_iterations = SLOW_HASH.iterations;
+    c.password.argon2_parallelism = SLOW_HASH.parallelism;
+}
+
 /// Polls `done` every few milliseconds for at most `limit`.
 async fn eventually(limit: Duration, mut done: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -82,7 +88,7 @@ async fn a_request_over_the_message_limit_is_refused_before_it_is_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_message_limit_is_configurable() {
     let app = TestApp::builder(Backend::Sqlite)
-        .config(|c| c.max_message_bytes = 8192)
+        .config(|c| c.server.max_message_bytes = 8192)
         .spawn()
         .await;
     let status = assert_code(
@@ -104,8 +110,8 @@ async fn the_message_limit_is_configurable() {
 async fn the_server_request_timeout_cancels_a_call_that_runs_too_long() {
     let app = TestApp::builder(Backend::Sqlite)
         .config(|c| {
-            c.argon2 = SLOW_HASH;
-            c.request_timeout = Duration::from_millis(100);
+            slow_hash(c);
+            c.server.request_timeout = Duration::from_millis(100);
         })
         .spawn()
         .await;
@@ -127,9 +133,9 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
     let app = Arc::new(
         TestApp::builder(Backend::Sqlite)
             .config(|c| {
-                c.argon2 = SLOW_HASH;
-                c.hash_concurrency = 1;
-                c.hash_queue_timeout = Duration::from_secs(30);
+                slow_hash(c);
+                c.password.hash_concurrency = 1;
+                c.password.hash_queue_timeout = Duration::from_secs(30);
             })
             .spawn()
             .await,
@@ -190,8 +196,8 @@ async fn a_caller_deadline_cancels_a_login_waiting_for_a_hashing_permit_and_free
 async fn a_login_cancelled_while_hashing_returns_its_permit_when_the_hash_ends() {
     let app = TestApp::builder(Backend::Sqlite)
         .config(|c| {
-            c.argon2 = SLOW_HASH;
-            c.hash_concurrency = 1;
+            slow_hash(c);
+            c.password.hash_concurrency = 1;
         })
         .spawn()
         .await;

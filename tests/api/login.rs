@@ -245,8 +245,8 @@ async fn logins_beyond_the_hashing_capacity_get_resource_exhausted(backend: Back
     let app = Arc::new(
         TestApp::builder(backend)
             .config(|config| {
-                config.hash_concurrency = 1;
-                config.hash_queue_timeout = Duration::ZERO;
+                config.password.hash_concurrency = 1;
+                config.password.hash_queue_timeout = Duration::ZERO;
             })
             .spawn()
             .await,
@@ -344,8 +344,8 @@ async fn unknown_users_and_wrong_passwords_take_the_same_time(backend: Backend) 
     // Throttling would refuse these logins early (and so faster): lift it.
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.login_throttle.account_free_failures = 100_000;
-            config.login_throttle.address_free_failures = 100_000;
+            config.throttle.login_free_failures = 100_000;
+            config.throttle.login_free_failures_per_address = 100_000;
         })
         .spawn()
         .await;

@@ -284,7 +284,7 @@ async fn repeated_verifies_show_as_cache_hits(backend: Backend) {
 
 async fn the_database_pool_and_change_feed_are_reported(backend: Backend) {
     let app = TestApp::builder(backend)
-        .config(|c| c.database_max_connections = 7)
+        .config(|c| c.admin.store.database_max_connections = 7)
         .spawn()
         .await;
     assert!(

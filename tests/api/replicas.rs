@@ -12,11 +12,13 @@ async fn two_replicas(trust_bound: Duration) -> (TestApp, TestApp) {
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.url.clone();
     let a = TestApp::builder_on(db)
-        .config(|c| c.cache_trust_bound = trust_bound)
+        .config(|c| c.server.cache_trust_bound = trust_bound)
         .spawn()
         .await;
     let b = TestApp::builder_on(TestDb::attach(&url))
-        .config(|c| c.cache_trust_bound = trust_bound)
+        .config(|c| {
+            c.server.cache_trust_bound = trust_bound;
+        })
         .spawn()
         .await;
     (a, b)

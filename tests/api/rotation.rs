@@ -8,7 +8,7 @@ use authd::grpc::pb::{self, InvalidReason};
 use authd::store::KeyState;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::{ExposeSecret as _, SecretBox, SecretString};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::helpers::{Backend, TestApp};
 use crate::http::{get, http};
@@ -62,7 +62,7 @@ async fn a_next_key_is_published_before_it_signs_and_the_old_key_verifies_until_
 ) {
     let app = TestApp::builder(backend)
         .config(|c| {
-            c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+            c.signing.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
         })
         .spawn()
         .await;
@@ -145,7 +145,7 @@ async fn a_next_key_is_published_before_it_signs_and_the_old_key_verifies_until_
 
 async fn a_second_replica_sees_a_rotation_without_restart(backend: Backend) {
     let prepublish = |c: &mut authd::Config| {
-        c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+        c.signing.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
     };
     let a = TestApp::builder(backend).config(prepublish).spawn().await;
     let b = a.spawn_replica(prepublish).await;
@@ -177,11 +177,11 @@ async fn a_second_replica_sees_a_rotation_without_restart(backend: Backend) {
 async fn a_replica_reloads_as_soon_as_another_process_announces_a_rotation(backend: Backend) {
     // B's periodic refresh is an hour away: only the announcement can help.
     let a = TestApp::builder(backend)
-        .config(|c| c.key_prepublish = Duration::ZERO)
+        .config(|c| c.signing.key_prepublish = Duration::ZERO)
         .spawn()
         .await;
     let b = a
-        .spawn_replica(|c| c.key_refresh_interval = Duration::from_secs(3600))
+        .spawn_replica(|c| c.lifetimes.key_refresh_interval = Duration::from_secs(3600))
         .await;
     a.create_user("alice", &[]).await;
     let new_kid = a.keys.rotate(now_unix()).await.expect("rotate").kid;
@@ -253,15 +253,14 @@ async fn tokens_naming_unknown_keys_never_cause_a_key_reload(backend: Backend) {
 }
 
 async fn private_keys_are_encrypted_at_rest_when_a_secret_is_configured(backend: Backend) {
-    let secret = |s: &'static [u8]| {
+    let secret = |s: &'static str| {
         move |c: &mut authd::Config| {
-            c.key_encryption_secret =
-                Some(std::sync::Arc::new(SecretBox::new(Box::new(s.to_vec()))));
-            c.signing = authd::config::Signing::Es256;
+            c.signing.key_encryption_secret = Some(SecretString::from(s));
+            c.signing.signing_algorithm = authd::config::Algorithm::Es256;
         }
     };
     let app = TestApp::builder(backend)
-        .config(secret(b"a key-encryption secret, 32+ bytes"))
+        .config(secret("a key-encryption secret, 32+ bytes"))
         .spawn()
         .await;
     app.create_user("alice", &[]).await;
@@ -275,20 +274,19 @@ async fn private_keys_are_encrypted_at_rest_when_a_secret_is_configured(backend:
 
     // A replica with the same secret works; without it, or with another, it refuses to start.
     let same = app
-        .spawn_replica(secret(b"a key-encryption secret, 32+ bytes"))
+        .spawn_replica(secret("a key-encryption secret, 32+ bytes"))
         .await;
     assert!(same.verify(&token).await.valid);
     for customize in [
-        Box::new(|c: &mut authd::Config| c.signing = authd::config::Signing::Es256)
-            as Box<dyn FnOnce(&mut authd::Config)>,
-        Box::new(secret(b"another secret, also 32 bytes long")),
+        Box::new(|c: &mut authd::Config| {
+            c.signing.signing_algorithm = authd::config::Algorithm::Es256;
+        }) as Box<dyn FnOnce(&mut authd::Config)>,
+        Box::new(secret("another secret, also 32 bytes long")),
     ] {
-        let mut config = authd::Config {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: SecretString::from(app.database_url().to_owned()),
-            http_listen: None,
-            ..authd::Config::default()
-        };
+        let mut config = authd::Config::default();
+        config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.admin.store.database_url = app.database_url().parse().expect("a URL");
+        config.server.http_listen = None;
         customize(&mut config);
         let error = authd::App::build(config)
             .await
@@ -347,16 +345,15 @@ async fn a_replica_never_promotes_a_key_it_cannot_sign_with(backend: Backend) {
     // A new key-encryption secret being rolled out: B has it, A not yet.
     let a = TestApp::builder(backend)
         .config(|c| {
-            c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+            c.signing.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
         })
         .spawn()
         .await;
     let b = a
         .spawn_replica(|c| {
-            c.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
-            c.key_encryption_secret = Some(std::sync::Arc::new(SecretBox::new(Box::new(
-                b"a key-encryption secret, 32+ bytes".to_vec(),
-            ))));
+            c.signing.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+            c.signing.key_encryption_secret =
+                Some(SecretString::from("a key-encryption secret, 32+ bytes"));
         })
         .await;
     a.create_user("alice", &[]).await;

@@ -163,7 +163,7 @@ async fn parallel_refreshes_of_one_token_leave_one_successor(backend: Backend) {
 async fn a_session_ends_at_its_absolute_lifetime_however_often_refreshed(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.session_lifetime = std::time::Duration::from_secs(3600);
+            config.token.session_lifetime = std::time::Duration::from_secs(3600);
         })
         .spawn()
         .await;
@@ -456,7 +456,7 @@ async fn revoking_another_users_sessions_needs_the_admin_role(backend: Backend) 
 
 async fn the_oldest_session_is_evicted_beyond_the_per_user_limit(backend: Backend) {
     let app = TestApp::builder(backend)
-        .config(|config| config.max_sessions_per_user = 2)
+        .config(|config| config.token.max_sessions_per_user = 2)
         .spawn()
         .await;
     app.create_user("alice", &[]).await;

@@ -116,9 +116,9 @@ async fn a_blocked_account_is_refused_even_with_the_right_password_until_the_blo
     // Long enough that the real clock cannot end the block during the test.
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.login_throttle.account_free_failures = 2;
-            config.login_throttle.base_delay_secs = 600;
-            config.login_throttle.max_delay_secs = 600;
+            config.throttle.login_free_failures = 2;
+            config.throttle.login_backoff_base = std::time::Duration::from_secs(600);
+            config.throttle.login_backoff_max = std::time::Duration::from_secs(600);
         })
         .spawn()
         .await;
@@ -205,7 +205,7 @@ async fn unknown_and_existing_accounts_are_throttled_identically(backend: Backen
 async fn password_spraying_from_one_address_is_blocked_across_accounts(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.login_throttle.address_free_failures = 10;
+            config.throttle.login_free_failures_per_address = 10;
         })
         .spawn()
         .await;
@@ -237,9 +237,9 @@ async fn password_spraying_from_one_address_is_blocked_across_accounts(backend: 
 async fn a_block_never_exceeds_the_cap(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.login_throttle.account_free_failures = 1;
-            config.login_throttle.base_delay_secs = 5;
-            config.login_throttle.max_delay_secs = 60;
+            config.throttle.login_free_failures = 1;
+            config.throttle.login_backoff_base = std::time::Duration::from_secs(5);
+            config.throttle.login_backoff_max = std::time::Duration::from_secs(60);
         })
         .spawn()
         .await;
@@ -271,8 +271,8 @@ async fn a_block_never_exceeds_the_cap(backend: Backend) {
 async fn failure_counts_are_forgotten_after_the_window(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.login_throttle.window_secs = 600;
-            config.login_throttle.max_delay_secs = 600;
+            config.throttle.login_failure_window = std::time::Duration::from_secs(600);
+            config.throttle.login_backoff_max = std::time::Duration::from_secs(600);
         })
         .spawn()
         .await;
@@ -351,7 +351,7 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(backend: Back
 async fn forwarded_for_from_a_trusted_proxy_names_the_client(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|config| {
-            config.trusted_proxies = "127.0.0.1".parse().expect("a proxy list");
+            config.throttle.trusted_proxies = "127.0.0.1".parse().expect("a proxy list");
         })
         .spawn()
         .await;

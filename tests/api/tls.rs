@@ -12,10 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authd::config::ConfigArgs;
+use authd::config::{Sources, TlsArgs};
 use authd::grpc::pb;
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
-use authd::tls::{AdminClients, ClientIdentity, TlsSettings};
+use authd::tls::ClientIdentity;
 use authd::{Config, Error};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -149,14 +149,13 @@ impl Pki {
     }
 
     /// The server's TLS settings, with `ca.pem` as client CA if `mutual`.
-    fn server_settings(&self, mutual: bool) -> TlsSettings {
-        let ca = self.path("ca.pem");
-        TlsSettings::load(
-            &self.path("server.pem"),
-            &self.path("server.key"),
-            mutual.then_some(ca.as_path()),
-        )
-        .expect("the test certificates load")
+    fn server_settings(&self, mutual: bool) -> TlsArgs {
+        TlsArgs {
+            tls_cert: Some(self.path("server.pem")),
+            tls_key: Some(self.path("server.key")),
+            tls_client_ca: mutual.then(|| self.path("ca.pem")),
+            ..TlsArgs::default()
+        }
     }
 
     /// A gRPC endpoint trusting `ca.pem` for `localhost`, presenting the
@@ -244,7 +243,7 @@ async fn revoke(
 async fn login_and_verify_work_over_tls(backend: Backend) {
     let pki = Pki::new();
     let (app, _) = TestApp::builder(backend)
-        .config(|c| c.tls = Some(pki.server_settings(false)))
+        .config(|c| c.tls = pki.server_settings(false))
         .endpoint(|addr| pki.endpoint(addr, None))
         .spawn_with_addr()
         .await;
@@ -259,7 +258,7 @@ async fn login_and_verify_work_over_tls(backend: Backend) {
 async fn a_plaintext_client_cannot_talk_to_a_tls_server() {
     let pki = Pki::new();
     let (app, addr) = TestApp::builder(Backend::Sqlite)
-        .config(|c| c.tls = Some(pki.server_settings(false)))
+        .config(|c| c.tls = pki.server_settings(false))
         .endpoint(|addr| pki.endpoint(addr, None))
         .spawn_with_addr()
         .await;
@@ -333,7 +332,7 @@ async fn https_get(pki: &Pki, addr: SocketAddr, path: &str) -> std::io::Result<(
 async fn jwks_is_served_over_https_and_plaintext_http_gets_no_answer() {
     let pki = Pki::new();
     let (app, _) = TestApp::builder(Backend::Sqlite)
-        .config(|c| c.tls = Some(pki.server_settings(false)))
+        .config(|c| c.tls = pki.server_settings(false))
         .endpoint(|addr| pki.endpoint(addr, None))
         .spawn_with_addr()
         .await;
@@ -398,8 +397,8 @@ async fn mutual_tls_app(pki: &Pki) -> (TestApp, SocketAddr) {
         .collect();
     let (app, addr) = TestApp::builder(Backend::Sqlite)
         .config(|c| {
-            c.tls = Some(pki.server_settings(true));
-            c.admin_clients = AdminClients::new(allowed);
+            c.tls = pki.server_settings(true);
+            c.tls.admin_clients = allowed;
         })
         .endpoint(|addr| pki.endpoint(addr, None))
         .spawn_with_addr()
@@ -501,7 +500,7 @@ async fn a_client_certificate_from_an_unknown_ca_is_rejected_at_the_handshake() 
 async fn without_an_allow_list_get_user_needs_no_client_certificate() {
     let pki = Pki::new();
     let (app, addr) = TestApp::builder(Backend::Sqlite)
-        .config(|c| c.tls = Some(pki.server_settings(true)))
+        .config(|c| c.tls = pki.server_settings(true))
         .endpoint(|addr| pki.endpoint(addr, None))
         .spawn_with_addr()
         .await;
@@ -511,25 +510,24 @@ async fn without_an_allow_list_get_user_needs_no_client_certificate() {
     assert!(get_user(&client, &token, "alice").await.is_ok());
 }
 
-fn load(args: &ConfigArgs) -> Result<Config, Error> {
-    Config::load(args)
+fn load(config: &Config) -> Result<Config, Error> {
+    config.check(&Sources::default()).map(|()| config.clone())
 }
 
 /// The configuration `authd ARGS` would serve with (config file included).
 fn load_argv(flags: &[&str]) -> Result<Config, Error> {
     match authd::cli::parse_from(std::iter::once("authd").chain(flags.iter().copied())) {
-        Ok((cli, sources)) => Config::load_from(&cli.config, &sources),
+        Ok((cli, sources)) => cli.config.check(&sources).map(|()| cli.config),
         Err(authd::cli::ParseFailure::Config(e)) => Err(e),
         Err(authd::cli::ParseFailure::Clap(e)) => panic!("{e}"),
     }
 }
 
-fn tls_args(cert: &Path, key: &Path) -> ConfigArgs {
-    ConfigArgs {
-        tls_cert: Some(cert.to_owned()),
-        tls_key: Some(key.to_owned()),
-        ..ConfigArgs::default()
-    }
+fn tls_args(cert: &Path, key: &Path) -> Config {
+    let mut config = Config::default();
+    config.tls.tls_cert = Some(cert.to_owned());
+    config.tls.tls_key = Some(key.to_owned());
+    config
 }
 
 #[track_caller]
@@ -547,7 +545,7 @@ fn tls_files_that_are_missing_unparsable_or_mismatched_stop_start_up_naming_the_
     std::fs::write(pki.path("junk.pem"), "not pem at all\n").expect("write");
 
     let config = load(&tls_args(&pki.path("server.pem"), &pki.path("server.key"))).expect("valid");
-    assert!(config.tls.is_some());
+    assert!(config.tls.settings().expect("valid").is_some());
 
     let missing = pki.path("missing.pem");
     assert_names(
@@ -580,17 +578,19 @@ fn tls_files_that_are_missing_unparsable_or_mismatched_stop_start_up_naming_the_
     assert!(message.contains("belongs to"), "{message}");
     // One without the other.
     assert_names(
-        load(&ConfigArgs {
-            tls_cert: Some(pki.path("server.pem")),
-            ..ConfigArgs::default()
+        load(&{
+            let mut config = Config::default();
+            config.tls.tls_cert = Some(pki.path("server.pem"));
+            config
         }),
         "--tls-key",
         "AUTHD_TLS_KEY",
     );
     assert_names(
-        load(&ConfigArgs {
-            tls_client_ca: Some(pki.path("junk.pem")),
-            ..tls_args(&pki.path("server.pem"), &pki.path("server.key"))
+        load(&{
+            let mut config = tls_args(&pki.path("server.pem"), &pki.path("server.key"));
+            config.tls.tls_client_ca = Some(pki.path("junk.pem"));
+            config
         }),
         "--tls-client-ca",
         "AUTHD_TLS_CLIENT_CA",
@@ -598,7 +598,7 @@ fn tls_files_that_are_missing_unparsable_or_mismatched_stop_start_up_naming_the_
     // The key never shows in Debug output.
     let key = String::from_utf8(pki.read("server.key")).expect("PEM text");
     let body = key.lines().nth(1).expect("a base64 line");
-    assert!(!format!("{config:?}").contains(body));
+    assert!(!format!("{:?}", config.tls.settings()).contains(body));
 }
 
 #[test]
@@ -618,8 +618,9 @@ fn tls_and_the_allow_list_can_be_set_in_the_config_file() {
     .expect("write the config file");
     let config = load_argv(&["--config", file.to_str().expect("a UTF-8 path")])
         .expect("TLS makes a non-loopback address acceptable");
-    assert!(config.tls.expect("TLS on").verifies_clients());
-    assert_eq!(config.admin_clients.allowed().len(), 2);
+    let tls = config.tls.settings().expect("valid").expect("TLS on");
+    assert!(tls.verifies_clients());
+    assert_eq!(config.tls.admin_clients().allowed().len(), 2);
 }
 
 /// Runs `authd serve` on a fresh SQLite file with the given environment
@@ -659,5 +660,5 @@ fn a_non_loopback_address_without_tls_is_refused_unless_plaintext_is_allowed() {
     // Allowed, the server would bind every interface, so it is checked in process.
     let allowed =
         load_argv(&["--listen", "0.0.0.0:50051", "--allow-plaintext"]).expect("plaintext allowed");
-    assert!(allowed.allow_plaintext);
+    assert!(allowed.tls.allow_plaintext);
 }

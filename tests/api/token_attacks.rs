@@ -518,7 +518,7 @@ async fn odd_key_ids_are_unknown_and_cost_no_database_read(backend: Backend) {
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
     // ...and where the message limit allows it, over the token limit.
     let roomy = TestApp::builder(backend)
-        .config(|c| c.max_message_bytes = 256 * 1024)
+        .config(|c| c.server.max_message_bytes = 256 * 1024)
         .spawn()
         .await;
     let response = roomy.verify(&huge).await;
@@ -558,7 +558,9 @@ async fn an_all_zero_ecdsa_signature_is_refused(backend: Backend) {
     // r = s = 0 verifies everything in broken ECDSA implementations
     // (CVE-2022-21449); aws-lc must refuse it.
     let app = TestApp::builder(backend)
-        .config(|c| c.signing = authd::config::Signing::Es256)
+        .config(|c| {
+            c.signing.signing_algorithm = authd::config::Algorithm::Es256;
+        })
         .spawn()
         .await;
     app.create_user("alice", &[]).await;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authd::clock::{ManualClock, now_unix};
-use authd::config::Signing;
+use authd::config::{Algorithm, Signing};
 use authd::grpc::pb::{InvalidReason, VerifyResponse};
 use authd::token::keys::generate_ed25519;
 use authd::token::{KeySet, TokenService};
@@ -307,9 +307,12 @@ async fn hs256_mode_signs_and_verifies_with_the_shared_secret(backend: Backend) 
     let secret = b"an-hs256-secret-of-at-least-32-bytes!!".to_vec();
     let app = crate::helpers::TestApp::builder(backend)
         .config(|config| {
-            config.signing = Signing::Hs256 {
-                secret: Arc::new(secrecy::SecretBox::new(Box::new(secret.clone()))),
-            };
+            config.signing.signing_algorithm = Algorithm::Hs256;
+            config.signing.hs256_secret = Some(
+                String::from_utf8(secret.clone())
+                    .expect("a UTF-8 secret")
+                    .into(),
+            );
         })
         .spawn()
         .await;

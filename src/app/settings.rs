@@ -1,0 +1,52 @@
+//! The server's own settings: its listeners, their limits and timing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::settings::{self, OrOff, duration, int};
+
+/// Where the server listens, and the limits and timing of serving.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerSettings {
+    /// Address of the gRPC listener; port 0 picks a free port.
+    #[arg(long, env = "AUTHD_LISTEN", value_name = "ADDR", default_value = "127.0.0.1:50051",
+          value_parser = address)]
+    pub listen: SocketAddr,
+
+    /// Address of the HTTP listener (JWKS, discovery, health, metrics), or `off`.
+    #[arg(long, env = "AUTHD_HTTP_LISTEN", value_name = "ADDR", default_value = "127.0.0.1:8080",
+          value_parser = settings::or_off(address))]
+    pub http_listen: OrOff<SocketAddr>,
+
+    /// How long shutdown waits for in-flight calls.
+    #[arg(long, env = "AUTHD_SHUTDOWN_GRACE", default_value = "10s", value_parser = duration("0s", "10m"))]
+    pub shutdown_grace: Duration,
+
+    /// Longest time one gRPC call may take before it is cancelled; a
+    /// shorter `grpc-timeout` from the caller wins.
+    #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", default_value = "10s", value_parser = duration("100ms", "10m"))]
+    pub request_timeout: Duration,
+
+    /// Largest gRPC request message accepted, in bytes; bigger ones are
+    /// refused before they are read.
+    #[arg(long, env = "AUTHD_MAX_MESSAGE_BYTES", default_value = "65536",
+          value_parser = int(4096_usize, 4 * 1024 * 1024))]
+    pub max_message_bytes: usize,
+
+    /// How long cached user/session state may be trusted after the change
+    /// feed was last heard from; past it Verify reads the database.
+    #[arg(long, env = "AUTHD_CACHE_TRUST_BOUND", default_value = "3s", value_parser = duration("0s", "60s"))]
+    pub cache_trust_bound: Duration,
+
+    /// How often a serving authd pings its database; health and `/readyz`
+    /// turn NOT_SERVING at the first ping that fails.
+    #[arg(long, env = "AUTHD_READINESS_PROBE_INTERVAL", default_value = "1s", value_parser = duration("100ms", "1m"))]
+    pub readiness_probe_interval: Duration,
+}
+
+/// A value parser for `IP:PORT`.
+fn address(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not an address; use IP:PORT such as 127.0.0.1:50051"))
+}
