@@ -80,6 +80,8 @@ pub struct App {
     keys: KeyManager,
     /// The bound HTTP listener and its address, unless turned off.
     http: Option<(TcpListener, SocketAddr)>,
+    /// The database, for the start-up line (shown redacted).
+    database: DatabaseUrl,
     /// Started / database up / stopping, mirrored into health and `/readyz`.
     readiness: Readiness,
     /// This app's own registry: served on `/metrics`, recorded by the adapters.
@@ -238,6 +240,7 @@ impl App {
             tasks,
             keys,
             http,
+            database,
             readiness,
             metrics,
         })
@@ -325,16 +328,12 @@ impl App {
                 self.config.server.readiness_probe_interval,
             ),
         );
+        let http_addr = self.http_addr();
         // Last, so the supervisor (last started, first stopped) takes the
         // HTTP listener down first after the drain.
         self.spawn_background();
         let gate = crate::grpc::startup_gate(self.readiness.clone());
-        tracing::info!(
-            addr = %self.local_addr,
-            tls = self.tls.is_some(),
-            client_certificates = self.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
-            "authd serving gRPC"
-        );
+        self.log_start_up(http_addr);
         // tonic's `tcp_nodelay` only reaches sockets it accepts itself; these
         // come from our own listener, so set it here (small unary messages
         // must not wait for Nagle's algorithm).
@@ -393,6 +392,41 @@ impl App {
         self.store.close().await;
         tracing::info!("authd stopped");
         outcome
+    }
+}
+
+impl App {
+    /// The one start-up line: what runs, on what, where, signing how. Tests
+    /// and operators find the bound gRPC address in it (`addr`); the
+    /// database URL is redacted, and no secret is among the fields.
+    fn log_start_up(&self, http_addr: Option<SocketAddr>) {
+        let (algorithm, kid) = match self.keys.keys().signing() {
+            Ok(key) => (
+                crate::token::keys::alg_name(key.algorithm).to_owned(),
+                key.kid.clone(),
+            ),
+            // PostgreSQL down at start-up: keys load once it answers.
+            Err(_) => ("not loaded yet".to_owned(), "-".to_owned()),
+        };
+        let config_file = self
+            .config
+            .admin
+            .config
+            .as_deref()
+            .map_or_else(|| "none".to_owned(), |p| p.display().to_string());
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            addr = %self.local_addr,
+            http = %http_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            backend = self.database.backend(),
+            database = %self.database.redacted(),
+            config_file = %config_file,
+            signing_algorithm = %algorithm,
+            kid = %kid,
+            tls = self.tls.is_some(),
+            client_certificates = self.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
+            "authd serving gRPC"
+        );
     }
 }
 

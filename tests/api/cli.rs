@@ -862,3 +862,95 @@ async fn settings_before_the_subcommand_apply_to_it() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
 }
+
+/// The first JSON log line of `authd serve` (started with `args` and `env`)
+/// whose message is `message`; the server is stopped with SIGTERM after.
+fn serve_until_logged(args: &[&str], env: &[(&str, &str)], message: &str) -> serde_json::Value {
+    use std::io::BufRead as _;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run authd serve");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    let found = std::io::BufReader::new(stderr_pipe)
+        .lines()
+        .map_while(Result::ok)
+        .take(100)
+        .find_map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
+            seen.push(line);
+            (entry["fields"]["message"] == message).then_some(entry)
+        });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    child.wait().expect("authd exits");
+    found.unwrap_or_else(|| panic!("no {message:?} line in {seen:?}"))
+}
+
+#[tokio::test]
+async fn the_start_up_line_names_version_database_config_listeners_and_signing_key() {
+    let db = TestDb::new(Backend::Postgres).await;
+    // Trust authentication ignores the password; the line must not show it.
+    let with_password = db.url.replacen("://postgres@", "://postgres:s3cretpw@", 1);
+    assert_ne!(
+        with_password, db.url,
+        "the test URL names the postgres user"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("authd.toml");
+    std::fs::write(&config, "signing_algorithm = \"ES256\"\n").expect("config file");
+    let config = config.display().to_string();
+    let line = serve_until_logged(
+        &["--config", &config],
+        &[("AUTHD_DATABASE_URL", with_password.as_str())],
+        "authd serving gRPC",
+    );
+    let fields = &line["fields"];
+    assert_eq!(fields["version"], env!("CARGO_PKG_VERSION"), "{line}");
+    assert_eq!(fields["backend"], "postgres", "{line}");
+    let database = fields["database"].as_str().expect("database");
+    assert!(database.contains("postgres:***@"), "{line}");
+    assert!(
+        !line.to_string().contains("s3cretpw"),
+        "the password leaked: {line}"
+    );
+    assert_eq!(fields["config_file"], config.as_str(), "{line}");
+    assert!(
+        fields["addr"]
+            .as_str()
+            .expect("addr")
+            .starts_with("127.0.0.1:")
+    );
+    assert!(
+        fields["http"]
+            .as_str()
+            .expect("http")
+            .starts_with("127.0.0.1:")
+    );
+    assert_eq!(fields["signing_algorithm"], "ES256", "{line}");
+    assert!(
+        fields["kid"].as_str().is_some_and(|k| k.len() > 20),
+        "{line}"
+    );
+}
