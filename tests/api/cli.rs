@@ -789,47 +789,13 @@ fn bad_values_say_where_they_came_from() {
 
 #[test]
 fn logs_to_a_pipe_carry_no_colour_codes() {
-    use std::io::BufRead as _;
     let dir = tempfile::tempdir().expect("dir");
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") || key == "NO_COLOR" {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "off",
-            "--log",
-            "info",
-        ])
-        .env("AUTHD_DATABASE_URL", &url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run authd serve");
-    let stderr_pipe = child.stderr.take().expect("stderr");
-    let mut lines = Vec::new();
-    for line in std::io::BufReader::new(stderr_pipe).lines() {
-        let Ok(line) = line else { break };
-        let serving = line.contains("serving gRPC");
-        lines.push(line);
-        if serving || lines.len() > 50 {
-            break;
-        }
-    }
-    let pid = child.id().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    child.wait().expect("authd exits");
+    let lines = serve_until(
+        &["--http-listen", "off", "--log", "info"],
+        &[("AUTHD_DATABASE_URL", url.as_str())],
+        |line| line.contains("serving gRPC"),
+    );
     assert!(
         lines.iter().any(|l| l.contains("serving gRPC")),
         "{lines:?}"
@@ -863,25 +829,19 @@ async fn settings_before_the_subcommand_apply_to_it() {
     assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
 }
 
-/// The first JSON log line of `authd serve` (started with `args` and `env`)
-/// whose message is `message`; the server is stopped with SIGTERM after.
-fn serve_until_logged(args: &[&str], env: &[(&str, &str)], message: &str) -> serde_json::Value {
+/// Runs `authd serve --listen 127.0.0.1:0 ARGS` with `env` (and no other
+/// `AUTHD_*` or `NO_COLOR` variable), stderr a pipe, collecting its log lines
+/// until one satisfies `done` (at most 100); then stops it with SIGTERM.
+fn serve_until(args: &[&str], env: &[(&str, &str)], done: impl Fn(&str) -> bool) -> Vec<String> {
     use std::io::BufRead as _;
     let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
     for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") {
+        if key.starts_with("AUTHD_") || key == "NO_COLOR" {
             command.env_remove(key);
         }
     }
     let mut child = command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--log-format", "json"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -890,22 +850,35 @@ fn serve_until_logged(args: &[&str], env: &[(&str, &str)], message: &str) -> ser
         .spawn()
         .expect("run authd serve");
     let stderr_pipe = child.stderr.take().expect("stderr");
-    let mut seen = Vec::new();
-    let found = std::io::BufReader::new(stderr_pipe)
-        .lines()
-        .map_while(Result::ok)
-        .take(100)
-        .find_map(|line| {
-            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
-            seen.push(line);
-            (entry["fields"]["message"] == message).then_some(entry)
-        });
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stderr_pipe).lines().take(100) {
+        let Ok(line) = line else { break };
+        let finished = done(&line);
+        lines.push(line);
+        if finished {
+            break;
+        }
+    }
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     child.wait().expect("authd exits");
-    found.unwrap_or_else(|| panic!("no {message:?} line in {seen:?}"))
+    lines
+}
+
+/// The first JSON log line of `authd serve` whose message is `message`.
+fn serve_until_logged(args: &[&str], env: &[(&str, &str)], message: &str) -> serde_json::Value {
+    let parse = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok();
+    let is_it = |line: &str| parse(line).is_some_and(|e| e["fields"]["message"] == message);
+    let mut all = vec!["--http-listen", "127.0.0.1:0", "--log-format", "json"];
+    all.extend_from_slice(args);
+    let lines = serve_until(&all, env, is_it);
+    lines
+        .iter()
+        .find(|line| is_it(line))
+        .and_then(|line| parse(line))
+        .unwrap_or_else(|| panic!("no {message:?} line in {lines:?}"))
 }
 
 #[tokio::test]

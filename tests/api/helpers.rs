@@ -596,3 +596,60 @@ pub async fn list_services_v1alpha(channel: &Channel) -> Vec<String> {
         other => panic!("unexpected reflection answer {other:?}"),
     }
 }
+
+/// Runs `tests/interop/<script>` with `args` and `input` on standard input,
+/// with the Python interpreter (`AUTHD_TEST_PYTHON` overrides `python3`).
+/// `packages` names what `pip install` needs, for the message when it is
+/// missing (`.ci/run` installs it).
+pub fn run_python(
+    script: &str,
+    args: &[&str],
+    input: &str,
+    packages: &str,
+) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let python = std::env::var("AUTHD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let path = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(&python)
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {python}: {e}. This test needs Python 3 with {packages}: \
+                 `pip install {packages}` (.ci/run does this)"
+            )
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write to the check");
+    let out = child.wait_with_output().expect("python finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "{packages} missing: `pip install {packages}` (.ci/run does this)\n{stderr}"
+    );
+    out
+}
+
+/// [`run_python`], which must succeed; returns the JSON it prints.
+/// `refused` says what a failure of the script means.
+pub fn run_python_check(
+    script: &str,
+    args: &[&str],
+    input: &str,
+    packages: &str,
+    refused: &str,
+) -> serde_json::Value {
+    let out = run_python(script, args, input, packages);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{refused}:\n{stderr}\n{input}");
+    serde_json::from_slice(&out.stdout).expect("JSON from the check")
+}

@@ -2,9 +2,6 @@
 //! parses it, and the helpers other tests use to observe authd through its
 //! metrics instead of its internals.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
 use crate::http::{get, http};
 
@@ -95,47 +92,15 @@ fn count(value: f64) -> u64 {
     value as u64
 }
 
-/// The Python interpreter; `AUTHD_TEST_PYTHON` overrides.
-fn python() -> String {
-    std::env::var("AUTHD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
 /// Parses `text` with `prometheus_client.parser`; returns the families it saw.
 fn parse_with_prometheus_client(text: &str) -> serde_json::Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/parse_metrics.py"
-    );
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e}. The metrics test needs Python 3 with prometheus-client: \
-                 `pip install prometheus-client` (.ci/run does this)",
-                python()
-            )
-        });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write the scrape");
-    let out = child.wait_with_output().expect("python finishes");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("ModuleNotFoundError"),
-        "prometheus-client is missing: `pip install prometheus-client` (.ci/run does this)\n{stderr}"
-    );
-    assert!(
-        out.status.success(),
-        "prometheus_client refused /metrics:\n{stderr}\n{text}"
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON from the parser")
+    crate::helpers::run_python_check(
+        "parse_metrics.py",
+        &[],
+        text,
+        "prometheus-client",
+        "prometheus_client refused /metrics",
+    )
 }
 
 /// Every family authd exports, with its type as the parser names it
