@@ -333,11 +333,15 @@ fn set_default(command: clap::Command, key: &str, values: &[String]) -> clap::Co
     command
         .mut_args(|arg| {
             if arg.get_id() == key {
+                // A secret's value from the file must not show up as the
+                // "[default: ...]" of `--help`.
+                let secret = arg.is_hide_env_values_set();
                 arg.default_values(
                     values
                         .iter()
                         .map(|v| clap::builder::OsStr::from(clap::builder::Str::from(v.clone()))),
                 )
+                .hide_default_value(secret)
             } else {
                 arg
             }

@@ -927,3 +927,40 @@ async fn the_start_up_line_names_version_database_config_listeners_and_signing_k
         "{line}"
     );
 }
+
+#[test]
+fn help_never_shows_a_secret_from_the_config_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("authd.toml");
+    std::fs::write(
+        &config,
+        "database_url = \"postgres://u:topsecretpw@db/authd\"\n\
+         hs256_secret = \"an-hs256-secret-from-the-file-0123456789\"\n\
+         key_encryption_secret = \"a-key-encryption-secret-from-the-file-01\"\n\
+         issuer = \"from-the-file\"\n",
+    )
+    .expect("config file");
+    let config = config.display().to_string();
+    for args in [
+        vec!["serve", "--config", &config, "--help"],
+        vec!["user", "list", "--config", &config, "--help"],
+        vec!["keys", "rotate", "--config", &config, "--help"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_authd"))
+            .args(&args)
+            .env_remove("AUTHD_DATABASE_URL")
+            .output()
+            .expect("run authd");
+        let help = stdout(&output);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        for secret in ["topsecretpw", "an-hs256-secret", "a-key-encryption-secret"] {
+            assert!(!help.contains(secret), "{args:?} shows {secret}:\n{help}");
+        }
+    }
+    // Other file values still show as the defaults they now are.
+    let output = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(["serve", "--config", &config, "--help"])
+        .output()
+        .expect("run authd");
+    assert!(stdout(&output).contains("[default: from-the-file]"));
+}
