@@ -25,12 +25,7 @@ on_both_backends!(
 /// Runs `authd ARGS` on `db` with `stdin` piped in, in a scratch directory.
 fn authd(db_url: &str, args: &[&str], stdin: &str) -> Output {
     let dir = tempfile::tempdir().expect("scratch dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = crate::helpers::authd_command();
     let mut child = command
         .args(args)
         .env("AUTHD_DATABASE_URL", db_url)
@@ -508,12 +503,7 @@ async fn audit_tail_follow_prints_new_events_until_stopped(backend: Backend) {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = crate::helpers::authd_command();
     let mut child = command
         .args(["audit", "tail", "--follow", "--poll-interval-ms", "100"])
         .env("AUTHD_DATABASE_URL", &db.url)
@@ -669,12 +659,7 @@ async fn keys_list_needs_no_key_encryption_secret(backend: Backend) {
 /// `authd ARGS` with extra environment variables.
 fn authd_with(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().expect("scratch dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = crate::helpers::authd_command();
     command
         .args(args)
         .env("AUTHD_DATABASE_URL", db_url)

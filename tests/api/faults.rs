@@ -114,12 +114,7 @@ async fn a_postgres_restart_under_load_heals_without_restarting_authd() {
     let app = app_on(&cluster).await;
     app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await
-    );
+    app.wait_for_feed().await;
 
     // Load: Verify in a loop, every outcome recorded with its time.
     let stop = Arc::new(AtomicBool::new(false));
@@ -163,13 +158,7 @@ async fn a_postgres_restart_under_load_heals_without_restarting_authd() {
         took < Duration::from_secs(5),
         "SERVING again after {took:?}"
     );
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await,
-        "the change feed reconnected by itself"
-    );
+    app.wait_for_feed().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let outcomes = load.await.expect("load task");
@@ -214,12 +203,7 @@ async fn killing_every_database_connection_heals_within_seconds() {
         .await;
     app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await
-    );
+    app.wait_for_feed().await;
 
     let mut admin = sqlx::PgConnection::connect(app.database_url())
         .await
@@ -349,12 +333,7 @@ async fn a_revoked_session_never_verifies_while_the_database_is_down() {
     app.create_user("alice", &[]).await;
     let revoked = app.login("alice", PASSWORD).await.expect("login");
     let live = app.login("alice", PASSWORD).await.expect("login");
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await
-    );
+    app.wait_for_feed().await;
     app.client
         .clone()
         .logout(pb::LogoutRequest {

@@ -407,6 +407,18 @@ impl TestApp {
             .map(|r| r.into_inner().user.expect("a user"))
     }
 
+    /// Waits (at most 10 s) until the change feed is live and the state
+    /// cache trusted, so what follows sees the steady state.
+    pub async fn wait_for_feed(&self) {
+        assert!(
+            self.core
+                .cache()
+                .wait_until_trusted(std::time::Duration::from_secs(10))
+                .await,
+            "the change feed did not come up within 10 s"
+        );
+    }
+
     /// Signals shutdown without waiting.
     pub fn begin_shutdown(&mut self) -> JoinHandle<authd::Result<()>> {
         if let Some(tx) = self.shutdown.take() {
@@ -652,4 +664,16 @@ pub fn run_python_check(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{refused}:\n{stderr}\n{input}");
     serde_json::from_slice(&out.stdout).expect("JSON from the check")
+}
+
+/// The real `authd` binary, with no `AUTHD_*` variable inherited from the
+/// environment the tests run in.
+pub fn authd_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_authd"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") {
+            command.env_remove(key);
+        }
+    }
+    command
 }

@@ -219,13 +219,7 @@ async fn repeated_verifies_show_as_cache_hits(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(std::time::Duration::from_secs(10))
-            .await,
-        "the change feed comes up"
-    );
+    app.wait_for_feed().await;
     assert!(app.verify(&token).await.valid);
     let before = app.scrape().await;
     for _ in 0..5 {
@@ -252,12 +246,7 @@ async fn the_database_pool_and_change_feed_are_reported(backend: Backend) {
         .config(|c| c.admin.store.database_max_connections = 7)
         .spawn()
         .await;
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(std::time::Duration::from_secs(10))
-            .await
-    );
+    app.wait_for_feed().await;
     let scrape = app.scrape().await;
     let max = scrape.value("authd_db_pool_max_connections");
     // An in-memory SQLite keeps one; a file and PostgreSQL take the setting.

@@ -66,12 +66,7 @@ async fn a_logout_on_one_replica_reaches_the_other() {
 
     let on_b = b.verify(&login.access_token).await;
     assert!(on_b.valid, "a token from A verifies on B");
-    assert!(
-        b.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await
-    );
+    b.wait_for_feed().await;
     assert!(b.verify(&login.access_token).await.valid);
     let warm = b.state_cache_misses().await;
     assert!(b.verify(&login.access_token).await.valid);
@@ -93,12 +88,7 @@ async fn a_replica_that_loses_its_notifications_stops_trusting_its_cache() {
     let (a, b) = two_replicas(bound).await;
     a.create_user("alice", &[]).await;
     let login = a.login("alice", PASSWORD).await.expect("login on A");
-    assert!(
-        b.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await
-    );
+    b.wait_for_feed().await;
     assert!(b.verify(&login.access_token).await.valid, "warm on B");
 
     // Cut every LISTEN connection on this database (B's among them).
@@ -122,12 +112,7 @@ async fn a_replica_that_loses_its_notifications_stops_trusting_its_cache() {
     // B recovers by itself: new tokens verify, and from the cache again.
     let fresh = a.login("alice", PASSWORD).await.expect("login");
     assert!(b.verify(&fresh.access_token).await.valid);
-    assert!(
-        b.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await
-    );
+    b.wait_for_feed().await;
     assert!(b.verify(&fresh.access_token).await.valid);
     let warm = b.state_cache_misses().await;
     assert!(b.verify(&fresh.access_token).await.valid);

@@ -214,13 +214,7 @@ async fn tokens_naming_unknown_keys_never_cause_a_key_reload(backend: Backend) {
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
     // Let the start-up reload (the feed opening) happen first.
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(Duration::from_secs(10))
-            .await,
-        "the change feed comes up"
-    );
+    app.wait_for_feed().await;
     let started = app.keys.reloads();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while app.keys.reloads() == started {

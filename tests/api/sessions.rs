@@ -477,13 +477,7 @@ async fn a_warm_verify_reads_no_database(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", &[]).await;
     let token = app.token_for("alice").await;
-    assert!(
-        app.core
-            .cache()
-            .wait_until_trusted(std::time::Duration::from_secs(10))
-            .await,
-        "the change feed comes up"
-    );
+    app.wait_for_feed().await;
 
     assert!(app.verify(&token).await.valid);
     let warm = app.state_cache_misses().await;

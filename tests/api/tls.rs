@@ -627,12 +627,7 @@ fn tls_and_the_allow_list_can_be_set_in_the_config_file() {
 /// (only for configurations refused before anything is bound).
 fn authd_serve(env: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("scratch dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = crate::helpers::authd_command();
     command
         .arg("serve")
         .env("AUTHD_DATABASE_URL", "sqlite://authd.db")
