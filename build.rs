@@ -26,12 +26,22 @@ fn main() -> Result<(), Box<dyn Error>> {
             "auth.v1.RefreshRequest",
             "auth.v1.RefreshResponse",
             "auth.v1.LogoutRequest",
+            "auth.v1.ChangePasswordRequest",
+            "auth.v1.IssueServiceTokenRequest",
+            "auth.v1.IssueServiceTokenResponse",
+            "auth.v1.CreateUserRequest",
+            "auth.v1.SetPasswordRequest",
+            "auth.v1.CreateServiceAccountResponse",
+            "auth.v1.RotateServiceAccountSecretResponse",
         ])
         .build_client(true)
         .build_server(true)
         .compile_with_config(
             config,
-            &["proto/auth/v1/auth.proto".into()],
+            &[
+                "proto/auth/v1/auth.proto".into(),
+                "proto/auth/v1/admin.proto".into(),
+            ],
             &["proto".into(), well_known.clone()],
         )?;
 

@@ -99,6 +99,8 @@ fn response_conversion(c: &mut Criterion) {
         reason: pb::InvalidReason::Unspecified.into(),
         user: Some(convert::user(user)),
         claims: Some(convert::claims(claims)),
+        service_account: None,
+        principal_type: pb::PrincipalType::User.into(),
     };
 
     // The inputs are moved into the conversion, as in the handler; their

@@ -52,8 +52,9 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::grpc::ext_authz::ExtAuthzApi;
 use crate::grpc::ext_authz::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::auth_service_server::AuthServiceServer;
-use crate::grpc::{AuthApi, pb};
+use crate::grpc::{AdminApi, AuthApi, pb};
 use crate::metrics::{Metrics, Sources};
 use crate::password::PasswordHasher;
 use crate::readiness::Readiness;
@@ -353,6 +354,16 @@ impl App {
             .add_service(InterceptedService::new(
                 AuthorizationServer::new(
                     ExtAuthzApi::new(self.core.clone(), self.config.ext_authz.headers())
+                        .with_metrics(self.metrics.rpc()),
+                )
+                .max_decoding_message_size(max_message),
+                gate.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                AdminServiceServer::new(
+                    AdminApi::new(self.core.clone())
+                        .with_trusted_proxies(self.config.throttle.trusted_proxies.clone())
+                        .with_admin_clients(self.config.tls.admin_clients())
                         .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),

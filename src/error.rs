@@ -23,6 +23,12 @@ pub enum Error {
         message: String,
     },
 
+    /// `INVALID_ARGUMENT` for several fields at once, each with its own
+    /// message: the status carries one `google.rpc.BadRequest` field
+    /// violation per entry, so a console can show each next to its field.
+    #[error("{}", Violation::list(.0))]
+    InvalidFields(Vec<Violation>),
+
     /// `UNAUTHENTICATED`: a login failed. Unknown user, wrong password and
     /// disabled user are deliberately the same variant and the same message.
     #[error("invalid username or password")]
@@ -44,6 +50,11 @@ pub enum Error {
     /// `ALREADY_EXISTS`: a unique value (username, email) is taken.
     #[error("{0}")]
     AlreadyExists(String),
+
+    /// `FAILED_PRECONDITION`: the request is well formed but the system is
+    /// not in a state that allows it (for example deleting the last admin).
+    #[error("{0}")]
+    FailedPrecondition(String),
 
     /// `RESOURCE_EXHAUSTED`: authd is saturated (for example every password
     /// hashing permit is busy); the caller may retry after a back-off.
@@ -86,6 +97,34 @@ pub enum Error {
     Config(String),
 }
 
+/// One bad request field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The field's path as named in the proto (`user.email`, `roles[1]`).
+    pub field: String,
+    /// What is wrong and how to fix it; never the field's value when it may
+    /// be a secret.
+    pub message: String,
+}
+
+impl Violation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn list(violations: &[Self]) -> String {
+        let parts: Vec<String> = violations
+            .iter()
+            .map(|v| format!("invalid {}: {}", v.field, v.message))
+            .collect();
+        parts.join("; ")
+    }
+}
+
 /// Shorthand for results in authd.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -96,6 +135,15 @@ impl Error {
             field,
             message: message.into(),
         }
+    }
+
+    /// One error for every violation in `violations`: `None` when there is
+    /// none, the single [`Error::InvalidArgument`]-like
+    /// [`Error::InvalidFields`] otherwise. Validators collect every bad field
+    /// first, so a caller fixes them all in one round.
+    #[must_use]
+    pub fn from_violations(violations: Vec<Violation>) -> Option<Self> {
+        (!violations.is_empty()).then(|| Self::InvalidFields(violations))
     }
 
     /// An [`Error::Internal`] from any error.

@@ -15,7 +15,7 @@
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged.
-//! - [`grpc`]: transport adapters and the one `Error` to `Status` mapping; no SQL, no crypto.
+//! - [`grpc`]: transport adapters (`AuthService`, `AdminService` in `grpc::admin`, ext_authz) and the one `Error` to `Status` mapping; no SQL, no crypto.
 //! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
 //!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
 //! - [`service`]: the decisions, no transport types, one file per job: `accounts` (administration),

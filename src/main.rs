@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
         }
     };
     let database = cli.database_for_display(&sources);
-    match authd::cli::run(cli, &sources).await {
+    match Box::pin(authd::cli::run(cli, &sources)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", authd::cli::describe(&error, &database));

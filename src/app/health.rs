@@ -10,8 +10,9 @@ use std::time::Duration;
 use tonic::server::NamedService;
 use tonic_health::ServingStatus;
 
-use crate::grpc::AuthApi;
+use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::auth_service_server::AuthServiceServer;
+use crate::grpc::{AdminApi, AuthApi};
 use crate::readiness::{Readiness, ReadyState};
 use crate::store::Store;
 
@@ -60,7 +61,7 @@ pub(super) async fn mirror_readiness(
 }
 
 /// Projects `state` onto gRPC health: the whole server (`""`) and
-/// `auth.v1.AuthService` say SERVING exactly when
+/// `auth.v1.AuthService` (and `auth.v1.AdminService`) say SERVING exactly when
 /// [`crate::readiness::ReadyState::serving`]. The one writer of health.
 pub(super) async fn report_health(
     health: &tonic_health::server::HealthReporter,
@@ -74,4 +75,6 @@ pub(super) async fn report_health(
     };
     health.set_service_status("", status).await;
     health.set_service_status(auth_name, status).await;
+    let admin_name = <AdminServiceServer<AdminApi> as NamedService>::NAME;
+    health.set_service_status(admin_name, status).await;
 }

@@ -83,7 +83,7 @@ impl AuthApi {
 /// The span's fields are all it ever carries, in logs and in exported
 /// traces: `method`, `code`, and `user_id` once the handler knows whose call
 /// it is ([`record_user`]). Never a token, password or hash.
-async fn rpc<T>(
+pub(super) async fn rpc<T>(
     metrics: &RpcMetrics,
     method: Method,
     handler: impl Future<Output = Result<T>>,
@@ -128,7 +128,7 @@ fn record_user(id: &str) {
 /// The bearer token of `authorization` metadata, if there is exactly one.
 ///
 /// The scheme must be exactly `Bearer` followed by one space.
-fn bearer(metadata: &MetadataMap) -> Result<Option<&str>> {
+pub(super) fn bearer(metadata: &MetadataMap) -> Result<Option<&str>> {
     let mut values = metadata.get_all("authorization").iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -154,7 +154,7 @@ fn bearer(metadata: &MetadataMap) -> Result<Option<&str>> {
 /// The caller's address and user agent, for throttling and the session
 /// record. The address is the peer's, or the last `x-forwarded-for` hop when
 /// the peer is a trusted proxy ([`TrustedProxies::client_addr`]).
-fn client_info<T>(request: &Request<T>, proxies: &TrustedProxies) -> ClientInfo {
+pub(super) fn client_info<T>(request: &Request<T>, proxies: &TrustedProxies) -> ClientInfo {
     let forwarded_for = request
         .metadata()
         .get_all("x-forwarded-for")
@@ -228,6 +228,8 @@ impl AuthService for AuthApi {
                         reason: pb::InvalidReason::Unspecified.into(),
                         user: Some(convert::user(user)),
                         claims: Some(convert::claims(*claims)),
+                        service_account: None,
+                        principal_type: pb::PrincipalType::User.into(),
                     }
                 }
                 Verification::Invalid(reason) => {
@@ -237,6 +239,8 @@ impl AuthService for AuthApi {
                         reason: convert::reason(reason).into(),
                         user: None,
                         claims: None,
+                        service_account: None,
+                        principal_type: pb::PrincipalType::Unspecified.into(),
                     }
                 }
             };
@@ -365,6 +369,34 @@ impl AuthService for AuthApi {
     ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
         rpc(&self.metrics, Method::GetJwks, async {
             Ok(convert::jwks(self.core.tokens().keys()))
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> std::result::Result<Response<pb::ChangePasswordResponse>, Status> {
+        rpc(&self.metrics, Method::ChangePassword, async {
+            // SKELETON: implemented on the admin-policy branch.
+            let _ = request;
+            Err(Error::FailedPrecondition(
+                "ChangePassword is not implemented yet".to_owned(),
+            ))
+        })
+        .await
+    }
+
+    async fn issue_service_token(
+        &self,
+        request: Request<pb::IssueServiceTokenRequest>,
+    ) -> std::result::Result<Response<pb::IssueServiceTokenResponse>, Status> {
+        rpc(&self.metrics, Method::IssueServiceToken, async {
+            // SKELETON: implemented on the service-accounts branch.
+            let _ = request;
+            Err(Error::FailedPrecondition(
+                "IssueServiceToken is not implemented yet".to_owned(),
+            ))
         })
         .await
     }

@@ -45,6 +45,9 @@ pub fn claims(claims: Claims) -> pb::Claims {
         sid: claims.sid,
         iss: claims.iss,
         roles: claims.roles,
+        // Every token is a user's until service accounts sign in.
+        principal_type: pb::PrincipalType::User.into(),
+        client_id: String::new(),
     }
 }
 

@@ -7,11 +7,13 @@
 
 use std::fmt;
 
+pub mod admin;
 pub mod auth;
 pub mod convert;
 pub mod ext_authz;
 pub mod status;
 
+pub use admin::AdminApi;
 pub use auth::AuthApi;
 
 /// An interceptor that refuses every call with `UNAVAILABLE` (and an
@@ -102,9 +104,142 @@ impl fmt::Debug for pb::VerifyRequest {
     }
 }
 
+impl fmt::Debug for pb::ChangePasswordRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("current_password", &"[redacted]")
+            .field("new_password", &"[redacted]")
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::IssueServiceTokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssueServiceTokenRequest")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::IssueServiceTokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssueServiceTokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::CreateUserRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateUserRequest")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("roles", &self.roles)
+            .field("password", &"[redacted]")
+            .field("active", &self.active)
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::SetPasswordRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetPasswordRequest")
+            .field("id", &self.id)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::CreateServiceAccountResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateServiceAccountResponse")
+            .field("service_account", &self.service_account)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::RotateServiceAccountSecretResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotateServiceAccountSecretResponse")
+            .field("client_secret", &"[redacted]")
+            .field(
+                "previous_secret_expires_at",
+                &self.previous_secret_expires_at,
+            )
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::pb;
+
+    #[test]
+    fn debug_output_of_admin_and_machine_messages_hides_secrets() {
+        let secret = "authd_sa_s3cr3t-value";
+        for debug in [
+            format!(
+                "{:?}",
+                pb::ChangePasswordRequest {
+                    current_password: secret.into(),
+                    new_password: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                pb::IssueServiceTokenRequest {
+                    client_id: "c".into(),
+                    client_secret: secret.into(),
+                    audience: String::new(),
+                }
+            ),
+            format!(
+                "{:?}",
+                pb::IssueServiceTokenResponse {
+                    access_token: secret.into(),
+                    ..Default::default()
+                }
+            ),
+            format!(
+                "{:?}",
+                pb::CreateUserRequest {
+                    username: "alice".into(),
+                    password: secret.into(),
+                    ..Default::default()
+                }
+            ),
+            format!(
+                "{:?}",
+                pb::SetPasswordRequest {
+                    id: "1".into(),
+                    password: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                pb::CreateServiceAccountResponse {
+                    client_secret: secret.into(),
+                    ..Default::default()
+                }
+            ),
+            format!(
+                "{:?}",
+                pb::RotateServiceAccountSecretResponse {
+                    client_secret: secret.into(),
+                    previous_secret_expires_at: None,
+                }
+            ),
+        ] {
+            assert!(!debug.contains("s3cr3t"), "{debug}");
+        }
+    }
 
     #[test]
     fn debug_output_of_requests_hides_secrets() {

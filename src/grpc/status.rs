@@ -5,6 +5,7 @@
 //! correlation id; the caller gets only the id, to quote to an operator.
 
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
 
 use crate::error::Error;
 
@@ -12,11 +13,12 @@ use crate::error::Error;
 #[must_use]
 pub fn code_of(error: &Error) -> Code {
     match error {
-        Error::InvalidArgument { .. } => Code::InvalidArgument,
+        Error::InvalidArgument { .. } | Error::InvalidFields(_) => Code::InvalidArgument,
         Error::InvalidCredentials | Error::Unauthenticated(_) => Code::Unauthenticated,
         Error::PermissionDenied(_) => Code::PermissionDenied,
         Error::NotFound(_) => Code::NotFound,
         Error::AlreadyExists(_) => Code::AlreadyExists,
+        Error::FailedPrecondition(_) => Code::FailedPrecondition,
         Error::ResourceExhausted(_) | Error::Throttled { .. } => Code::ResourceExhausted,
         Error::Unavailable { .. } => Code::Unavailable,
         Error::Internal { .. } | Error::Config(_) => Code::Internal,
@@ -42,6 +44,23 @@ impl From<Error> for Status {
                 tracing::error!(error = %error, error_id = %id, "internal error");
                 Status::new(code, format!("internal error (error id {id})"))
             }
+            // A `google.rpc.BadRequest` detail with one violation per field
+            // (AIP-193), so a console can put each message next to its field.
+            Error::InvalidArgument { field, message } => Status::with_error_details(
+                code,
+                error.to_string(),
+                ErrorDetails::with_bad_request_violation(*field, message.clone()),
+            ),
+            Error::InvalidFields(violations) => Status::with_error_details(
+                code,
+                error.to_string(),
+                ErrorDetails::with_bad_request(
+                    violations
+                        .iter()
+                        .map(|v| FieldViolation::new(v.field.clone(), v.message.clone()))
+                        .collect::<Vec<_>>(),
+                ),
+            ),
             Error::Throttled { retry_after_secs } => {
                 let mut status = Status::new(code, error.to_string());
                 status
@@ -109,6 +128,36 @@ mod tests {
             Status::from(Error::ResourceExhausted("busy".into())).code(),
             Code::ResourceExhausted
         );
+    }
+
+    #[test]
+    fn invalid_fields_carry_one_field_violation_each() {
+        let status = Status::from(Error::invalid("username", "must not be empty"));
+        let bad = status
+            .get_details_bad_request()
+            .expect("a BadRequest detail");
+        assert_eq!(bad.field_violations.len(), 1);
+        assert_eq!(bad.field_violations[0].field, "username");
+        assert_eq!(bad.field_violations[0].description, "must not be empty");
+
+        let status = Status::from(Error::InvalidFields(vec![
+            crate::error::Violation::new("user.email", "is not an email address"),
+            crate::error::Violation::new("update_mask", "unknown path `name`"),
+        ]));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "invalid user.email: is not an email address; invalid update_mask: unknown path `name`"
+        );
+        let bad = status
+            .get_details_bad_request()
+            .expect("a BadRequest detail");
+        let fields: Vec<&str> = bad
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["user.email", "update_mask"]);
     }
 
     #[test]

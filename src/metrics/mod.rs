@@ -105,11 +105,39 @@ pub enum Method {
     GetJwks,
     /// Envoy's `Authorization/Check` (ext_authz).
     Check,
+    /// `AuthService/ChangePassword`.
+    ChangePassword,
+    /// `AuthService/IssueServiceToken`.
+    IssueServiceToken,
+    /// `AdminService/CreateUser`.
+    CreateUser,
+    /// `AdminService/ListUsers`.
+    ListUsers,
+    /// `AdminService/UpdateUser`.
+    UpdateUser,
+    /// `AdminService/SetPassword`.
+    SetPassword,
+    /// `AdminService/DeleteUser`.
+    DeleteUser,
+    /// `AdminService/UnlockLogin`.
+    UnlockLogin,
+    /// `AdminService/ListAuditEvents`.
+    ListAuditEvents,
+    /// `AdminService/CreateServiceAccount`.
+    CreateServiceAccount,
+    /// `AdminService/ListServiceAccounts`.
+    ListServiceAccounts,
+    /// `AdminService/RotateServiceAccountSecret`.
+    RotateServiceAccountSecret,
+    /// `AdminService/DeleteServiceAccount`.
+    DeleteServiceAccount,
+    /// `POST /oauth2/token` on the HTTP listener (client credentials).
+    OAuth2Token,
 }
 
 impl Method {
     /// Every method, in label order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 24] = [
         Self::Login,
         Self::Verify,
         Self::GetUser,
@@ -120,6 +148,20 @@ impl Method {
         Self::RevokeSessions,
         Self::GetJwks,
         Self::Check,
+        Self::ChangePassword,
+        Self::IssueServiceToken,
+        Self::CreateUser,
+        Self::ListUsers,
+        Self::UpdateUser,
+        Self::SetPassword,
+        Self::DeleteUser,
+        Self::UnlockLogin,
+        Self::ListAuditEvents,
+        Self::CreateServiceAccount,
+        Self::ListServiceAccounts,
+        Self::RotateServiceAccountSecret,
+        Self::DeleteServiceAccount,
+        Self::OAuth2Token,
     ];
 
     /// The method's name, as in the `.proto` and the `method` label.
@@ -136,6 +178,20 @@ impl Method {
             Self::RevokeSessions => "RevokeSessions",
             Self::GetJwks => "GetJwks",
             Self::Check => "Check",
+            Self::ChangePassword => "ChangePassword",
+            Self::IssueServiceToken => "IssueServiceToken",
+            Self::CreateUser => "CreateUser",
+            Self::ListUsers => "ListUsers",
+            Self::UpdateUser => "UpdateUser",
+            Self::SetPassword => "SetPassword",
+            Self::DeleteUser => "DeleteUser",
+            Self::UnlockLogin => "UnlockLogin",
+            Self::ListAuditEvents => "ListAuditEvents",
+            Self::CreateServiceAccount => "CreateServiceAccount",
+            Self::ListServiceAccounts => "ListServiceAccounts",
+            Self::RotateServiceAccountSecret => "RotateServiceAccountSecret",
+            Self::DeleteServiceAccount => "DeleteServiceAccount",
+            Self::OAuth2Token => "OAuth2Token",
         }
     }
 }

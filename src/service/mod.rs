@@ -14,7 +14,9 @@
 //!   revoking sessions.
 //! - `verify`: [`AuthCore::verify`] and [`AuthCore::authenticate`], reading
 //!   user and session state through the [`StateCache`].
-//! - `users`: [`AuthCore::get_user`] and the admin check.
+//! - `users`: [`AuthCore::get_user`] and the admin check
+//!   ([`AuthCore::authorize_admin`]).
+//! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
 //!
 //! Each job's audit wording sits next to the code that records it;
 //! [`crate::audit`] owns the events, the row and its rendering. What this
@@ -33,6 +35,8 @@ use crate::token::TokenService;
 
 mod accounts;
 mod login;
+pub mod pages;
+mod service_accounts;
 mod sessions;
 mod users;
 mod verify;
@@ -40,7 +44,7 @@ mod verify;
 pub use accounts::{Accounts, NewAccount};
 pub use login::{ClientInfo, LoginOutcome};
 pub use sessions::{RefreshOutcome, SessionInfo};
-pub use users::UserSelector;
+pub use users::{Actor, PrincipalKind, UserSelector};
 pub use verify::Verification;
 
 /// What every job needs, held once: [`Accounts`] owns it and [`AuthCore`]
@@ -95,6 +99,10 @@ pub struct AuthCore {
     cache: Arc<StateCache>,
     sessions: SessionPolicy,
     throttle: ThrottlePolicy,
+    /// The key of the List methods' page tokens: a random one of this
+    /// process until [`AuthCore::with_page_tokens`] gives the shared one
+    /// (`None` only if the system had no randomness).
+    pages: Option<pages::PageTokens>,
 }
 
 impl AuthCore {
@@ -113,7 +121,25 @@ impl AuthCore {
             cache,
             sessions,
             throttle: ThrottlePolicy::default(),
+            pages: pages::PageTokens::random().ok(),
         }
+    }
+
+    /// The same, with page tokens under the key every replica shares.
+    #[must_use]
+    pub fn with_page_tokens(mut self, pages: pages::PageTokens) -> Self {
+        self.pages = Some(pages);
+        self
+    }
+
+    /// The page tokens of the List methods.
+    ///
+    /// # Errors
+    /// [`Error::Internal`](crate::Error::Internal) if no key could be made.
+    pub fn page_tokens(&self) -> crate::error::Result<&pages::PageTokens> {
+        self.pages
+            .as_ref()
+            .ok_or_else(|| crate::Error::internal_msg("paging", "no page-token key"))
     }
 
     /// The same, throttling failed logins by `policy` instead of the default.

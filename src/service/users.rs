@@ -9,6 +9,38 @@ use crate::error::{Error, Result};
 use crate::token::Claims;
 use crate::user::{self, ADMIN_ROLE, User};
 
+/// What kind of principal a token names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A user who logged in with a password.
+    User,
+    /// A service account that authenticated with its client secret.
+    ServiceAccount,
+}
+
+/// The principal of an admin call, as audit rows name it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user's or service account's id.
+    pub id: String,
+    /// Its username or service-account name.
+    pub name: String,
+    /// Which of the two it is.
+    pub kind: PrincipalKind,
+}
+
+impl Actor {
+    /// How audit rows name the actor: `user alice (<id>)`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let kind = match self.kind {
+            PrincipalKind::User => "user",
+            PrincipalKind::ServiceAccount => "service account",
+        };
+        format!("{kind} {} ({})", self.name, self.id)
+    }
+}
+
 /// How GetUser names the user to read.
 #[derive(Debug, Clone)]
 pub enum UserSelector {
@@ -48,6 +80,28 @@ impl AuthCore {
             ));
         }
         self.find_user(selector).await
+    }
+
+    /// The principal of an admin call: the bearer token must be valid and
+    /// its principal must hold the `admin` role, in the token and as stored
+    /// now. Nothing else is looked up, so a refusal says nothing about the
+    /// records the call names.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] without a valid token,
+    /// [`Error::PermissionDenied`] without the role.
+    pub async fn authorize_admin(&self, bearer: Option<&str>, now: i64) -> Result<Actor> {
+        let (caller, claims) = self.authenticate(bearer, now).await?;
+        if !is_admin(&caller, &claims) {
+            return Err(Error::PermissionDenied(
+                "the admin API needs a token with the `admin` role".to_owned(),
+            ));
+        }
+        Ok(Actor {
+            id: caller.id,
+            name: caller.username,
+            kind: PrincipalKind::User,
+        })
     }
 
     /// The user `selector` names, for a caller already allowed to read it.

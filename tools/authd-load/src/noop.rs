@@ -52,7 +52,11 @@ pub async fn serve() -> Result<(), String> {
                 aud: vec!["authd".into()],
                 roles: vec![],
                 sid: "0190a7d2-7b36-7c3b-9f5e-2a1c3d4e5f61".into(),
+                principal_type: pb::PrincipalType::User.into(),
+                client_id: String::new(),
             }),
+            service_account: None,
+            principal_type: pb::PrincipalType::User.into(),
         },
         login: pb::LoginResponse {
             access_token: "x".repeat(480),
@@ -126,6 +130,18 @@ impl AuthService for Noop {
         &self,
         _: Request<pb::GetJwksRequest>,
     ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        Err(Status::unimplemented("no-op baseline"))
+    }
+    async fn change_password(
+        &self,
+        _: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented("no-op baseline"))
+    }
+    async fn issue_service_token(
+        &self,
+        _: Request<pb::IssueServiceTokenRequest>,
+    ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
         Err(Status::unimplemented("no-op baseline"))
     }
 }
