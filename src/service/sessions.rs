@@ -43,8 +43,9 @@ fn refresh_refused(detail: &str) -> Error {
 impl AuthCore {
     /// Exchanges a refresh token for a new access token and the next refresh
     /// token. The presented token is spent; presenting it again within the
-    /// grace window returns the same successor (a retried request), after it
-    /// revokes the whole session (reuse of a stolen token).
+    /// grace window, while the successor is unspent, returns the same
+    /// successor (a retried request); otherwise it revokes the whole session
+    /// (reuse of a stolen token).
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] for any token that cannot be used, saying
@@ -112,8 +113,20 @@ impl AuthCore {
             .successor_sealed
             .as_deref()
             .and_then(|sealed| refresh::open(token, sealed));
-        match successor {
+        // A retry gets the successor only while the successor is unspent:
+        // once it has been used, the client had it, and this is a replay.
+        let successor = match successor {
             Some(successor) if within_grace => {
+                let successor_hash = refresh::hash(successor.expose_secret());
+                match self.store().refresh_token(&successor_hash).await? {
+                    Some(next) if next.rotated_at.is_none() => Some(successor),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match successor {
+            Some(successor) => {
                 let access = self
                     .tokens
                     .issue(&user, &session.id, session.expires_at, now)?;
@@ -122,7 +135,7 @@ impl AuthCore {
                     refresh_token: successor,
                 })
             }
-            _ => {
+            None => {
                 self.end_session(&session.id, EndReason::Reuse, now).await?;
                 self.ctx()
                     .audit(
