@@ -25,7 +25,8 @@
 //! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change
 //!   feed (`cache::feed`); the one read-through (`user_or_load`, `session_or_load`); bounds measured by the clock.
 //! - [`password`]: Argon2id hashing on a few dedicated low-priority threads, admitted by permits
-//!   with a bounded queue; never on the async runtime.
+//!   with a bounded queue; never on the async runtime. `password::policy` holds new passwords to
+//!   NIST SP 800-63B-4 (length, zxcvbn's blocklist of common and compromised ones), on those threads.
 //! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys (their
 //!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
 //!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers
