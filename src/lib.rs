@@ -19,7 +19,8 @@
 //! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
 //!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
 //! - [`service`]: the decisions, no transport types, one file per job: `accounts` (administration),
-//!   `login` (with throttling), `sessions` (refresh, logout, revoke), `verify` (verify and
+//!   `login` (with throttling), `change_password` (the user's own, through Login's throttle and
+//!   hashing pool), `sessions` (refresh, logout, revoke), `verify` (verify and
 //!   authenticate), `users` (GetUser); the shared context (store, hasher, clock, cache) in `mod.rs`.
 //!   `now` is a parameter, read by the adapters from the clock.
 //! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change
