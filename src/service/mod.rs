@@ -12,6 +12,8 @@
 //!   login's outcome is decided and audited.
 //! - `sessions`: refresh, logout, logout of all sessions, listing and
 //!   revoking sessions.
+//! - `change_password`: [`AuthCore::change_password`], the user's own
+//!   password change, through Login's throttle and hashing pool.
 //! - `verify`: [`AuthCore::verify`] and [`AuthCore::authenticate`], reading
 //!   user and session state through the [`StateCache`].
 //! - `users`: [`AuthCore::get_user`] and the admin check
@@ -34,6 +36,7 @@ use crate::throttle::ThrottlePolicy;
 use crate::token::TokenService;
 
 mod accounts;
+mod change_password;
 mod login;
 pub mod pages;
 mod service_accounts;

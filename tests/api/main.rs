@@ -15,6 +15,7 @@
 mod helpers;
 
 mod audit;
+mod change_password;
 mod cli;
 mod examples;
 mod ext_authz;
