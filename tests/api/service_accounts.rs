@@ -29,6 +29,14 @@ on_both_backends!(
     no_client_secret_or_its_hash_reaches_the_audit_log,
 );
 
+/// `message`, with `token` as its bearer if there is one.
+fn request<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    match token {
+        Some(t) => with_bearer(message, t),
+        None => tonic::Request::new(message),
+    }
+}
+
 fn admin(app: &TestApp) -> AdminServiceClient<Channel> {
     AdminServiceClient::new(app.channel.clone())
 }
@@ -225,29 +233,31 @@ async fn every_service_account_rpc_needs_an_active_admin(backend: Backend) {
             Code::Unauthenticated,
         ),
     ] {
-        let request = |message| match token {
-            Some(t) => with_bearer(message, t),
-            None => tonic::Request::new(message),
-        };
         let mut client = admin(&app);
         let answers = [
             client
-                .create_service_account(request(create_request()))
+                .create_service_account(request(create_request(), token))
                 .await
                 .map(drop),
             client
-                .list_service_accounts(request(pb::ListServiceAccountsRequest::default()))
+                .list_service_accounts(request(pb::ListServiceAccountsRequest::default(), token))
                 .await
                 .map(drop),
             client
-                .rotate_service_account_secret(request(pb::RotateServiceAccountSecretRequest {
-                    id: id.clone(),
-                    overlap: None,
-                }))
+                .rotate_service_account_secret(request(
+                    pb::RotateServiceAccountSecretRequest {
+                        id: id.clone(),
+                        overlap: None,
+                    },
+                    token,
+                ))
                 .await
                 .map(drop),
             client
-                .delete_service_account(request(pb::DeleteServiceAccountRequest { id: id.clone() }))
+                .delete_service_account(request(
+                    pb::DeleteServiceAccountRequest { id: id.clone() },
+                    token,
+                ))
                 .await
                 .map(drop),
         ];
