@@ -8,6 +8,7 @@ use std::time::Duration;
 use authd::clock::ManualClock;
 use authd::grpc::pb::admin_service_client::AdminServiceClient;
 use authd::grpc::pb::{self, InvalidReason, PrincipalType};
+use secrecy::ExposeSecret as _;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -489,9 +490,9 @@ async fn deleting_a_service_account_invalidates_its_tokens_on_a_second_replica()
 async fn a_service_account_with_the_admin_role_can_call_the_admin_api(backend: Backend) {
     let app = spawn_app(backend).await;
     let root = admin_token(&app).await;
-    let robot = create(&app, &root, "admin-bot", &["admin"]).await;
+    let machine = create(&app, &root, "admin-bot", &["admin"]).await;
     let plain = create(&app, &root, "plain-bot", &["deploy"]).await;
-    let robot_token = issue(&app, &robot.client_id, &robot.client_secret)
+    let robot_token = issue(&app, &machine.client_id, &machine.client_secret)
         .await
         .expect("a token")
         .access_token;
@@ -552,7 +553,6 @@ async fn the_last_admin_service_account_cannot_be_deleted(backend: Backend) {
         )
         .await
         .expect("create");
-    use secrecy::ExposeSecret as _;
     let token = issue(
         &app,
         &robot.account.client_id,
@@ -574,8 +574,8 @@ async fn the_last_admin_service_account_cannot_be_deleted(backend: Backend) {
 async fn a_service_accounts_token_cannot_use_the_calls_that_need_a_user(backend: Backend) {
     let app = spawn_app(backend).await;
     let root = admin_token(&app).await;
-    let robot = create(&app, &root, "admin-bot", &["admin"]).await;
-    let token = issue(&app, &robot.client_id, &robot.client_secret)
+    let machine = create(&app, &root, "admin-bot", &["admin"]).await;
+    let token = issue(&app, &machine.client_id, &machine.client_secret)
         .await
         .expect("a token")
         .access_token;
