@@ -12,7 +12,8 @@
 //!   variables and flags; attributes a bad value to its key and source.
 //! - [`settings`]: the value parsers (durations, ranges, secrets, `off`) the owners' settings share.
 //! - [`audit`]: the append-only audit log: events, what a row holds (never a secret), rendering.
-//! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`).
+//! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`,
+//!   `service-account ...`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged.
 //! - [`grpc`]: transport adapters (`AuthService`, `AdminService` in `grpc::admin`, ext_authz) and the one `Error` to `Status` mapping; no SQL, no crypto.
@@ -21,9 +22,11 @@
 //! - [`service`]: the decisions, no transport types, one file per job: `accounts` (administration),
 //!   `login` (with throttling), `change_password` (the user's own, through Login's throttle and
 //!   hashing pool), `sessions` (refresh, logout, revoke), `verify` (verify and
-//!   authenticate), `users` (GetUser); the shared context (store, hasher, clock, cache) in `mod.rs`.
+//!   authenticate, users' and service accounts' tokens), `users` (GetUser, the admin check),
+//!   `service_accounts` (machine identities: administration, client-credentials tokens); the shared
+//!   context (store, hasher, clock, cache) in `mod.rs`.
 //!   `now` is a parameter, read by the adapters from the clock.
-//! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change
+//! - [`cache`]: the per-replica user/session/service-account cache behind Verify, kept current by the store's change
 //!   feed (`cache::feed`); the one read-through (`user_or_load`, `session_or_load`); bounds measured by the clock.
 //! - [`password`]: Argon2id hashing on a few dedicated low-priority threads, admitted by permits
 //!   with a bounded queue; never on the async runtime. `password::policy` holds new passwords to
@@ -32,9 +35,9 @@
 //!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
 //!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers
 //!   tokens whose signature already checked out, [`token::refresh`] makes, hashes and seals
-//!   refresh tokens.
+//!   refresh tokens, [`token::client_secret`] makes and hashes service accounts' secrets.
 //! - [`store`]: the [`store::Store`] trait; the SQL, split by domain (`store::sql::{users,
-//!   sessions, keys, throttle, audit}`), generic over the database and implemented once; per
+//!   sessions, keys, throttle, audit, service_accounts}`), generic over the database and implemented once; per
 //!   database only connection set-up, migrations and the change feed (PostgreSQL
 //!   `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails and roles.

@@ -366,15 +366,16 @@ fn every_other_spelling_of_the_identity_headers_is_listed() {
         "x_authd_user_id",
         "x-authd-user_id",
         "x_authd_username",
+        "x_authd_principal_type",
     ] {
         assert!(
             spellings.contains(&name.to_owned()),
             "{name}: {spellings:?}"
         );
     }
-    // The names themselves are set, never removed; 3 + 7 + 3 others.
+    // The names themselves are set, never removed; 3 + 7 + 3 + 7 others.
     assert!(!spellings.contains(&"x-authd-roles".to_owned()));
-    assert_eq!(spellings.len(), 13);
+    assert_eq!(spellings.len(), 20);
 }
 
 #[test]
