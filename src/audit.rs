@@ -67,6 +67,14 @@ pub enum AuditEvent {
     KeyPromoted,
     /// A previous key was retired and its private key wiped.
     KeyRetired,
+    /// A service account was created.
+    ServiceAccountCreated,
+    /// A service account's client secret was replaced.
+    ServiceAccountSecretRotated,
+    /// A service account was deleted.
+    ServiceAccountDeleted,
+    /// A service account asked for a token (success, failure or throttled).
+    ServiceToken,
 }
 
 impl AuditEvent {
@@ -90,6 +98,10 @@ impl AuditEvent {
             Self::KeyPublished => "key_published",
             Self::KeyPromoted => "key_promoted",
             Self::KeyRetired => "key_retired",
+            Self::ServiceAccountCreated => "service_account_created",
+            Self::ServiceAccountSecretRotated => "service_account_secret_rotated",
+            Self::ServiceAccountDeleted => "service_account_deleted",
+            Self::ServiceToken => "service_token",
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The in-process cache of user and session state that keeps Verify off the
-//! database, and the task that keeps it current.
+//! The in-process cache of user, session and service-account state that
+//! keeps Verify off the database, and the task that keeps it current.
 //!
 //! Verify needs to know that a token's user exists and is active and that
 //! its session has not ended. Those answers are cached here per replica and
@@ -38,7 +38,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::store::{Change, Session, Store};
+use crate::store::{Change, ServiceAccount, Session, Store};
 use crate::user::User;
 
 mod feed;
@@ -53,6 +53,8 @@ type Slot<T> = (Option<T>, Instant);
 struct Entries {
     users: HashMap<String, Slot<User>>,
     sessions: HashMap<String, Slot<Session>>,
+    /// Service accounts, for their tokens; dropped by [`Change::ServiceAccount`].
+    service_accounts: HashMap<String, Slot<ServiceAccount>>,
 }
 
 /// What the cache holds: each kind knows its own map, so the lookup, the
@@ -85,6 +87,18 @@ impl Cached for Session {
     }
     fn counters(stats: &Stats) -> (&AtomicU64, &AtomicU64) {
         (&stats.session_hits, &stats.session_misses)
+    }
+}
+
+impl Cached for ServiceAccount {
+    fn map(entries: &Entries) -> &HashMap<String, Slot<Self>> {
+        &entries.service_accounts
+    }
+    fn map_mut(entries: &mut Entries) -> &mut HashMap<String, Slot<Self>> {
+        &mut entries.service_accounts
+    }
+    fn counters(stats: &Stats) -> (&AtomicU64, &AtomicU64) {
+        (&stats.service_account_hits, &stats.service_account_misses)
     }
 }
 
@@ -170,6 +184,7 @@ impl StateCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         entries.users.clear();
         entries.sessions.clear();
+        entries.service_accounts.clear();
     }
 
     /// Drops whatever `change` makes stale.
@@ -188,6 +203,9 @@ impl StateCache {
                 entries.sessions.retain(|_, (session, _)| {
                     session.as_ref().is_none_or(|s| &s.user_id != user_id)
                 });
+            }
+            Change::ServiceAccount(id) => {
+                entries.service_accounts.remove(id);
             }
             Change::Keys => self.keys_changed.notify_one(),
             Change::Heartbeat => {}
@@ -221,6 +239,20 @@ impl StateCache {
     /// Database errors; a cached answer is never used in their place.
     pub async fn session_or_load(&self, store: &dyn Store, id: &str) -> Result<Option<Session>> {
         self.read_through(id, || store.session(id)).await
+    }
+
+    /// The service account with `id`, like [`Self::user_or_load`]: a
+    /// deleted account's tokens stop verifying when its
+    /// [`Change::ServiceAccount`] arrives.
+    ///
+    /// # Errors
+    /// Database errors; a cached answer is never used in their place.
+    pub async fn service_account_or_load(
+        &self,
+        store: &dyn Store,
+        id: &str,
+    ) -> Result<Option<ServiceAccount>> {
+        self.read_through(id, || store.service_account(id)).await
     }
 
     /// The read-through protocol, written once: a trusted, fresh entry
@@ -385,6 +417,8 @@ struct Stats {
     user_misses: AtomicU64,
     session_hits: AtomicU64,
     session_misses: AtomicU64,
+    service_account_hits: AtomicU64,
+    service_account_misses: AtomicU64,
     feed_reconnects: AtomicU64,
     /// Nanoseconds after `base` when the feed last proved itself alive.
     last_heard: AtomicU64,
@@ -505,6 +539,48 @@ mod tests {
         assert_eq!(c.user("alice"), None);
         c.apply(&Change::Session("s2".into()));
         assert_eq!(c.session("s2"), None);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_service_account_is_read_again_after_its_change() {
+        let (c, _clock) = on_manual_clock();
+        let account = ServiceAccount {
+            id: "sa".into(),
+            name: "ci".into(),
+            description: String::new(),
+            roles: vec![],
+            client_id: "sa-x".into(),
+            created_at: 0,
+            last_used_at: None,
+        };
+        let loads = std::cell::Cell::new(0);
+        let load = || {
+            loads.set(loads.get() + 1);
+            let account = account.clone();
+            async { Ok(Some(account)) }
+        };
+        assert!(
+            c.read_through::<ServiceAccount, _, _>("sa", load)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            c.read_through::<ServiceAccount, _, _>("sa", load)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(loads.get(), 1, "the second lookup was a hit");
+        c.apply(&Change::ServiceAccount("sa".into()));
+        let gone = c
+            .read_through::<ServiceAccount, _, _>("sa", || async { Ok(None) })
+            .await
+            .unwrap();
+        assert_eq!(
+            gone, None,
+            "the change dropped the entry, so the deletion is seen"
+        );
     }
 
     #[test]

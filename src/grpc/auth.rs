@@ -232,6 +232,17 @@ impl AuthService for AuthApi {
                         principal_type: pb::PrincipalType::User.into(),
                     }
                 }
+                Verification::ValidServiceAccount { account, claims } => {
+                    record_user(&account.id);
+                    pb::VerifyResponse {
+                        valid: true,
+                        reason: pb::InvalidReason::Unspecified.into(),
+                        user: None,
+                        claims: Some(convert::claims(*claims)),
+                        service_account: Some(convert::service_account(account)),
+                        principal_type: pb::PrincipalType::ServiceAccount.into(),
+                    }
+                }
                 Verification::Invalid(reason) => {
                     tracing::debug!(?reason, "token rejected");
                     pb::VerifyResponse {
@@ -392,11 +403,27 @@ impl AuthService for AuthApi {
         request: Request<pb::IssueServiceTokenRequest>,
     ) -> std::result::Result<Response<pb::IssueServiceTokenResponse>, Status> {
         rpc(&self.metrics, Method::IssueServiceToken, async {
-            // SKELETON: implemented on the service-accounts branch.
-            let _ = request;
-            Err(Error::FailedPrecondition(
-                "IssueServiceToken is not implemented yet".to_owned(),
-            ))
+            let client = client_info(&request, &self.trusted_proxies);
+            let request = request.into_inner();
+            let now = self.core.clock().now_unix();
+            let audience = Some(request.audience.as_str()).filter(|a| !a.is_empty());
+            let issued = self
+                .core
+                .issue_service_token(
+                    &request.client_id,
+                    SecretString::from(request.client_secret),
+                    audience,
+                    client,
+                    now,
+                )
+                .await?;
+            record_user(&issued.claims.sub);
+            Ok(pb::IssueServiceTokenResponse {
+                expires_in: issued.claims.exp - now,
+                expires_at: Some(convert::timestamp(issued.claims.exp)),
+                access_token: issued.token,
+                token_type: "Bearer".to_owned(),
+            })
         })
         .await
     }

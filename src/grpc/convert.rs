@@ -6,6 +6,7 @@
 
 use super::pb;
 use crate::service::SessionInfo;
+use crate::store::ServiceAccount;
 use crate::token::{Claims, InvalidReason, KeySet};
 use crate::user::User;
 
@@ -35,6 +36,11 @@ pub fn user(user: User) -> pb::User {
 /// Verified claims as the `auth.v1.Claims` message.
 #[must_use]
 pub fn claims(claims: Claims) -> pb::Claims {
+    let principal_type = if claims.is_service_account() {
+        pb::PrincipalType::ServiceAccount
+    } else {
+        pb::PrincipalType::User
+    };
     pb::Claims {
         aud: claims.aud.to_vec(),
         sub: claims.sub,
@@ -45,9 +51,22 @@ pub fn claims(claims: Claims) -> pb::Claims {
         sid: claims.sid,
         iss: claims.iss,
         roles: claims.roles,
-        // Every token is a user's until service accounts sign in.
-        principal_type: pb::PrincipalType::User.into(),
-        client_id: String::new(),
+        principal_type: principal_type.into(),
+        client_id: claims.client_id.unwrap_or_default(),
+    }
+}
+
+/// A service account as the `auth.v1.ServiceAccount` message (never a secret).
+#[must_use]
+pub fn service_account(account: ServiceAccount) -> pb::ServiceAccount {
+    pb::ServiceAccount {
+        id: account.id,
+        name: account.name,
+        description: account.description,
+        roles: account.roles,
+        client_id: account.client_id,
+        created_at: Some(timestamp(account.created_at)),
+        last_used_at: account.last_used_at.map(timestamp),
     }
 }
 
@@ -69,6 +88,7 @@ pub fn reason(reason: InvalidReason) -> pb::InvalidReason {
         InvalidReason::SessionEnded => pb::InvalidReason::SessionEnded,
         InvalidReason::PasswordChanged => pb::InvalidReason::PasswordChanged,
         InvalidReason::RolesChanged => pb::InvalidReason::RolesChanged,
+        InvalidReason::ServiceAccountNotFound => pb::InvalidReason::ServiceAccountNotFound,
     }
 }
 

@@ -4,7 +4,9 @@
 //! the request's `authorization` header and asks [`AuthCore::verify`], so it
 //! honours every check Verify makes. The answer, fail-closed:
 //! - exactly one `authorization: Bearer <token>` (scheme spelled exactly so)
-//!   whose token verifies: OK, with the identity headers set on the request
+//!   whose token verifies, a user's or a service account's: OK, with the
+//!   identity headers set on the request (the id, the username or
+//!   service-account name, the roles and the principal type)
 //!   (overwriting any the client sent) and the ones not set removed;
 //! - anything else (no header, another scheme, `bearer`, two headers, an
 //!   invalid token): denied with HTTP 401 and
@@ -189,6 +191,50 @@ fn denied(why: &str) -> CheckResponse {
     }
 }
 
+/// Whom an allowed request's identity headers name.
+struct Identity<'a> {
+    /// The user's or service account's id.
+    id: String,
+    /// The username or service-account name.
+    name: String,
+    roles: &'a [String],
+    /// `user` or `service_account`.
+    principal_type: &'static str,
+}
+
+impl ExtAuthzApi {
+    /// The OK answer, setting the identity headers for `who`.
+    fn allowed(&self, who: Identity<'_>) -> CheckResponse {
+        let mut set = vec![
+            header(&self.headers.user_id, who.id),
+            header(&self.headers.username, who.name),
+            header(&self.headers.principal_type, who.principal_type.to_owned()),
+        ];
+        // Envoy removes after it sets, so only headers not set go
+        // in `headers_to_remove` (an empty value would be dropped
+        // by Envoy rather than overwrite the client's copy).
+        let mut remove = Vec::new();
+        if who.roles.is_empty() {
+            remove.push(self.headers.roles.clone());
+        } else {
+            set.push(header(&self.headers.roles, who.roles.join(",")));
+        }
+        // Many servers read `x_authd_roles` as `x-authd-roles`:
+        // the other spelling of each name never reaches them.
+        remove.extend(self.headers.other_spellings());
+        CheckResponse {
+            status: Some(pb::google::rpc::Status {
+                code: tonic::Code::Ok as i32,
+                message: String::new(),
+            }),
+            http_response: Some(check_response::HttpResponse::OkResponse(OkHttpResponse {
+                headers: set,
+                headers_to_remove: remove,
+            })),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Authorization for ExtAuthzApi {
     async fn check(
@@ -200,35 +246,19 @@ impl Authorization for ExtAuthzApi {
         let outcome = match bearer_token(&request) {
             Err(why) => Ok(denied(why)),
             Ok(token) => match self.core.verify(token, self.core.clock().now_unix()).await {
-                Ok(Verification::Valid { user, .. }) => {
-                    let mut set = vec![
-                        header(&self.headers.user_id, user.id),
-                        header(&self.headers.username, user.username),
-                    ];
-                    // Envoy removes after it sets, so only headers not set go
-                    // in `headers_to_remove` (an empty value would be dropped
-                    // by Envoy rather than overwrite the client's copy).
-                    let mut remove = Vec::new();
-                    if user.roles.is_empty() {
-                        remove.push(self.headers.roles.clone());
-                    } else {
-                        set.push(header(&self.headers.roles, user.roles.join(",")));
-                    }
-                    // Many servers read `x_authd_roles` as `x-authd-roles`:
-                    // the other spelling of each name never reaches them.
-                    remove.extend(self.headers.other_spellings());
-                    Ok(CheckResponse {
-                        status: Some(pb::google::rpc::Status {
-                            code: tonic::Code::Ok as i32,
-                            message: String::new(),
-                        }),
-                        http_response: Some(check_response::HttpResponse::OkResponse(
-                            OkHttpResponse {
-                                headers: set,
-                                headers_to_remove: remove,
-                            },
-                        )),
-                    })
+                Ok(Verification::Valid { user, .. }) => Ok(self.allowed(Identity {
+                    id: user.id,
+                    name: user.username,
+                    roles: &user.roles,
+                    principal_type: "user",
+                })),
+                Ok(Verification::ValidServiceAccount { account, .. }) => {
+                    Ok(self.allowed(Identity {
+                        id: account.id,
+                        name: account.name,
+                        roles: &account.roles,
+                        principal_type: "service_account",
+                    }))
                 }
                 Ok(Verification::Invalid(reason)) => Ok(denied(reason.describe())),
                 Err(e) => Err(e),
@@ -299,6 +329,8 @@ pub struct ExtAuthzHeaders {
     pub username: String,
     /// Carries the roles, comma-separated.
     pub roles: String,
+    /// Carries the kind of principal: `user` or `service_account`.
+    pub principal_type: String,
 }
 
 impl ExtAuthzHeaders {
@@ -309,7 +341,12 @@ impl ExtAuthzHeaders {
     #[must_use]
     pub fn other_spellings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for name in [&self.user_id, &self.username, &self.roles] {
+        for name in [
+            &self.user_id,
+            &self.username,
+            &self.roles,
+            &self.principal_type,
+        ] {
             let separators: Vec<usize> = name
                 .bytes()
                 .enumerate()
@@ -377,6 +414,13 @@ pub struct ExtAuthzSettings {
     #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", default_value = "x-authd-roles",
           value_parser = header_name)]
     pub ext_authz_roles_header: String,
+
+    /// ext_authz: request header carrying the kind of principal, `user` or
+    /// `service_account` (for a service account the user-id header carries
+    /// its id and the username header its name).
+    #[arg(long, env = "AUTHD_EXT_AUTHZ_PRINCIPAL_TYPE_HEADER",
+          default_value = "x-authd-principal-type", value_parser = header_name)]
+    pub ext_authz_principal_type_header: String,
 }
 
 impl ExtAuthzSettings {
@@ -387,17 +431,26 @@ impl ExtAuthzSettings {
             user_id: self.ext_authz_user_id_header.to_ascii_lowercase(),
             username: self.ext_authz_username_header.to_ascii_lowercase(),
             roles: self.ext_authz_roles_header.to_ascii_lowercase(),
+            principal_type: self.ext_authz_principal_type_header.to_ascii_lowercase(),
         }
     }
 
-    /// Checks that the three names are different headers (`-` and `_` alike).
+    /// Checks that the four names are different headers (`-` and `_` alike).
     ///
     /// # Errors
-    /// Blames the roles header.
+    /// Blames the roles header, or the principal-type header.
     pub fn check(&self) -> crate::settings::Checked {
         let h = self.headers();
         let spelled = |n: &str| n.replace('_', "-");
         let (a, b, c) = (spelled(&h.user_id), spelled(&h.username), spelled(&h.roles));
+        let d = spelled(&h.principal_type);
+        if d == a || d == b || d == c {
+            return crate::settings::invalid(
+                "ext_authz_principal_type_header",
+                "--ext-authz-principal-type-header must name a header other than the user-id, \
+                 username and roles headers",
+            );
+        }
         if a == b || a == c || b == c {
             return crate::settings::invalid(
                 "ext_authz_roles_header",

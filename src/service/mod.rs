@@ -43,9 +43,12 @@ mod verify;
 
 pub use accounts::{Accounts, NewAccount};
 pub use login::{ClientInfo, LoginOutcome};
+pub use service_accounts::{
+    ChangedBy, CreatedServiceAccount, NewServiceAccountRequest, RotatedSecret,
+};
 pub use sessions::{RefreshOutcome, SessionInfo};
 pub use users::{Actor, PrincipalKind, UserSelector};
-pub use verify::Verification;
+pub use verify::{Principal, Verification};
 
 /// What every job needs, held once: [`Accounts`] owns it and [`AuthCore`]
 /// reaches it through its accounts.

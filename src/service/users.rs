@@ -4,7 +4,7 @@
 //! the token and on the stored user. Must not say whether a user exists to
 //! a caller who may not read it.
 
-use super::AuthCore;
+use super::{AuthCore, Principal};
 use crate::error::{Error, Result};
 use crate::token::Claims;
 use crate::user::{self, ADMIN_ROLE, User};
@@ -83,25 +83,39 @@ impl AuthCore {
     }
 
     /// The principal of an admin call: the bearer token must be valid and
-    /// its principal must hold the `admin` role, in the token and as stored
-    /// now. Nothing else is looked up, so a refusal says nothing about the
+    /// its principal (a user or a service account) must hold the `admin`
+    /// role, in the token and as stored now. Nothing else is looked up, so a refusal says nothing about the
     /// records the call names.
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] without a valid token,
     /// [`Error::PermissionDenied`] without the role.
     pub async fn authorize_admin(&self, bearer: Option<&str>, now: i64) -> Result<Actor> {
-        let (caller, claims) = self.authenticate(bearer, now).await?;
-        if !is_admin(&caller, &claims) {
-            return Err(Error::PermissionDenied(
-                "the admin API needs a token with the `admin` role".to_owned(),
-            ));
+        let denied = || {
+            Error::PermissionDenied("the admin API needs a token with the `admin` role".to_owned())
+        };
+        match self.authenticate_principal(bearer, now).await? {
+            Principal::User { user, claims } => {
+                if !is_admin(&user, &claims) {
+                    return Err(denied());
+                }
+                Ok(Actor {
+                    id: user.id,
+                    name: user.username,
+                    kind: PrincipalKind::User,
+                })
+            }
+            Principal::ServiceAccount { account, claims } => {
+                if !(claims.roles.iter().any(|r| r == ADMIN_ROLE) && account.has_role(ADMIN_ROLE)) {
+                    return Err(denied());
+                }
+                Ok(Actor {
+                    id: account.id,
+                    name: account.name,
+                    kind: PrincipalKind::ServiceAccount,
+                })
+            }
         }
-        Ok(Actor {
-            id: caller.id,
-            name: caller.username,
-            kind: PrincipalKind::User,
-        })
     }
 
     /// The user `selector` names, for a caller already allowed to read it.

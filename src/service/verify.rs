@@ -8,7 +8,7 @@
 
 use super::AuthCore;
 use crate::error::{Error, Result};
-use crate::store::EndReason;
+use crate::store::{EndReason, ServiceAccount};
 use crate::token::{Claims, InvalidReason};
 use crate::user::User;
 
@@ -22,13 +22,41 @@ pub enum Verification {
         /// The token's claims.
         claims: Box<Claims>,
     },
+    /// Every check passed, and the token is a service account's.
+    ValidServiceAccount {
+        /// The service account as stored now.
+        account: ServiceAccount,
+        /// The token's claims.
+        claims: Box<Claims>,
+    },
     /// The token failed a check.
     Invalid(InvalidReason),
 }
 
+/// Whose valid token a call carries.
+#[derive(Debug)]
+pub enum Principal {
+    /// A user's.
+    User {
+        /// The user as stored now.
+        user: User,
+        /// The token's claims.
+        claims: Box<Claims>,
+    },
+    /// A service account's.
+    ServiceAccount {
+        /// The account as stored now.
+        account: ServiceAccount,
+        /// The token's claims.
+        claims: Box<Claims>,
+    },
+}
+
 impl AuthCore {
     /// Verifies an access token at `now`: signature and claims, that its
-    /// user still exists and is active, and that its session is live.
+    /// user still exists and is active, and that its session is live; for
+    /// a service account's token (its `ptyp` claim), that the account
+    /// still exists.
     ///
     /// In steady state this reads no database: user and session state come
     /// from [`crate::cache::StateCache`].
@@ -41,6 +69,13 @@ impl AuthCore {
             Ok(c) => c,
             Err(reason) => return Ok(Verification::Invalid(reason)),
         };
+        // A user's token carries no `ptyp`: one `None` test on their path.
+        if claims.ptyp.is_some() {
+            return self.verify_service_account(claims).await;
+        }
+        if claims.sid.is_empty() {
+            return Ok(Verification::Invalid(InvalidReason::Malformed));
+        }
         let user = match self.cache.user_or_load(self.store(), &claims.sub).await? {
             None => return Ok(Verification::Invalid(InvalidReason::UserNotFound)),
             Some(user) if !user.active => {
@@ -78,18 +113,72 @@ impl AuthCore {
         })
     }
 
-    /// Authenticates a caller by their bearer token.
+    /// The rest of [`Self::verify`] for a token whose `ptyp` is set: it
+    /// must say service account, carry its `client_id` and no session, and
+    /// the account must still exist (read through the cache, which a
+    /// deletion on any replica clears).
+    async fn verify_service_account(&self, claims: Claims) -> Result<Verification> {
+        if !claims.is_service_account() || !claims.sid.is_empty() {
+            return Ok(Verification::Invalid(InvalidReason::Malformed));
+        }
+        let Some(client_id) = claims.client_id.as_deref() else {
+            return Ok(Verification::Invalid(InvalidReason::Malformed));
+        };
+        let Some(account) = self
+            .cache
+            .service_account_or_load(self.store(), &claims.sub)
+            .await?
+        else {
+            return Ok(Verification::Invalid(InvalidReason::ServiceAccountNotFound));
+        };
+        if account.client_id != client_id {
+            return Ok(Verification::Invalid(InvalidReason::Revoked));
+        }
+        Ok(Verification::ValidServiceAccount {
+            account,
+            claims: Box::new(claims),
+        })
+    }
+
+    /// Authenticates a caller by their bearer token, which must be a
+    /// user's: the calls that need one (GetUser, Logout, LogoutAll,
+    /// ListSessions, ChangePassword, RevokeSessions) act on the caller's
+    /// own sessions or record, which a service account does not have.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] saying what is wrong with the token,
+    /// [`Error::PermissionDenied`] for a service account's token.
+    pub async fn authenticate(&self, bearer: Option<&str>, now: i64) -> Result<(User, Claims)> {
+        match self.authenticate_principal(bearer, now).await? {
+            Principal::User { user, claims } => Ok((user, *claims)),
+            Principal::ServiceAccount { .. } => Err(Error::PermissionDenied(
+                "this call acts on a user's own account or sessions and needs a user's \
+                 access token; a service account's token cannot use it"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// Authenticates a caller by their bearer token, a user's or a service
+    /// account's.
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] saying what is wrong with the token.
-    pub async fn authenticate(&self, bearer: Option<&str>, now: i64) -> Result<(User, Claims)> {
+    pub async fn authenticate_principal(
+        &self,
+        bearer: Option<&str>,
+        now: i64,
+    ) -> Result<Principal> {
         let token = bearer.ok_or_else(|| {
             Error::Unauthenticated(
                 "this call needs the metadata `authorization: Bearer <access token>`".to_owned(),
             )
         })?;
         match self.verify(token, now).await? {
-            Verification::Valid { user, claims } => Ok((user, *claims)),
+            Verification::Valid { user, claims } => Ok(Principal::User { user, claims }),
+            Verification::ValidServiceAccount { account, claims } => {
+                Ok(Principal::ServiceAccount { account, claims })
+            }
             Verification::Invalid(reason) => Err(Error::Unauthenticated(format!(
                 "invalid access token: {}",
                 reason.describe()

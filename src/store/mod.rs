@@ -7,7 +7,7 @@
 //! module; callers see domain types and [`crate::Error`].
 //!
 //! The statements are written once, in `sql/` (one file per domain: users,
-//! sessions, keys, throttle, audit), generic over the database; the
+//! sessions, keys, throttle, audit, service accounts), generic over the database; the
 //! [`Store`] implementation there serves both stores, and `postgres.rs` and
 //! `sqlite.rs` hold only what differs: connecting, migrations, how a change
 //! is announced and the change feed.
@@ -275,6 +275,121 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     /// Reads the audit log in id (append) order: with `after_id`, the first
     /// `limit` rows after it (to follow the log); without, the last `limit` rows.
     async fn audit_tail(&self, limit: u32, after_id: Option<i64>) -> Result<Vec<AuditEntry>>;
+    /// Inserts a service account with its first client secret (by hash), in
+    /// one transaction. A taken name (ignoring case) or client id is
+    /// [`Error::AlreadyExists`].
+    async fn create_service_account(
+        &self,
+        account: &NewServiceAccount,
+        secret_hash: &str,
+    ) -> Result<ServiceAccount>;
+
+    /// A service account by id.
+    async fn service_account(&self, id: &str) -> Result<Option<ServiceAccount>>;
+
+    /// A service account by client id, with the hashes of its secrets
+    /// (expired ones too: the caller compares `expires_at` with its `now`).
+    async fn service_account_credentials(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ServiceAccountCredentials>>;
+
+    /// Service accounts in id order: the first `limit` after `after_id`
+    /// (keyset paging), or from the start.
+    async fn list_service_accounts(
+        &self,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ServiceAccount>>;
+
+    /// In one transaction, adds the secret `new_hash` to the account `id`
+    /// and makes its other secrets stop at `previous_expires_at` (never
+    /// later than they already would); secrets that have stopped by `now`
+    /// are deleted. [`Error::NotFound`] when there is no such account.
+    async fn rotate_service_account_secret(
+        &self,
+        id: &str,
+        new_hash: &str,
+        now: i64,
+        previous_expires_at: i64,
+    ) -> Result<ServiceAccount>;
+
+    /// Records that the account got a token at `now` (not announced: no
+    /// decision depends on it).
+    async fn touch_service_account(&self, id: &str, now: i64) -> Result<()>;
+
+    /// Deletes a service account with its secrets and announces
+    /// [`Change::ServiceAccount`], so every replica refuses its tokens.
+    /// [`Error::NotFound`] when there is no such account.
+    async fn delete_service_account(&self, id: &str) -> Result<ServiceAccount>;
+
+    /// How many principals hold the `admin` role, other than the service
+    /// account `except_id`: active users and service accounts.
+    async fn admin_principals_except(&self, except_id: &str) -> Result<u64>;
+}
+
+/// A service account to insert.
+#[derive(Debug, Clone)]
+pub struct NewServiceAccount {
+    /// Fresh UUID.
+    pub id: String,
+    /// Validated name.
+    pub name: String,
+    /// Validated description (may be empty).
+    pub description: String,
+    /// Normalised roles.
+    pub roles: Vec<String>,
+    /// The OAuth2 client id.
+    pub client_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A service account as stored. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    /// Stable id, the `sub` claim of its tokens.
+    pub id: String,
+    /// Unique name (ignoring case).
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// Roles its tokens carry.
+    pub roles: Vec<String>,
+    /// The OAuth2 client id.
+    pub client_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When it last got a token, Unix seconds.
+    pub last_used_at: Option<i64>,
+}
+
+impl ServiceAccount {
+    /// Whether the account holds `role`.
+    #[must_use]
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// One stored client secret: its hash only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    /// SHA-256 of the secret (see [`crate::token::client_secret`]).
+    pub hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When a rotated-out secret stops working; `None`: the current one.
+    pub expires_at: Option<i64>,
+}
+
+/// A service account with its secrets' hashes, for authentication only.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountCredentials {
+    /// The account.
+    pub account: ServiceAccount,
+    /// Its secrets, newest first.
+    pub secrets: Vec<SecretRecord>,
 }
 
 /// The failed logins counted under one throttle key.
@@ -462,6 +577,8 @@ pub enum Change {
     Session(String),
     /// Every session of a user changed.
     UserSessions(String),
+    /// A service account changed (or was deleted).
+    ServiceAccount(String),
     /// Signing keys were added, rotated or retired: reload them.
     Keys,
     /// Nothing changed: proof that the feed is alive.
@@ -476,6 +593,7 @@ impl Change {
             Self::User(id) => format!("u:{id}"),
             Self::Session(id) => format!("s:{id}"),
             Self::UserSessions(id) => format!("us:{id}"),
+            Self::ServiceAccount(id) => format!("sa:{id}"),
             Self::Keys => "k".to_owned(),
             Self::Heartbeat => "hb".to_owned(),
         }
@@ -495,6 +613,7 @@ impl Change {
             "u" => Some(Self::User(id)),
             "s" => Some(Self::Session(id)),
             "us" => Some(Self::UserSessions(id)),
+            "sa" => Some(Self::ServiceAccount(id)),
             _ => None,
         }
     }

@@ -173,6 +173,8 @@ mod tests {
             jti: "j".into(),
             sid: "s".into(),
             roles: vec![],
+            ptyp: None,
+            client_id: None,
         })
     }
 

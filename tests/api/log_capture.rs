@@ -6,7 +6,8 @@
 //!   tests that check what a span carries (`rpc_spans.rs`);
 //! - [`Scanner`] formats every event (message and fields) and every span's
 //!   fields at the levels of [`FILTER`] and looks for secrets: a JWT
-//!   (`eyJ...`), a refresh token (`rt_...`), a PHC hash (`$argon2`) or a
+//!   (`eyJ...`), a refresh token (`rt_...`), a client secret
+//!   (`authd_sa_...`), a PHC hash (`$argon2`) or a
 //!   test password ([`PASSWORD_MARKER`]). A hit is recorded with the secret
 //!   masked, and every `TestApp` fails on drop while the list is not empty:
 //!   any test whose traffic leaks a secret fails the suite.
@@ -268,6 +269,8 @@ fn token_run(bytes: &[u8]) -> usize {
 /// - a refresh token: `rt_` and at least 20 base64url characters, not
 ///   inside a longer word (`insert_signing_key_...` is not one);
 /// - a PHC hash: `$argon2`;
+/// - a service account's client secret: `authd_sa_` and at least 20
+///   base64url characters;
 /// - a test password: [`PASSWORD_MARKER`], ignoring case.
 pub fn find_secrets(line: &str) -> Vec<(&'static str, Range<usize>)> {
     let bytes = line.as_bytes();
@@ -296,6 +299,12 @@ pub fn find_secrets(line: &str) -> Vec<(&'static str, Range<usize>)> {
         let run = token_run(&bytes[start..]);
         if boundary && run >= 3 + 20 {
             found.push(("refresh token", start..start + run));
+        }
+    }
+    for (start, _) in line.match_indices("authd_sa_") {
+        let boundary = start == 0 || !is_token_char(bytes[start - 1]);
+        if boundary && token_run(&bytes[start..]) >= 9 + 20 {
+            found.push(("client secret", start..start + token_run(&bytes[start..])));
         }
     }
     for (start, _) in line.match_indices("$argon2") {
@@ -338,7 +347,12 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
     let jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
     let refresh = "rt_Q2hhbmdlIHRoaXMgdG9rZW4gYmVmb3JlIHVzZQ";
     let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    let client_secret = "authd_sa_Q2hhbmdlIHRoaXMgc2VjcmV0IGJlZm9yZSB1c2U";
     for (kind, line) in [
+        (
+            "client secret",
+            format!("DEBUG: client_secret={client_secret}"),
+        ),
         ("JWT", format!("INFO: authorization=\"Bearer {jwt}\"")),
         ("refresh token", format!("DEBUG: refresh_token={refresh}")),
         ("PHC hash", format!("TRACE: row=User {{ hash: \"{phc}\" }}")),
@@ -352,7 +366,7 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
             "{line}"
         );
         let masked = mask(&line, &found);
-        for secret in [jwt, refresh, phc, PASSWORD_MARKER] {
+        for secret in [jwt, refresh, phc, client_secret, PASSWORD_MARKER] {
             assert!(!masked.contains(secret), "{masked}");
         }
         assert!(masked.contains(&format!("[{kind} masked]")), "{masked}");
@@ -363,6 +377,7 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
         "TRACE: task=insert_signing_key_if_absent_for_rotation",
         "INFO: kid=\"eyJ0eXAiOiJKV1QiLCJhbGci\" user_id=0190a5e4",
         "INFO: prefix=rt_ short=rt_abc",
+        "INFO: secrets start with authd_sa_ (authd_sa_short)",
     ] {
         assert!(find_secrets(line).is_empty(), "{line}");
     }

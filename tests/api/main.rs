@@ -33,6 +33,7 @@ mod pg_cluster;
 mod replicas;
 mod rotation;
 mod rpc_spans;
+mod service_accounts;
 mod sessions;
 mod store;
 mod surface;

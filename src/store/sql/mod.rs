@@ -1,6 +1,6 @@
 //! The SQL shared by both databases, split by domain: [`users`],
 //! [`sessions`] (with their refresh tokens), [`keys`], [`throttle`] (failed
-//! logins) and [`audit`]; this file holds what they share and the one
+//! logins), [`audit`] and [`service_accounts`]; this file holds what they share and the one
 //! [`Store`] implementation that calls them.
 //!
 //! It owns the statements and the transaction boundaries. It must not hold
@@ -51,11 +51,13 @@ use super::{
     AuditEntry, Change, ChangeFeed, Credentials, EndReason, LoginFailures, LoginSnapshot,
     NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store, StoredKey,
 };
+use super::{NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
 use crate::error::{Error, Result};
 use crate::user::User;
 
 mod audit;
 mod keys;
+mod service_accounts;
 mod sessions;
 mod throttle;
 mod users;
@@ -426,5 +428,54 @@ impl<S: SqlStore> Store for S {
 
     async fn audit_tail(&self, limit: u32, after_id: Option<i64>) -> Result<Vec<AuditEntry>> {
         audit::tail(self.pool(), limit, after_id).await
+    }
+
+    async fn create_service_account(
+        &self,
+        account: &NewServiceAccount,
+        secret_hash: &str,
+    ) -> Result<ServiceAccount> {
+        service_accounts::create(self.pool(), account, secret_hash).await
+    }
+
+    async fn service_account(&self, id: &str) -> Result<Option<ServiceAccount>> {
+        service_accounts::by_id(self.pool(), id).await
+    }
+
+    async fn service_account_credentials(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ServiceAccountCredentials>> {
+        service_accounts::credentials(self.pool(), client_id).await
+    }
+
+    async fn list_service_accounts(
+        &self,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ServiceAccount>> {
+        service_accounts::list(self.pool(), after_id, limit).await
+    }
+
+    async fn rotate_service_account_secret(
+        &self,
+        id: &str,
+        new_hash: &str,
+        now: i64,
+        previous_expires_at: i64,
+    ) -> Result<ServiceAccount> {
+        service_accounts::rotate_secret(self.pool(), id, new_hash, now, previous_expires_at).await
+    }
+
+    async fn touch_service_account(&self, id: &str, now: i64) -> Result<()> {
+        service_accounts::touch(self.pool(), id, now).await
+    }
+
+    async fn delete_service_account(&self, id: &str) -> Result<ServiceAccount> {
+        service_accounts::delete(self.pool(), id).await
+    }
+
+    async fn admin_principals_except(&self, except_id: &str) -> Result<u64> {
+        service_accounts::admin_principals_except(self.pool(), except_id).await
     }
 }
