@@ -157,7 +157,16 @@ impl From<Error> for Refusal {
             // RFC 8693 §2.2.2: the server will not issue a token for that audience.
             Error::InvalidArgument {
                 field: "audience", ..
-            } => refusal(StatusCode::BAD_REQUEST, "invalid_target", error.to_string()),
+            } => refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_target",
+                error.to_string(),
+            ),
+            Error::InvalidFields(ref violations)
+                if violations.iter().all(|v| v.field == "audience") =>
+            {
+                refusal(StatusCode::BAD_REQUEST, "invalid_target", error.to_string())
+            }
             Error::InvalidArgument { .. }
             | Error::InvalidFields(_)
             | Error::AlreadyExists(_)
@@ -547,6 +556,7 @@ fn form_decode(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Violation;
     use secrecy::ExposeSecret as _;
 
     fn basic_header(value: &str) -> HeaderMap {
@@ -619,6 +629,19 @@ mod tests {
                 Error::invalid("audience", "not served"),
                 400,
                 "invalid_target",
+            ),
+            (
+                Error::InvalidFields(vec![Violation::new("audience", "not served")]),
+                400,
+                "invalid_target",
+            ),
+            (
+                Error::InvalidFields(vec![
+                    Violation::new("audience", "not served"),
+                    Violation::new("client_secret", "too long"),
+                ]),
+                401,
+                "invalid_client",
             ),
             (Error::invalid("other", "bad"), 400, "invalid_request"),
             (
