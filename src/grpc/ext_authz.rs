@@ -443,8 +443,8 @@ impl ExtAuthzSettings {
         let h = self.headers();
         let spelled = |n: &str| n.replace('_', "-");
         let (a, b, c) = (spelled(&h.user_id), spelled(&h.username), spelled(&h.roles));
-        let d = spelled(&h.principal_type);
-        if d == a || d == b || d == c {
+        let kind = spelled(&h.principal_type);
+        if kind == a || kind == b || kind == c {
             return crate::settings::invalid(
                 "ext_authz_principal_type_header",
                 "--ext-authz-principal-type-header must name a header other than the user-id, \

@@ -507,18 +507,17 @@ impl AuthCore {
         let presented = client_secret::hash(client_secret.expose_secret());
         // Every live secret is compared (in constant time), and an unknown
         // client id compares against a dummy, so the work is the same.
-        let matched = match &found {
-            Some(credentials) => credentials
+        let matched = if let Some(credentials) = &found {
+            credentials
                 .secrets
                 .iter()
                 .filter(|s| s.expires_at.is_none_or(|at| at > now))
                 .fold(false, |any, s| {
                     client_secret::hashes_match(&presented, &s.hash) | any
-                }),
-            None => {
-                let dummy = client_secret::hash("authd_sa_dummy");
-                client_secret::hashes_match(&presented, &dummy)
-            }
+                })
+        } else {
+            let dummy = client_secret::hash("authd_sa_dummy");
+            client_secret::hashes_match(&presented, &dummy)
         };
         match found {
             Some(credentials) if matched => Ok(Attempt::Succeeded {

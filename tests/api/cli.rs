@@ -20,6 +20,7 @@ on_both_backends!(
     audit_tail_follow_prints_new_events_until_stopped,
     read_only_commands_on_an_empty_database_create_nothing_and_say_so,
     keys_list_needs_no_key_encryption_secret,
+    service_account_commands_add_list_rotate_and_delete,
 );
 
 /// Runs `authd ARGS` on `db` with `stdin` piped in, in a scratch directory.
@@ -591,6 +592,7 @@ async fn read_only_commands_on_an_empty_database_create_nothing_and_say_so(backe
         &["user", "list"][..],
         &["keys", "list"][..],
         &["audit", "tail"][..],
+        &["service-account", "list"][..],
     ] {
         let out = authd(&db.url, args, "");
         let err = assert_one_line_failure(&out);
@@ -609,6 +611,7 @@ async fn read_only_commands_on_an_empty_database_create_nothing_and_say_so(backe
         &["user", "list"][..],
         &["keys", "list"][..],
         &["audit", "tail"][..],
+        &["service-account", "list"][..],
     ] {
         let out = authd(&db.url, args, "");
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
@@ -948,4 +951,118 @@ fn help_never_shows_a_secret_from_the_config_file() {
         .output()
         .expect("run authd");
     assert!(stdout(&output).contains("[default: from-the-file]"));
+}
+
+/// The value after `label` on the line that starts with it.
+fn value_after(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {out}"))
+        .trim()
+        .to_owned()
+}
+
+async fn service_account_commands_add_list_rotate_and_delete(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let out = authd(
+        &db.url,
+        &[
+            "service-account",
+            "add",
+            "ci-bot",
+            "--role",
+            "deploy",
+            "--description",
+            "deploys from CI",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let client_id = value_after(&printed, "client id:");
+    let secret = value_after(&printed, "client secret:");
+    assert!(
+        client_id.starts_with("sa-") && secret.starts_with("authd_sa_"),
+        "{printed}"
+    );
+    let id = printed
+        .split("(id ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the id")
+        .to_owned();
+
+    let out = authd(&db.url, &["service-account", "add", "CI-BOT"], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("already exists"), "{err}");
+
+    let list = authd(&db.url, &["service-account", "list"], "");
+    assert!(list.status.success(), "{}", stderr(&list));
+    let listed = stdout(&list);
+    assert!(
+        listed.contains(&id) && listed.contains("ci-bot") && listed.contains(&client_id),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("deploy") && listed.contains("never"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("authd_sa_"),
+        "no secrets in listings: {listed}"
+    );
+
+    let out = authd(
+        &db.url,
+        &["service-account", "rotate", &id, "--overlap", "1h"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rotated = stdout(&out);
+    let new_secret = value_after(&rotated, "new client secret:");
+    assert!(
+        rotated.contains("the previous secret works until"),
+        "{rotated}"
+    );
+    let out = authd(
+        &db.url,
+        &["service-account", "rotate", &id, "--overlap", "31d"],
+        "",
+    );
+    assert!(!out.status.success(), "an overlap over 30 days is refused");
+
+    // Both secrets work on the server (within the overlap).
+    let app = TestApp::builder_on(TestDb::attach(&db.url)).spawn().await;
+    for secret in [&secret, &new_secret] {
+        app.client
+            .clone()
+            .issue_service_token(authd::grpc::pb::IssueServiceTokenRequest {
+                client_id: client_id.clone(),
+                client_secret: secret.clone(),
+                audience: String::new(),
+            })
+            .await
+            .expect("a token for the secret the CLI printed");
+    }
+
+    let out = authd(&db.url, &["service-account", "delete", &id], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("deleted service account ci-bot"));
+    let out = authd(&db.url, &["service-account", "delete", &id], "");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("no such service account"), "{err}");
+    let rows = app
+        .core
+        .accounts()
+        .store()
+        .audit_tail(20, None)
+        .await
+        .expect("audit");
+    assert!(
+        rows.iter()
+            .any(|r| r.event == "service_account_deleted" && r.detail.contains("by cli, os user")),
+        "{rows:?}"
+    );
+    drop(app);
+    drop(db);
 }

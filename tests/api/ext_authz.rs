@@ -26,6 +26,7 @@ on_both_backends!(
     every_bad_credential_is_denied_with_401_and_a_bearer_challenge,
     every_token_attack_is_denied_with_401_and_no_identity_headers,
     header_names_are_configurable,
+    a_service_accounts_token_is_allowed_with_its_id_name_and_principal_type,
     an_internal_failure_is_a_grpc_error_not_an_answer,
     reflection_lists_the_authorization_service,
 );
@@ -151,6 +152,7 @@ async fn a_valid_bearer_token_is_allowed_with_the_identity_headers(backend: Back
     assert_eq!(set["x-authd-user-id"], alice.id);
     assert_eq!(set["x-authd-username"], "alice");
     assert_eq!(set["x-authd-roles"], "admin,viewer");
+    assert_eq!(set["x-authd-principal-type"], "user");
     // Only other spellings of the names are removed, never a name it sets.
     for name in &ok.headers_to_remove {
         assert!(!set.contains_key(name), "{name} would be set, then removed");
@@ -349,6 +351,7 @@ async fn header_names_are_configurable(backend: Backend) {
             c.ext_authz.ext_authz_user_id_header = "x-user".into();
             c.ext_authz.ext_authz_username_header = "x-name".into();
             c.ext_authz.ext_authz_roles_header = "x-groups".into();
+            c.ext_authz.ext_authz_principal_type_header = "x-kind".into();
         })
         .spawn()
         .await;
@@ -364,7 +367,62 @@ async fn header_names_are_configurable(backend: Backend) {
     assert_eq!(set["x-name"], "alice");
     assert_eq!(set["x-groups"], "ops");
     assert!(set.contains_key("x-user"));
+    assert_eq!(set["x-kind"], "user");
     assert!(!set.keys().any(|k| k.starts_with("x-authd")));
+}
+
+async fn a_service_accounts_token_is_allowed_with_its_id_name_and_principal_type(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app
+        .core
+        .accounts()
+        .create_service_account(
+            authd::service::NewServiceAccountRequest {
+                name: "ci-bot".to_owned(),
+                roles: vec!["deploy".to_owned()],
+                ..Default::default()
+            },
+            &authd::service::ChangedBy {
+                actor: "test".to_owned(),
+                client_addr: None,
+            },
+            now_unix(),
+        )
+        .await
+        .expect("a service account");
+    let token = app
+        .core
+        .issue_service_token(
+            &created.account.client_id,
+            created.client_secret,
+            None,
+            authd::service::ClientInfo::default(),
+            now_unix(),
+        )
+        .await
+        .expect("a token")
+        .token;
+    let response = check(
+        &app,
+        check_request(&[
+            ("authorization", &format!("Bearer {token}")),
+            ("x-authd-principal-type", "user"),
+        ]),
+    )
+    .await
+    .expect("Check answers");
+    let ok = allowed(&response);
+    let set = set_headers(ok);
+    assert_eq!(set["x-authd-user-id"], created.account.id);
+    assert_eq!(set["x-authd-username"], "ci-bot");
+    assert_eq!(set["x-authd-roles"], "deploy");
+    assert_eq!(set["x-authd-principal-type"], "service_account");
+    assert!(
+        ok.headers_to_remove
+            .contains(&"x_authd_principal_type".to_owned()),
+        "{:?}",
+        ok.headers_to_remove
+    );
 }
 
 async fn an_internal_failure_is_a_grpc_error_not_an_answer(backend: Backend) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use authd::clock::ManualClock;
 use authd::grpc::pb::admin_service_client::AdminServiceClient;
 use authd::grpc::pb::{self, InvalidReason, PrincipalType};
+use secrecy::ExposeSecret as _;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -28,6 +29,14 @@ on_both_backends!(
     bad_service_account_fields_are_invalid_arguments_with_field_violations,
     no_client_secret_or_its_hash_reaches_the_audit_log,
 );
+
+/// `message`, with `token` as its bearer if there is one.
+fn request<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    match token {
+        Some(t) => with_bearer(message, t),
+        None => tonic::Request::new(message),
+    }
+}
 
 fn admin(app: &TestApp) -> AdminServiceClient<Channel> {
     AdminServiceClient::new(app.channel.clone())
@@ -225,29 +234,31 @@ async fn every_service_account_rpc_needs_an_active_admin(backend: Backend) {
             Code::Unauthenticated,
         ),
     ] {
-        let request = |message| match token {
-            Some(t) => with_bearer(message, t),
-            None => tonic::Request::new(message),
-        };
         let mut client = admin(&app);
         let answers = [
             client
-                .create_service_account(request(create_request()))
+                .create_service_account(request(create_request(), token))
                 .await
                 .map(drop),
             client
-                .list_service_accounts(request(pb::ListServiceAccountsRequest::default()))
+                .list_service_accounts(request(pb::ListServiceAccountsRequest::default(), token))
                 .await
                 .map(drop),
             client
-                .rotate_service_account_secret(request(pb::RotateServiceAccountSecretRequest {
-                    id: id.clone(),
-                    overlap: None,
-                }))
+                .rotate_service_account_secret(request(
+                    pb::RotateServiceAccountSecretRequest {
+                        id: id.clone(),
+                        overlap: None,
+                    },
+                    token,
+                ))
                 .await
                 .map(drop),
             client
-                .delete_service_account(request(pb::DeleteServiceAccountRequest { id: id.clone() }))
+                .delete_service_account(request(
+                    pb::DeleteServiceAccountRequest { id: id.clone() },
+                    token,
+                ))
                 .await
                 .map(drop),
         ];
@@ -479,9 +490,9 @@ async fn deleting_a_service_account_invalidates_its_tokens_on_a_second_replica()
 async fn a_service_account_with_the_admin_role_can_call_the_admin_api(backend: Backend) {
     let app = spawn_app(backend).await;
     let root = admin_token(&app).await;
-    let robot = create(&app, &root, "admin-bot", &["admin"]).await;
+    let machine = create(&app, &root, "admin-bot", &["admin"]).await;
     let plain = create(&app, &root, "plain-bot", &["deploy"]).await;
-    let robot_token = issue(&app, &robot.client_id, &robot.client_secret)
+    let robot_token = issue(&app, &machine.client_id, &machine.client_secret)
         .await
         .expect("a token")
         .access_token;
@@ -542,7 +553,6 @@ async fn the_last_admin_service_account_cannot_be_deleted(backend: Backend) {
         )
         .await
         .expect("create");
-    use secrecy::ExposeSecret as _;
     let token = issue(
         &app,
         &robot.account.client_id,
@@ -564,8 +574,8 @@ async fn the_last_admin_service_account_cannot_be_deleted(backend: Backend) {
 async fn a_service_accounts_token_cannot_use_the_calls_that_need_a_user(backend: Backend) {
     let app = spawn_app(backend).await;
     let root = admin_token(&app).await;
-    let robot = create(&app, &root, "admin-bot", &["admin"]).await;
-    let token = issue(&app, &robot.client_id, &robot.client_secret)
+    let machine = create(&app, &root, "admin-bot", &["admin"]).await;
+    let token = issue(&app, &machine.client_id, &machine.client_secret)
         .await
         .expect("a token")
         .access_token;

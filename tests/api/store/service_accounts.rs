@@ -91,8 +91,10 @@ async fn service_account_names_and_client_ids_are_unique(backend: Backend) {
         matches!(&err, Error::AlreadyExists(m) if m.contains("name")),
         "{err:?}"
     );
-    let mut same_client = new_account("a3", "other", &[]);
-    same_client.client_id = "sa-a1".to_owned();
+    let same_client = NewServiceAccount {
+        client_id: "sa-a1".to_owned(),
+        ..new_account("a3", "other", &[])
+    };
     let err = store
         .create_service_account(&same_client, "h3")
         .await
