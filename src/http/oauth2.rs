@@ -157,11 +157,7 @@ impl From<Error> for Refusal {
             // RFC 8693 §2.2.2: the server will not issue a token for that audience.
             Error::InvalidArgument {
                 field: "audience", ..
-            } => refusal(
-                StatusCode::BAD_REQUEST,
-                "invalid_target",
-                error.to_string(),
-            ),
+            } => refusal(StatusCode::BAD_REQUEST, "invalid_target", error.to_string()),
             Error::InvalidFields(ref violations)
                 if violations.iter().all(|v| v.field == "audience") =>
             {
