@@ -2,6 +2,7 @@
 //! HTTP/1.1: every error answer of §5.2, the §5.1 success, throttling, and a
 //! stock OAuth2 client library (Python's authlib) fetching tokens unchanged.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -55,10 +56,10 @@ async fn request(
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
     {
-        raw.push_str(&format!("Content-Type: {FORM}\r\n"));
+        let _ = write!(raw, "Content-Type: {FORM}\r\n");
     }
     for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(raw, "{name}: {value}\r\n");
     }
     raw.push_str("\r\n");
     raw.push_str(body);
