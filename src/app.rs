@@ -686,12 +686,14 @@ impl App {
                 readiness: self.readiness.clone(),
                 local_addr: addr,
                 tls: self.tls.is_some(),
+                core: self.core.clone(),
+                trusted_proxies: self.config.throttle.trusted_proxies.clone(),
             });
             let tls = self
                 .tls
                 .as_ref()
                 .map(crate::tls::TlsSettings::http_acceptor);
-            tracing::info!(%addr, tls = tls.is_some(), "authd serving HTTP (JWKS, health, metrics)");
+            tracing::info!(%addr, tls = tls.is_some(), "authd serving HTTP (JWKS, health, metrics, OAuth2 token)");
             self.tasks
                 .spawn("http", crate::http::serve(listener, router, tls));
         }

@@ -73,8 +73,9 @@ impl From<Error> for Status {
     }
 }
 
-/// Eight random hex digits, enough to find one log line.
-fn correlation_id() -> String {
+/// Eight random hex digits, enough to find one log line (also quoted by
+/// the HTTP adapter's `/oauth2/token` errors).
+pub(crate) fn correlation_id() -> String {
     let mut bytes = [0u8; 4];
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
         return "00000000".to_owned();

@@ -1,11 +1,13 @@
-//! The HTTP listener: JWKS, OpenID discovery, health and Prometheus metrics.
+//! The HTTP listener: JWKS, OpenID discovery, health, Prometheus metrics
+//! and the OAuth2 token endpoint.
 //!
 //! Adapter only: no SQL and no crypto here. Handlers read the live
-//! [`KeySet`], ask the store whether it answers, or render the app's
-//! [`Metrics`]. The router is axum's (already in the build through
+//! [`KeySet`], ask the store whether it answers, render the app's
+//! [`Metrics`], or hand a token request to [`AuthCore`] ([`oauth2`]). The router is axum's (already in the build through
 //! tonic), served with hyper-util's connection builder, so the listener adds
 //! no framework of its own. Everything here is public information; nothing
-//! secret is ever served.
+//! secret is ever served, except the access token `/oauth2/token` issues to
+//! the client that authenticated for it.
 //!
 //! | Path | Answer |
 //! |---|---|
@@ -14,6 +16,7 @@
 //! | `GET /healthz` | 200 while the process serves |
 //! | `GET /readyz` | 200 when start-up is done, the database answers and authd is not shutting down, else 503 |
 //! | `GET /metrics` | Prometheus text format |
+//! | `POST /oauth2/token` | an access token for a service account (RFC 6749 §4.4, see [`oauth2`]) |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,17 +25,22 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
 
+use crate::client_addr::TrustedProxies;
 use crate::metrics::{self, Metrics};
 use crate::readiness::Readiness;
+use crate::service::AuthCore;
 use crate::store::Store;
 use crate::token::KeySet;
+
+pub mod oauth2;
 
 /// How long JWKS and discovery responses may be cached (5 minutes). Shorter
 /// than the default key pre-publish period (1h), so caches learn a key
@@ -57,6 +65,11 @@ pub struct HttpState {
     pub local_addr: SocketAddr,
     /// Whether this listener serves TLS (`jwks_uri` is then `https://`).
     pub tls: bool,
+    /// Issues service-account tokens on `/oauth2/token`.
+    pub core: AuthCore,
+    /// Whose `x-forwarded-for` names the client on `/oauth2/token` (failed
+    /// client authentications are throttled per address).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The routes.
@@ -70,6 +83,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route(
+            "/oauth2/token",
+            post(oauth2::token).fallback(oauth2::method_not_allowed),
+        )
         .with_state(state)
 }
 
@@ -87,8 +104,8 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAccepto
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // For example out of file descriptors: back off instead of spinning.
                         tracing::warn!(error = %e, "HTTP accept failed");
@@ -96,7 +113,8 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAccepto
                         continue;
                     }
                 };
-                let service = TowerToHyperService::new(router.clone());
+                // Each request carries its connection's peer (the throttling address).
+                let service = TowerToHyperService::new(router.clone().map_request(with_peer(peer)));
                 let tls = tls.clone();
                 connections.spawn(async move {
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -129,6 +147,16 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAccepto
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    }
+}
+
+/// Puts the connection's peer on each of its requests, for [`oauth2`].
+fn with_peer<B>(
+    peer: SocketAddr,
+) -> impl FnMut(axum::http::Request<B>) -> axum::http::Request<B> + Clone {
+    move |mut request| {
+        request.extensions_mut().insert(oauth2::Peer(peer));
+        request
     }
 }
 

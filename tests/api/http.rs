@@ -41,13 +41,18 @@ impl HttpResponse {
 /// `GET path` on `addr` with `Connection: close`: a minimal HTTP/1.1 client,
 /// enough for these endpoints (the server sends Content-Length).
 pub async fn get(addr: SocketAddr, path: &str) -> HttpResponse {
+    send(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+}
+
+/// Sends `request` (a whole HTTP/1.1 request, which should ask for
+/// `Connection: close`) to `addr` and reads the answer.
+pub async fn send(addr: SocketAddr, request: &[u8]) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).await.expect("connect over HTTP");
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .expect("send");
+    stream.write_all(request).await.expect("send");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");
     let text = String::from_utf8(raw).expect("utf-8 response");

@@ -29,6 +29,7 @@ mod limits;
 mod log_capture;
 mod login;
 mod metrics;
+mod oauth2;
 mod pg_cluster;
 mod replicas;
 mod rotation;
