@@ -84,12 +84,10 @@ impl AuthCore {
         if login.is_empty() {
             return Err(Error::invalid("username", "must not be empty"));
         }
-        if login.len() > MAX_LOGIN_LEN {
-            return Err(Error::invalid(
-                "username",
-                format!("must be at most {MAX_LOGIN_LEN} bytes"),
-            ));
-        }
+        // Length, then no NUL, control or format character: before any
+        // query (PostgreSQL refuses a NUL with an error that used to come
+        // back as INTERNAL). No account can have such a name.
+        crate::validate::text("username", login, MAX_LOGIN_LEN)?;
         password::validate_presented_password(password.expose_secret())?;
         // Shed a login flood before it costs a database query.
         if self.hasher().saturated() {

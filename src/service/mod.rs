@@ -16,6 +16,8 @@
 //!   user and session state through the [`StateCache`].
 //! - `users`: [`AuthCore::get_user`] and the admin check
 //!   ([`AuthCore::authorize_admin`]).
+//! - `admin`: [`Admin`], the admin API's user, unlock and audit operations
+//!   ([`AuthCore::admin`]): whole-request validation, then [`Accounts`].
 //! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
 //!
 //! Each job's audit wording sits next to the code that records it;
@@ -34,6 +36,7 @@ use crate::throttle::ThrottlePolicy;
 use crate::token::TokenService;
 
 mod accounts;
+mod admin;
 mod login;
 pub mod pages;
 mod service_accounts;
@@ -42,6 +45,7 @@ mod users;
 mod verify;
 
 pub use accounts::{Accounts, NewAccount};
+pub use admin::{Admin, CreateUser, ListAuditEvents, ListUsers, Page, UpdateUser};
 pub use login::{ClientInfo, LoginOutcome};
 pub use sessions::{RefreshOutcome, SessionInfo};
 pub use users::{Actor, PrincipalKind, UserSelector};

@@ -1,6 +1,6 @@
 //! The SQL shared by both databases, split by domain: [`users`],
 //! [`sessions`] (with their refresh tokens), [`keys`], [`throttle`] (failed
-//! logins) and [`audit`]; this file holds what they share and the one
+//! logins), [`audit`] and [`secrets`] (instance secrets); this file holds what they share and the one
 //! [`Store`] implementation that calls them.
 //!
 //! It owns the statements and the transaction boundaries. It must not hold
@@ -48,14 +48,16 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AuditEntry, Change, ChangeFeed, Credentials, EndReason, LoginFailures, LoginSnapshot,
-    NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store, StoredKey,
+    AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason, LoginFailures,
+    LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store,
+    StoredKey, UserFilter,
 };
 use crate::error::{Error, Result};
 use crate::user::User;
 
 mod audit;
 mod keys;
+mod secrets;
 mod sessions;
 mod throttle;
 mod users;
@@ -426,5 +428,40 @@ impl<S: SqlStore> Store for S {
 
     async fn audit_tail(&self, limit: u32, after_id: Option<i64>) -> Result<Vec<AuditEntry>> {
         audit::tail(self.pool(), limit, after_id).await
+    }
+
+    async fn list_users_page(
+        &self,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        users::list_page(self.pool(), filter, after_id, limit).await
+    }
+
+    async fn set_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<User> {
+        users::set_email(self.pool(), id, email, now).await
+    }
+
+    async fn delete_user_unless_last_admin(&self, id: &str) -> Result<User> {
+        users::delete_unless_last_admin(self.pool(), id).await
+    }
+
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        audit::page(self.pool(), filter, before_id, limit).await
+    }
+
+    async fn instance_secret(
+        &self,
+        name: &str,
+        fresh: &secrecy::SecretBox<Vec<u8>>,
+        now: i64,
+    ) -> Result<secrecy::SecretBox<Vec<u8>>> {
+        secrets::get_or_create(self.pool(), name, fresh, now).await
     }
 }
