@@ -130,6 +130,10 @@ async fn delete(app: &TestApp, token: &str, id: &str) -> Result<(), Status> {
         .map(drop)
 }
 
+fn code<T>(result: Result<T, Status>) -> Code {
+    result.err().map_or(Code::Ok, |s| s.code())
+}
+
 /// Calls every user RPC of AdminService with `authorization` (if any) on
 /// records that do not exist, and returns each call's code.
 async fn codes_of_every_rpc(
@@ -147,9 +151,6 @@ async fn codes_of_every_rpc(
     }
     let missing = "0192c1a2-7f3e-4c4d-9a1b-2c3d4e5f6a7b".to_owned();
     let mut client = admin_client(app);
-    fn code<T>(result: Result<T, Status>) -> Code {
-        result.err().map_or(Code::Ok, |s| s.code())
-    }
     vec![
         (
             "CreateUser",
@@ -270,7 +271,7 @@ async fn every_rpc_refuses_a_missing_a_non_admin_and_a_disabled_admin_token(back
 async fn an_admin_creates_a_user_who_can_log_in_and_is_listed(backend: Backend) {
     let (app, root) = app_with_root(backend).await;
     let mut request = create_request("alice", "Alice@Example.com", &["viewer", "admin", "viewer"]);
-    request.password = NEW_PASSWORD.to_owned();
+    NEW_PASSWORD.clone_into(&mut request.password);
     let alice = create(&app, &root, request).await.expect("created");
     assert_eq!(alice.username, "alice");
     assert_eq!(alice.email, "Alice@Example.com");

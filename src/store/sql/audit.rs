@@ -2,7 +2,7 @@
 
 use sqlx::{FromRow, Pool};
 
-use super::{Columns, Get, Params, SqlDb};
+use super::{Columns, Get, Params, SqlDb, Statement};
 use crate::error::{Error, Result};
 use crate::store::{AuditEntry, AuditFilter, NewAuditEntry};
 
@@ -89,35 +89,28 @@ pub(super) async fn page<DB: SqlDb>(
 ) -> Result<Vec<AuditEntry>> {
     // Built from the filters that are set, every value bound; newest first
     // by the primary key, resumed below the last id served.
-    let mut sql = String::from(concat!(
+    let mut sql = Statement::new(concat!(
         "SELECT ",
         audit_columns!(),
         " FROM audit_log WHERE TRUE"
     ));
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
     if before_id.is_some() {
-        sql.push_str(&format!(" AND id < {}", next()));
+        sql.push(" AND id < ?");
     }
     if filter.subject.is_some() {
-        let (a, b) = (next(), next());
         // lower() folds ASCII letters on SQLite, all letters on PostgreSQL;
         // usernames are ASCII, so they match alike on both.
-        sql.push_str(&format!(" AND (lower(subject) = {a} OR user_id = {b})"));
+        sql.push(" AND (lower(subject) = ? OR user_id = ?)");
     }
     if filter.event.is_some() {
-        sql.push_str(&format!(" AND event = {}", next()));
+        sql.push(" AND event = ?");
     }
     if filter.since.is_some() {
-        sql.push_str(&format!(" AND at >= {}", next()));
+        sql.push(" AND at >= ?");
     }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", next()));
+    sql.push(" ORDER BY id DESC LIMIT ?");
 
-    // Safe: `sql` is put together from fixed fragments and placeholders only.
-    let mut query = sqlx::query_as::<DB, AuditEntry>(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query_as::<DB, AuditEntry>(sql.sql());
     if let Some(before) = before_id {
         query = query.param(before);
     }

@@ -215,6 +215,41 @@ impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
 /// A transaction on `DB`.
 type Tx<DB> = sqlx::Transaction<'static, DB>;
 
+/// A statement put together from fixed fragments (for the lists whose
+/// filters are optional), each `?` in a fragment numbered as the next
+/// `$N`, so the values are bound in the order the fragments were added.
+/// Only fixed text goes in: never a value.
+struct Statement {
+    sql: String,
+    params: usize,
+}
+
+impl Statement {
+    fn new(head: &'static str) -> Self {
+        Self {
+            sql: head.to_owned(),
+            params: 0,
+        }
+    }
+
+    fn push(&mut self, fragment: &'static str) {
+        use std::fmt::Write as _;
+        for c in fragment.chars() {
+            if c == '?' {
+                self.params += 1;
+                let _ = write!(self.sql, "${}", self.params);
+            } else {
+                self.sql.push(c);
+            }
+        }
+    }
+
+    /// The SQL, safe to run: only fixed fragments and placeholders.
+    fn sql(self) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(self.sql)
+    }
+}
+
 async fn begin<DB: SqlDb>(pool: &Pool<DB>, context: &'static str) -> Result<Tx<DB>> {
     pool.begin().await.map_err(|e| Error::database(context, e))
 }

@@ -3,7 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{FromRow, Pool};
 
-use super::{Columns, Params, SqlDb, Tx, begin, commit, publish, rollback, sessions};
+use super::{Columns, Params, SqlDb, Statement, Tx, begin, commit, publish, rollback, sessions};
 use crate::error::{Error, Result};
 use crate::store::{Change, Credentials, EndReason, NewUser, UserFilter};
 use crate::user::{User, email_key, login_key, username_key};
@@ -333,38 +333,26 @@ pub(super) async fn list_page<DB: SqlDb>(
         .role
         .as_deref()
         .map(|r| format!("% {} %", escape_like(r)));
-    let mut sql = String::from(concat!(
+    let mut sql = Statement::new(concat!(
         "SELECT ",
         user_columns!(),
         " FROM users WHERE TRUE"
     ));
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
     if after_id.is_some() {
-        sql.push_str(&format!(" AND id > {}", next()));
+        sql.push(" AND id > ?");
     }
     if prefix.is_some() {
-        let (a, b) = (next(), next());
-        sql.push_str(&format!(
-            " AND (username_key LIKE {a} ESCAPE '\\' OR email_key LIKE {b} ESCAPE '\\')"
-        ));
+        sql.push(" AND (username_key LIKE ? ESCAPE '\\' OR email_key LIKE ? ESCAPE '\\')");
     }
     if role.is_some() {
-        sql.push_str(&format!(
-            " AND (' ' || roles || ' ') LIKE {} ESCAPE '\\'",
-            next()
-        ));
+        sql.push(" AND (' ' || roles || ' ') LIKE ? ESCAPE '\\'");
     }
     if filter.active.is_some() {
-        sql.push_str(&format!(" AND active = {}", next()));
+        sql.push(" AND active = ?");
     }
-    sql.push_str(&format!(" ORDER BY id LIMIT {}", next()));
+    sql.push(" ORDER BY id LIMIT ?");
 
-    // Safe: `sql` is put together from fixed fragments and placeholders only.
-    let mut query = sqlx::query_as::<DB, UserRow>(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query_as::<DB, UserRow>(sql.sql());
     if let Some(after) = after_id {
         query = query.param(after);
     }
