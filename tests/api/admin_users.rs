@@ -36,6 +36,7 @@ on_both_backends!(
     audit_rows_name_the_actor_the_address_and_the_target_and_never_a_password,
     list_audit_events_pages_newest_first_with_filters,
     auth_service_refuses_a_nul_in_names_as_an_invalid_argument,
+    admin_calls_leak_no_password_into_logs_answers_or_audit_rows,
 );
 
 /// A password with the log scanner's marker, as every helper's.
@@ -1260,4 +1261,43 @@ async fn a_user_disabled_on_one_replica_is_refused_on_the_other() {
     )
     .await
     .expect("A's page token opens on B");
+}
+
+async fn admin_calls_leak_no_password_into_logs_answers_or_audit_rows(backend: Backend) {
+    use std::sync::atomic::Ordering;
+
+    use crate::log_capture::{PASSWORD_MARKER, assert_no_leaks, counts};
+
+    let (app, root) = app_with_root(backend).await;
+    let before = counts().from_authd.load(Ordering::Relaxed);
+    let mut request = create_request("alice", "", &[]);
+    NEW_PASSWORD.clone_into(&mut request.password);
+    let alice = create(&app, &root, request).await.unwrap();
+    // Refused passwords are named by rule, never echoed.
+    let mut too_long = create_request("bob", "", &[]);
+    too_long.password = format!("{PASSWORD_MARKER}{}", "x".repeat(1024));
+    let status = assert_code(create(&app, &root, too_long).await, Code::InvalidArgument);
+    assert!(!status.message().contains(PASSWORD_MARKER), "{status:?}");
+    let answer = admin_client(&app)
+        .set_password(with_bearer(
+            pb::SetPasswordRequest {
+                id: alice.id.clone(),
+                password: format!("reset {PASSWORD_MARKER} passphrase"),
+            },
+            &root,
+        ))
+        .await
+        .unwrap();
+    assert!(!format!("{answer:?}").contains(PASSWORD_MARKER));
+    let events = admin_client(&app)
+        .list_audit_events(with_bearer(pb::ListAuditEventsRequest::default(), &root))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(events.events.len() >= 2);
+    let shown = format!("{events:?}").to_lowercase();
+    assert!(!shown.contains(PASSWORD_MARKER) && !shown.contains("$argon2"));
+    let seen = counts().from_authd.load(Ordering::Relaxed) - before;
+    assert!(seen >= 5, "the log scanner saw only {seen} authd events");
+    assert_no_leaks();
 }
