@@ -56,7 +56,8 @@ use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::auth_service_server::AuthServiceServer;
 use crate::grpc::{AdminApi, AuthApi, pb};
 use crate::metrics::{Metrics, Sources};
-use crate::password::PasswordHasher;
+use crate::password::settings::PasswordSettings;
+use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::readiness::Readiness;
 use crate::service::pages::PageTokens;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
@@ -132,18 +133,27 @@ pub async fn open_store(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn
     Ok(store)
 }
 
-/// Builds the password hasher for `config`.
+/// Builds the password hasher for `config`, holding new passwords to its policy.
 ///
 /// # Errors
 /// [`Error::Config`] for unusable parameters.
 pub async fn password_hasher(config: &Config) -> Result<PasswordHasher> {
-    let password = &config.password;
-    PasswordHasher::new(
-        password.argon2(),
-        password.hash_concurrency,
-        password.hash_queue_timeout,
+    hasher_for(&config.password).await
+}
+
+/// Builds the password hasher `settings` describe (the server's, and the
+/// CLI's for `user add` and `user set-password`), with their password policy.
+///
+/// # Errors
+/// [`Error::Config`] for unusable parameters.
+pub async fn hasher_for(settings: &PasswordSettings) -> Result<PasswordHasher> {
+    Ok(PasswordHasher::new(
+        settings.argon2(),
+        settings.hash_concurrency,
+        settings.hash_queue_timeout,
     )
-    .await
+    .await?
+    .with_policy(PasswordPolicy::from_settings(settings)))
 }
 
 impl App {

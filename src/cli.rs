@@ -16,7 +16,7 @@
 use std::io::{BufRead as _, IsTerminal as _};
 
 use clap::{Parser, Subcommand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::app::{self, App};
 use crate::clock::{Clock, now_unix};
@@ -24,6 +24,7 @@ use crate::config::{
     AdminArgs, Config, FileValues, LifetimeSettings, PasswordSettings, SigningSettings, Sources,
 };
 use crate::error::{Error, Result};
+use crate::password::PasswordPolicy;
 use crate::service::{Accounts, NewAccount};
 use crate::user::User;
 
@@ -257,7 +258,7 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
-        /// The hashing cost of the new password.
+        /// The hashing cost of the new password and its minimum length.
         #[command(flatten)]
         password: PasswordSettings,
     },
@@ -302,7 +303,7 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
-        /// The hashing cost of the new password.
+        /// The hashing cost of the new password and its minimum length.
         #[command(flatten)]
         password: PasswordSettings,
     },
@@ -352,12 +353,7 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
             };
             sources.attribute(hashing.check())?;
             let store = open_admin(&admin, sources, open).await?;
-            let hasher = crate::password::PasswordHasher::new(
-                hashing.argon2(),
-                hashing.hash_concurrency,
-                hashing.hash_queue_timeout,
-            )
-            .await?;
+            let hasher = crate::app::hasher_for(&hashing).await?;
             let accounts =
                 Accounts::new(store.clone(), hasher, Clock::system()).with_actor(cli_actor());
             let result = run_user(&accounts, command).await;
@@ -421,7 +417,7 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
             email,
             roles,
             password_stdin,
-            ..
+            password: hashing,
         } => {
             // Validate what we can before asking for a password.
             crate::user::validate_username(&name)?;
@@ -429,7 +425,8 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
                 crate::user::validate_email(email)?;
             }
             crate::user::normalize_roles(&roles)?;
-            let password = read_password(password_stdin, true)?;
+            let policy = PasswordPolicy::from_settings(&hashing);
+            let password = read_password(password_stdin, true, policy)?;
             let user = accounts
                 .create_user(
                     NewAccount {
@@ -489,12 +486,13 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
         UserCommand::SetPassword {
             name,
             password_stdin,
-            ..
+            password: hashing,
         } => {
             if accounts.store().user_by_username(&name).await?.is_none() {
                 return Err(Error::NotFound(format!("no user named {name:?}")));
             }
-            let password = read_password(password_stdin, true)?;
+            let policy = PasswordPolicy::from_settings(&hashing);
+            let password = read_password(password_stdin, true, policy)?;
             let user = accounts.set_password(&name, password, now).await?;
             println!("password changed for user {}", user.username);
         }
@@ -631,8 +629,10 @@ fn print_user_row(user: &User) {
     );
 }
 
-/// Reads a password from stdin's first line, or prompts twice on the terminal.
-fn read_password(from_stdin: bool, confirm: bool) -> Result<SecretString> {
+/// Reads a password from stdin's first line, or prompts twice on the
+/// terminal; one that `policy` refuses is refused before the second prompt
+/// (the service checks it again, with the account's own words).
+fn read_password(from_stdin: bool, confirm: bool, policy: PasswordPolicy) -> Result<SecretString> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -640,9 +640,10 @@ fn read_password(from_stdin: bool, confirm: bool) -> Result<SecretString> {
             .read_line(&mut line)
             .map_err(|e| Error::invalid("password", format!("cannot read standard input: {e}")))?;
         let password = line.strip_suffix('\n').unwrap_or(&line);
-        let password = password.strip_suffix('\r').unwrap_or(password);
-        crate::password::validate_new_password(password)?;
-        return Ok(SecretString::from(password.to_owned()));
+        let password =
+            SecretString::from(password.strip_suffix('\r').unwrap_or(password).to_owned());
+        policy.check(&password)?;
+        return Ok(password);
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::invalid(
@@ -650,17 +651,19 @@ fn read_password(from_stdin: bool, confirm: bool) -> Result<SecretString> {
             "no terminal to prompt on; pass --password-stdin and pipe the password in",
         ));
     }
-    let first = rpassword::prompt_password("Password: ")
-        .map_err(|e| Error::invalid("password", format!("cannot read the password: {e}")))?;
-    crate::password::validate_new_password(&first)?;
+    let first = SecretString::from(
+        rpassword::prompt_password("Password: ")
+            .map_err(|e| Error::invalid("password", format!("cannot read the password: {e}")))?,
+    );
+    policy.check(&first)?;
     if confirm {
         let second = rpassword::prompt_password("Repeat password: ")
             .map_err(|e| Error::invalid("password", format!("cannot read the password: {e}")))?;
-        if first != second {
+        if first.expose_secret() != second {
             return Err(Error::invalid("password", "the two entries differ"));
         }
     }
-    Ok(SecretString::from(first))
+    Ok(first)
 }
 
 /// The one-line message printed for a failed command.

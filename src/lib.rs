@@ -19,13 +19,15 @@
 //! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
 //!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
 //! - [`service`]: the decisions, no transport types, one file per job: `accounts` (administration),
-//!   `login` (with throttling), `sessions` (refresh, logout, revoke), `verify` (verify and
+//!   `login` (with throttling), `change_password` (the user's own, through Login's throttle and
+//!   hashing pool), `sessions` (refresh, logout, revoke), `verify` (verify and
 //!   authenticate), `users` (GetUser); the shared context (store, hasher, clock, cache) in `mod.rs`.
 //!   `now` is a parameter, read by the adapters from the clock.
 //! - [`cache`]: the per-replica user/session cache behind Verify, kept current by the store's change
 //!   feed (`cache::feed`); the one read-through (`user_or_load`, `session_or_load`); bounds measured by the clock.
 //! - [`password`]: Argon2id hashing on a few dedicated low-priority threads, admitted by permits
-//!   with a bounded queue; never on the async runtime.
+//!   with a bounded queue; never on the async runtime. `password::policy` holds new passwords to
+//!   NIST SP 800-63B-4 (length, zxcvbn's blocklist of common and compromised ones), on those threads.
 //! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys (their
 //!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
 //!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers

@@ -19,6 +19,13 @@
 //! configured parameters, so they cost the same time as a wrong password.
 //! Stored hashes whose parameters exceed authd's caps are refused before any
 //! memory is allocated.
+//!
+//! New passwords (an account's first, a reset, a change) are checked against
+//! the [`PasswordPolicy`] ([`policy`]) on the same threads, under the same
+//! permit, right before they are hashed ([`PasswordHasher::hash_new`]): the
+//! check can take milliseconds, so it is bounded like a hash. Passwords
+//! presented at login are never held to it, so a stricter policy never locks
+//! anyone out; it applies at their next change.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -31,13 +38,13 @@ use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
+pub mod policy;
 pub mod settings;
 
+pub use policy::PasswordPolicy;
 pub use settings::Argon2Config;
 use settings::{ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM};
 
-/// Shortest password accepted when one is set, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted anywhere, in bytes. Checked before any hashing.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -75,6 +82,8 @@ pub struct PasswordHasher {
     /// Told how long each caller waited for a permit (the app's queue-wait
     /// histogram); a closure, so this module needs no metrics crate.
     wait_observer: Option<WaitObserver>,
+    /// What a new password must meet before [`Self::hash_new`] hashes it.
+    policy: PasswordPolicy,
 }
 
 /// Receives each caller's wait for a hashing permit.
@@ -156,6 +165,7 @@ impl std::fmt::Debug for PasswordHasher {
             .field("params", &self.params)
             .field("available_permits", &self.permits.available_permits())
             .field("queue_timeout", &self.queue_timeout)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +192,7 @@ impl PasswordHasher {
         // allocator arena instead of adding one more.
         let (tx, rx) = tokio::sync::oneshot::channel();
         workers.submit(Box::new(move || {
+            policy::warm_up();
             let made = argon2_for(params).and_then(|argon| {
                 argon
                     .hash_password(b"authd dummy password: never matches anything")
@@ -204,7 +215,21 @@ impl PasswordHasher {
             max_waiting: concurrency.saturating_mul(4),
             workers: Arc::new(workers),
             wait_observer: None,
+            policy: PasswordPolicy::default(),
         })
+    }
+
+    /// Holds new passwords to `policy` instead of the default one.
+    #[must_use]
+    pub fn with_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy new passwords are held to.
+    #[must_use]
+    pub fn policy(&self) -> PasswordPolicy {
+        self.policy
     }
 
     /// Has `observer` told how long each caller waited for a permit
@@ -260,21 +285,60 @@ impl PasswordHasher {
         self.params
     }
 
-    /// Hashes a new password with the configured parameters.
+    /// Hashes a password with the configured parameters, holding it to no
+    /// policy but [`MAX_PASSWORD_BYTES`]: for a rehash at login, or a new
+    /// password already checked by [`Self::check_new`].
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a password outside the length policy,
+    /// [`Error::InvalidArgument`] for an oversized password,
     /// [`Error::ResourceExhausted`] if no permit came free in time.
     pub async fn hash(&self, password: SecretString) -> Result<String> {
-        validate_new_password(password.expose_secret())?;
+        validate_presented_password(password.expose_secret())?;
         let params = self.params;
+        self.run_blocking(move || hash_with(params, &password))
+            .await
+    }
+
+    /// Checks a new password against the policy (with the account's
+    /// `context` words: username, email) and hashes it, in one job on the
+    /// hashing threads.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for request field `field`, naming the rule
+    /// the password broke; [`Error::ResourceExhausted`] if no permit came free in time.
+    pub async fn hash_new(
+        &self,
+        field: &'static str,
+        password: SecretString,
+        context: &[&str],
+    ) -> Result<String> {
+        validate_presented(field, password.expose_secret())?;
+        let (params, policy) = (self.params, self.policy);
+        let context: Vec<String> = context.iter().map(|&w| w.to_owned()).collect();
         self.run_blocking(move || {
-            argon2_for(params)?
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| Error::internal_msg("hashing a password", e))
+            check_with(policy, field, &password, &context)?;
+            hash_with(params, &password)
         })
         .await
+    }
+
+    /// Checks a new password against the policy, on the hashing threads,
+    /// without hashing it (see [`Self::hash_new`]).
+    ///
+    /// # Errors
+    /// As [`Self::hash_new`].
+    pub async fn check_new(
+        &self,
+        field: &'static str,
+        password: &SecretString,
+        context: &[&str],
+    ) -> Result<()> {
+        validate_presented(field, password.expose_secret())?;
+        let policy = self.policy;
+        let password = password.clone();
+        let context: Vec<String> = context.iter().map(|&w| w.to_owned()).collect();
+        self.run_blocking(move || check_with(policy, field, &password, &context))
+            .await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when
@@ -375,25 +439,23 @@ impl PasswordHasher {
     }
 }
 
-/// Checks a new password against the length policy: at least
-/// [`MIN_PASSWORD_CHARS`] characters and at most [`MAX_PASSWORD_BYTES`] bytes.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] saying which bound was missed.
-pub fn validate_new_password(password: &str) -> Result<()> {
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::invalid(
-            "password",
-            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
-        ));
-    }
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Error::invalid(
-            "password",
-            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-        ));
-    }
-    Ok(())
+fn hash_with(params: Argon2Config, password: &SecretString) -> Result<String> {
+    argon2_for(params)?
+        .hash_password(password.expose_secret().as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal_msg("hashing a password", e))
+}
+
+fn check_with(
+    policy: PasswordPolicy,
+    field: &'static str,
+    password: &SecretString,
+    context: &[String],
+) -> Result<()> {
+    let context: Vec<&str> = context.iter().map(String::as_str).collect();
+    policy
+        .check_for(password, &context)
+        .map_err(|violation| violation.into_error(field))
 }
 
 /// Checks a password presented at login: present and not over
@@ -402,12 +464,21 @@ pub fn validate_new_password(password: &str) -> Result<()> {
 /// # Errors
 /// [`Error::InvalidArgument`].
 pub fn validate_presented_password(password: &str) -> Result<()> {
+    validate_presented("password", password)
+}
+
+/// [`validate_presented_password`] for request field `field`
+/// (`current_password`, `new_password`).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming `field`.
+pub fn validate_presented(field: &'static str, password: &str) -> Result<()> {
     if password.is_empty() {
-        return Err(Error::invalid("password", "must not be empty"));
+        return Err(Error::invalid(field, "must not be empty"));
     }
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(Error::invalid(
-            "password",
+            field,
             format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
         ));
     }
@@ -655,14 +726,47 @@ mod tests {
         assert!(h.verify(secret("whatever1"), None).await.is_ok());
     }
 
+    #[tokio::test]
+    async fn new_passwords_are_held_to_the_policy_and_rehashes_are_not() {
+        let h = hasher().await;
+        let err = h
+            .hash_new("new_password", secret("password1"), &[])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid new_password: breaks the common passwords rule"),
+            "{err}"
+        );
+        assert_eq!(h.runs(), 1, "the check ran on the hashing threads");
+        assert!(
+            h.check_new("password", &secret("alicealice"), &["alice"])
+                .await
+                .is_err()
+        );
+        assert!(
+            h.hash_new("password", secret("correct horse battery"), &[])
+                .await
+                .is_ok()
+        );
+        // A login's rehash keeps whatever password the user has.
+        assert!(h.hash(secret("password1")).await.is_ok());
+        let strict = hasher().await.with_policy(PasswordPolicy::from_settings(&{
+            let mut s = crate::settings::defaults::<settings::PasswordSettings>();
+            s.password_min_length = 30;
+            s
+        }));
+        assert_eq!(strict.policy().min_chars(), 30);
+        assert!(
+            strict
+                .check_new("password", &secret("correct horse battery"), &[])
+                .await
+                .is_err()
+        );
+    }
+
     #[test]
-    fn password_length_policy() {
-        assert!(validate_new_password("1234567").is_err());
-        assert!(validate_new_password("12345678").is_ok());
-        // Eight characters, more than eight bytes.
-        assert!(validate_new_password("ééééé\u{e9}éé").is_ok());
-        assert!(validate_new_password(&"x".repeat(1024)).is_ok());
-        assert!(validate_new_password(&"x".repeat(1025)).is_err());
+    fn presented_password_sizes() {
         assert!(validate_presented_password("").is_err());
         assert!(validate_presented_password(&"x".repeat(1025)).is_err());
         assert!(validate_presented_password("short").is_ok());

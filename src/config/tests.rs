@@ -195,6 +195,31 @@ fn file_values_apply_below_flags() {
 }
 
 #[test]
+fn the_password_minimum_length_is_a_flag_a_file_key_and_bounded() {
+    assert_eq!(Config::default().password.password_min_length, 8);
+    let config = load(&["--password-min-length", "15"]).unwrap();
+    assert_eq!(config.password.password_min_length, 15);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authd.toml");
+    std::fs::write(&path, "password_min_length = 12\n").unwrap();
+    let file = path.to_str().unwrap();
+    let config = load(&["--config", file]).unwrap();
+    assert_eq!(config.password.password_min_length, 12);
+    let config = load(&["--config", file, "--password-min-length", "20"]).unwrap();
+    assert_eq!(config.password.password_min_length, 20, "the flag wins");
+
+    for below_nist in ["7", "65", "eight"] {
+        let message = load(&["--password-min-length", below_nist])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--password-min-length"), "{message}");
+        assert!(message.contains("AUTHD_PASSWORD_MIN_LENGTH"), "{message}");
+        assert!(message.contains("between 8 and 64"), "{message}");
+    }
+}
+
+#[test]
 fn a_bare_number_in_the_file_is_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("authd.toml");

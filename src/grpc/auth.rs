@@ -378,11 +378,22 @@ impl AuthService for AuthApi {
         request: Request<pb::ChangePasswordRequest>,
     ) -> std::result::Result<Response<pb::ChangePasswordResponse>, Status> {
         rpc(&self.metrics, Method::ChangePassword, async {
-            // SKELETON: implemented on the admin-policy branch.
-            let _ = request;
-            Err(Error::FailedPrecondition(
-                "ChangePassword is not implemented yet".to_owned(),
-            ))
+            let client = client_info(&request, &self.trusted_proxies);
+            let token = bearer(request.metadata())?.map(str::to_owned);
+            let request = request.into_inner();
+            let ended = self
+                .core
+                .change_password(
+                    token.as_deref(),
+                    SecretString::from(request.current_password),
+                    SecretString::from(request.new_password),
+                    &client,
+                    self.core.clock().now_unix(),
+                )
+                .await?;
+            Ok(pb::ChangePasswordResponse {
+                ended_sessions: i64::try_from(ended).unwrap_or(i64::MAX),
+            })
         })
         .await
     }

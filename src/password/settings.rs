@@ -32,6 +32,13 @@ pub struct PasswordSettings {
     #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT", default_value = "1s",
           value_parser = settings::duration("0s", "60s"))]
     pub hash_queue_timeout: Duration,
+
+    /// Fewest characters (Unicode code points) a new password may have.
+    /// NIST SP 800-63B-4 asks for at least 8 (15 where the password is the
+    /// only factor); common and compromised passwords are refused whatever this is.
+    #[arg(long, env = "AUTHD_PASSWORD_MIN_LENGTH", default_value = "8",
+          value_parser = settings::int(8_usize, 64))]
+    pub password_min_length: usize,
 }
 
 impl PasswordSettings {

@@ -28,7 +28,7 @@ pub struct NewAccount {
     pub email: Option<String>,
     /// Roles (validated here).
     pub roles: Vec<String>,
-    /// Initial password (length policy checked here).
+    /// Initial password (held to the password policy here).
     pub password: SecretString,
 }
 
@@ -127,10 +127,13 @@ impl Accounts {
         self.ctx.forget(&Change::UserSessions(user.id.clone()));
     }
 
-    /// Creates an account.
+    /// Creates an account; its password is held to the hasher's
+    /// [`crate::password::PasswordPolicy`], with the username and email as
+    /// words it must not be built from.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad field, [`Error::AlreadyExists`]
+    /// [`Error::InvalidArgument`] for a bad field (a password's names the
+    /// policy rule it broke), [`Error::AlreadyExists`]
     /// if the username or email is taken (ignoring case).
     pub async fn create_user(&self, account: NewAccount, now: i64) -> Result<User> {
         user::validate_username(&account.username)?;
@@ -138,7 +141,13 @@ impl Accounts {
             user::validate_email(email)?;
         }
         let roles = user::normalize_roles(&account.roles)?;
-        let hash = self.ctx.hasher.hash(account.password).await?;
+        let mut context = vec![account.username.as_str()];
+        context.extend(account.email.as_deref());
+        let hash = self
+            .ctx
+            .hasher
+            .hash_new("password", account.password, &context)
+            .await?;
         let user = self
             .ctx
             .store
@@ -209,21 +218,28 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Sets a new password for a user by username.
+    /// Sets a new password for a user by username, held to the password
+    /// policy as in [`Self::create_user`]; every session of the user ends.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a password outside the policy,
-    /// [`Error::NotFound`] for an unknown username.
+    /// [`Error::InvalidArgument`] for a password outside the policy (naming
+    /// the rule), [`Error::NotFound`] for an unknown username.
     pub async fn set_password(
         &self,
         username: &str,
         password: SecretString,
         now: i64,
     ) -> Result<User> {
-        if self.ctx.store.user_by_username(username).await?.is_none() {
+        let Some(found) = self.ctx.store.user_by_username(username).await? else {
             return Err(Error::NotFound(format!("no user named {username:?}")));
-        }
-        let hash = self.ctx.hasher.hash(password).await?;
+        };
+        let mut context = vec![found.username.as_str()];
+        context.extend(found.email.as_deref());
+        let hash = self
+            .ctx
+            .hasher
+            .hash_new("password", password, &context)
+            .await?;
         let user = self
             .ctx
             .store

@@ -116,24 +116,51 @@ impl AuthCore {
                 })
             }
             Attempt::Failed => {
-                // One write per failed login, counting both keys at once.
-                self.store()
-                    .record_login_failure(&keys.all(), now, self.throttle.forget_before(now))
-                    .await?;
+                self.count_failure(&keys, now).await?;
                 Err(Error::InvalidCredentials)
             }
             Attempt::Succeeded {
                 outcome,
                 had_failures,
             } => {
-                if had_failures
-                    && let Err(e) = self.store().clear_login_failures(&[&keys.account]).await
-                {
-                    // The session exists; a stale count is forgotten after the window anyway.
-                    tracing::warn!(error = %e, "could not clear the failed-login count");
+                if had_failures {
+                    self.clear_account_failures(&keys).await;
                 }
                 Ok(*outcome)
             }
+        }
+    }
+
+    /// The throttle's verdict on a password check with `keys` at `now`,
+    /// before any lookup of the user or hashing: `Err` with the block, or
+    /// `Ok(had_failures)`, whether the account key has a count to clear
+    /// after a right password. Login and ChangePassword share it, and so
+    /// share their counts.
+    pub(super) async fn throttle_gate(
+        &self,
+        keys: &AttemptKeys,
+        now: i64,
+    ) -> Result<std::result::Result<bool, Blocked>> {
+        let counts = self.store().login_failures(&keys.all()).await?;
+        if let Some(blocked) = self.throttle.check(keys, &counts, now) {
+            return Ok(Err(blocked));
+        }
+        Ok(Ok(counts.iter().any(|c| c.key == keys.account)))
+    }
+
+    /// Counts a wrong password against both keys (one write).
+    pub(super) async fn count_failure(&self, keys: &AttemptKeys, now: i64) -> Result<()> {
+        self.store()
+            .record_login_failure(&keys.all(), now, self.throttle.forget_before(now))
+            .await
+    }
+
+    /// Clears the account key's count after a right password.
+    pub(super) async fn clear_account_failures(&self, keys: &AttemptKeys) {
+        if let Err(e) = self.store().clear_login_failures(&[&keys.account]).await {
+            // What the right password allowed is done; a stale count is
+            // forgotten after the window anyway.
+            tracing::warn!(error = %e, "could not clear the failed-login count");
         }
     }
 
@@ -146,11 +173,10 @@ impl AuthCore {
         keys: &AttemptKeys,
         now: i64,
     ) -> Result<Attempt> {
-        let counts = self.store().login_failures(&keys.all()).await?;
-        if let Some(blocked) = self.throttle.check(keys, &counts, now) {
-            return Ok(Attempt::Throttled(blocked));
-        }
-        let had_failures = counts.iter().any(|c| c.key == keys.account);
+        let had_failures = match self.throttle_gate(keys, now).await? {
+            Ok(had_failures) => had_failures,
+            Err(blocked) => return Ok(Attempt::Throttled(blocked)),
+        };
 
         let found = self.store().find_credentials(login).await?;
         let (user, stored_hash) = match found {

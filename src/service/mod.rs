@@ -12,6 +12,8 @@
 //!   login's outcome is decided and audited.
 //! - `sessions`: refresh, logout, logout of all sessions, listing and
 //!   revoking sessions.
+//! - `change_password`: [`AuthCore::change_password`], the user's own
+//!   password change, through Login's throttle and hashing pool.
 //! - `verify`: [`AuthCore::verify`] and [`AuthCore::authenticate`], reading
 //!   user and session state through the [`StateCache`].
 //! - `users`: [`AuthCore::get_user`] and the admin check
@@ -37,6 +39,7 @@ use crate::token::TokenService;
 
 mod accounts;
 mod admin;
+mod change_password;
 mod login;
 pub mod pages;
 mod service_accounts;

@@ -11,7 +11,7 @@ use super::AuthCore;
 use super::users::{UserSelector, is_admin};
 use crate::audit::{AuditEvent, AuditRecord, Outcome};
 use crate::error::{Error, Result};
-use crate::store::{Change, EndReason, Rotation, Session};
+use crate::store::{Change, EndReason, RefreshRecord, Rotation, Session};
 use crate::token::{IssuedToken, refresh};
 use crate::user::User;
 
@@ -43,8 +43,9 @@ fn refresh_refused(detail: &str) -> Error {
 impl AuthCore {
     /// Exchanges a refresh token for a new access token and the next refresh
     /// token. The presented token is spent; presenting it again within the
-    /// grace window returns the same successor (a retried request), after it
-    /// revokes the whole session (reuse of a stolen token).
+    /// grace window, while the successor is unspent, returns the same
+    /// successor (a retried request); otherwise it revokes the whole session
+    /// (reuse of a stolen token).
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] for any token that cannot be used, saying
@@ -106,46 +107,68 @@ impl AuthCore {
             }
         }
 
+        let Some(successor) = self.retry_answer(token, &record, now).await? else {
+            return Err(self.revoke_for_reuse(&user, &session.id, now).await?);
+        };
+        let access = self
+            .tokens
+            .issue(&user, &session.id, session.expires_at, now)?;
+        Ok(RefreshOutcome {
+            access,
+            refresh_token: successor,
+        })
+    }
+
+    /// The successor to hand a retry of the spent token `token`: only within
+    /// the grace window and while the successor is unspent (once it has been
+    /// used, the client had it, and this is a replay). `None`: it is reuse.
+    async fn retry_answer(
+        &self,
+        token: &str,
+        record: &RefreshRecord,
+        now: i64,
+    ) -> Result<Option<SecretString>> {
         let rotated_at = record.rotated_at.unwrap_or(now);
-        let within_grace = now < rotated_at.saturating_add(self.sessions.grace_secs);
-        let successor = record
+        if now >= rotated_at.saturating_add(self.sessions.grace_secs) {
+            return Ok(None);
+        }
+        let Some(successor) = record
             .successor_sealed
             .as_deref()
-            .and_then(|sealed| refresh::open(token, sealed));
-        match successor {
-            Some(successor) if within_grace => {
-                let access = self
-                    .tokens
-                    .issue(&user, &session.id, session.expires_at, now)?;
-                Ok(RefreshOutcome {
-                    access,
-                    refresh_token: successor,
-                })
-            }
-            _ => {
-                self.end_session(&session.id, EndReason::Reuse, now).await?;
-                self.ctx()
-                    .audit(
-                        AuditRecord::new(AuditEvent::RefreshReuse, Outcome::Denied, now)
-                            .user(&user)
-                            .detail(&format!(
-                                "a spent refresh token was presented again; session {} revoked",
-                                session.id
-                            )),
-                    )
-                    .await;
-                tracing::warn!(
-                    session_id = %session.id,
-                    user_id = %session.user_id,
-                    "refresh token reuse detected; session revoked"
-                );
-                Err(Error::Unauthenticated(
-                    "this refresh token was already used; the session has been revoked for \
-                     safety, log in again"
-                        .to_owned(),
-                ))
-            }
-        }
+            .and_then(|sealed| refresh::open(token, sealed))
+        else {
+            return Ok(None);
+        };
+        let successor_hash = refresh::hash(successor.expose_secret());
+        Ok(match self.store().refresh_token(&successor_hash).await? {
+            Some(next) if next.rotated_at.is_none() => Some(successor),
+            _ => None,
+        })
+    }
+
+    /// Revokes a session whose spent refresh token came back (reuse
+    /// detection), audits it, and returns the answer for the caller.
+    async fn revoke_for_reuse(&self, user: &User, session_id: &str, now: i64) -> Result<Error> {
+        self.end_session(session_id, EndReason::Reuse, now).await?;
+        self.ctx()
+            .audit(
+                AuditRecord::new(AuditEvent::RefreshReuse, Outcome::Denied, now)
+                    .user(user)
+                    .detail(&format!(
+                        "a spent refresh token was presented again; session {session_id} revoked"
+                    )),
+            )
+            .await;
+        tracing::warn!(
+            session_id = %session_id,
+            user_id = %user.id,
+            "refresh token reuse detected; session revoked"
+        );
+        Ok(Error::Unauthenticated(
+            "this refresh token was already used; the session has been revoked for \
+             safety, log in again"
+                .to_owned(),
+        ))
     }
 
     /// Ends a session, named by a refresh token or else by the caller's

@@ -152,6 +152,22 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     async fn set_password_hash(&self, username: &str, hash: SecretString, now: i64)
     -> Result<User>;
 
+    /// The user's own password change: replaces the password hash of user
+    /// `user_id`, provided it is still `expected` (the hash the current
+    /// password was just checked against) and the user is active, and ends
+    /// every other live session of the user ([`EndReason::PasswordChanged`]),
+    /// keeping `keep_session` (the caller's), in one transaction that
+    /// announces both. Returns how many sessions ended, or `Ok(None)` (and
+    /// writes nothing) when the hash or the user changed meanwhile.
+    async fn change_password(
+        &self,
+        user_id: &str,
+        expected: &SecretString,
+        hash: SecretString,
+        keep_session: &str,
+        now: i64,
+    ) -> Result<Option<u64>>;
+
     /// Replaces a user's roles, by username. Ends all their sessions
     /// ([`EndReason::RolesChanged`]): their tokens carry the old roles.
     async fn set_roles(&self, username: &str, roles: &[String], now: i64) -> Result<User>;

@@ -11,6 +11,8 @@ use crate::helpers::{Backend, PASSWORD, TestApp, TestDb, assert_code, test_confi
 on_both_backends!(
     user_add_creates_a_user_who_can_log_in,
     user_add_of_an_existing_name_in_other_case_fails_with_one_line,
+    user_add_and_set_password_refuse_common_passwords_naming_the_rule,
+    the_minimum_password_length_comes_from_the_flag_the_variable_or_the_file,
     user_commands_name_unknown_users,
     set_password_disable_and_enable_take_effect,
     passwords_are_never_taken_from_arguments,
@@ -24,11 +26,17 @@ on_both_backends!(
 
 /// Runs `authd ARGS` on `db` with `stdin` piped in, in a scratch directory.
 fn authd(db_url: &str, args: &[&str], stdin: &str) -> Output {
+    authd_with_stdin(db_url, args, &[], stdin)
+}
+
+/// [`authd`], with the variables `env` set too.
+fn authd_with_stdin(db_url: &str, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let dir = tempfile::tempdir().expect("scratch dir");
     let mut command = crate::helpers::authd_command();
     let mut child = command
         .args(args)
         .env("AUTHD_DATABASE_URL", db_url)
+        .envs(env.iter().copied())
         .current_dir(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -114,14 +122,14 @@ async fn user_add_of_an_existing_name_in_other_case_fails_with_one_line(backend:
     let first = authd(
         &db.url,
         &["user", "add", "alice", "--password-stdin"],
-        "password-one\n",
+        "plum orchard lantern\n",
     );
     assert!(first.status.success(), "{}", stderr(&first));
 
     let again = authd(
         &db.url,
         &["user", "add", "ALICE", "--password-stdin"],
-        "password-two\n",
+        "quiet copper meadow\n",
     );
     let err = assert_one_line_failure(&again);
     assert!(err.contains("already exists"), "{err}");
@@ -137,10 +145,114 @@ async fn user_add_of_an_existing_name_in_other_case_fails_with_one_line(backend:
     let bad_name = authd(
         &db.url,
         &["user", "add", "bob smith", "--password-stdin"],
-        "password-one\n",
+        "plum orchard lantern\n",
     );
     let err = assert_one_line_failure(&bad_name);
     assert!(err.contains("username"), "{err}");
+}
+
+async fn user_add_and_set_password_refuse_common_passwords_naming_the_rule(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    for (password, rule) in [
+        ("password1", "common passwords rule"),
+        ("PaSsWoRd123", "common passwords rule"),
+        ("drowssap", "common passwords rule"),
+        ("qwertyuiop", "common passwords rule"),
+        ("bobsmith2024", "easily guessed passwords rule"),
+    ] {
+        let out = authd(
+            &db.url,
+            &["user", "add", "bobsmith", "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        let err = assert_one_line_failure(&out);
+        assert!(
+            err.starts_with(&format!("error: invalid password: breaks the {rule}")),
+            "{password}: {err}"
+        );
+        assert!(err.contains("choose another"), "{err}");
+        assert!(!err.contains(password), "the password was echoed: {err}");
+        assert!(!stdout(&out).contains(password), "{}", stdout(&out));
+    }
+    let list = stdout(&authd(&db.url, &["user", "list"], ""));
+    assert!(!list.contains("bobsmith"), "no user was created: {list}");
+
+    let out = authd(
+        &db.url,
+        &["user", "add", "bobsmith", "--password-stdin"],
+        "plum orchard lantern\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = authd(
+        &db.url,
+        &["user", "set-password", "bobsmith", "--password-stdin"],
+        "letmein1\n",
+    );
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("breaks the common passwords rule"), "{err}");
+    let app = TestApp::builder_on(db).spawn().await;
+    app.login("bobsmith", "plum orchard lantern")
+        .await
+        .expect("the refused password did not replace the old one");
+}
+
+async fn the_minimum_password_length_comes_from_the_flag_the_variable_or_the_file(
+    backend: Backend,
+) {
+    let db = TestDb::new(backend).await;
+    // 22 characters: enough by default, not for a minimum of 30.
+    let password = "plum orchard lantern 9\n";
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("authd.toml");
+    std::fs::write(&file, "password_min_length = 30\n").expect("write config");
+    let file = file.to_str().expect("utf-8 path");
+    let refusals = [
+        authd(
+            &db.url,
+            &[
+                "user",
+                "add",
+                "alice",
+                "--password-min-length",
+                "30",
+                "--password-stdin",
+            ],
+            password,
+        ),
+        authd_with_stdin(
+            &db.url,
+            &["user", "add", "alice", "--password-stdin"],
+            &[("AUTHD_PASSWORD_MIN_LENGTH", "30")],
+            password,
+        ),
+        authd(
+            &db.url,
+            &["user", "add", "alice", "--config", file, "--password-stdin"],
+            password,
+        ),
+    ];
+    for out in &refusals {
+        let err = assert_one_line_failure(out);
+        assert_eq!(
+            err.trim_end(),
+            "error: invalid password: breaks the minimum length rule: use at least 30 characters"
+        );
+    }
+    let out = authd_with_stdin(
+        &db.url,
+        &["user", "add", "alice", "--password-stdin"],
+        &[("AUTHD_PASSWORD_MIN_LENGTH", "7")],
+        password,
+    );
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("AUTHD_PASSWORD_MIN_LENGTH"), "{err}");
+    assert!(err.contains("between 8 and 64"), "{err}");
+    let out = authd(
+        &db.url,
+        &["user", "add", "alice", "--password-stdin"],
+        password,
+    );
+    assert!(out.status.success(), "the default is 8: {}", stderr(&out));
 }
 
 async fn user_commands_name_unknown_users(backend: Backend) {

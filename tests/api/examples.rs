@@ -38,7 +38,7 @@ async fn envoy_istio_and_compose_examples_match_authds_defaults() {
             &defaults.token.audience,
         ])
         .output()
-        .expect("run python3 (needs PyYAML: `pip install pyyaml`; .ci/run does this)");
+        .expect("run python3 (needs PyYAML; `bash tests/run` installs it into its own virtual environment)");
     assert!(
         out.status.success(),
         "{}{}",

@@ -633,7 +633,7 @@ pub fn run_python(
         .unwrap_or_else(|e| {
             panic!(
                 "cannot run {python}: {e}. This test needs Python 3 with {packages}: \
-                 `pip install {packages}` (.ci/run does this)"
+                 run the suite with `bash tests/run`, which installs {packages} into its own virtual environment"
             )
         });
     child
@@ -646,7 +646,7 @@ pub fn run_python(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("ModuleNotFoundError"),
-        "{packages} missing: `pip install {packages}` (.ci/run does this)\n{stderr}"
+        "{packages} missing: run the suite with `bash tests/run`, which installs {packages} into its own virtual environment\n{stderr}"
     );
     out
 }

@@ -16,6 +16,7 @@ mod helpers;
 
 mod admin_users;
 mod audit;
+mod change_password;
 mod cli;
 mod examples;
 mod ext_authz;

@@ -13,6 +13,7 @@ on_both_backends!(
     login_returns_a_refresh_token_that_rotates_on_use,
     a_retry_within_the_grace_window_gets_the_same_successor,
     reuse_after_the_grace_window_revokes_the_session,
+    a_replay_in_grace_after_the_successor_was_spent_revokes_the_session,
     parallel_refreshes_of_one_token_leave_one_successor,
     a_session_ends_at_its_absolute_lifetime_however_often_refreshed,
     access_and_refresh_tokens_are_not_interchangeable,
@@ -132,6 +133,40 @@ async fn reuse_after_the_grace_window_revokes_the_session(backend: Backend) {
     );
     assert_reason(
         &app.verify(&next.access.token).await,
+        InvalidReason::Revoked,
+    );
+}
+
+/// The grace window exists for a client that never saw its answer and
+/// retries; once the successor has itself been used, the client clearly got
+/// it, so the old token showing up again is a thief's replay, grace or not.
+async fn a_replay_in_grace_after_the_successor_was_spent_revokes_the_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    let login = app.login("alice", PASSWORD).await.expect("login");
+    let token = SecretString::from(login.refresh_token.clone());
+    let now = now_unix();
+
+    let second = app.core.refresh(&token, now).await.expect("refresh");
+    let third = app
+        .core
+        .refresh(&second.refresh_token, now + 1)
+        .await
+        .expect("the successor is used");
+    let err = app
+        .core
+        .refresh(&token, now + 2)
+        .await
+        .expect_err("a replay of the first token, still inside its grace window");
+    assert!(err.to_string().contains("revoked"), "{err}");
+    let err = app
+        .core
+        .refresh(&third.refresh_token, now + 3)
+        .await
+        .expect_err("the session is revoked");
+    assert!(matches!(err, authd::Error::Unauthenticated(_)), "{err:?}");
+    assert_reason(
+        &app.verify(&third.access.token).await,
         InvalidReason::Revoked,
     );
 }

@@ -132,6 +132,13 @@ pub(super) async fn promote<DB: SqlDb>(
     .await
     .map_err(|e| Error::database(context, e))?
     .rows_affected();
+    if demoted != 1 {
+        // Another process rotated first (our current key is no longer
+        // current); its result stands. Promoting now would meet the
+        // one-current-key index as an error instead of this answer.
+        rollback(tx, context).await?;
+        return Ok(false);
+    }
     let promoted = sqlx::query(
         "UPDATE signing_keys SET state = 'current', activates_at = $1 \
          WHERE kid = $2 AND state = 'next'",
@@ -142,7 +149,7 @@ pub(super) async fn promote<DB: SqlDb>(
     .await
     .map_err(|e| Error::database(context, e))?
     .rows_affected();
-    if demoted == 1 && promoted == 1 {
+    if promoted == 1 {
         publish(&mut tx, &Change::Keys).await?;
         commit(tx, context).await?;
         Ok(true)

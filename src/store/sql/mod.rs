@@ -342,6 +342,17 @@ impl<S: SqlStore> Store for S {
         users::set_password_hash(self.pool(), username, hash, now).await
     }
 
+    async fn change_password(
+        &self,
+        user_id: &str,
+        expected: &secrecy::SecretString,
+        hash: secrecy::SecretString,
+        keep_session: &str,
+        now: i64,
+    ) -> Result<Option<u64>> {
+        users::change_password(self.pool(), user_id, expected, hash, keep_session, now).await
+    }
+
     async fn set_roles(&self, username: &str, roles: &[String], now: i64) -> Result<User> {
         users::set_roles(self.pool(), username, roles, now).await
     }

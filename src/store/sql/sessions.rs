@@ -341,6 +341,30 @@ pub(super) async fn end_all_in<DB: SqlDb>(
     Ok(ended)
 }
 
+/// Ends every live session of a user but `keep`, announcing it in `tx`.
+pub(super) async fn end_others_in<DB: SqlDb>(
+    tx: &mut Tx<DB>,
+    user_id: &str,
+    keep: &str,
+    reason: EndReason,
+    now: i64,
+) -> Result<u64> {
+    let ended = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+         WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL",
+    )
+    .param(now)
+    .param(reason.as_str())
+    .param(user_id)
+    .param(keep)
+    .execute(DB::tx(tx))
+    .await
+    .map_err(|e| Error::database("ending sessions", e))?
+    .rows_affected();
+    publish(tx, &Change::UserSessions(user_id.to_owned())).await?;
+    Ok(ended)
+}
+
 pub(super) async fn end_all<DB: SqlDb>(
     pool: &Pool<DB>,
     user_id: &str,

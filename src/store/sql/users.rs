@@ -3,7 +3,9 @@
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{FromRow, Pool};
 
-use super::{Columns, Params, SqlDb, Statement, Tx, begin, commit, publish, rollback, sessions};
+use super::{
+    Columns, Params, RowsAffected, SqlDb, Statement, Tx, begin, commit, publish, rollback, sessions,
+};
 use crate::error::{Error, Result};
 use crate::store::{Change, Credentials, EndReason, NewUser, UserFilter};
 use crate::user::{User, email_key, login_key, username_key};
@@ -250,6 +252,47 @@ pub(super) async fn set_password_hash<DB: SqlDb>(
     sessions::end_all_in(&mut tx, &user.id, EndReason::PasswordChanged, now).await?;
     commit(tx, context).await?;
     Ok(user)
+}
+
+pub(super) async fn change_password<DB: SqlDb>(
+    pool: &Pool<DB>,
+    user_id: &str,
+    expected: &SecretString,
+    hash: SecretString,
+    keep_session: &str,
+    now: i64,
+) -> Result<Option<u64>> {
+    let context = "changing a password";
+    let mut tx = begin(pool, context).await?;
+    // Guarded by the hash the current password was checked against, so a
+    // change racing another change (or an admin's reset) cannot undo it.
+    let changed = sqlx::query(
+        "UPDATE users SET password_hash = $1, updated_at = $2 \
+         WHERE id = $3 AND password_hash = $4 AND active",
+    )
+    .param(hash.expose_secret().to_owned())
+    .param(now)
+    .param(user_id)
+    .param(expected.expose_secret().to_owned())
+    .execute(DB::tx(&mut tx))
+    .await
+    .map_err(|e| write_error(context, e))?
+    .rows_affected();
+    if changed == 0 {
+        rollback(tx, context).await?;
+        return Ok(None);
+    }
+    publish(&mut tx, &Change::User(user_id.to_owned())).await?;
+    let ended = sessions::end_others_in(
+        &mut tx,
+        user_id,
+        keep_session,
+        EndReason::PasswordChanged,
+        now,
+    )
+    .await?;
+    commit(tx, context).await?;
+    Ok(Some(ended))
 }
 
 pub(super) async fn set_roles<DB: SqlDb>(

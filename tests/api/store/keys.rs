@@ -92,6 +92,15 @@ async fn a_failed_promotion_changes_and_announces_nothing(backend: Backend) {
             .await
             .expect("promote")
     );
+    // A stale view of the current key (another process rotated first) with
+    // the right next key: nothing to demote, so nothing is promoted either
+    // (the one-current-key index would otherwise refuse it as an error).
+    assert!(
+        !store
+            .promote_signing_key("no-such-kid", &next.kid, 10, 20)
+            .await
+            .expect("a lost race is an answer, not an error")
+    );
     let after = store.all_signing_keys().await.expect("keys");
     let states = |keys: &[StoredKey]| {
         keys.iter()

@@ -19,6 +19,7 @@ on_both_backends!(
     users_are_listed_in_username_order,
     deleting_a_user_takes_their_sessions_and_tokens_with_them,
     changes_to_a_user_end_their_sessions_with_the_reason,
+    a_users_own_password_change_keeps_their_session_and_is_guarded_by_the_old_hash,
 );
 
 async fn users_are_found_by_username_or_email_ignoring_case(backend: Backend) {
@@ -309,4 +310,78 @@ async fn changes_to_a_user_end_their_sessions_with_the_reason(backend: Backend) 
             .expect("list")
             .is_empty()
     );
+}
+
+async fn a_users_own_password_change_keeps_their_session_and_is_guarded_by_the_old_hash(
+    backend: Backend,
+) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    let bob = store
+        .create_user(new_user("bob", None))
+        .await
+        .expect("user");
+    for (user, id) in [(&alice, "s1"), (&alice, "s2"), (&alice, "s3"), (&bob, "b1")] {
+        let session = new_session(&user.id, id, &format!("h-{id}"), 10);
+        start(&store, &user.username, session, 0).await;
+    }
+    store
+        .end_session("s3", EndReason::Logout, 11)
+        .await
+        .expect("logout");
+    let mut feed = store.change_feed().await.expect("feed");
+    // Changes user `id`'s password from `expected` to `new`, keeping s1.
+    let change = |id: String, expected: &'static str, new: &'static str, now: i64| {
+        let store = Arc::clone(&store);
+        async move {
+            let expected = SecretString::from(expected.to_owned());
+            let new = SecretString::from(new.to_owned());
+            store
+                .change_password(&id, &expected, new, "s1", now)
+                .await
+                .expect("query")
+        }
+    };
+    let stored = |store: Arc<dyn Store>| async move {
+        let creds = store.find_credentials("alice").await.expect("q");
+        creds
+            .expect("some")
+            .password_hash
+            .expose_secret()
+            .to_owned()
+    };
+    let session = |id: &'static str| {
+        let store = Arc::clone(&store);
+        async move { store.session(id).await.expect("read").expect("kept").ended }
+    };
+
+    // A stale expected hash (the password changed since it was checked) writes nothing.
+    assert_eq!(
+        change(alice.id.clone(), "an older hash", "p2", 12).await,
+        None
+    );
+    assert_eq!(stored(Arc::clone(&store)).await, "hash-of-alice");
+
+    let ended = change(alice.id.clone(), "hash-of-alice", "p2", 13).await;
+    assert_eq!(ended, Some(1), "s2 only: s1 is kept and s3 had ended");
+    assert_eq!(stored(Arc::clone(&store)).await, "p2");
+    assert_eq!(session("s1").await, None, "the calling session stays");
+    assert_eq!(session("s2").await, Some((13, EndReason::PasswordChanged)));
+    assert_eq!(session("s3").await, Some((11, EndReason::Logout)));
+    assert_eq!(session("b1").await, None, "another user's session stays");
+    wait_for(&mut feed, &Change::UserSessions(alice.id.clone())).await;
+
+    // The same old hash again: it is no longer the stored one.
+    assert_eq!(
+        change(alice.id.clone(), "hash-of-alice", "p3", 14).await,
+        None
+    );
+    // Nor can a disabled user, or an unknown one, change it.
+    store.set_active("alice", false, 15).await.expect("disable");
+    assert_eq!(change(alice.id.clone(), "p2", "p3", 16).await, None);
+    assert_eq!(change("no-such-id".to_owned(), "p2", "p3", 16).await, None);
+    assert_eq!(stored(Arc::clone(&store)).await, "p2");
 }
