@@ -59,6 +59,7 @@ use crate::metrics::{Metrics, Sources};
 use crate::password::settings::PasswordSettings;
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::readiness::Readiness;
+use crate::service::pages::PageTokens;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
 use crate::store::{self, DatabaseUrl, PoolSettings, Store};
 use crate::token::TokenService;
@@ -234,6 +235,16 @@ impl App {
         let accounts = Accounts::new(Arc::clone(&store), hasher, clock.clone());
         let core = AuthCore::new(accounts, tokens, Arc::clone(&cache), policy)
             .with_throttle(config.throttle.policy());
+        // Page tokens must open on every replica: their key is the one
+        // stored in the database. A start-up still waiting for the database
+        // keeps this process's own key until the next start (its page
+        // tokens then open only here).
+        let core = if readiness.state().started {
+            core.with_page_tokens(PageTokens::shared(store.as_ref(), clock.now_unix()).await?)
+        } else {
+            tracing::warn!("database not reached yet: page tokens open on this replica only");
+            core
+        };
         if readiness.state().started
             && !config.server.cache_trust_bound.is_zero()
             && !cache.wait_until_trusted(FEED_START_WAIT).await

@@ -57,6 +57,8 @@ pub enum AuditEvent {
     UserEnabled,
     /// A user's roles were replaced.
     RolesChanged,
+    /// A user's email was replaced or removed.
+    EmailChanged,
     /// A user was deleted.
     UserDeleted,
     /// An administrator cleared failed-login counts (`authd user unlock`).
@@ -93,6 +95,7 @@ impl AuditEvent {
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",
             Self::RolesChanged => "roles_changed",
+            Self::EmailChanged => "email_changed",
             Self::UserDeleted => "user_deleted",
             Self::LoginUnlocked => "login_unlocked",
             Self::KeyPublished => "key_published",

@@ -41,6 +41,8 @@
 //!   database only connection set-up, migrations and the change feed (PostgreSQL
 //!   `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails and roles.
+//! - [`validate`]: the edge check of request text (length; no NUL, control, bidi or format
+//!   characters), collecting every bad field of a request into one error.
 //! - [`error`]: the crate's one [`Error`] type.
 //! - [`telemetry`]: the `tracing` subscriber.
 //! - [`readiness`]: started, database up, stopping, held nowhere else: what gRPC health, `/readyz`,
@@ -76,6 +78,7 @@ pub mod throttle;
 pub mod tls;
 pub mod token;
 pub mod user;
+pub mod validate;
 
 pub use app::App;
 pub use config::Config;

@@ -4,6 +4,7 @@
 //! Needs the store and the hasher, not the keys, so the CLI can use it
 //! without touching signing keys. Must not issue or check tokens.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use secrecy::SecretString;
@@ -44,6 +45,9 @@ pub struct Accounts {
     ctx: Context,
     /// Who is making changes (e.g. the CLI and its OS user), for the audit log.
     actor: Option<String>,
+    /// Where the change came from (an admin call's client address), for
+    /// the audit log; `None` for the CLI.
+    client_addr: Option<String>,
 }
 
 impl Accounts {
@@ -59,6 +63,7 @@ impl Accounts {
                 cache: None,
             },
             actor: None,
+            client_addr: None,
         }
     }
 
@@ -67,6 +72,14 @@ impl Accounts {
     #[must_use]
     pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
+        self
+    }
+
+    /// The same, naming `addr` (the caller's client address) in the audit
+    /// log as where each change came from.
+    #[must_use]
+    pub fn with_client_addr(mut self, addr: Option<String>) -> Self {
+        self.client_addr = addr;
         self
     }
 
@@ -94,6 +107,7 @@ impl Accounts {
             .audit(
                 AuditRecord::new(event, Outcome::Success, now)
                     .user(user)
+                    .client_addr(self.client_addr.as_deref())
                     .detail(&detail),
             )
             .await;
@@ -269,7 +283,15 @@ impl Accounts {
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let cleared = self.ctx.store.clear_login_failures(&keys).await?;
-        let detail = self.by_actor(&format!("{cleared} failed-login counts cleared"));
+        let mut detail = format!("{cleared} failed-login counts cleared");
+        // An admin call's row names where the call came from; the address
+        // whose count was cleared is then named in the detail.
+        if self.client_addr.is_some()
+            && let Some(address) = address
+        {
+            let _ = write!(detail, " (login name and address {address})");
+        }
+        let detail = self.by_actor(&detail);
         self.ctx
             .audit(
                 AuditRecord::new(
@@ -278,11 +300,84 @@ impl Accounts {
                     self.ctx.clock.now_unix(),
                 )
                 .subject(login)
-                .client_addr(address)
+                .client_addr(self.client_addr.as_deref().or(address))
                 .detail(&detail),
             )
             .await;
         Ok(cleared)
+    }
+}
+
+/// Changes by user id, for the admin API: the same store calls, cache drops
+/// and audit rows as the changes by username the CLI makes.
+impl Accounts {
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], database errors.
+    pub async fn user_by_id(&self, id: &str) -> Result<User> {
+        self.ctx
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such user".to_owned()))
+    }
+
+    /// Replaces (or with `None` removes) a user's email. Sessions are
+    /// kept: tokens do not carry the email.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad email, [`Error::AlreadyExists`]
+    /// if another user has it (ignoring case), [`Error::NotFound`].
+    pub async fn set_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<User> {
+        if let Some(email) = email {
+            user::validate_email(email)?;
+        }
+        let user = self.ctx.store.set_email(id, email, now).await?;
+        self.forget_user(&user);
+        let detail = if email.is_some() {
+            "email replaced"
+        } else {
+            "email removed"
+        };
+        self.audit(AuditEvent::EmailChanged, &user, detail, now)
+            .await;
+        Ok(user)
+    }
+
+    /// Sets a new password for the user with this id, through
+    /// [`Self::set_password`] (so the same policy applies), and returns how
+    /// many live sessions that ended: those live just before the change (a
+    /// login racing it is ended too, but not counted).
+    ///
+    /// # Errors
+    /// As [`Self::set_password`].
+    pub async fn set_password_by_id(
+        &self,
+        id: &str,
+        password: SecretString,
+        now: i64,
+    ) -> Result<u64> {
+        let user = self.user_by_id(id).await?;
+        let live = self.ctx.store.live_sessions(&user.id, now).await?.len();
+        // Usernames never change, so the username names the same user.
+        self.set_password(&user.username, password, now).await?;
+        Ok(u64::try_from(live).unwrap_or(u64::MAX))
+    }
+
+    /// Deletes the user with this id and their sessions, unless they are
+    /// the last active user with the `admin` role (decided in the store's
+    /// deleting transaction). Stamped by the clock, as [`Self::delete_user`].
+    ///
+    /// # Errors
+    /// [`Error::FailedPrecondition`] for the last admin, [`Error::NotFound`].
+    pub async fn delete_user_by_id(&self, id: &str) -> Result<User> {
+        let user = self.ctx.store.delete_user_unless_last_admin(id).await?;
+        self.forget_user(&user);
+        let now = self.ctx.clock.now_unix();
+        self.audit(AuditEvent::UserDeleted, &user, "sessions ended", now)
+            .await;
+        Ok(user)
     }
 }
 

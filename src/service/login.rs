@@ -90,6 +90,17 @@ impl AuthCore {
                 format!("must be at most {MAX_LOGIN_LEN} bytes"),
             ));
         }
+        // A NUL can be neither stored nor looked up (PostgreSQL refuses it
+        // with an error that used to come back as INTERNAL), so it is
+        // refused before any query. Other control and format characters
+        // are not: such a login fails like an unknown name and is counted
+        // and audited (cleaned), a signal of an attack worth keeping.
+        if login.contains('\0') {
+            return Err(Error::invalid(
+                "username",
+                "contains a NUL character (U+0000)",
+            ));
+        }
         password::validate_presented_password(password.expose_secret())?;
         // Shed a login flood before it costs a database query.
         if self.hasher().saturated() {

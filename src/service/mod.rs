@@ -18,6 +18,8 @@
 //!   user and session state through the [`StateCache`].
 //! - `users`: [`AuthCore::get_user`] and the admin check
 //!   ([`AuthCore::authorize_admin`]).
+//! - `admin`: [`Admin`], the admin API's user, unlock and audit operations
+//!   ([`AuthCore::admin`]): whole-request validation, then [`Accounts`].
 //! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
 //!
 //! Each job's audit wording sits next to the code that records it;
@@ -36,6 +38,7 @@ use crate::throttle::ThrottlePolicy;
 use crate::token::TokenService;
 
 mod accounts;
+mod admin;
 mod change_password;
 mod login;
 pub mod pages;
@@ -45,6 +48,7 @@ mod users;
 mod verify;
 
 pub use accounts::{Accounts, NewAccount};
+pub use admin::{Admin, CreateUser, ListAuditEvents, ListUsers, Page, UpdateUser};
 pub use login::{ClientInfo, LoginOutcome};
 pub use service_accounts::{
     ChangedBy, CreatedServiceAccount, NewServiceAccountRequest, RotatedSecret,

@@ -14,7 +14,13 @@ use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use secrecy::{ExposeSecret as _, SecretBox};
+
 use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// The name of the page-token key among the store's instance secrets.
+pub const PAGE_TOKEN_SECRET: &str = "page_tokens";
 
 /// The page size when a request asks for 0.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
@@ -59,6 +65,29 @@ impl PageTokens {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
         }
+    }
+
+    /// Tokens under the key every process on `store`'s database shares:
+    /// the stored one, or (for the first process) 32 fresh random bytes it
+    /// stores for the others.
+    ///
+    /// # Errors
+    /// Database errors; [`Error::Internal`] without randomness or for a
+    /// stored key shorter than 32 bytes.
+    pub async fn shared(store: &dyn Store, now: i64) -> Result<Self> {
+        let mut fresh = vec![0u8; 32];
+        aws_lc_rs::rand::fill(&mut fresh)
+            .map_err(|_| Error::internal_msg("making a page-token key", "no randomness"))?;
+        let secret = store
+            .instance_secret(PAGE_TOKEN_SECRET, &SecretBox::new(Box::new(fresh)), now)
+            .await?;
+        if secret.expose_secret().len() < 32 {
+            return Err(Error::internal_msg(
+                "reading the page-token key",
+                "the stored key is shorter than 32 bytes",
+            ));
+        }
+        Ok(Self::new(secret.expose_secret()))
     }
 
     /// Tokens under a fresh random key, valid in this process only.

@@ -8,6 +8,10 @@ use super::{AuthCore, Principal};
 use crate::error::{Error, Result};
 use crate::token::Claims;
 use crate::user::{self, ADMIN_ROLE, User};
+use crate::validate;
+
+/// Longest id looked up (ids are UUIDs, 36 bytes).
+const MAX_ID_BYTES: usize = 64;
 
 /// What kind of principal a token names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +132,16 @@ impl AuthCore {
             Some(UserSelector::Username(name)) if name.is_empty() => {
                 return Err(Error::invalid("username", "must not be empty"));
             }
-            Some(UserSelector::Id(id)) => self.store().user_by_id(&id).await?,
-            Some(UserSelector::Username(name)) => self.store().user_by_username(&name).await?,
+            // Checked before the query: a NUL used to reach PostgreSQL and
+            // come back INTERNAL.
+            Some(UserSelector::Id(id)) => {
+                validate::text("id", &id, MAX_ID_BYTES)?;
+                self.store().user_by_id(&id).await?
+            }
+            Some(UserSelector::Username(name)) => {
+                validate::text("username", &name, user::MAX_USERNAME_LEN)?;
+                self.store().user_by_username(&name).await?
+            }
         };
         found.ok_or_else(|| Error::NotFound("no such user".to_owned()))
     }

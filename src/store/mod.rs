@@ -342,6 +342,49 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     /// How many principals hold the `admin` role, other than the service
     /// account `except_id`: active users and service accounts.
     async fn admin_principals_except(&self, except_id: &str) -> Result<u64>;
+
+    /// A page of users in id order matching `filter`: the first `limit`
+    /// whose id is after `after_id` (keyset pagination on the primary key,
+    /// so every page costs what the first costs).
+    async fn list_users_page(
+        &self,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
+
+    /// Replaces (or, with `None`, removes) the email of user `id`; announces
+    /// the change. Sessions are kept: tokens do not carry the email.
+    /// [`Error::AlreadyExists`] if another user has it (ignoring case).
+    async fn set_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<User>;
+
+    /// Deletes user `id` with their sessions, unless they are the last
+    /// active user holding the `admin` role ([`Error::FailedPrecondition`]);
+    /// decided in the deleting transaction, so two admins deleting each
+    /// other at once cannot both succeed. [`Error::NotFound`] if there is
+    /// no such user.
+    async fn delete_user_unless_last_admin(&self, id: &str) -> Result<User>;
+
+    /// A page of the audit log, newest first, matching `filter`: the first
+    /// `limit` rows whose id is below `before_id` (keyset on the id).
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
+
+    /// The instance secret called `name`, shared by every process on this
+    /// database: stores `fresh` under `name` unless another process stored
+    /// one first (race-safe: `INSERT ... ON CONFLICT DO NOTHING`, then a
+    /// read), and returns the stored one. The store never makes secrets
+    /// itself: the caller brings `fresh` random bytes.
+    async fn instance_secret(
+        &self,
+        name: &str,
+        fresh: &SecretBox<Vec<u8>>,
+        now: i64,
+    ) -> Result<SecretBox<Vec<u8>>>;
 }
 
 /// A service account to insert.
@@ -406,6 +449,29 @@ pub struct ServiceAccountCredentials {
     pub account: ServiceAccount,
     /// Its secrets, newest first.
     pub secrets: Vec<SecretRecord>,
+}
+
+/// Which users [`Store::list_users_page`] returns; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// A prefix of the username or of the email, ignoring case (matched
+    /// against the stored case-folded keys).
+    pub prefix: Option<String>,
+    /// A role the user holds.
+    pub role: Option<String>,
+    /// Only active (`true`) or only disabled (`false`) users.
+    pub active: Option<bool>,
+}
+
+/// Which rows [`Store::audit_page`] returns; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The subject ignoring case, or the target's user id.
+    pub subject: Option<String>,
+    /// The event's stored name, e.g. `login`.
+    pub event: Option<String>,
+    /// Only rows at or after this time, Unix seconds.
+    pub since: Option<i64>,
 }
 
 /// The failed logins counted under one throttle key.

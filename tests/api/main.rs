@@ -14,6 +14,7 @@
 #[macro_use]
 mod helpers;
 
+mod admin_users;
 mod audit;
 mod change_password;
 mod cli;

@@ -22,6 +22,7 @@ on_both_backends!(
     the_store_answers_pings_until_it_is_closed,
 );
 
+mod admin;
 mod audit;
 mod keys;
 mod service_accounts;

@@ -2,9 +2,9 @@
 
 use sqlx::{FromRow, Pool};
 
-use super::{Columns, Get, Params, SqlDb};
+use super::{Columns, Get, Params, SqlDb, Statement};
 use crate::error::{Error, Result};
-use crate::store::{AuditEntry, NewAuditEntry};
+use crate::store::{AuditEntry, AuditFilter, NewAuditEntry};
 
 /// The columns of an audit-log row.
 macro_rules! audit_columns {
@@ -79,4 +79,53 @@ pub(super) async fn tail<DB: SqlDb>(
         }),
     };
     rows.map_err(|e| Error::database("reading the audit log", e))
+}
+
+pub(super) async fn page<DB: SqlDb>(
+    pool: &Pool<DB>,
+    filter: &AuditFilter,
+    before_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
+    // Built from the filters that are set, every value bound; newest first
+    // by the primary key, resumed below the last id served.
+    let mut sql = Statement::new(concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit_log WHERE TRUE"
+    ));
+    if before_id.is_some() {
+        sql.push(" AND id < ?");
+    }
+    if filter.subject.is_some() {
+        // lower() folds ASCII letters on SQLite, all letters on PostgreSQL;
+        // usernames are ASCII, so they match alike on both.
+        sql.push(" AND (lower(subject) = ? OR user_id = ?)");
+    }
+    if filter.event.is_some() {
+        sql.push(" AND event = ?");
+    }
+    if filter.since.is_some() {
+        sql.push(" AND at >= ?");
+    }
+    sql.push(" ORDER BY id DESC LIMIT ?");
+
+    let mut query = sqlx::query_as::<DB, AuditEntry>(sql.sql());
+    if let Some(before) = before_id {
+        query = query.param(before);
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.param(subject.to_lowercase()).param(subject.clone());
+    }
+    if let Some(event) = &filter.event {
+        query = query.param(event.clone());
+    }
+    if let Some(since) = filter.since {
+        query = query.param(since);
+    }
+    query
+        .param(i64::from(limit))
+        .fetch_all(DB::pool(pool))
+        .await
+        .map_err(|e| Error::database("reading the audit log", e))
 }

@@ -1,6 +1,6 @@
 //! The SQL shared by both databases, split by domain: [`users`],
 //! [`sessions`] (with their refresh tokens), [`keys`], [`throttle`] (failed
-//! logins), [`audit`] and [`service_accounts`]; this file holds what they share and the one
+//! logins), [`audit`], [`service_accounts`] and [`secrets`] (instance secrets); this file holds what they share and the one
 //! [`Store`] implementation that calls them.
 //!
 //! It owns the statements and the transaction boundaries. It must not hold
@@ -48,8 +48,9 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AuditEntry, Change, ChangeFeed, Credentials, EndReason, LoginFailures, LoginSnapshot,
-    NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store, StoredKey,
+    AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason, LoginFailures,
+    LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store,
+    StoredKey, UserFilter,
 };
 use super::{NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
 use crate::error::{Error, Result};
@@ -57,6 +58,7 @@ use crate::user::User;
 
 mod audit;
 mod keys;
+mod secrets;
 mod service_accounts;
 mod sessions;
 mod throttle;
@@ -214,6 +216,41 @@ impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
 
 /// A transaction on `DB`.
 type Tx<DB> = sqlx::Transaction<'static, DB>;
+
+/// A statement put together from fixed fragments (for the lists whose
+/// filters are optional), each `?` in a fragment numbered as the next
+/// `$N`, so the values are bound in the order the fragments were added.
+/// Only fixed text goes in: never a value.
+struct Statement {
+    sql: String,
+    params: usize,
+}
+
+impl Statement {
+    fn new(head: &'static str) -> Self {
+        Self {
+            sql: head.to_owned(),
+            params: 0,
+        }
+    }
+
+    fn push(&mut self, fragment: &'static str) {
+        use std::fmt::Write as _;
+        for c in fragment.chars() {
+            if c == '?' {
+                self.params += 1;
+                let _ = write!(self.sql, "${}", self.params);
+            } else {
+                self.sql.push(c);
+            }
+        }
+    }
+
+    /// The SQL, safe to run: only fixed fragments and placeholders.
+    fn sql(self) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(self.sql)
+    }
+}
 
 async fn begin<DB: SqlDb>(pool: &Pool<DB>, context: &'static str) -> Result<Tx<DB>> {
     pool.begin().await.map_err(|e| Error::database(context, e))
@@ -488,5 +525,40 @@ impl<S: SqlStore> Store for S {
 
     async fn admin_principals_except(&self, except_id: &str) -> Result<u64> {
         service_accounts::admin_principals_except(self.pool(), except_id).await
+    }
+
+    async fn list_users_page(
+        &self,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        users::list_page(self.pool(), filter, after_id, limit).await
+    }
+
+    async fn set_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<User> {
+        users::set_email(self.pool(), id, email, now).await
+    }
+
+    async fn delete_user_unless_last_admin(&self, id: &str) -> Result<User> {
+        users::delete_unless_last_admin(self.pool(), id).await
+    }
+
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        audit::page(self.pool(), filter, before_id, limit).await
+    }
+
+    async fn instance_secret(
+        &self,
+        name: &str,
+        fresh: &secrecy::SecretBox<Vec<u8>>,
+        now: i64,
+    ) -> Result<secrecy::SecretBox<Vec<u8>>> {
+        secrets::get_or_create(self.pool(), name, fresh, now).await
     }
 }

@@ -3,9 +3,11 @@
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{FromRow, Pool};
 
-use super::{Columns, Params, RowsAffected, SqlDb, Tx, begin, commit, publish, rollback, sessions};
+use super::{
+    Columns, Params, RowsAffected, SqlDb, Statement, Tx, begin, commit, publish, rollback, sessions,
+};
 use crate::error::{Error, Result};
-use crate::store::{Change, Credentials, EndReason, NewUser};
+use crate::store::{Change, Credentials, EndReason, NewUser, UserFilter};
 use crate::user::{User, email_key, login_key, username_key};
 
 /// The columns of a user row, for SELECT lists (a macro so it can be `concat!`ed).
@@ -324,6 +326,171 @@ pub(super) async fn delete<DB: SqlDb>(pool: &Pool<DB>, username: &str) -> Result
     ))
     .param(username_key(username));
     let user = update_in(&mut tx, query, username, context).await?;
+    // Sessions went with the user (ON DELETE CASCADE).
+    publish(&mut tx, &Change::UserSessions(user.id.clone())).await?;
+    commit(tx, context).await?;
+    Ok(user)
+}
+
+/// `text` as a literal inside a `LIKE ... ESCAPE '\'` pattern: its `%`,
+/// `_` and `\` match only themselves.
+pub(super) fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether a `users` row (aliased or not, by `roles`) holds `admin`, as SQL.
+macro_rules! is_active_admin {
+    ($t:literal) => {
+        concat!(
+            $t,
+            "active = TRUE AND (' ' || ",
+            $t,
+            "roles || ' ') LIKE '% admin %'"
+        )
+    };
+}
+
+pub(super) async fn list_page<DB: SqlDb>(
+    pool: &Pool<DB>,
+    filter: &UserFilter,
+    after_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<User>> {
+    // One statement, built from the filters that are set, so the planner
+    // sees only real predicates; every value is a bound parameter. Keyset
+    // pagination on the primary key: `id > last ORDER BY id LIMIT n`.
+    let prefix = filter.prefix.as_deref().map(|p| {
+        (
+            format!("{}%", escape_like(&username_key(p))),
+            format!("{}%", escape_like(&email_key(p))),
+        )
+    });
+    let role = filter
+        .role
+        .as_deref()
+        .map(|r| format!("% {} %", escape_like(r)));
+    let mut sql = Statement::new(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE TRUE"
+    ));
+    if after_id.is_some() {
+        sql.push(" AND id > ?");
+    }
+    if prefix.is_some() {
+        sql.push(" AND (username_key LIKE ? ESCAPE '\\' OR email_key LIKE ? ESCAPE '\\')");
+    }
+    if role.is_some() {
+        sql.push(" AND (' ' || roles || ' ') LIKE ? ESCAPE '\\'");
+    }
+    if filter.active.is_some() {
+        sql.push(" AND active = ?");
+    }
+    sql.push(" ORDER BY id LIMIT ?");
+
+    let mut query = sqlx::query_as::<DB, UserRow>(sql.sql());
+    if let Some(after) = after_id {
+        query = query.param(after);
+    }
+    if let Some((by_username, by_email)) = prefix {
+        query = query.param(by_username).param(by_email);
+    }
+    if let Some(role) = role {
+        query = query.param(role);
+    }
+    if let Some(active) = filter.active {
+        query = query.param(active);
+    }
+    query
+        .param(i64::from(limit))
+        .fetch_all(DB::pool(pool))
+        .await
+        .map(|rows| rows.into_iter().map(User::from).collect())
+        .map_err(|e| Error::database("listing users", e))
+}
+
+pub(super) async fn set_email<DB: SqlDb>(
+    pool: &Pool<DB>,
+    id: &str,
+    email: Option<&str>,
+    now: i64,
+) -> Result<User> {
+    let context = "changing an email";
+    let mut tx = begin(pool, context).await?;
+    let user = sqlx::query_as::<DB, UserRow>(concat!(
+        "UPDATE users SET email = $1, email_key = $2, updated_at = $3 WHERE id = $4 \
+         RETURNING ",
+        user_columns!()
+    ))
+    .param(email.map(str::to_owned))
+    .param(email.map(email_key))
+    .param(now)
+    .param(id)
+    .fetch_optional(DB::tx(&mut tx))
+    .await
+    .map_err(|e| write_error(context, e))?
+    .map(User::from)
+    .ok_or_else(|| Error::NotFound("no such user".to_owned()))?;
+    publish(&mut tx, &Change::User(user.id.clone())).await?;
+    commit(tx, context).await?;
+    Ok(user)
+}
+
+pub(super) async fn delete_unless_last_admin<DB: SqlDb>(pool: &Pool<DB>, id: &str) -> Result<User> {
+    let context = "deleting a user";
+    let mut tx = begin(pool, context).await?;
+    // First, a no-op write to every active admin's row: it takes their row
+    // locks (PostgreSQL) or the database's write lock (SQLite), so of two
+    // transactions deleting admins at once the second waits here for the
+    // first to commit, and its next statement (a fresh snapshot under READ
+    // COMMITTED) sees that delete. Without it, each could see the other
+    // admin still present and both delete: no admin left.
+    sqlx::query(concat!(
+        "UPDATE users SET updated_at = updated_at WHERE ",
+        is_active_admin!("")
+    ))
+    .execute(DB::tx(&mut tx))
+    .await
+    .map_err(|e| Error::database(context, e))?;
+    let deleted = sqlx::query_as::<DB, UserRow>(concat!(
+        "DELETE FROM users WHERE id = $1 AND NOT (",
+        is_active_admin!(""),
+        " AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id <> $1 AND ",
+        is_active_admin!("o."),
+        ")) RETURNING ",
+        user_columns!()
+    ))
+    .param(id)
+    .fetch_optional(DB::tx(&mut tx))
+    .await
+    .map_err(|e| Error::database(context, e))?
+    .map(User::from);
+    let Some(user) = deleted else {
+        let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
+            .param(id)
+            .fetch_optional(DB::tx(&mut tx))
+            .await
+            .map_err(|e| Error::database(context, e))?
+            .is_some();
+        rollback(tx, context).await?;
+        return Err(if exists {
+            Error::FailedPrecondition(
+                "this is the last active user with the `admin` role: give the role to \
+                 another user first, so authd can still be administered"
+                    .to_owned(),
+            )
+        } else {
+            Error::NotFound("no such user".to_owned())
+        });
+    };
+    publish(&mut tx, &Change::User(user.id.clone())).await?;
     // Sessions went with the user (ON DELETE CASCADE).
     publish(&mut tx, &Change::UserSessions(user.id.clone())).await?;
     commit(tx, context).await?;
