@@ -42,7 +42,7 @@ mod layer;
 
 pub use crate::app::settings::ServerSettings;
 pub use crate::grpc::ext_authz::{ExtAuthzHeaders, ExtAuthzSettings};
-pub use crate::password::settings::{Argon2Config, PasswordSettings};
+pub use crate::password::{Argon2Config, settings::PasswordSettings};
 pub use crate::settings::parse_duration;
 pub use crate::store::{StoreSettings, redact_url};
 pub use crate::telemetry::{LogFormat, LogSettings, OtlpSettings};

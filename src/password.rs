@@ -38,12 +38,15 @@ use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
+mod cost;
 pub mod policy;
 pub mod settings;
 
+pub use cost::{
+    ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
+    OWASP_ARGON2ID, check_argon2,
+};
 pub use policy::PasswordPolicy;
-pub use settings::Argon2Config;
-use settings::{ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM};
 
 /// Longest password accepted anywhere, in bytes. Checked before any hashing.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -180,7 +183,7 @@ impl PasswordHasher {
         concurrency: usize,
         queue_timeout: Duration,
     ) -> Result<Self> {
-        settings::check_argon2(params).map_err(|(key, message)| {
+        check_argon2(params).map_err(|(key, message)| {
             Error::Config(format!(
                 "invalid configuration --{}: {message}",
                 key.replace('_', "-")
