@@ -62,8 +62,9 @@ use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::readiness::Readiness;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
 use crate::store::{self, DatabaseUrl, PoolSettings, Store};
+use crate::tls::AdminClients;
 use crate::token::TokenService;
-use crate::token::rotation::KeyManager;
+use crate::token::rotation::{KeyManager, KeyPolicy};
 use health::{mirror_readiness, probe_database, report_health};
 use startup::begin_start_up;
 use tasks::Tasks;
@@ -174,20 +175,25 @@ impl App {
     /// As [`Self::build`].
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self> {
         config.check(&crate::config::Sources::default())?;
-        let tls = config.tls.settings()?;
-        let database = config.database()?;
-        let store = store::connect(&database, config.pool()).await?;
+        let tls = crate::tls::TlsSettings::from_args(&config.tls)?;
+        let database = crate::config::Sources::default().attribute(config.admin.store.url())?;
+        let store = store::connect(&database, config.admin.store.pool()).await?;
         let hash_wait = crate::metrics::latency_histogram();
         let hasher = password_hasher(&config).await?.with_wait_observer({
             let hash_wait = hash_wait.clone();
             Arc::new(move |waited| hash_wait.observe(waited.as_secs_f64()))
         });
-        let keys = KeyManager::unloaded(Arc::clone(&store), config.key_policy()?, clock.clone());
+        let key_policy = KeyPolicy::new(
+            &config.signing,
+            &config.lifetimes,
+            config.token.key_rotation_interval,
+        )?;
+        let keys = KeyManager::unloaded(Arc::clone(&store), key_policy, clock.clone());
         let readiness = Readiness::new();
         let mut tasks = Tasks::new(readiness.clone());
         begin_start_up(
             &database,
-            config.pool(),
+            config.admin.store.pool(),
             &store,
             &keys,
             &readiness,
@@ -355,6 +361,7 @@ impl App {
             accepted
         });
         let max_message = self.config.server.max_message_bytes;
+        let admin_clients = AdminClients::new(self.config.tls.admin_clients.clone());
         let server = transport(&self.config.server, self.tls.as_ref())?
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
@@ -371,7 +378,7 @@ impl App {
                 AdminServiceServer::new(
                     AdminApi::new(self.core.clone())
                         .with_trusted_proxies(self.config.throttle.trusted_proxies.clone())
-                        .with_admin_clients(self.config.tls.admin_clients())
+                        .with_admin_clients(admin_clients.clone())
                         .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),
@@ -381,7 +388,7 @@ impl App {
                 AuthServiceServer::new(
                     AuthApi::new(self.core)
                         .with_trusted_proxies(self.config.throttle.trusted_proxies.clone())
-                        .with_admin_clients(self.config.tls.admin_clients())
+                        .with_admin_clients(admin_clients)
                         .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),
