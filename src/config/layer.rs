@@ -40,11 +40,7 @@ impl Sources {
     #[must_use]
     pub fn bad(&self, key: &str, message: &str) -> Error {
         let (flag, env) = (key.replace('_', "-"), key.to_ascii_uppercase());
-        let from = self
-            .0
-            .get(key)
-            .map(|s| format!(", {s}"))
-            .unwrap_or_default();
+        let from = self.0.get(key).map_or(String::new(), |s| format!(", {s}"));
         Error::Config(format!(
             "invalid configuration --{flag} (env AUTHD_{env}, file key {key}){from}: {message}"
         ))
@@ -61,24 +57,23 @@ impl Sources {
         error: clap::Error,
     ) -> std::result::Result<Error, clap::Error> {
         use clap::error::{ContextKind, ContextValue, ErrorKind};
-        let long = match error.get(ContextKind::InvalidArg) {
-            Some(ContextValue::String(arg)) => arg
-                .strip_prefix("--")
-                .and_then(|a| a.split([' ', '=']).next()),
+        let text = |kind| match error.get(kind) {
+            Some(ContextValue::String(text)) => Some(text.as_str()),
             _ => None,
         };
+        let long = text(ContextKind::InvalidArg).and_then(|arg| arg.strip_prefix("--"));
+        let long = long.and_then(|long| long.split([' ', '=']).next());
         let (Some(arg), ErrorKind::ValueValidation | ErrorKind::InvalidValue) =
             (long.and_then(|long| find(command, long)), error.kind())
         else {
             return Err(error);
         };
-        let message = match (
-            std::error::Error::source(&error),
-            error.get(ContextKind::ValidValue),
-        ) {
+        let cause = std::error::Error::source(&error);
+        let message = match (cause, error.get(ContextKind::ValidValue)) {
             (Some(cause), _) => cause.to_string(),
-            (None, Some(ContextValue::Strings(valid))) => {
-                format!("use one of {}", valid.join(", "))
+            (None, Some(ContextValue::Strings(names))) => {
+                let value = text(ContextKind::InvalidValue).unwrap_or_default();
+                format!("`{value}` is not one of {}", names.join(", "))
             }
             _ => return Err(error),
         };
