@@ -1,7 +1,11 @@
 //! The Argon2id cost: its parameters, the OWASP table a configured cost
 //! must meet and the caps that bound configured and stored hashes alike.
 
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Params, Version};
+
 use super::settings::PasswordSettings;
+use crate::error::{Error, Result};
 use crate::settings;
 
 /// Argon2id cost parameters.
@@ -73,6 +77,30 @@ pub fn check_argon2(p: Argon2Config) -> Result<(), (&'static str, String)> {
         ));
     }
     Ok(())
+}
+
+pub(super) fn argon2_for(p: Argon2Config) -> Result<Argon2<'static>> {
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
+        .map_err(|e| Error::Config(format!("invalid argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// The parameters of a stored hash, if it is Argon2id within the caps.
+pub(super) fn checked_params(hash: &PasswordHash) -> Option<Argon2Config> {
+    if hash.algorithm.as_str() != "argon2id" {
+        return None;
+    }
+    let params = Params::try_from(hash).ok()?;
+    let config = Argon2Config {
+        memory_kib: params.m_cost(),
+        iterations: params.t_cost(),
+        parallelism: params.p_cost(),
+    };
+    let within_caps = config.memory_kib <= ARGON2_MAX_MEMORY_KIB
+        && config.iterations <= ARGON2_MAX_ITERATIONS
+        && config.parallelism <= ARGON2_MAX_PARALLELISM
+        && hash.hash.as_ref().is_some_and(|h| h.len() <= 64);
+    within_caps.then_some(config)
 }
 
 #[cfg(test)]
