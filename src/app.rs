@@ -31,6 +31,7 @@
 //! health equal to it.
 
 mod health;
+mod startup;
 mod tasks;
 
 use std::future::Future;
@@ -62,9 +63,11 @@ use crate::readiness::Readiness;
 use crate::service::pages::PageTokens;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
 use crate::store::{self, DatabaseUrl, PoolSettings, Store};
+use crate::tls::AdminClients;
 use crate::token::TokenService;
-use crate::token::rotation::KeyManager;
+use crate::token::rotation::{KeyManager, KeyPolicy};
 use health::{mirror_readiness, probe_database, report_health};
+use startup::begin_start_up;
 use tasks::Tasks;
 
 /// A built, bound, not yet serving authd.
@@ -116,10 +119,6 @@ const CACHE_ENTRY_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX_ENTRIES: usize = 100_000;
 /// How long start-up waits for the change feed before serving from the database.
 const FEED_START_WAIT: Duration = Duration::from_secs(3);
-/// First pause between start-up attempts while the database is unreachable.
-const STARTUP_RETRY_FIRST: Duration = Duration::from_millis(100);
-/// Longest pause between start-up attempts: recovery is noticed within it.
-const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// Opens the store at `url` and applies migrations, for commands that run
 /// once: an unreachable PostgreSQL is reported with its cause at once.
@@ -177,20 +176,25 @@ impl App {
     /// As [`Self::build`].
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self> {
         config.check(&crate::config::Sources::default())?;
-        let tls = config.tls.settings()?;
-        let database = config.database()?;
-        let store = store::connect(&database, config.pool()).await?;
+        let tls = crate::tls::TlsSettings::from_args(&config.tls)?;
+        let database = crate::config::Sources::default().attribute(config.admin.store.url())?;
+        let store = store::connect(&database, config.admin.store.pool()).await?;
         let hash_wait = crate::metrics::latency_histogram();
         let hasher = password_hasher(&config).await?.with_wait_observer({
             let hash_wait = hash_wait.clone();
             Arc::new(move |waited| hash_wait.observe(waited.as_secs_f64()))
         });
-        let keys = KeyManager::unloaded(Arc::clone(&store), config.key_policy()?, clock.clone());
+        let key_policy = KeyPolicy::new(
+            &config.signing,
+            &config.lifetimes,
+            config.token.key_rotation_interval,
+        )?;
+        let keys = KeyManager::unloaded(Arc::clone(&store), key_policy, clock.clone());
         let readiness = Readiness::new();
         let mut tasks = Tasks::new(readiness.clone());
         begin_start_up(
             &database,
-            config.pool(),
+            config.admin.store.pool(),
             &store,
             &keys,
             &readiness,
@@ -368,6 +372,7 @@ impl App {
             accepted
         });
         let max_message = self.config.server.max_message_bytes;
+        let admin_clients = AdminClients::new(self.config.tls.admin_clients.clone());
         let server = transport(&self.config.server, self.tls.as_ref())?
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
@@ -384,7 +389,7 @@ impl App {
                 AdminServiceServer::new(
                     AdminApi::new(self.core.clone())
                         .with_trusted_proxies(self.config.throttle.trusted_proxies.clone())
-                        .with_admin_clients(self.config.tls.admin_clients())
+                        .with_admin_clients(admin_clients.clone())
                         .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),
@@ -394,7 +399,7 @@ impl App {
                 AuthServiceServer::new(
                     AuthApi::new(self.core)
                         .with_trusted_proxies(self.config.throttle.trusted_proxies.clone())
-                        .with_admin_clients(self.config.tls.admin_clients())
+                        .with_admin_clients(admin_clients)
                         .with_metrics(self.metrics.rpc()),
                 )
                 .max_decoding_message_size(max_message),
@@ -459,76 +464,6 @@ impl App {
             client_certificates = self.tls.as_ref().is_some_and(crate::tls::TlsSettings::verifies_clients),
             "authd serving gRPC"
         );
-    }
-}
-
-/// Applies migrations and loads the signing keys: what must succeed once
-/// before any call is served.
-async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
-    store.migrate().await?;
-    keys.start(keys.clock().now_unix()).await
-}
-
-/// Runs [`start_up`] once. On success `readiness` is started; with
-/// PostgreSQL an unreachable database hands the retries to a `start-up`
-/// background task instead of failing; every other error fails.
-async fn begin_start_up(
-    database: &DatabaseUrl,
-    pool: PoolSettings,
-    store: &Arc<dyn Store>,
-    keys: &KeyManager,
-    readiness: &Readiness,
-    tasks: &mut Tasks,
-) -> Result<()> {
-    match start_up(store.as_ref(), keys).await {
-        Ok(()) => {
-            readiness.mark_started();
-            Ok(())
-        }
-        Err(e @ Error::Unavailable { .. }) if database.waits_for_database() => {
-            // The pool only says it timed out; one direct connection says why.
-            let cause = match store::check_reachable(database, pool).await {
-                Err(cause) => cause,
-                Ok(()) => e,
-            };
-            tracing::warn!(
-                error = %cause,
-                "database unreachable at start-up; serving NOT_SERVING and retrying"
-            );
-            tasks.spawn_job(
-                "start-up",
-                retry_start_up(Arc::clone(store), keys.clone(), readiness.clone()),
-            );
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Retries [`start_up`] with capped backoff until it succeeds, then marks
-/// `readiness` started. Each attempt is bounded by the acquire timeout; the
-/// task ends with the server (the supervisor stops it on shutdown).
-async fn retry_start_up(store: Arc<dyn Store>, keys: KeyManager, readiness: Readiness) {
-    let mut pause = STARTUP_RETRY_FIRST;
-    for attempt in 2_u64.. {
-        tokio::time::sleep(pause).await;
-        match start_up(store.as_ref(), &keys).await {
-            Ok(()) => {
-                readiness.mark_started();
-                tracing::info!(
-                    attempt,
-                    "database reached: migrations applied, keys loaded; serving"
-                );
-                return;
-            }
-            Err(e @ Error::Unavailable { .. }) => {
-                tracing::warn!(attempt, error = %e, "database still unreachable; retrying start-up");
-            }
-            Err(e) => {
-                tracing::error!(attempt, error = %e, "start-up failed; retrying (NOT_SERVING meanwhile)");
-            }
-        }
-        pause = (pause * 2).min(STARTUP_RETRY_MAX);
     }
 }
 

@@ -21,12 +21,12 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::app::{self, App};
 use crate::clock::{Clock, now_unix};
-use crate::config::{
-    AdminArgs, Config, FileValues, LifetimeSettings, PasswordSettings, SigningSettings, Sources,
-};
+use crate::config::{AdminArgs, Config, FileValues, Sources};
 use crate::error::{Error, Result};
 use crate::password::PasswordPolicy;
+use crate::password::settings::PasswordSettings;
 use crate::service::{Accounts, ChangedBy, NewAccount, NewServiceAccountRequest};
+use crate::token::settings::{LifetimeSettings, SigningSettings};
 use crate::user::User;
 
 /// authd: a standalone gRPC authentication service.
@@ -203,23 +203,14 @@ where
         .unwrap_or_default();
     let command = command(&file).map_err(ParseFailure::Config)?;
     let args = crate::config::settings_after_subcommand(&command, args);
+    let sources = file.sources(&command, &args);
     let matches = command.clone().try_get_matches_from(&args).map_err(|e| {
-        match file.explain(&command, &args, e) {
+        match sources.explain(&command, e) {
             Ok(config) => ParseFailure::Config(config),
             Err(clap) => ParseFailure::Clap(clap),
         }
     })?;
     let cli = Cli::from_arg_matches(&matches).map_err(ParseFailure::Clap)?;
-    // The settings of the command that runs are on its deepest level
-    // (global ones are propagated down to it).
-    let (mut level, mut at) = (&command, &matches);
-    while let Some((name, sub)) = at.subcommand() {
-        match level.find_subcommand(name) {
-            Some(found) => (level, at) = (found, sub),
-            None => break,
-        }
-    }
-    let sources = file.sources(level, at);
     Ok((cli, sources))
 }
 
@@ -656,12 +647,12 @@ async fn run_keys(
     command: KeysCommand,
     sources: &Sources,
 ) -> Result<()> {
-    use crate::token::rotation::KeyManager;
+    use crate::token::rotation::{KeyManager, KeyPolicy};
     let now = now_unix();
     match command {
         KeysCommand::Rotate { signing, lifetimes } => {
             sources.attribute(signing.check())?;
-            let policy = signing.key_policy(&lifetimes, None)?;
+            let policy = KeyPolicy::new(&signing, &lifetimes, None)?;
             let keys = KeyManager::load(store.clone(), policy, now).await?;
             let rotation = keys.rotate(now).await?;
             if rotation.activates_at <= now {

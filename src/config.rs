@@ -4,28 +4,27 @@
 //! # Mechanism
 //!
 //! Each setting is one typed field of a `clap::Args` group owned by its
-//! subsystem ([`StoreSettings`], [`PasswordSettings`], [`SigningSettings`],
-//! [`LifetimeSettings`], [`TokenSettings`], [`ThrottleSettings`], [`TlsArgs`],
-//! [`ExtAuthzSettings`], [`LogSettings`], [`OtlpSettings`], [`ServerSettings`]):
-//! its `///` doc is the help, `#[arg(long, env = "AUTHD_...", default_value =
+//! subsystem (`store::StoreSettings`, `password::settings`, `token::settings`,
+//! `throttle`, `tls`, `grpc::ext_authz`, `telemetry`, `app::settings`): its
+//! `///` doc is the help, `#[arg(long, env = "AUTHD_...", default_value =
 //! "...", value_parser = ...)]` the flag, variable, default and check, its
 //! name the file key and its type the checked value (shared parsers in
 //! [`crate::settings`]). [`Config`] composes the groups and its `Default` is
 //! an empty command line, so no default is written twice; each command
 //! composes only the groups it uses ([`AdminArgs`] for all of them).
 //!
-//! The file is layered *between* the defaults and the environment by
-//! installing its values as the defaults of the arguments with the key as id
-//! (`config::layer`); clap then applies flags over variables over defaults and
-//! runs the value parser on whichever won, so a value parses the same from
-//! anywhere (`access_token_ttl = 600` is seconds). A refused value
-//! ([`FileValues::explain`]) or failed cross-field check ([`Config::check`],
+//! The file is layered *between* the defaults and the environment as the
+//! defaults of the arguments (`config::layer`), so the value parser runs on
+//! whichever value won and a value parses the same from anywhere
+//! (`access_token_ttl = 600` is seconds). A refused value
+//! ([`Sources::explain`]) or failed cross-field check ([`Config::check`],
 //! the owners' `check`) names the key, where its value came from
 //! (`/etc/authd.toml:3:20`, the variable or the flag) and how to fix it.
 //! figment would need a second, serde-shaped declaration beside clap's.
 //!
 //! This module owns layering and attribution; nothing below `app` and `cli`
 //! imports it. Secrets are [`secrecy`] types from the moment they are read.
+//! `tools/settings-lines` counts the settings code (ARCHITECTURE.md).
 //!
 //! # How to add a setting
 //!
@@ -37,20 +36,14 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
+use crate::{app, grpc, password, store, telemetry, throttle, token};
 
 mod layer;
 
-pub use crate::app::settings::ServerSettings;
-pub use crate::grpc::ext_authz::{ExtAuthzHeaders, ExtAuthzSettings};
-pub use crate::password::settings::{Argon2Config, PasswordSettings};
-pub use crate::settings::parse_duration;
-pub use crate::store::{StoreSettings, redact_url};
-pub use crate::telemetry::{LogFormat, LogSettings, OtlpSettings};
-pub use crate::throttle::ThrottleSettings;
+pub use crate::password::Argon2Config;
 pub use crate::tls::TlsArgs;
-pub use crate::token::rotation::Signing;
-pub use crate::token::settings::{Algorithm, LifetimeSettings, SigningSettings, TokenSettings};
-pub use layer::{FileValues, Source, Sources, settings_after_subcommand};
+pub use crate::token::{rotation::Signing, settings::Algorithm};
+pub use layer::{FileValues, Sources, settings_after_subcommand};
 
 /// What every command reads: the config file, the database and logging.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,11 +54,11 @@ pub struct AdminArgs {
 
     /// The database.
     #[command(flatten)]
-    pub store: StoreSettings,
+    pub store: store::StoreSettings,
 
     /// Logging.
     #[command(flatten)]
-    pub log: LogSettings,
+    pub log: telemetry::LogSettings,
 }
 
 /// The configuration of one authd server: everything `authd serve` (or
@@ -79,28 +72,28 @@ pub struct Config {
     pub admin: AdminArgs,
     /// Password hashing.
     #[command(flatten)]
-    pub password: PasswordSettings,
+    pub password: password::settings::PasswordSettings,
     /// Signing keys.
     #[command(flatten)]
-    pub signing: SigningSettings,
+    pub signing: token::settings::SigningSettings,
     /// Token lifetimes.
     #[command(flatten)]
-    pub lifetimes: LifetimeSettings,
+    pub lifetimes: token::settings::LifetimeSettings,
     /// Listeners, limits and timing.
     #[command(flatten)]
-    pub server: ServerSettings,
+    pub server: app::settings::ServerSettings,
     /// Tokens and sessions.
     #[command(flatten)]
-    pub token: TokenSettings,
+    pub token: token::settings::TokenSettings,
     /// ext_authz identity headers.
     #[command(flatten)]
-    pub ext_authz: ExtAuthzSettings,
+    pub ext_authz: grpc::ext_authz::ExtAuthzSettings,
     /// Span export.
     #[command(flatten)]
-    pub otlp: OtlpSettings,
+    pub otlp: telemetry::OtlpSettings,
     /// Login throttling and trusted proxies.
     #[command(flatten)]
-    pub throttle: ThrottleSettings,
+    pub throttle: throttle::ThrottleSettings,
     /// TLS, mutual TLS and the admin allow-list.
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -120,10 +113,9 @@ impl Config {
     /// # Errors
     /// [`crate::Error::Config`] naming the setting, its source and how to fix it.
     pub fn check(&self, src: &Sources) -> Result<()> {
-        let server = &self.server;
         let listeners = [
-            ("listen", Some(server.listen)),
-            ("http_listen", server.http_listen),
+            ("listen", Some(self.server.listen)),
+            ("http_listen", self.server.http_listen),
         ];
         for checked in [
             self.admin.store.url().map(drop),
@@ -137,38 +129,7 @@ impl Config {
         ] {
             src.attribute(checked)?;
         }
-        self.tls.settings().map(drop)
-    }
-
-    /// The key policy of this configuration.
-    ///
-    /// # Errors
-    /// [`crate::Error::Internal`] if the key-encryption key cannot be derived.
-    pub fn key_policy(&self) -> Result<crate::token::rotation::KeyPolicy> {
-        self.signing
-            .key_policy(&self.lifetimes, self.token.key_rotation_interval)
-    }
-
-    /// The database, read from its file if one is set.
-    ///
-    /// # Errors
-    /// [`crate::Error::Config`] for an unreadable file or unsupported scheme.
-    pub fn database(&self) -> Result<crate::store::DatabaseUrl> {
-        Sources::default().attribute(self.admin.store.url())
-    }
-
-    /// Pool size and acquire timeout.
-    #[must_use]
-    pub fn pool(&self) -> crate::store::PoolSettings {
-        self.admin.store.pool()
-    }
-
-    /// The database URL with any password replaced by `***`, for messages.
-    #[must_use]
-    pub fn database_url_for_display(&self) -> String {
-        self.database()
-            .map(|url| url.redacted())
-            .unwrap_or_default()
+        crate::tls::TlsSettings::from_args(&self.tls).map(drop)
     }
 }
 

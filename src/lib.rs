@@ -15,7 +15,8 @@
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`,
 //!   `service-account ...`).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
-//!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged.
+//!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged;
+//!   `app::startup` migrates and loads keys, retrying while PostgreSQL is unreachable.
 //! - [`grpc`]: transport adapters (`AuthService`, `AdminService` in `grpc::admin`, ext_authz) and the one `Error` to `Status` mapping; no SQL, no crypto.
 //! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
 //!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
@@ -30,7 +31,9 @@
 //!   feed (`cache::feed`); the one read-through (`user_or_load`, `session_or_load`); bounds measured by the clock.
 //! - [`password`]: Argon2id hashing on a few dedicated low-priority threads, admitted by permits
 //!   with a bounded queue; never on the async runtime. `password::policy` holds new passwords to
-//!   NIST SP 800-63B-4 (length, zxcvbn's blocklist of common and compromised ones), on those threads.
+//!   NIST SP 800-63B-4 (length, zxcvbn's blocklist of common and compromised ones), on those threads;
+//!   `password::cost`: the Argon2id parameters, OWASP's minimums and the caps on configured and
+//!   stored hashes; `password::workers`: the hashing threads.
 //! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys (their
 //!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
 //!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers

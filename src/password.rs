@@ -27,8 +27,8 @@
 //! presented at login are never held to it, so a stricter policy never locks
 //! anyone out; it applies at their next change.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
@@ -38,12 +38,18 @@ use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
+mod cost;
 pub mod policy;
 pub mod settings;
+mod workers;
 
+pub use cost::{
+    ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
+    OWASP_ARGON2ID, check_argon2,
+};
+use cost::{argon2_for, checked_params};
 pub use policy::PasswordPolicy;
-pub use settings::Argon2Config;
-use settings::{ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM};
+use workers::{Waiting, Workers};
 
 /// Longest password accepted anywhere, in bytes. Checked before any hashing.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -89,68 +95,6 @@ pub struct PasswordHasher {
 /// Receives each caller's wait for a hashing permit.
 pub type WaitObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
-/// A unit of hashing work for a worker thread.
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The dedicated hashing threads; they exit when the last handle is dropped.
-struct Workers {
-    jobs: Mutex<mpsc::Sender<Job>>,
-}
-
-impl Workers {
-    fn start(count: usize) -> Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..count {
-            let rx = Arc::clone(&rx);
-            std::thread::Builder::new()
-                .name(format!("authd-hash-{i}"))
-                .spawn(move || {
-                    if let Err(e) = thread_priority::set_current_thread_priority(
-                        thread_priority::ThreadPriority::Min,
-                    ) {
-                        tracing::debug!(?e, "could not lower the hashing thread's priority");
-                    }
-                    loop {
-                        // A poisoned lock only means another worker panicked
-                        // while holding it; the receiver itself is intact.
-                        let job = rx
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .map_err(|e| Error::internal("starting the hashing threads", e))?;
-        }
-        Ok(Self {
-            jobs: Mutex::new(tx),
-        })
-    }
-
-    fn submit(&self, job: Job) -> Result<()> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send(job)
-            .map_err(|_| {
-                Error::internal_msg("running a password hash", "the hashing threads are gone")
-            })
-    }
-}
-
-/// Counts a caller as waiting for as long as it lives (cancellation included).
-struct Waiting(Arc<AtomicUsize>);
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// The answer to a caller that cannot be served now.
 #[must_use]
 pub fn busy() -> Error {
@@ -180,7 +124,7 @@ impl PasswordHasher {
         concurrency: usize,
         queue_timeout: Duration,
     ) -> Result<Self> {
-        settings::check_argon2(params).map_err(|(key, message)| {
+        check_argon2(params).map_err(|(key, message)| {
             Error::Config(format!(
                 "invalid configuration --{}: {message}",
                 key.replace('_', "-")
@@ -528,30 +472,6 @@ fn verify_reusing_memory(
         result
     })?;
     Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_bytes()).is_ok())
-}
-
-fn argon2_for(p: Argon2Config) -> Result<Argon2<'static>> {
-    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
-        .map_err(|e| Error::Config(format!("invalid argon2 parameters: {e}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-/// The parameters of a stored hash, if it is Argon2id within the caps.
-fn checked_params(hash: &PasswordHash) -> Option<Argon2Config> {
-    if hash.algorithm.as_str() != "argon2id" {
-        return None;
-    }
-    let params = Params::try_from(hash).ok()?;
-    let config = Argon2Config {
-        memory_kib: params.m_cost(),
-        iterations: params.t_cost(),
-        parallelism: params.p_cost(),
-    };
-    let within_caps = config.memory_kib <= ARGON2_MAX_MEMORY_KIB
-        && config.iterations <= ARGON2_MAX_ITERATIONS
-        && config.parallelism <= ARGON2_MAX_PARALLELISM
-        && hash.hash.as_ref().is_some_and(|h| h.len() <= 64);
-    within_caps.then_some(config)
 }
 
 #[cfg(test)]

@@ -125,15 +125,6 @@ pub fn non_empty(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// A value parser for a secret: a [`SecretString`] from the moment it is read.
-///
-/// # Errors
-/// Never.
-#[must_use = "a parser's result is the value"]
-pub fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(text.to_owned()))
-}
-
 /// Reads a `*_FILE` secret (trailing newline ignored) straight into a secret type.
 ///
 /// # Errors

@@ -119,6 +119,19 @@ fn certificates(
 }
 
 impl TlsSettings {
+    /// The TLS files `args` name, read and checked; `None` for plaintext.
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn from_args(args: &TlsArgs) -> Result<Option<Self>> {
+        match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                Self::load(cert, key, args.tls_client_ca.as_deref()).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Reads and checks the server certificate chain and key, and the
     /// client CA bundle when given.
     ///
@@ -456,25 +469,6 @@ impl TlsArgs {
             ),
             _ => Ok(()),
         }
-    }
-
-    /// Reads the TLS files; `None` for plaintext.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the flag of a missing or unusable file.
-    pub fn settings(&self) -> Result<Option<TlsSettings>> {
-        match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => {
-                TlsSettings::load(cert, key, self.tls_client_ca.as_deref()).map(Some)
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// The admin allow-list.
-    #[must_use]
-    pub fn admin_clients(&self) -> AdminClients {
-        AdminClients::new(self.admin_clients.clone())
     }
 
     /// Refuses plaintext on a non-loopback address among `listeners` (file

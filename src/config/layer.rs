@@ -5,61 +5,27 @@
 //! file's values are installed as the defaults of the arguments whose id is
 //! the file key (`Arg::default_values`), on every (sub)command that has one,
 //! before parsing. That gives defaults < file < env < flags with one parser,
-//! and `ArgMatches::value_source` plus the file's spans say where a value
+//! and `ArgMatches::value_source` (of a parse that accepts every value, so
+//! a refused one has a source too) plus the file's spans say where a value
 //! came from. A key that no command knows is refused with its line; a key
 //! another command uses is ignored by this one.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgMatches, Command};
 
 use crate::error::{Error, Result};
-use clap::parser::ValueSource;
 
-/// Where a setting's value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The config file, at this line and column (1-based).
-    File {
-        /// The file as given to `--config`.
-        path: PathBuf,
-        /// Line of the value.
-        line: usize,
-        /// Column of the value.
-        column: usize,
-    },
-    /// The named environment variable.
-    Env(String),
-    /// The command-line flag.
-    Flag,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File { path, line, column } => {
-                write!(f, "set in {}:{line}:{column}", path.display())
-            }
-            Self::Env(name) => write!(f, "set by the environment variable {name}"),
-            Self::Flag => write!(f, "set by the command-line flag"),
-        }
-    }
-}
-
-/// Where each explicitly set value came from, by file key; settings left
-/// at their default have no entry.
+/// Where each explicitly set value came from (`set in FILE:LINE:COLUMN`,
+/// `set by the environment variable AUTHD_...`, `set by the command-line
+/// flag`), by file key; settings left at their default have no entry.
 #[derive(Debug, Clone, Default)]
-pub struct Sources {
-    sources: BTreeMap<String, Source>,
-}
+pub struct Sources(BTreeMap<String, String>);
 
 impl Sources {
-    /// Where `key` (`access_token_ttl` or `access-token-ttl`) was set, if it was.
-    #[must_use]
-    pub fn of(&self, key: &str) -> Option<&Source> {
-        self.sources.get(&key.replace('-', "_"))
-    }
-
     /// `checked`, its failure blamed on its key and that value's source.
     ///
     /// # Errors
@@ -68,29 +34,58 @@ impl Sources {
         checked.map_err(|invalid| self.bad(invalid.key, &invalid.message))
     }
 
-    /// A configuration error about `key`: its flag, variable and file key,
-    /// where its value came from, and `message` (which says how to fix it).
+    /// A configuration error about `key` (a file key): its flag, variable
+    /// and file key, where its value came from, and `message` (which says
+    /// how to fix it).
     #[must_use]
     pub fn bad(&self, key: &str, message: &str) -> Error {
-        let key = key.replace('-', "_");
-        let flag = key.replace('_', "-");
-        let env = format!("AUTHD_{}", key.to_ascii_uppercase());
-        let from = self
-            .of(&key)
-            .map(|source| format!(", {source}"))
-            .unwrap_or_default();
+        let (flag, env) = (key.replace('_', "-"), key.to_ascii_uppercase());
+        let from = self.0.get(key).map_or(String::new(), |s| format!(", {s}"));
         Error::Config(format!(
-            "invalid configuration --{flag} (env {env}, file key {key}){from}: {message}"
+            "invalid configuration --{flag} (env AUTHD_{env}, file key {key}){from}: {message}"
         ))
+    }
+
+    /// clap's refusal of a value of `command`, as a configuration error
+    /// naming the key, where the value came from and the value parser's fix.
+    ///
+    /// # Errors
+    /// Any other clap error (usage, `--help`) is handed back unchanged.
+    pub fn explain(
+        &self,
+        command: &Command,
+        error: clap::Error,
+    ) -> std::result::Result<Error, clap::Error> {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        let text = |kind| match error.get(kind) {
+            Some(ContextValue::String(text)) => Some(text.as_str()),
+            _ => None,
+        };
+        let long = text(ContextKind::InvalidArg).and_then(|arg| arg.strip_prefix("--"));
+        let long = long.and_then(|long| long.split([' ', '=']).next());
+        let (Some(arg), ErrorKind::ValueValidation | ErrorKind::InvalidValue) =
+            (long.and_then(|long| find(command, long)), error.kind())
+        else {
+            return Err(error);
+        };
+        let cause = std::error::Error::source(&error);
+        let message = match (cause, error.get(ContextKind::ValidValue)) {
+            (Some(cause), _) => cause.to_string(),
+            (None, Some(ContextValue::Strings(names))) => {
+                let value = text(ContextKind::InvalidValue).unwrap_or_default();
+                format!("`{value}` is not one of {}", names.join(", "))
+            }
+            _ => return Err(error),
+        };
+        Ok(self.bad(arg.get_id().as_str(), &message))
     }
 }
 
 /// The values of a config file, with where each one is.
 #[derive(Debug, Clone, Default)]
 pub struct FileValues {
-    path: PathBuf,
-    /// Key, its values as command-line text, and line and column.
-    entries: Vec<(String, Vec<String>, usize, usize)>,
+    /// Key, its values as command-line text, and `FILE:LINE:COLUMN` of the value.
+    entries: Vec<(String, Vec<String>, String)>,
 }
 
 impl FileValues {
@@ -114,17 +109,14 @@ impl FileValues {
         use toml::de::{DeTable, DeValue};
         let at = |offset: usize| {
             let before = &text[..offset.min(text.len())];
-            let line = before.matches('\n').count() + 1;
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            (line, column)
+            let line = before.matches('\n').count() + 1;
+            format!("{}:{line}:{column}", path.display())
         };
         let table = DeTable::parse(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |span| at(span.start));
-            Error::Config(format!(
-                "config file {}:{line}:{column} is not valid TOML: {}",
-                path.display(),
-                e.message().trim_end()
-            ))
+            let at = at(e.span().map_or(0, |span| span.start));
+            let message = e.message().trim_end().to_owned();
+            Error::Config(format!("config file {at} is not valid TOML: {message}"))
         })?;
         let scalar = |value: &DeValue<'_>| match value {
             DeValue::String(s) => Some(s.to_string()),
@@ -135,25 +127,19 @@ impl FileValues {
         };
         let mut entries = Vec::new();
         for (key, value) in table.get_ref() {
-            let (line, column) = at(value.span().start);
+            let (key, at) = (key.get_ref().to_string(), at(value.span().start));
             let values = match value.get_ref() {
                 DeValue::Array(items) => items.iter().map(|v| scalar(v.get_ref())).collect(),
                 other => scalar(other).map(|v| vec![v]),
             };
-            let values = values.ok_or_else(|| {
-                Error::Config(format!(
-                    "config file {}:{line}:{column}: `{}` must be a string, number, boolean \
-                     or a list of those",
-                    path.display(),
-                    key.get_ref()
-                ))
-            })?;
-            entries.push((key.get_ref().to_string(), values, line, column));
+            let Some(values) = values else {
+                return Err(Error::Config(format!(
+                    "config file {at}: `{key}` must be a string, number, boolean or a list of those"
+                )));
+            };
+            entries.push((key, values, at));
         }
-        Ok(Self {
-            path: path.to_owned(),
-            entries,
-        })
+        Ok(Self { entries })
     }
 
     /// Installs the file's values as defaults on every (sub)command of
@@ -161,123 +147,82 @@ impl FileValues {
     ///
     /// # Errors
     /// [`Error::Config`] naming a key no command knows, with its line.
-    pub fn apply(&self, mut command: clap::Command) -> Result<clap::Command> {
-        for (key, values, line, column) in &self.entries {
-            // `config` names the file itself; a file cannot point elsewhere.
-            if key == "config" || !knows(&command, key) {
+    pub fn apply(&self, mut command: Command) -> Result<Command> {
+        for (key, values, at) in &self.entries {
+            let mut known = false;
+            command = each_arg(command, &mut |arg| {
+                // `config` names the file itself; a file cannot point elsewhere.
+                if arg.get_id() != key || key == "config" {
+                    return arg;
+                }
+                known = true;
+                // A secret's value from the file must not show up as the
+                // "[default: ...]" of `--help`.
+                let secret = arg.is_hide_env_values_set();
+                arg.default_values(values.clone())
+                    .hide_default_value(secret)
+            });
+            if !known {
                 return Err(Error::Config(format!(
-                    "config file {}:{line}:{column}: unknown key `{key}`; the keys are the \
-                     flag names with `_` for `-` (see `authd serve --help`)",
-                    self.path.display()
+                    "config file {at}: unknown key `{key}`; the keys are the flag names with \
+                     `_` for `-` (see `authd serve --help`)"
                 )));
             }
-            command = set_default(command, key, values);
         }
         Ok(command)
     }
 
-    /// Where `key` is in the file, if it is there.
-    fn source(&self, key: &str) -> Option<Source> {
-        self.entries
-            .iter()
-            .find(|(k, ..)| k == key)
-            .map(|(_, _, line, column)| Source::File {
-                path: self.path.clone(),
-                line: *line,
-                column: *column,
-            })
+    /// Where the settings of the command that `args` run got their values:
+    /// `args` parsed with every value accepted (so a refused one has its
+    /// source too), down to the deepest subcommand, whose sources win.
+    #[must_use]
+    pub fn sources(&self, command: &Command, args: &[OsString]) -> Sources {
+        let accepting = each_arg(command.clone(), &mut |arg| {
+            if arg.get_action().takes_values() {
+                arg.value_parser(clap::builder::ValueParser::os_string())
+            } else {
+                arg
+            }
+        });
+        match accepting.clone().try_get_matches_from(args) {
+            Ok(matches) => self.sources_of(&accepting, &matches),
+            Err(_) => Sources::default(),
+        }
     }
 
-    /// The sources of the settings of `command` as parsed into `matches`.
-    #[must_use]
-    pub fn sources(&self, command: &clap::Command, matches: &clap::ArgMatches) -> Sources {
-        let mut sources = BTreeMap::new();
+    fn sources_of(&self, command: &Command, matches: &ArgMatches) -> Sources {
+        let mut sources = Sources::default();
         for arg in command.get_arguments() {
             let id = arg.get_id().as_str();
+            let env = arg.get_env().unwrap_or_default().to_string_lossy();
             let source = match matches.value_source(id) {
-                Some(ValueSource::CommandLine) => Some(Source::Flag),
-                Some(ValueSource::EnvVariable) => arg
-                    .get_env()
-                    .map(|name| Source::Env(name.to_string_lossy().into_owned())),
-                Some(ValueSource::DefaultValue) => self.source(id),
-                _ => None,
+                Some(ValueSource::CommandLine) => "set by the command-line flag".to_owned(),
+                Some(ValueSource::EnvVariable) => format!("set by the environment variable {env}"),
+                _ => match self.entries.iter().find(|(key, ..)| key == id) {
+                    Some((.., at)) => format!("set in {at}"),
+                    None => continue,
+                },
             };
-            if let Some(source) = source {
-                sources.insert(id.to_owned(), source);
-            }
+            sources.0.insert(id.to_owned(), source);
         }
-        Sources { sources }
+        if let Some((name, sub)) = matches.subcommand()
+            && let Some(level) = command.find_subcommand(name)
+        {
+            sources.0.extend(self.sources_of(level, sub).0);
+        }
+        sources
     }
 }
 
-impl FileValues {
-    /// clap's refusal of a value, as a configuration error naming the key,
-    /// where the value came from (the flag if it is in `args`, else the
-    /// variable if it is set, else the file) and the value parser's fix.
-    ///
-    /// # Errors
-    /// Any other clap error (usage, `--help`) is handed back unchanged.
-    pub fn explain(
-        &self,
-        command: &clap::Command,
-        args: &[std::ffi::OsString],
-        error: clap::Error,
-    ) -> std::result::Result<Error, clap::Error> {
-        use clap::error::{ContextKind, ContextValue, ErrorKind};
-        if !matches!(
-            error.kind(),
-            ErrorKind::ValueValidation | ErrorKind::InvalidValue
-        ) {
-            return Err(error);
-        }
-        let long = match error.get(ContextKind::InvalidArg) {
-            Some(ContextValue::String(arg)) => arg
-                .trim_start_matches('-')
-                .split([' ', '='])
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            _ => return Err(error),
-        };
-        let Some(arg) = find(command, &long) else {
-            return Err(error);
-        };
-        let key = arg.get_id().as_str().to_owned();
-        let flag = format!("--{long}");
-        let env = arg
-            .get_env()
-            .filter(|name| std::env::var_os(name).is_some());
-        let source = if args.iter().any(|a| {
-            let a = a.to_string_lossy();
-            a == flag || a.starts_with(&format!("{flag}="))
-        }) {
-            Some(Source::Flag)
-        } else if let Some(name) = env {
-            Some(Source::Env(name.to_string_lossy().into_owned()))
-        } else {
-            self.source(&key)
-        };
-        let message = match std::error::Error::source(&error) {
-            Some(cause) => cause.to_string(),
-            None => match error.get(ContextKind::ValidValue) {
-                Some(ContextValue::Strings(valid)) => match error.get(ContextKind::InvalidValue) {
-                    Some(ContextValue::String(value)) => {
-                        format!("`{value}` is not one of {}", valid.join(", "))
-                    }
-                    _ => format!("use one of {}", valid.join(", ")),
-                },
-                _ => return Err(error),
-            },
-        };
-        let sources = Sources {
-            sources: source.map(|s| (key.clone(), s)).into_iter().collect(),
-        };
-        Ok(sources.bad(&key, &message))
-    }
+/// `command` with `change` applied to the arguments of it and of every subcommand.
+fn each_arg(command: Command, change: &mut impl FnMut(Arg) -> Arg) -> Command {
+    command
+        .mut_args(&mut *change)
+        .mut_subcommands(|sub| each_arg(sub, change))
 }
 
 /// The argument with long flag `long` on `command` or a subcommand.
-fn find<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+fn find<'a>(command: &'a Command, long: &str) -> Option<&'a Arg> {
     command
         .get_arguments()
         .find(|a| a.get_long() == Some(long))
@@ -288,67 +233,36 @@ fn find<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
 /// before the subcommand move after it, if the subcommand takes them all
 /// (main accepted both orders).
 #[must_use]
-pub fn settings_after_subcommand(
-    command: &clap::Command,
-    mut args: Vec<std::ffi::OsString>,
-) -> Vec<std::ffi::OsString> {
-    let long = |arg: &std::ffi::OsString| {
-        let text = arg.to_string_lossy();
-        let name = text.strip_prefix("--")?.split('=').next()?.to_owned();
-        Some((name, text.contains('=')))
+pub fn settings_after_subcommand(command: &Command, mut args: Vec<OsString>) -> Vec<OsString> {
+    // Whether `word` is a `--flag` of `on`, and then whether its value is the next word.
+    let flag = |on: &Command, word: &OsString| {
+        let word = word.to_str()?.strip_prefix("--")?;
+        let (name, inline) = word
+            .split_once('=')
+            .map_or((word, false), |(n, _)| (n, true));
+        let arg = on.get_arguments().find(|a| a.get_long() == Some(name))?;
+        Some(!inline && arg.get_action().takes_values())
     };
     let mut at = 1;
-    while let Some((name, inline)) = args.get(at).and_then(long) {
-        let Some(arg) = command
-            .get_arguments()
-            .find(|a| a.get_long() == Some(&name))
-        else {
-            return args;
-        };
-        at += if !inline && arg.get_action().takes_values() {
-            2
-        } else {
-            1
-        };
+    while let Some(value_follows) = args.get(at).and_then(|word| flag(command, word)) {
+        at += 1 + usize::from(value_follows);
     }
-    let sub = args
-        .get(at)
-        .and_then(|a| command.find_subcommand(a.to_string_lossy().as_ref()));
-    let takes = |sub: &clap::Command| {
-        let mut flags = args[1..at.min(args.len())].iter().filter_map(long);
-        flags.all(|(name, _)| sub.get_arguments().any(|a| a.get_long() == Some(&name)))
+    let takes_all = |sub: &Command| {
+        let mut flags = args[1..at]
+            .iter()
+            .filter(|w| w.to_string_lossy().starts_with("--"));
+        flags.all(|word| flag(sub, word).is_some())
     };
-    if at > 1 && sub.is_some_and(takes) {
+    if at > 1
+        && args
+            .get(at)
+            .and_then(|w| command.find_subcommand(w))
+            .is_some_and(takes_all)
+    {
         args[1..=at].rotate_right(1);
     }
     args
 }
-
-fn knows(command: &clap::Command, key: &str) -> bool {
-    command.get_arguments().any(|a| a.get_id() == key)
-        || command.get_subcommands().any(|sub| knows(sub, key))
-}
-
-fn set_default(command: clap::Command, key: &str, values: &[String]) -> clap::Command {
-    command
-        .mut_args(|arg| {
-            if arg.get_id() == key {
-                // A secret's value from the file must not show up as the
-                // "[default: ...]" of `--help`.
-                let secret = arg.is_hide_env_values_set();
-                arg.default_values(
-                    values
-                        .iter()
-                        .map(|v| clap::builder::OsStr::from(clap::builder::Str::from(v.clone()))),
-                )
-                .hide_default_value(secret)
-            } else {
-                arg
-            }
-        })
-        .mut_subcommands(|sub| set_default(sub, key, values))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +291,6 @@ mod tests {
         assert_eq!(file.entries[0].1, vec!["600"]);
         assert_eq!(file.entries[1].1, vec!["dns:a", "cn:b"]);
         assert_eq!(file.entries[2].1, vec!["true"]);
-        assert_eq!((file.entries[1].2, file.entries[1].3), (2, 17));
+        assert_eq!(file.entries[1].2, "a.toml:2:17");
     }
 }

@@ -5,7 +5,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret as _;
 
 use super::*;
+use crate::grpc::ext_authz::ExtAuthzHeaders;
+use crate::settings::parse_duration;
 use crate::throttle::ThrottlePolicy;
+use crate::tls::TlsSettings;
 
 #[test]
 fn durations_parse_with_and_without_units() {
@@ -27,7 +30,10 @@ fn defaults_need_no_set_up() {
     let config = Config::default();
     config.check(&Sources::default()).unwrap();
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:50051");
-    assert_eq!(config.database_url_for_display(), "sqlite://authd.db");
+    assert_eq!(
+        config.admin.store.url().unwrap().redacted(),
+        "sqlite://authd.db"
+    );
     assert_eq!(config.password.argon2(), Argon2Config::default());
     assert_eq!(config.lifetimes.access_token_ttl, Duration::from_secs(900));
     assert!(matches!(config.signing.signing().unwrap(), Signing::EdDsa));
@@ -421,7 +427,7 @@ fn plaintext_on_a_non_loopback_address_is_refused_unless_allowed() {
     }
     // Loopback (IPv4 and IPv6) and a turned-off HTTP listener need nothing.
     let config = load(&["--listen", "[::1]:50051", "--http-listen", "off"]).unwrap();
-    assert!(config.tls.settings().unwrap().is_none() && !config.tls.allow_plaintext);
+    assert!(TlsSettings::from_args(&config.tls).unwrap().is_none() && !config.tls.allow_plaintext);
     // A configuration built in code is checked the same way.
     let mut built = Config::default();
     built.server.listen = "0.0.0.0:50051".parse().unwrap();
@@ -452,7 +458,7 @@ fn client_certificate_settings_need_the_settings_they_build_on() {
         let message = load(&args).unwrap_err().to_string();
         assert!(message.contains(flag), "{flag}: {message}");
     }
-    assert!(!Config::default().tls.admin_clients().is_on());
+    assert!(Config::default().tls.admin_clients.is_empty());
 }
 
 #[test]

@@ -26,10 +26,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use secrecy::ExposeSecret as _;
 use tokio::sync::Notify;
 
 use super::kek::KeyEncryptionKey;
 use super::keys::{self, KeySet, alg_name, stored_algorithm};
+use super::settings::{LifetimeSettings, SigningSettings};
 use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -69,6 +71,36 @@ pub struct KeyPolicy {
     pub refresh_interval: Duration,
     /// How long a key keeps verifying after it stops signing.
     pub overlap: Duration,
+}
+
+impl KeyPolicy {
+    /// The policy of `signing` and `lifetimes`: a replaced key verifies for
+    /// a token lifetime plus leeway plus one refresh interval.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad secret, [`Error::Internal`] if the
+    /// key-encryption key cannot be derived.
+    pub fn new(
+        signing: &SigningSettings,
+        lifetimes: &LifetimeSettings,
+        rotation_interval: Option<Duration>,
+    ) -> Result<Self> {
+        // Callers have run `check` (and attributed its failure); this is the fallback.
+        let config =
+            |i: crate::settings::Invalid| Error::Config(format!("{}: {}", i.key, i.message));
+        let kek = match signing.key_encryption_secret().map_err(config)? {
+            Some(secret) => Some(KeyEncryptionKey::from_secret(secret.expose_secret())?),
+            None => None,
+        };
+        Ok(Self {
+            signing: signing.signing().map_err(config)?,
+            kek,
+            prepublish: signing.key_prepublish,
+            rotation_interval,
+            refresh_interval: lifetimes.key_refresh_interval,
+            overlap: lifetimes.access_token_ttl + lifetimes.leeway + lifetimes.key_refresh_interval,
+        })
+    }
 }
 
 /// Applies the key lifecycle and keeps a [`KeySet`] current; cheap to clone.

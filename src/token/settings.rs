@@ -7,14 +7,12 @@
 //! them; saying where a bad value came from is `config`'s job, above this module.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
+use secrecy::{SecretBox, SecretString};
 
-use secrecy::{ExposeSecret as _, SecretBox, SecretString};
-
-use super::kek::KeyEncryptionKey;
-use super::rotation::{KeyPolicy, Signing};
+use super::rotation::Signing;
 use crate::settings::{self, Checked, OrOff, duration, int, invalid};
 
 /// How new signing keys are made: the server and `keys rotate`.
@@ -33,8 +31,12 @@ pub struct SigningSettings {
     pub signing_algorithm: Algorithm,
 
     /// HS256 secret, at least 32 bytes. Prefer `--hs256-secret-file`.
-    #[arg(long, env = "AUTHD_HS256_SECRET", hide_env_values = true, value_name = "SECRET",
-          value_parser = settings::secret)]
+    #[arg(
+        long,
+        env = "AUTHD_HS256_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
     pub hs256_secret: Option<SecretString>,
 
     /// File holding the HS256 secret (trailing newline ignored).
@@ -43,8 +45,12 @@ pub struct SigningSettings {
 
     /// Secret that encrypts private signing keys in the database (at least
     /// 32 bytes). Prefer `--key-encryption-secret-file`.
-    #[arg(long, env = "AUTHD_KEY_ENCRYPTION_SECRET", hide_env_values = true, value_name = "SECRET",
-          value_parser = settings::secret)]
+    #[arg(
+        long,
+        env = "AUTHD_KEY_ENCRYPTION_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
     pub key_encryption_secret: Option<SecretString>,
 
     /// File holding the key-encryption secret (trailing newline ignored).
@@ -83,20 +89,18 @@ impl SigningSettings {
             Algorithm::EdDsa => Signing::EdDsa,
             Algorithm::Es256 => Signing::Es256,
             Algorithm::Rs256 => Signing::Rs256,
-            Algorithm::Hs256 => {
-                let (value, file) = (
-                    self.hs256_secret.as_ref(),
-                    self.hs256_secret_file.as_deref(),
-                );
-                match settings::long_secret(value, file, ("hs256_secret", "hs256_secret_file"))? {
-                    Some(secret) => Signing::Hs256 { secret },
-                    None => invalid(
-                        "hs256_secret_file",
-                        "HS256 needs a secret of at least 32 bytes; generate one with \
-                         `head -c 48 /dev/urandom | base64 > hs256.secret`",
-                    )?,
-                }
-            }
+            Algorithm::Hs256 => match settings::long_secret(
+                self.hs256_secret.as_ref(),
+                self.hs256_secret_file.as_deref(),
+                ("hs256_secret", "hs256_secret_file"),
+            )? {
+                Some(secret) => Signing::Hs256 { secret },
+                None => invalid(
+                    "hs256_secret_file",
+                    "HS256 needs a secret of at least 32 bytes; generate one with \
+                     `head -c 48 /dev/urandom | base64 > hs256.secret`",
+                )?,
+            },
         })
     }
 
@@ -105,13 +109,9 @@ impl SigningSettings {
     /// # Errors
     /// A short or unreadable secret.
     pub fn key_encryption_secret(&self) -> Checked<Option<Arc<SecretBox<Vec<u8>>>>> {
-        let (value, file) = (
+        settings::long_secret(
             self.key_encryption_secret.as_ref(),
             self.key_encryption_secret_file.as_deref(),
-        );
-        settings::long_secret(
-            value,
-            file,
             ("key_encryption_secret", "key_encryption_secret_file"),
         )
     }
@@ -123,34 +123,6 @@ impl SigningSettings {
     pub fn check(&self) -> Checked {
         self.signing()?;
         self.key_encryption_secret().map(drop)
-    }
-
-    /// The key policy: a replaced key verifies for a token lifetime plus
-    /// leeway plus one refresh interval.
-    ///
-    /// # Errors
-    /// [`crate::Error::Config`] for a bad secret, [`crate::Error::Internal`]
-    /// if the key-encryption key cannot be derived.
-    pub fn key_policy(
-        &self,
-        lifetimes: &LifetimeSettings,
-        rotation_interval: Option<Duration>,
-    ) -> crate::Result<KeyPolicy> {
-        // Callers have run `check` (and attributed its failure); this is the fallback.
-        let config =
-            |i: settings::Invalid| crate::Error::Config(format!("{}: {}", i.key, i.message));
-        let kek = match self.key_encryption_secret().map_err(config)? {
-            Some(secret) => Some(KeyEncryptionKey::from_secret(secret.expose_secret())?),
-            None => None,
-        };
-        Ok(KeyPolicy {
-            signing: self.signing().map_err(config)?,
-            kek,
-            prepublish: self.key_prepublish,
-            rotation_interval,
-            refresh_interval: lifetimes.key_refresh_interval,
-            overlap: lifetimes.access_token_ttl + lifetimes.leeway + lifetimes.key_refresh_interval,
-        })
     }
 }
 
@@ -231,14 +203,10 @@ impl TokenSettings {
                 "must be at least the access token lifetime (--access-token-ttl)",
             );
         }
-        if self
-            .key_rotation_interval
-            .is_some_and(|interval| interval <= signing.key_prepublish)
-        {
-            return invalid(
-                "key_rotation_interval",
-                "must be longer than --key-prepublish",
-            );
+        let prepublish = signing.key_prepublish;
+        if self.key_rotation_interval.is_some_and(|i| i <= prepublish) {
+            let message = "must be longer than --key-prepublish";
+            return invalid("key_rotation_interval", message);
         }
         Ok(())
     }

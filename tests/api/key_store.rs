@@ -16,8 +16,8 @@ on_both_backends!(
 async fn store(backend: Backend) -> (TestDb, std::sync::Arc<dyn authd::store::Store>) {
     let db = TestDb::new(backend).await;
     let config = crate::helpers::test_config(&db);
-    let url = config.database().expect("a valid URL");
-    let store = authd::app::open_store(&url, config.pool())
+    let url = config.admin.store.url().expect("a valid URL");
+    let store = authd::app::open_store(&url, config.admin.store.pool())
         .await
         .expect("store");
     (db, store)
