@@ -15,20 +15,24 @@
 //! Timestamps are Unix seconds (`BIGINT`/`INTEGER`) in both databases, so
 //! the two behave identically and `now` can be passed in by callers.
 
-use std::time::Duration;
-
 use secrecy::{SecretBox, SecretString};
 
 use crate::error::{Error, Result};
 use crate::user::User;
 
 mod connect;
+mod pool;
 pub mod postgres;
+mod service_accounts;
 mod sql;
 pub mod sqlite;
 pub mod url;
 
 pub use connect::{check_reachable, connect, open_existing};
+pub use pool::{PoolSettings, PoolStats, PoolStatus};
+pub use service_accounts::{
+    NewServiceAccount, SecretRecord, ServiceAccount, ServiceAccountCredentials,
+};
 pub use url::{DatabaseUrl, StoreSettings, redact_url};
 
 /// A new account to insert.
@@ -387,70 +391,6 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     ) -> Result<SecretBox<Vec<u8>>>;
 }
 
-/// A service account to insert.
-#[derive(Debug, Clone)]
-pub struct NewServiceAccount {
-    /// Fresh UUID.
-    pub id: String,
-    /// Validated name.
-    pub name: String,
-    /// Validated description (may be empty).
-    pub description: String,
-    /// Normalised roles.
-    pub roles: Vec<String>,
-    /// The OAuth2 client id.
-    pub client_id: String,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
-/// A service account as stored. Never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceAccount {
-    /// Stable id, the `sub` claim of its tokens.
-    pub id: String,
-    /// Unique name (ignoring case).
-    pub name: String,
-    /// What it is for.
-    pub description: String,
-    /// Roles its tokens carry.
-    pub roles: Vec<String>,
-    /// The OAuth2 client id.
-    pub client_id: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// When it last got a token, Unix seconds.
-    pub last_used_at: Option<i64>,
-}
-
-impl ServiceAccount {
-    /// Whether the account holds `role`.
-    #[must_use]
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
-    }
-}
-
-/// One stored client secret: its hash only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretRecord {
-    /// SHA-256 of the secret (see [`crate::token::client_secret`]).
-    pub hash: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// When a rotated-out secret stops working; `None`: the current one.
-    pub expires_at: Option<i64>,
-}
-
-/// A service account with its secrets' hashes, for authentication only.
-#[derive(Debug, Clone)]
-pub struct ServiceAccountCredentials {
-    /// The account.
-    pub account: ServiceAccount,
-    /// Its secrets, newest first.
-    pub secrets: Vec<SecretRecord>,
-}
-
 /// Which users [`Store::list_users_page`] returns; every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
@@ -719,40 +659,4 @@ pub trait ChangeFeed: Send {
     /// The next item. An error means the feed is broken for now; calling
     /// again retries, and the first item after a recovery is [`FeedItem::Resync`].
     async fn next(&mut self) -> Result<FeedItem>;
-}
-
-/// A point-in-time view of a store's connection pool, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Connections open now, in use or idle.
-    pub size: u32,
-    /// Open connections waiting to be used.
-    pub idle: usize,
-    /// Most connections the pool opens.
-    pub max: u32,
-}
-
-impl PoolStats {
-    /// Connections held by a query or transaction now.
-    #[must_use]
-    pub fn in_use(&self) -> u64 {
-        u64::from(self.size).saturating_sub(u64::try_from(self.idle).unwrap_or(u64::MAX))
-    }
-}
-
-/// Reports on a store's connection pool. A supertrait of [`Store`], kept
-/// apart so each backend implements it next to its pool (`postgres.rs`,
-/// `sqlite.rs`) rather than in the shared SQL.
-pub trait PoolStatus {
-    /// The pool's connections now; reads counters only, never waits.
-    fn pool_stats(&self) -> PoolStats;
-}
-
-/// Pool settings common to both databases.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolSettings {
-    /// Most connections.
-    pub max_connections: u32,
-    /// Bound on waiting for a connection.
-    pub acquire_timeout: Duration,
 }
