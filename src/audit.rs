@@ -12,8 +12,10 @@
 //! What this module must not do: put a secret in a row. Subjects and details
 //! are built from usernames, ids, key ids and fixed phrases only; never a
 //! password, token, refresh token or hash. Free text (a login name as
-//! presented) is truncated and stripped of control characters, so a row can
-//! neither be huge nor rewrite the terminal of whoever tails the log.
+//! presented) is truncated and stripped of control characters, invisible
+//! format characters (bidirectional overrides among them) and line and
+//! paragraph separators, so a row can neither be huge, rewrite the terminal
+//! of whoever tails the log, nor make its columns read as something else.
 //!
 //! Rows are written right after the action commits, not in its transaction:
 //! that keeps the [`crate::store::Store`] methods unchanged, and a login
@@ -26,6 +28,7 @@ use std::fmt::Write as _;
 
 use crate::store::{AuditEntry, NewAuditEntry, Store};
 use crate::user::User;
+use crate::validate;
 
 /// Longest subject stored, in characters (a login name as presented may be 320 bytes).
 pub const MAX_SUBJECT_CHARS: usize = 64;
@@ -172,7 +175,8 @@ impl AuditRecord {
     }
 
     /// The subject: a username (as presented, for failed logins) or a key id;
-    /// truncated to [`MAX_SUBJECT_CHARS`], control characters replaced.
+    /// truncated to [`MAX_SUBJECT_CHARS`], control and format characters and
+    /// line and paragraph separators replaced.
     #[must_use]
     pub fn subject(mut self, subject: &str) -> Self {
         self.entry.subject = clean(subject, MAX_SUBJECT_CHARS);
@@ -215,19 +219,29 @@ pub async fn record(store: &dyn Store, record: AuditRecord) {
     }
 }
 
-/// At most `max` characters of `s`, control characters (newlines, escape
-/// sequences) replaced by `?`; an ellipsis marks a cut.
+/// At most `max` characters of `s`, with every character that could make a
+/// line display as something it is not replaced by `?`: control characters
+/// (newlines, escape sequences), format characters (category Cf: the
+/// bidirectional overrides such as U+202E, zero-width spaces, U+FEFF) and the
+/// line and paragraph separators U+2028 and U+2029 (categories Zl and Zp,
+/// one character each). An ellipsis marks a cut.
 fn clean(s: &str, max: usize) -> String {
     let mut out: String = s
         .chars()
         .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if misleads_on_screen(c) { '?' } else { c })
         .collect();
     if s.chars().nth(max).is_some() {
         out.pop();
         out.push('…');
     }
     out
+}
+
+/// Whether `c` is replaced by [`clean`]. The format-character table is
+/// [`validate`]'s, the one that refuses them on input.
+fn misleads_on_screen(c: char) -> bool {
+    c.is_control() || validate::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// `at` (Unix seconds) as RFC 3339 UTC, e.g. `2026-11-29T05:04:14Z`.
@@ -326,6 +340,37 @@ mod tests {
         assert!(record.entry().subject.ends_with('…'));
         assert_eq!(record.entry().detail, "line one?line two?[31m");
         assert_eq!(clean("short", 64), "short");
+    }
+
+    #[test]
+    fn format_characters_and_line_and_paragraph_separators_are_escaped_like_control_characters() {
+        // A row written by something other than authd, so only rendering cleans it.
+        let entry = AuditEntry {
+            id: 1,
+            at: 0,
+            event: "login".to_owned(),
+            user_id: None,
+            subject: "eve\u{202e}sseccus\u{2028}x".to_owned(),
+            client_addr: Some("10.0.0.1\u{200b}".to_owned()),
+            outcome: "failure\u{2029}".to_owned(),
+            detail: "\u{feff}no such user\u{2066}".to_owned(),
+        };
+        let line = render_line(&entry);
+        assert!(line.contains(" eve?sseccus?x "), "{line:?}");
+        assert!(line.contains(" 10.0.0.1? "), "{line:?}");
+        assert!(line.contains(" failure? "), "{line:?}");
+        assert!(line.ends_with("?no such user?"), "{line:?}");
+        for c in [
+            '\u{202e}', '\u{2028}', '\u{2029}', '\u{200b}', '\u{feff}', '\u{2066}',
+        ] {
+            assert!(!line.contains(c), "U+{:04X} in {line:?}", u32::from(c));
+        }
+        // And when written: the stored subject is cleaned the same way.
+        let record = AuditRecord::new(AuditEvent::Login, Outcome::Failure, 0)
+            .subject("admin\u{202e}\u{2029}");
+        assert_eq!(record.entry().subject, "admin??");
+        // Visible non-ASCII text is kept.
+        assert_eq!(clean("Zoë 東京", 64), "Zoë 東京");
     }
 
     #[test]

@@ -47,7 +47,8 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 /// Unicode's format characters (general category Cf), as of Unicode 15.
-fn is_format(c: char) -> bool {
+/// Also what [`crate::audit`] escapes on output, so there is one table.
+pub(crate) fn is_format(c: char) -> bool {
     matches!(c,
         '\u{00AD}'
         | '\u{0600}'..='\u{0605}'

@@ -20,6 +20,7 @@ on_both_backends!(
     user_unlock_lets_a_throttled_user_log_in_at_once,
     admin_commands_are_audited_and_audit_tail_prints_them,
     audit_tail_follow_prints_new_events_until_stopped,
+    audit_tail_escapes_bidi_overrides_and_line_separators_in_a_login_name,
     read_only_commands_on_an_empty_database_create_nothing_and_say_so,
     keys_list_needs_no_key_encryption_secret,
     service_account_commands_add_list_rotate_and_delete,
@@ -602,6 +603,36 @@ async fn admin_commands_are_audited_and_audit_tail_prints_them(backend: Backend)
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// "Trojan Source" in the audit log: a login name with U+202E (which shows
+/// what follows reversed) and U+2028 (which some terminals and viewers break
+/// the line at) could make a failed login read as another name's success.
+async fn audit_tail_escapes_bidi_overrides_and_line_separators_in_a_login_name(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    let app = TestApp::builder_on(db).spawn().await;
+    let forged = "mallory\u{202e}sseccus\u{2028}2026-11-29T05:04:14Z  login  root";
+    assert_code(
+        app.login(forged, "not the password").await,
+        Code::Unauthenticated,
+    );
+
+    let out = authd(&url, &["audit", "tail"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.contains('\u{202e}') && !text.contains('\u{2028}'),
+        "{text:?}"
+    );
+    // One line for the one failed login, whatever else start-up recorded.
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("mallory")).collect();
+    assert_eq!(lines.len(), 1, "{text:?}");
+    assert!(
+        lines[0].contains(" mallory?sseccus?2026-11-29T05:04:14Z  login  root "),
+        "{text:?}"
+    );
+    assert!(lines[0].contains("  failure  "), "{text:?}");
 }
 
 async fn audit_tail_follow_prints_new_events_until_stopped(backend: Backend) {
