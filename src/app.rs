@@ -627,7 +627,6 @@ impl App {
             let router = crate::http::router(crate::http::HttpState {
                 keys: Arc::clone(self.keys.keys()),
                 issuer: self.config.token.issuer.clone(),
-                store: Arc::clone(&self.store),
                 metrics: self.metrics.clone(),
                 readiness: self.readiness.clone(),
                 local_addr: addr,

@@ -17,7 +17,9 @@ use crate::readiness::{Readiness, ReadyState};
 use crate::store::Store;
 
 /// Pings the database every `interval` (`--readiness-probe-interval`) once
-/// started, each ping bounded by `limit`, and records the answer in `readiness`.
+/// started, each ping bounded by `limit`, and records the answer in
+/// `readiness`. The only readiness query: gRPC health and `/readyz` both
+/// serve this last answer.
 pub(super) async fn probe_database(
     store: Arc<dyn Store>,
     readiness: Readiness,

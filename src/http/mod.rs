@@ -2,7 +2,8 @@
 //! and the OAuth2 token endpoint.
 //!
 //! Adapter only: no SQL and no crypto here. Handlers read the live
-//! [`KeySet`], ask the store whether it answers, render the app's
+//! [`KeySet`], read [`Readiness`] (whose database flag the app's background
+//! probe keeps; `/readyz` itself never queries the database), render the app's
 //! [`Metrics`], or hand a token request to [`AuthCore`] ([`oauth2`]). The router is axum's (already in the build through
 //! tonic), served with hyper-util's connection builder, so the listener adds
 //! no framework of its own. Everything here is public information; nothing
@@ -14,7 +15,7 @@
 //! | `GET /.well-known/jwks.json` | the published public keys, `Cache-Control: public, max-age=300` |
 //! | `GET /.well-known/openid-configuration` | issuer, `jwks_uri` and the signing algorithms |
 //! | `GET /healthz` | 200 while the process serves |
-//! | `GET /readyz` | 200 when start-up is done, the database answers and authd is not shutting down, else 503 |
+//! | `GET /readyz` | 200 when start-up is done, the database answered the last background probe (every `--readiness-probe-interval`) and authd is not shutting down, else 503; no database query of its own |
 //! | `GET /metrics` | Prometheus text format |
 //! | `POST /oauth2/token` | an access token for a service account (RFC 6749 §4.4, see [`oauth2`]) |
 
@@ -37,7 +38,6 @@ use crate::client_addr::TrustedProxies;
 use crate::metrics::{self, Metrics};
 use crate::readiness::Readiness;
 use crate::service::AuthCore;
-use crate::store::Store;
 use crate::token::KeySet;
 
 pub mod oauth2;
@@ -54,12 +54,11 @@ pub struct HttpState {
     pub keys: Arc<KeySet>,
     /// The configured `iss`.
     pub issuer: String,
-    /// Pinged by `/readyz`.
-    pub store: Arc<dyn Store>,
     /// This app's series, rendered by `/metrics`.
     pub metrics: Metrics,
-    /// Started / stopping: `/readyz` answers 503 until migrations and keys
-    /// are loaded, and again once shutdown has begun.
+    /// What `/readyz` answers from: 503 until migrations and keys are
+    /// loaded, while the last database probe failed, and once shutdown has
+    /// begun.
     pub readiness: Readiness,
     /// The listener's own address, for `jwks_uri` when the request has no usable Host.
     pub local_addr: SocketAddr,
@@ -234,12 +233,13 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         )
             .into_response();
     }
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-        }
+    // The background probe's last answer, not a query of our own: probes
+    // are unauthenticated and may come in bursts, and each ping would take
+    // a pooled connection from the calls that need one.
+    if ready.database_up {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
     }
 }
 
