@@ -172,8 +172,10 @@ impl AuthCore {
     }
 
     /// Ends a session, named by a refresh token or else by the caller's
-    /// bearer token. An unknown or malformed refresh token gets the same
-    /// answer as a real one.
+    /// bearer token. An unknown or malformed refresh token, or one whose
+    /// session has already ended, gets the same answer as a real one, and
+    /// only a Logout that ends a session is audited: otherwise anyone could
+    /// grow the append-only log for free by repeating one.
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] when neither identifies a session.
@@ -191,6 +193,9 @@ impl AuthCore {
                 let ended = self
                     .end_session(&record.session_id, EndReason::Logout, now)
                     .await?;
+                if !ended {
+                    return Ok(());
+                }
                 // The session names its user; the refresh token alone does not.
                 let user_id = self
                     .store()
@@ -203,40 +208,28 @@ impl AuthCore {
                     Some(id) => self.store().user_by_id(id).await.ok().flatten(),
                     None => None,
                 };
-                self.audit_logout(
-                    user.as_ref(),
-                    user_id.as_deref(),
-                    &record.session_id,
-                    ended,
-                    now,
-                )
-                .await;
+                self.audit_logout(user.as_ref(), user_id.as_deref(), &record.session_id, now)
+                    .await;
             }
             return Ok(());
         }
         let (user, claims) = self.authenticate(bearer, now).await?;
-        let ended = self
+        // A bearer token of an ended session does not authenticate, so this
+        // ends nothing only when a concurrent call ended the session first.
+        if self
             .end_session(&claims.sid, EndReason::Logout, now)
-            .await?;
-        self.audit_logout(Some(&user), Some(&user.id), &claims.sid, ended, now)
-            .await;
+            .await?
+        {
+            self.audit_logout(Some(&user), Some(&user.id), &claims.sid, now)
+                .await;
+        }
         Ok(())
     }
 
-    async fn audit_logout(
-        &self,
-        user: Option<&User>,
-        user_id: Option<&str>,
-        sid: &str,
-        ended: bool,
-        now: i64,
-    ) {
-        let mut record =
-            AuditRecord::new(AuditEvent::Logout, Outcome::Success, now).detail(&if ended {
-                format!("session {sid} ended")
-            } else {
-                format!("session {sid} had already ended")
-            });
+    /// Records that a Logout ended session `sid`.
+    async fn audit_logout(&self, user: Option<&User>, user_id: Option<&str>, sid: &str, now: i64) {
+        let mut record = AuditRecord::new(AuditEvent::Logout, Outcome::Success, now)
+            .detail(&format!("session {sid} ended"));
         if let Some(user) = user {
             record = record.user(user);
         } else if let Some(id) = user_id {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use authd::clock::now_unix;
 use authd::grpc::pb;
 use authd::store::AuditEntry;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use tonic::Code;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_code, spawn_app, with_bearer};
@@ -15,6 +15,7 @@ on_both_backends!(
     logins_that_succeed_and_fail_are_recorded_with_the_client_address,
     a_failed_login_records_the_presented_name_truncated_and_never_the_password,
     logout_logout_all_and_admin_revocations_are_recorded,
+    a_logout_that_ends_no_session_writes_no_row,
     refresh_token_reuse_is_recorded_as_denied,
     account_changes_are_recorded_in_order,
     key_publication_promotion_and_retirement_are_recorded,
@@ -186,6 +187,52 @@ async fn logout_logout_all_and_admin_revocations_are_recorded(backend: Backend) 
         "{:?}",
         revocations[1]
     );
+}
+
+/// Logout answers an unknown or already-ended refresh token like a real
+/// one; recording each such call would let anyone grow the append-only log
+/// for free, so only a Logout that ends a session is recorded.
+async fn a_logout_that_ends_no_session_writes_no_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.create_user("alice", &[]).await;
+    let logout = |refresh_token: String| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .logout(pb::LogoutRequest { refresh_token })
+                .await
+                .expect("Logout answers every refresh token alike");
+        }
+    };
+
+    // Unknown tokens, well-formed or not.
+    let unknown = authd::token::refresh::generate().expect("a random token");
+    logout(unknown.expose_secret().to_owned()).await;
+    logout("rt_not-base64!".to_owned()).await;
+    assert!(rows_of(&app, "logout").await.is_empty());
+
+    // A real logout is recorded once, however often it is repeated.
+    let login = app.login("alice", PASSWORD).await.expect("login");
+    for _ in 0..3 {
+        logout(login.refresh_token.clone()).await;
+    }
+    let logouts = rows_of(&app, "logout").await;
+    assert_eq!(logouts.len(), 1, "{logouts:#?}");
+    assert_eq!(logouts[0].user_id.as_deref(), Some(alice.id.as_str()));
+    assert_eq!(
+        logouts[0].detail,
+        format!("session {} ended", login.session_id)
+    );
+
+    // Nor is a Logout of a session LogoutAll has already ended.
+    let other = app.login("alice", PASSWORD).await.expect("login");
+    app.client
+        .clone()
+        .logout_all(with_bearer(pb::LogoutAllRequest {}, &other.access_token))
+        .await
+        .expect("logout all");
+    logout(other.refresh_token.clone()).await;
+    assert_eq!(rows_of(&app, "logout").await.len(), 1);
 }
 
 async fn refresh_token_reuse_is_recorded_as_denied(backend: Backend) {
