@@ -402,6 +402,10 @@ impl AuthCore {
                 "client_id",
                 format!("must be at most {} bytes", client_secret::MAX_CLIENT_ID_LEN),
             ));
+        } else if let Some(why) = crate::validate::forbidden_char(client_id) {
+            // No client id holds one (authd makes them); a NUL would reach
+            // the query, which PostgreSQL refuses with an error.
+            violations.push(Violation::new("client_id", why));
         }
         let secret_len = client_secret.expose_secret().len();
         if secret_len == 0 {

@@ -20,6 +20,7 @@ on_both_backends!(
     every_service_account_rpc_needs_an_active_admin,
     a_service_token_verifies_as_its_service_account_with_no_session,
     an_unknown_client_id_and_a_wrong_secret_get_the_same_answer,
+    a_client_id_with_nul_or_control_characters_is_refused_before_any_query,
     token_requests_are_throttled_after_the_free_failures_like_logins,
     a_rotated_out_secret_works_during_the_overlap_and_not_after,
     a_deleted_service_accounts_token_stops_verifying,
@@ -340,6 +341,24 @@ async fn an_unknown_client_id_and_a_wrong_secret_get_the_same_answer(backend: Ba
     assert_eq!(wrong.message(), unknown.message());
     assert_eq!(wrong.details(), unknown.details());
     assert!(!wrong.message().contains(&ci.client_id));
+}
+
+/// A NUL used to reach the credentials query: PostgreSQL refuses it with
+/// an error that came back as `INTERNAL`. No client id holds one, so the
+/// field is simply invalid.
+async fn a_client_id_with_nul_or_control_characters_is_refused_before_any_query(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for client_id in ["sa-\0x", "sa-\u{1b}[2J", "sa-\u{202e}x"] {
+        let status = issue(&app, client_id, "authd_sa_whatever")
+            .await
+            .expect_err("a client id no account can have");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{client_id:?}: {status:?}"
+        );
+        assert!(status.message().contains("client_id"), "{status:?}");
+    }
 }
 
 async fn token_requests_are_throttled_after_the_free_failures_like_logins(backend: Backend) {
