@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
+
 REPO = Path(__file__).resolve().parents[3]
 POSTGRES = os.environ.get("AUTHD_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 START_TIMEOUT = 60.0
@@ -40,10 +42,6 @@ def binary() -> Path:
 
 
 def _admin_connection():  # type: ignore[no-untyped-def]
-    try:
-        import psycopg
-    except ImportError as error:  # pragma: no cover
-        raise AssertionError("psycopg is missing: pip install 'authd[test]'") from error
     try:
         return psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
@@ -166,7 +164,9 @@ class Authd:
             raise AssertionError(f"authd {' '.join(args)} failed: {done.stderr}")
         return done.stdout
 
-    def add_user(self, name: str, password: str, *, email: str | None = None, roles: Sequence[str] = ()) -> None:
+    def add_user(
+        self, name: str, password: str, *, email: str | None = None, roles: Sequence[str] = ()
+    ) -> None:
         """``authd user add`` with the password on stdin."""
         args = ["user", "add", name, "--password-stdin"]
         if email:

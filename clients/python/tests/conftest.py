@@ -72,5 +72,10 @@ def client(authd_server: Authd) -> Iterator[authd.Client]:
 @pytest.fixture
 def authd_settings(settings, authd_server: Authd) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """``settings.AUTHD`` for the shared server: no Verify cache, local users created."""
-    settings.AUTHD = {"TARGET": authd_server.target, "CREATE_USERS": True, "VERIFY_CACHE_SECONDS": 0, "TIMEOUT": SLOW}
+    settings.AUTHD = {
+        "TARGET": authd_server.target,
+        "CREATE_USERS": True,
+        "VERIFY_CACHE_SECONDS": 0,
+        "TIMEOUT": SLOW,
+    }
     return settings.AUTHD  # type: ignore[no-any-return]

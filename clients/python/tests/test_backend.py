@@ -50,7 +50,9 @@ def test_disabled_user_cannot_log_in(authd_server: Authd, person: Person) -> Non
     assert authenticate(None, username=person.username, password=person.password) is None
 
 
-def test_without_create_users_an_unknown_local_user_is_none(settings, authd_server: Authd, person: Person) -> None:  # type: ignore[no-untyped-def]
+def test_without_create_users_an_unknown_local_user_is_none(
+    settings, authd_server: Authd, person: Person
+) -> None:  # type: ignore[no-untyped-def]
     settings.AUTHD = {"TARGET": authd_server.target, "CREATE_USERS": False, "TIMEOUT": SLOW}
     assert authenticate(None, username=person.username, password=person.password) is None
     local = get_user_model().objects.create_user(person.username)
@@ -100,5 +102,7 @@ def test_login_view_hands_out_a_token_the_drf_view_accepts(person: Person) -> No
     me = web.get("/drf/me", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert me.status_code == 200
     assert me.json()["username"] == person.username
-    wrong = web.post("/login", {"username": person.username, "password": "nope nope"}, content_type="application/json")
+    wrong = web.post(
+        "/login", {"username": person.username, "password": "nope nope"}, content_type="application/json"
+    )
     assert wrong.status_code == 401

@@ -8,7 +8,7 @@ import json
 import grpc
 import pytest
 from authd_server import Authd
-from conftest import SLOW, Person
+from conftest import Person
 
 import authd
 import authd.aio
@@ -87,7 +87,9 @@ def test_asyncio_client_does_the_same(authd_server: Authd, person: Person) -> No
         async with authd.aio.Client(authd_server.target, timeout=5) as c:
             tokens = await c.login(person.username, person.password)
             assert (await c.verify(tokens.access_token)).valid
-            assert (await c.get_user(tokens.access_token, username=person.username)).username == person.username
+            assert (
+                await c.get_user(tokens.access_token, username=person.username)
+            ).username == person.username
             assert await c.logout_all(tokens.access_token) == 1
             assert (await c.verify(tokens.access_token)).reason == "SESSION_ENDED"
             with pytest.raises(authd.Unauthenticated):

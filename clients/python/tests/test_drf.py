@@ -23,7 +23,9 @@ def _get(path: str, authorization: str | None = None):  # type: ignore[no-untype
 
 @pytest.mark.usefixtures("authd_settings")
 @pytest.mark.parametrize("keyword", ["Bearer", "Token", "bearer"])
-def test_valid_token_gives_the_local_user_and_claims(client: authd.Client, person: Person, keyword: str) -> None:
+def test_valid_token_gives_the_local_user_and_claims(
+    client: authd.Client, person: Person, keyword: str
+) -> None:
     tokens = client.login(person.username, person.password)
     answer = _get("/drf/me", f"{keyword} {tokens.access_token}")
     assert answer.status_code == 200, answer.content
@@ -86,8 +88,15 @@ def test_no_header_or_another_scheme_is_left_to_others() -> None:
     _refused(_get("/drf/me"))
 
 
-def test_header_types_are_configurable(settings, authd_server: Authd, client: authd.Client, person: Person) -> None:  # type: ignore[no-untyped-def]
-    settings.AUTHD = {"TARGET": authd_server.target, "CREATE_USERS": True, "AUTH_HEADER_TYPES": ("JWT",), "TIMEOUT": SLOW}
+def test_header_types_are_configurable(
+    settings, authd_server: Authd, client: authd.Client, person: Person
+) -> None:  # type: ignore[no-untyped-def]
+    settings.AUTHD = {
+        "TARGET": authd_server.target,
+        "CREATE_USERS": True,
+        "AUTH_HEADER_TYPES": ("JWT",),
+        "TIMEOUT": SLOW,
+    }
     tokens = client.login(person.username, person.password)
     assert _get("/drf/me", f"JWT {tokens.access_token}").status_code == 200
     _refused(_get("/drf/me", f"Bearer {tokens.access_token}"))
@@ -96,7 +105,12 @@ def test_header_types_are_configurable(settings, authd_server: Authd, client: au
 def test_expired_token_is_refused(settings, make_authd, person: Person) -> None:  # type: ignore[no-untyped-def]
     server = make_authd("--access-token-ttl", "10s", "--leeway", "0s")
     server.add_user(person.username, person.password)
-    settings.AUTHD = {"TARGET": server.target, "CREATE_USERS": True, "VERIFY_CACHE_SECONDS": 60, "TIMEOUT": SLOW}
+    settings.AUTHD = {
+        "TARGET": server.target,
+        "CREATE_USERS": True,
+        "VERIFY_CACHE_SECONDS": 60,
+        "TIMEOUT": SLOW,
+    }
     with authd.Client(server.target, timeout=SLOW) as c:
         tokens = c.login(person.username, person.password)
     assert _get("/drf/me", f"Bearer {tokens.access_token}").status_code == 200
@@ -113,7 +127,12 @@ def test_expired_token_is_refused(settings, make_authd, person: Person) -> None:
 def test_valid_answers_are_cached_for_verify_cache_seconds_only(  # type: ignore[no-untyped-def]
     settings, authd_server: Authd, client: authd.Client, person: Person
 ) -> None:
-    settings.AUTHD = {"TARGET": authd_server.target, "CREATE_USERS": True, "VERIFY_CACHE_SECONDS": 2, "TIMEOUT": SLOW}
+    settings.AUTHD = {
+        "TARGET": authd_server.target,
+        "CREATE_USERS": True,
+        "VERIFY_CACHE_SECONDS": 2,
+        "TIMEOUT": SLOW,
+    }
     tokens = client.login(person.username, person.password)
     started = time.monotonic()
     assert _get("/drf/me", f"Bearer {tokens.access_token}").status_code == 200
@@ -131,7 +150,13 @@ def test_valid_answers_are_cached_for_verify_cache_seconds_only(  # type: ignore
 def test_authd_down_is_503_with_retry_after_never_anonymous(settings, make_authd, person: Person) -> None:  # type: ignore[no-untyped-def]
     server = make_authd()
     server.add_user(person.username, person.password)
-    settings.AUTHD = {"TARGET": server.target, "CREATE_USERS": True, "TIMEOUT": 5, "VERIFY_CACHE_SECONDS": 0, "RETRY_AFTER": 7}
+    settings.AUTHD = {
+        "TARGET": server.target,
+        "CREATE_USERS": True,
+        "TIMEOUT": 5,
+        "VERIFY_CACHE_SECONDS": 0,
+        "RETRY_AFTER": 7,
+    }
     with authd.Client(server.target, timeout=SLOW) as c:
         tokens = c.login(person.username, person.password)
     assert _get("/drf/me", f"Bearer {tokens.access_token}").status_code == 200

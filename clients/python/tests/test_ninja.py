@@ -51,7 +51,13 @@ def test_bad_headers_are_401(path: str, header: str) -> None:
 def test_authd_down_is_503_with_retry_after(settings, make_authd, person: Person, path: str) -> None:  # type: ignore[no-untyped-def]
     server = make_authd()
     server.add_user(person.username, person.password)
-    settings.AUTHD = {"TARGET": server.target, "CREATE_USERS": True, "TIMEOUT": 5, "VERIFY_CACHE_SECONDS": 0, "RETRY_AFTER": 3}
+    settings.AUTHD = {
+        "TARGET": server.target,
+        "CREATE_USERS": True,
+        "TIMEOUT": 5,
+        "VERIFY_CACHE_SECONDS": 0,
+        "RETRY_AFTER": 3,
+    }
     with authd.Client(server.target, timeout=SLOW) as c:
         tokens = c.login(person.username, person.password)
     assert _get(path, f"Bearer {tokens.access_token}").status_code == 200

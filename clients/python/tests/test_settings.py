@@ -30,7 +30,10 @@ from authd.django import conf
         ({"TARGET": "h:1", "AUTH_HEADER_TYPES": ("Bearer", 3)}, "'AUTH_HEADER_TYPES']"),
         ({"TARGET": "h:1", "TLS": "yes"}, "'TLS'] must be None, True or a dict"),
         ({"TARGET": "h:1", "TLS": {"CA": "x"}}, "'TLS'] has unknown keys"),
-        ({"TARGET": "h:1", "TLS": {"CA_FILE": "/no/such/ca.pem"}}, "CA_FILE '/no/such/ca.pem' is not a readable file"),
+        (
+            {"TARGET": "h:1", "TLS": {"CA_FILE": "/no/such/ca.pem"}},
+            "CA_FILE '/no/such/ca.pem' is not a readable file",
+        ),
         ({"TARGET": "h:1", "TARGETS": "h:1"}, "unknown keys ['TARGETS']"),
         ("127.0.0.1:50051", "must be a dict"),
     ],

@@ -30,4 +30,6 @@ def test_committed_stubs_match_the_proto(tmp_path: Path) -> None:
     )
     assert fresh_files == committed_files, "stub files differ: run python clients/python/scripts/generate.py"
     stale = [str(p) for p in fresh_files if (fresh / p).read_text() != (committed / p).read_text()]
-    assert not stale, f"stubs out of date with proto/ ({stale}): run python clients/python/scripts/generate.py"
+    assert not stale, (
+        f"stubs out of date with proto/ ({stale}): run python clients/python/scripts/generate.py"
+    )

@@ -128,9 +128,7 @@ class Client:
         """Ends one session: the refresh token's, or else the access token's."""
         request = auth_pb2.LogoutRequest(refresh_token=refresh_token or "")
         metadata = o.bearer(access_token) if access_token else ()
-        self._call(
-            "Logout", lambda t: self.stub.Logout(request, timeout=t, metadata=metadata), timeout
-        )
+        self._call("Logout", lambda t: self.stub.Logout(request, timeout=t, metadata=metadata), timeout)
 
     def logout_all(self, access_token: str, *, timeout: float | None = None) -> int:
         """Ends every session of the token's user; answers how many."""

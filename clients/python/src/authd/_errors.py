@@ -98,9 +98,7 @@ def _retry_after(metadata: object) -> int | None:
     return None
 
 
-def from_status(
-    code: grpc.StatusCode | None, message: str | None, trailing: object = None
-) -> AuthdError:
+def from_status(code: grpc.StatusCode | None, message: str | None, trailing: object = None) -> AuthdError:
     """The exception for a failed call's status (and trailing metadata)."""
     code = code or grpc.StatusCode.UNKNOWN
     cls = _BY_CODE.get(code, AuthdError)

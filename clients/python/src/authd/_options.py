@@ -102,11 +102,11 @@ def check_timeout(timeout: float) -> float:
 
 def user_selector(user_id: str | None, username: str | None) -> auth_pb2.GetUserRequest:
     """GetUser's request: exactly one of the two."""
-    if (user_id is None) == (username is None):
-        raise InvalidArgument("get_user: give exactly one of id and username")
-    if user_id is not None:
+    if user_id is not None and username is None:
         return auth_pb2.GetUserRequest(id=user_id)
-    return auth_pb2.GetUserRequest(username=username)
+    if username is not None and user_id is None:
+        return auth_pb2.GetUserRequest(username=username)
+    raise InvalidArgument("get_user: give exactly one of id and username")
 
 
 def login_tokens(answer: auth_pb2.LoginResponse) -> Tokens:
@@ -146,4 +146,6 @@ def service_tokens(answer: auth_pb2.IssueServiceTokenResponse) -> Tokens:
 
 def retryable(error: AuthdError, method: str) -> bool:
     """Whether a failed call may be sent again."""
-    return method in IDEMPOTENT and isinstance(error, Unavailable) and error.code == grpc.StatusCode.UNAVAILABLE
+    return (
+        method in IDEMPOTENT and isinstance(error, Unavailable) and error.code == grpc.StatusCode.UNAVAILABLE
+    )

@@ -55,7 +55,7 @@ class Client:
 
     async def close(self) -> None:
         """Closes the channel."""
-        await self._channel.close()
+        await self._channel.close(grace=None)
 
     async def __aenter__(self) -> Client:
         return self
@@ -68,9 +68,7 @@ class Client:
     def __repr__(self) -> str:
         return f"authd.aio.Client({self.target!r})"
 
-    async def _call(
-        self, method: str, send: Callable[[float], Awaitable[_T]], timeout: float | None
-    ) -> _T:
+    async def _call(self, method: str, send: Callable[[float], Awaitable[_T]], timeout: float | None) -> _T:
         deadline = o.check_timeout(timeout) if timeout is not None else self.timeout
         attempt = 0
         while True:
@@ -127,9 +125,7 @@ class Client:
         """Ends one session; see :meth:`authd.Client.logout`."""
         request = auth_pb2.LogoutRequest(refresh_token=refresh_token or "")
         metadata = o.bearer(access_token) if access_token else ()
-        await self._call(
-            "Logout", lambda t: self.stub.Logout(request, timeout=t, metadata=metadata), timeout
-        )
+        await self._call("Logout", lambda t: self.stub.Logout(request, timeout=t, metadata=metadata), timeout)
 
     async def logout_all(self, access_token: str, *, timeout: float | None = None) -> int:
         """Ends every session of the token's user; answers how many."""

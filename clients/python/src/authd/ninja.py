@@ -38,7 +38,7 @@ class AuthdUnavailableError(HttpError):
 def install(api: NinjaAPI) -> None:
     """Makes ``api`` answer :class:`AuthdUnavailableError` with a ``Retry-After`` header."""
 
-    def unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
+    def unavailable(request: HttpRequest, error: Any) -> HttpResponse:
         assert isinstance(error, AuthdUnavailableError)  # noqa: S101 (registered for it only)
         response = api.create_response(request, {"detail": error.message}, status=503)
         response["Retry-After"] = str(error.retry_after)
@@ -78,11 +78,11 @@ class AuthdBearer(HttpBearer):
 class AsyncAuthdBearer(HttpBearer):
     """For async ninja operations; see the module."""
 
-    async def __call__(self, request: HttpRequest) -> Any:  # type: ignore[override]
+    async def __call__(self, request: HttpRequest) -> Any:
         token = _token(request)
         return None if token is None else await self.authenticate(request, token)
 
-    async def authenticate(self, request: HttpRequest, token: str) -> Any:  # type: ignore[override]
+    async def authenticate(self, request: HttpRequest, token: str) -> Any:
         """The local principal of a valid token, else ``None`` (ninja's 401)."""
         try:
             user, claims = await _core.aprincipal(token)

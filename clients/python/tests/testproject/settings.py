@@ -1,6 +1,6 @@
 """The Django project the tests run: DRF, django-ninja and plain views behind authd."""
 
-SECRET_KEY = "tests-only-not-a-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 USE_TZ = True

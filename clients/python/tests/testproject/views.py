@@ -38,7 +38,7 @@ class Me(APIView):
 class Open(APIView):
     """DRF, open to anyone: a bad token is still a 401, authd down still a 503."""
 
-    permission_classes = [AllowAny]
+    permission_classes = (AllowAny,)
 
     def get(self, request: Request) -> Response:
         user = request.user

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from authd.django import conf
+
 
 class AuthdConfig(AppConfig):
     """Put ``"authd.django"`` in ``INSTALLED_APPS`` to have a bad ``settings.AUTHD``
@@ -15,7 +17,5 @@ class AuthdConfig(AppConfig):
 
     def ready(self) -> None:
         """Checks the settings."""
-        from authd.django import conf
-
         conf.reset()
         conf.get()

@@ -30,16 +30,19 @@ class AuthdBackend(ModelBackend):
     Permissions and ``get_user`` (sessions) are ``ModelBackend``'s: local.
     """
 
-    def _credentials(self, username: str | None, password: str | None, kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    def _credentials(
+        self, username: str | None, password: str | None, kwargs: dict[str, Any]
+    ) -> tuple[str, str] | None:
         if username is None:
-            username = kwargs.get(get_user_model().USERNAME_FIELD)
+            model: Any = get_user_model()
+            username = kwargs.get(model.USERNAME_FIELD)
         if not username or not password:
             return None
         return username, password
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self,
-        request: HttpRequest | None,
+        request: HttpRequest | None,  # noqa: ARG002 (Django's signature)
         username: str | None = None,
         password: str | None = None,
         **kwargs: Any,
@@ -52,11 +55,13 @@ class AuthdBackend(ModelBackend):
             tokens = conf.client().login(*credentials)
         except (authd.Unauthenticated, authd.InvalidArgument):
             return None
-        return self._local(tokens, _core.local_user(tokens.user, create=conf.get().create_users) if tokens.user else None)
+        return self._local(
+            tokens, _core.local_user(tokens.user, create=conf.get().create_users) if tokens.user else None
+        )
 
-    async def aauthenticate(  # type: ignore[override]
+    async def aauthenticate(
         self,
-        request: HttpRequest | None,
+        request: HttpRequest | None,  # noqa: ARG002 (Django's signature)
         username: str | None = None,
         password: str | None = None,
         **kwargs: Any,

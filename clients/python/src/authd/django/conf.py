@@ -4,7 +4,8 @@
 
     AUTHD = {
         "TARGET": "127.0.0.1:50051",        # authd's gRPC address, host:port
-        "TLS": None,                          # or {"CA_FILE": ..., "CERT_FILE": ..., "KEY_FILE": ..., "SERVER_NAME": ...}
+        "TLS": None,                          # True (system roots), or a dict:
+                                              # {"CA_FILE", "CERT_FILE", "KEY_FILE", "SERVER_NAME"}
         "TIMEOUT": 5.0,                       # seconds per call
         "RETRIES": 2,                         # extra tries of Verify on UNAVAILABLE (never of Login)
         "AUTH_HEADER_TYPES": ("Bearer", "Token"),  # Authorization keywords accepted
@@ -34,6 +35,7 @@ from django.core.signals import setting_changed
 
 import authd
 import authd.aio
+from authd.django import _cache
 
 _KEYS = frozenset(
     {
@@ -138,7 +140,9 @@ def parse(raw: object) -> Settings:
         or not types
         or not all(isinstance(t, str) and t and t.isascii() and " " not in t for t in types)
     ):
-        raise _bad("AUTH_HEADER_TYPES", f"must be a non-empty tuple of keywords like ('Bearer',), got {types!r}")
+        raise _bad(
+            "AUTH_HEADER_TYPES", f"must be a non-empty tuple of keywords like ('Bearer',), got {types!r}"
+        )
     create = raw.get("CREATE_USERS", False)
     if not isinstance(create, bool):
         raise _bad("CREATE_USERS", f"must be True or False, got {create!r}")
@@ -206,8 +210,6 @@ def reset() -> None:
             _client.close()
         _client = None
         _aio_clients.clear()
-    from authd.django import _cache
-
     _cache.clear()
 
 

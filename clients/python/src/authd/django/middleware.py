@@ -60,7 +60,7 @@ class AuthdMiddleware:
             resolve()
             return answer["claims"]
 
-        request.user = SimpleLazyObject(resolve)
+        request.user = SimpleLazyObject(resolve)  # type: ignore[assignment]
         request.authd_claims = SimpleLazyObject(claims)  # type: ignore[attr-defined]
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:  # noqa: ARG002
