@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,20 @@ def make_authd(tmp_path: Path, authd_server: Authd) -> Iterator[object]:
     for server, database in started:
         server.stop()
         database.drop()
+
+
+def eventually(check: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether ``check()`` turns true within ``seconds`` (tried every 0.2 s; errors count as false)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if check():
+                return True
+        except authd.AuthdError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from authd_server import Authd
-from conftest import SLOW, Person
+from conftest import SLOW, Person, eventually
 from rest_framework.test import APIClient
 
 import authd
@@ -166,7 +166,7 @@ def test_authd_down_is_503_with_retry_after_never_anonymous(settings, make_authd
         assert answer.status_code == 503, answer.content
         assert answer["Retry-After"] == "7"
     server.start()
-    assert _get("/drf/me", f"Bearer {tokens.access_token}").status_code == 200
+    assert eventually(lambda: _get("/drf/me", f"Bearer {tokens.access_token}").status_code == 200)
 
 
 @pytest.mark.usefixtures("authd_settings")

@@ -47,7 +47,7 @@ def test_bad_settings_name_the_key(value: object, message: str) -> None:
 def test_good_settings_have_defaults() -> None:
     s = conf.parse({"TARGET": "127.0.0.1:50051", "AUTH_HEADER_TYPES": "JWT", "TLS": True})
     assert s.auth_header_types == ("JWT",)
-    assert s.timeout == 2.0
+    assert s.timeout == 5.0
     assert s.tls is not None
     assert not s.create_users
     assert s.verify_cache_seconds == 2.0
