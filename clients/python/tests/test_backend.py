@@ -84,6 +84,28 @@ def test_unreachable_authd_raises_instead_of_trying_the_next_backend(settings, m
 
 
 @pytest.mark.usefixtures("authd_settings")
+def test_a_throttled_login_raises_with_retry_after(person: Person) -> None:
+    # authd's default: 5 free failures per login name, then a block of 1 s,
+    # doubling with each further failure. A slow machine may outlast the
+    # first blocks, so fail until the right password is refused too.
+    refused: authd.ResourceExhausted | None = None
+    for _ in range(12):
+        try:
+            assert authenticate(None, username=person.username, password="a wrong guess") is None
+            continue
+        except authd.ResourceExhausted:
+            pass
+        try:
+            authenticate(None, username=person.username, password=person.password)
+        except authd.ResourceExhausted as error:
+            refused = error
+            break
+    assert refused is not None, "the right password was never throttled"
+    assert refused.retry_after is not None
+    assert refused.retry_after >= 1
+
+
+@pytest.mark.usefixtures("authd_settings")
 def test_aauthenticate_logs_in_for_async_views(person: Person) -> None:
     user = async_to_sync(aauthenticate)(None, username=person.username, password=person.password)
     assert user is not None

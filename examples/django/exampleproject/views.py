@@ -22,7 +22,11 @@ class Login(APIView):
                 username=request.data.get("username"),
                 password=request.data.get("password"),
             )
-        except authd.Unavailable:
+        except authd.ResourceExhausted as throttled:
+            # Too many failed logins for this name or address: authd says when to retry.
+            wait = str(throttled.retry_after or 1)
+            return Response({"detail": "too many attempts"}, status=429, headers={"Retry-After": wait})
+        except authd.AuthdError:
             return Response({"detail": "authentication service unavailable"}, status=503)
         if user is None:
             return Response({"detail": "wrong username or password"}, status=401)
