@@ -62,13 +62,21 @@ use super::HttpState;
 use crate::error::Error;
 use crate::grpc::status;
 use crate::metrics::Method;
-use crate::service::ClientInfo;
+use crate::service::{ClientCredentials, ClientInfo};
 
+pub mod introspect;
+pub mod revoke;
 pub mod token;
 
 /// The largest token request body: a client id, a 256-bit secret and an
 /// audience fit many times over; anything bigger is not a token request.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The largest body of an introspection or revocation request: a token of
+/// the largest size Verify reads ([`crate::token::MAX_TOKEN_BYTES`]),
+/// percent-encoded, and the client's credentials fit; anything bigger is
+/// refused before it is read.
+pub const MAX_TOKEN_FORM_BYTES: usize = 64 * 1024;
 
 /// The `WWW-Authenticate` challenge of every 401 (§5.2).
 pub const CHALLENGE: &str = "Basic realm=\"authd\"";
@@ -480,6 +488,30 @@ fn credentials(
              or client_id and client_secret in the body",
         )),
     }
+}
+
+/// The client's [`credentials`] and where it called from, for the service.
+fn client_credentials(
+    state: &HttpState,
+    parts: &axum::http::request::Parts,
+    params: &mut Params,
+) -> Result<ClientCredentials, Refusal> {
+    let (client_id, client_secret) = credentials(&parts.headers, params)?;
+    let peer = parts.extensions.get::<Peer>().map(|p| p.0);
+    Ok(ClientCredentials {
+        client_id,
+        client_secret,
+        client: client_info(state, peer, &parts.headers),
+    })
+}
+
+/// The `token` parameter of an introspection or revocation request.
+fn required_token(params: &mut Params, rule: &str) -> Result<SecretString, Refusal> {
+    params.take_secret("token").ok_or_else(|| {
+        Refusal::invalid_request(format!(
+            "`token` is missing; send the token as token=... ({rule})"
+        ))
+    })
 }
 
 /// The id and secret of an `Authorization: Basic` header (§2.3.1): base64
