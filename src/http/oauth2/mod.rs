@@ -3,6 +3,10 @@
 //! - [`token`]: `POST /oauth2/token`, the client credentials grant (RFC 6749
 //!   §4.4), so any OAuth2 client library gets an authd access token with no
 //!   gRPC.
+//! - [`introspect`]: `POST /oauth2/introspect`, token introspection (RFC
+//!   7662): is this token active, and whose.
+//! - [`revoke`]: `POST /oauth2/revoke`, token revocation (RFC 7009): end
+//!   the token's session.
 //!
 //! Adapter only: each endpoint unpacks the form and the client's
 //! credentials, calls one [`AuthCore`](crate::service::AuthCore) method
