@@ -140,11 +140,15 @@ pub enum Method {
     DeleteServiceAccount,
     /// `POST /oauth2/token` on the HTTP listener (client credentials).
     OAuth2Token,
+    /// `POST /oauth2/introspect` on the HTTP listener (RFC 7662).
+    OAuth2Introspect,
+    /// `POST /oauth2/revoke` on the HTTP listener (RFC 7009).
+    OAuth2Revoke,
 }
 
 impl Method {
     /// Every method, in label order.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::Login,
         Self::Verify,
         Self::GetUser,
@@ -169,6 +173,8 @@ impl Method {
         Self::RotateServiceAccountSecret,
         Self::DeleteServiceAccount,
         Self::OAuth2Token,
+        Self::OAuth2Introspect,
+        Self::OAuth2Revoke,
     ];
 
     /// The method's name, as in the `.proto` and the `method` label.
@@ -199,6 +205,8 @@ impl Method {
             Self::RotateServiceAccountSecret => "RotateServiceAccountSecret",
             Self::DeleteServiceAccount => "DeleteServiceAccount",
             Self::OAuth2Token => "OAuth2Token",
+            Self::OAuth2Introspect => "OAuth2Introspect",
+            Self::OAuth2Revoke => "OAuth2Revoke",
         }
     }
 }

@@ -25,6 +25,7 @@ mod floods;
 mod get_user;
 mod http;
 mod interop;
+mod introspect;
 mod key_store;
 mod limits;
 mod log_capture;
