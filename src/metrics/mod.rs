@@ -133,11 +133,13 @@ pub enum Method {
     DeleteServiceAccount,
     /// `POST /oauth2/token` on the HTTP listener (client credentials).
     OAuth2Token,
+    /// `/auth/verify` on the HTTP listener (forward-auth for nginx, Caddy, Traefik).
+    ForwardAuth,
 }
 
 impl Method {
     /// Every method, in label order.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::Login,
         Self::Verify,
         Self::GetUser,
@@ -162,6 +164,7 @@ impl Method {
         Self::RotateServiceAccountSecret,
         Self::DeleteServiceAccount,
         Self::OAuth2Token,
+        Self::ForwardAuth,
     ];
 
     /// The method's name, as in the `.proto` and the `method` label.
@@ -192,6 +195,7 @@ impl Method {
             Self::RotateServiceAccountSecret => "RotateServiceAccountSecret",
             Self::DeleteServiceAccount => "DeleteServiceAccount",
             Self::OAuth2Token => "OAuth2Token",
+            Self::ForwardAuth => "ForwardAuth",
         }
     }
 }
