@@ -320,7 +320,8 @@ mod tests {
     }
 }
 
-/// Names of the request headers ext_authz sets on allowed requests (lower case).
+/// Names of the request headers ext_authz sets on allowed requests, and
+/// forward-auth (`http::forward_auth`) answers with (lower case).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtAuthzHeaders {
     /// Carries the user id.
@@ -397,27 +398,28 @@ impl Default for ExtAuthzHeaders {
     }
 }
 
-/// The identity headers ext_authz sets, as settings.
+/// The identity headers ext_authz and forward-auth set, as settings (one
+/// group for both doors, so they name the caller alike).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExtAuthzSettings {
-    /// ext_authz: request header carrying the user id to the upstream.
+    /// ext_authz and forward-auth: request header carrying the user id upstream.
     #[arg(long, env = "AUTHD_EXT_AUTHZ_USER_ID_HEADER", default_value = "x-authd-user-id",
           value_parser = header_name)]
     pub ext_authz_user_id_header: String,
 
-    /// ext_authz: request header carrying the username.
+    /// ext_authz and forward-auth: request header carrying the username.
     #[arg(long, env = "AUTHD_EXT_AUTHZ_USERNAME_HEADER", default_value = "x-authd-username",
           value_parser = header_name)]
     pub ext_authz_username_header: String,
 
-    /// ext_authz: request header carrying the roles, comma-separated.
+    /// ext_authz and forward-auth: request header carrying the roles, comma-separated.
     #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", default_value = "x-authd-roles",
           value_parser = header_name)]
     pub ext_authz_roles_header: String,
 
-    /// ext_authz: request header carrying the kind of principal, `user` or
-    /// `service_account` (for a service account the user-id header carries
-    /// its id and the username header its name).
+    /// ext_authz and forward-auth: request header carrying the kind of principal,
+    /// `user` or `service_account` (for a service account the user-id header
+    /// carries its id and the username header its name).
     #[arg(long, env = "AUTHD_EXT_AUTHZ_PRINCIPAL_TYPE_HEADER",
           default_value = "x-authd-principal-type", value_parser = header_name)]
     pub ext_authz_principal_type_header: String,

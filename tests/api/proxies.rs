@@ -10,6 +10,7 @@
 //! HTTP server that answers every request with the request head it
 //! received, so a test sees exactly which headers the proxy passed on.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,7 +43,9 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream address");
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&requests);
@@ -137,14 +140,19 @@ pub struct Proxy {
 }
 
 /// The example configuration of `kind` with the test's addresses.
-pub fn example_config(kind: Kind, proxy: SocketAddr, authd: SocketAddr, upstream: SocketAddr) -> String {
+pub fn example_config(
+    kind: Kind,
+    proxy: SocketAddr,
+    authd: SocketAddr,
+    upstream: SocketAddr,
+) -> String {
     let file = match kind {
         Kind::Nginx => "examples/nginx/authd.conf",
         Kind::Caddy => "examples/caddy/Caddyfile",
     };
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     for example in [EXAMPLE_PROXY, EXAMPLE_AUTHD, EXAMPLE_UPSTREAM] {
         assert!(text.contains(example), "{file} names {example}");
     }
@@ -241,7 +249,11 @@ fn start_nginx(dir: &Path, site: &str) -> Child {
     std::fs::write(dir.join("authd.conf"), site).expect("write the site");
     // As root, nginx would switch its workers to the compiled-in user;
     // name an unprivileged one. Otherwise the directive only draws a warning.
-    let user = if is_root() { "user nobody nogroup;" } else { "" };
+    let user = if is_root() {
+        "user nobody nogroup;"
+    } else {
+        ""
+    };
     let main = format!(
         "daemon off;\n{user}\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
          events {{ worker_connections 64; }}\n\
@@ -300,14 +312,16 @@ async fn wait_until_listening(child: &mut Child, addr: SocketAddr) -> Result<(),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(format!("it did not listen on {addr} within {START_TIMEOUT:?}"))
+    Err(format!(
+        "it did not listen on {addr} within {START_TIMEOUT:?}"
+    ))
 }
 
 fn logs(kind: Kind, dir: &Path) -> String {
     let mut out = String::new();
     for file in ["stderr.log", "error.log"] {
         if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
-            out.push_str(&format!("--- {} {file}:\n{text}\n", kind.name()));
+            let _ = write!(out, "--- {} {file}:\n{text}\n", kind.name());
         }
     }
     out
