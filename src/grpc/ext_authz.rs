@@ -398,8 +398,7 @@ impl Default for ExtAuthzHeaders {
     }
 }
 
-/// The identity headers ext_authz and forward-auth set, as settings (one
-/// group for both doors, so they name the caller alike).
+/// The identity headers ext_authz and forward-auth set, as settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExtAuthzSettings {
     /// ext_authz and forward-auth: request header carrying the user id upstream.
