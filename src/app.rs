@@ -633,6 +633,7 @@ impl App {
                 tls: self.tls.is_some(),
                 core: self.core.clone(),
                 trusted_proxies: self.config.throttle.trusted_proxies.clone(),
+                identity_headers: self.config.ext_authz.headers(),
             });
             let tls = self
                 .tls

@@ -144,11 +144,13 @@ pub enum Method {
     OAuth2Introspect,
     /// `POST /oauth2/revoke` on the HTTP listener (RFC 7009).
     OAuth2Revoke,
+    /// `/auth/verify` on the HTTP listener (forward-auth for nginx, Caddy, Traefik).
+    ForwardAuth,
 }
 
 impl Method {
     /// Every method, in label order.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::Login,
         Self::Verify,
         Self::GetUser,
@@ -175,6 +177,7 @@ impl Method {
         Self::OAuth2Token,
         Self::OAuth2Introspect,
         Self::OAuth2Revoke,
+        Self::ForwardAuth,
     ];
 
     /// The method's name, as in the `.proto` and the `method` label.
@@ -207,6 +210,7 @@ impl Method {
             Self::OAuth2Token => "OAuth2Token",
             Self::OAuth2Introspect => "OAuth2Introspect",
             Self::OAuth2Revoke => "OAuth2Revoke",
+            Self::ForwardAuth => "ForwardAuth",
         }
     }
 }
