@@ -26,7 +26,8 @@
 //!   `login` (with throttling), `change_password` (the user's own, through Login's throttle and
 //!   hashing pool), `sessions` (refresh, logout, revoke), `verify` (verify and
 //!   authenticate, users' and service accounts' tokens), `users` (GetUser, the admin check),
-//!   `service_accounts` (machine identities: administration, client-credentials tokens); the shared
+//!   `service_accounts` (machine identities: administration, client-credentials tokens), `oauth`
+//!   (RFC 7662 introspection and RFC 7009 revocation for authenticated OAuth2 clients); the shared
 //!   context (store, hasher, clock, cache) in `mod.rs`.
 //!   `now` is a parameter, read by the adapters from the clock.
 //! - [`cache`]: the per-replica user/session/service-account cache behind Verify, kept current by the store's change
@@ -54,7 +55,8 @@
 //! - [`readiness`]: started, database up, stopping, held nowhere else: what gRPC health, `/readyz`,
 //!   the start-up gate, the key refresher and the drain read.
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics, `http::oauth2`'s
-//!   `POST /oauth2/token`, the OAuth2 client credentials grant, and `http::forward_auth`'s
+//!   endpoints: `token` the client credentials grant, `introspect` RFC 7662, `revoke` RFC 7009,
+//!   sharing one client authentication, form parser and error mapping; and `http::forward_auth`'s
 //!   `/auth/verify`, forward-auth for nginx, Caddy and Traefik); adapter only.
 //! - [`metrics`]: the Prometheus series each app owns (on `prometheus-client`): RPC
 //!   handles recorded lock-free, the subsystems' own counters read at scrape time.

@@ -26,6 +26,7 @@ mod forward_auth;
 mod get_user;
 mod http;
 mod interop;
+mod introspect;
 mod key_store;
 mod limits;
 mod log_capture;
