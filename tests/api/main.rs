@@ -23,6 +23,7 @@ mod ext_authz;
 mod faults;
 mod floods;
 mod get_user;
+mod grpc_web;
 mod http;
 mod interop;
 mod key_store;
