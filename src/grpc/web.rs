@@ -27,9 +27,17 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, HeaderValue, Method, Response, header};
 pub use tonic_web::GrpcWebLayer;
+use tower::layer::util::Stack;
+use tower::util::MapResponseLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The answers the gRPC server's services give (gRPC-Web's or native).
+type Answer = Response<tonic::body::Body>;
+
+/// The CORS layers: tower-http's, wrapped in [`refused_origin_gets_nothing`].
+pub type CorsLayers = Stack<CorsLayer, MapResponseLayer<fn(Answer) -> Answer>>;
 
 /// Request headers a gRPC-Web client may send cross-origin (answered in a
 /// preflight's `Access-Control-Allow-Headers`): the bearer token, the
@@ -64,25 +72,45 @@ pub struct GrpcWebSettings {
 }
 
 impl GrpcWebSettings {
-    /// The CORS layer answering preflights and marking answers for the
+    /// The CORS layers answering preflights and marking answers for the
     /// allowed origins; `None` when the list is empty, so that no CORS
     /// header at all is sent.
     #[must_use]
-    pub fn cors_layer(&self) -> Option<CorsLayer> {
+    pub fn cors_layer(&self) -> Option<CorsLayers> {
         if self.grpc_web_allowed_origins.is_empty() {
             return None;
         }
         let origins = self.grpc_web_allowed_origins.iter().map(|o| o.0.clone());
-        Some(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                // gRPC-Web calls are POSTs; a preflight asks for nothing else.
-                .allow_methods([Method::POST])
-                .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
-                .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
-                .max_age(PREFLIGHT_MAX_AGE),
-        )
+        let cors = CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            // gRPC-Web calls are POSTs; a preflight asks for nothing else.
+            .allow_methods([Method::POST])
+            .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
+            .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+            .max_age(PREFLIGHT_MAX_AGE);
+        let strip: fn(Answer) -> Answer = refused_origin_gets_nothing;
+        Some(Stack::new(cors, MapResponseLayer::new(strip)))
     }
+}
+
+/// tower-http answers a preflight's methods and headers whatever the
+/// origin, and says no only by leaving out `Access-Control-Allow-Origin`;
+/// an answer without it here loses the other `Access-Control-*` headers
+/// too, so a refused origin is told nothing about what authd accepts.
+fn refused_origin_gets_nothing(mut answer: Answer) -> Answer {
+    let headers = answer.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+        ] {
+            headers.remove(name);
+        }
+    }
+    answer
 }
 
 /// One allowed web origin, as browsers send it in `Origin`: lower-case
@@ -121,7 +149,10 @@ fn origin(text: &str) -> Result<Origin, String> {
     }
     let lower = text.to_ascii_lowercase();
     let Some((scheme, rest)) = lower.split_once("://") else {
-        return Err(format!("`{}` is not an origin; {example}", text.escape_debug()));
+        return Err(format!(
+            "`{}` is not an origin; {example}",
+            text.escape_debug()
+        ));
     };
     if scheme != "http" && scheme != "https" {
         return Err(format!(
@@ -133,7 +164,9 @@ fn origin(text: &str) -> Result<Origin, String> {
     let (host, port) = match rest.strip_prefix('[').and_then(|v6| v6.split_once(']')) {
         Some((v6, "")) => (v6, None),
         Some((v6, after)) => (v6, Some(after.strip_prefix(':').unwrap_or("x"))),
-        None => rest.split_once(':').map_or((rest, None), |(h, p)| (h, Some(p))),
+        None => rest
+            .split_once(':')
+            .map_or((rest, None), |(h, p)| (h, Some(p))),
     };
     let host_ok = !host.is_empty()
         && host
@@ -166,19 +199,35 @@ mod tests {
             ("https://[::1]:8443", "https://[::1]:8443"),
             ("https://[::1]", "https://[::1]"),
         ] {
-            assert_eq!(given.parse::<Origin>().map(|o| o.as_str().to_owned()), Ok(kept.to_owned()));
+            assert_eq!(
+                given.parse::<Origin>().map(|o| o.as_str().to_owned()),
+                Ok(kept.to_owned())
+            );
         }
     }
 
     #[test]
     fn a_wildcard_path_or_other_scheme_is_refused_with_a_fix() {
         let star = origin("*").unwrap_err();
-        assert!(star.contains("every web page") && star.contains("https://"), "{star}");
+        assert!(
+            star.contains("every web page") && star.contains("https://"),
+            "{star}"
+        );
         let path = origin("https://app.example.com/").unwrap_err();
         assert!(path.contains("no path"), "{path}");
-        for bad in ["app.example.com", "ftp://x", "https://", "https://a:0", "https://a:99999", "null"] {
+        for bad in [
+            "app.example.com",
+            "ftp://x",
+            "https://",
+            "https://a:0",
+            "https://a:99999",
+            "null",
+        ] {
             let refused = origin(bad).unwrap_err();
-            assert!(refused.contains("https://app.example.com"), "{bad}: {refused}");
+            assert!(
+                refused.contains("https://app.example.com"),
+                "{bad}: {refused}"
+            );
         }
     }
 

@@ -150,7 +150,10 @@ async fn an_npm_grpc_web_client_logs_in_verifies_and_reads_its_user_over_http1()
     // The actual (not preflight) answer to an allowed origin: readable by
     // the page, with the status headers exposed.
     assert_eq!(login["allowOrigin"], ALLOWED, "{answers}");
-    let exposed = login["exposeHeaders"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let exposed = login["exposeHeaders"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
         assert!(exposed.contains(name), "{name} not exposed: {answers}");
     }
@@ -161,8 +164,14 @@ async fn an_npm_grpc_web_client_logs_in_verifies_and_reads_its_user_over_http1()
     assert_eq!(answers["getUser"]["roles"][0], "reader", "{answers}");
     // Refusals travel as gRPC-Web statuses the client reads.
     assert_eq!(answers["getUserWithoutToken"]["ok"], false, "{answers}");
-    assert_eq!(answers["getUserWithoutToken"]["codeName"], "Unauthenticated", "{answers}");
-    assert_eq!(answers["wrongPassword"]["codeName"], "Unauthenticated", "{answers}");
+    assert_eq!(
+        answers["getUserWithoutToken"]["codeName"], "Unauthenticated",
+        "{answers}"
+    );
+    assert_eq!(
+        answers["wrongPassword"]["codeName"], "Unauthenticated",
+        "{answers}"
+    );
 
     // The session it started is a real one.
     let session = answers["login"]["sessionId"].as_str().unwrap();
@@ -211,14 +220,34 @@ async fn a_preflight_from_an_allowed_origin_allows_the_grpc_web_headers() {
     let (_app, addr) = app_allowing(&format!("https://app.example.com,{ALLOWED}")).await;
     let (status, headers) = http1(addr, &preflight(ALLOWED)).await;
     assert!((200..300).contains(&status), "{status} {headers:?}");
-    assert_eq!(header(&headers, "access-control-allow-origin"), Some(ALLOWED), "{headers:?}");
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some(ALLOWED),
+        "{headers:?}"
+    );
     let allowed = list(&headers, "access-control-allow-headers");
-    for name in ["authorization", "content-type", "x-grpc-web", "x-user-agent", "grpc-timeout"] {
-        assert!(allowed.contains(&name.to_owned()), "{name} not allowed: {headers:?}");
+    for name in [
+        "authorization",
+        "content-type",
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+    ] {
+        assert!(
+            allowed.contains(&name.to_owned()),
+            "{name} not allowed: {headers:?}"
+        );
     }
-    assert!(list(&headers, "access-control-allow-methods").contains(&"post".to_owned()), "{headers:?}");
+    assert!(
+        list(&headers, "access-control-allow-methods").contains(&"post".to_owned()),
+        "{headers:?}"
+    );
     // No cookies are read, so none are invited.
-    assert_eq!(header(&headers, "access-control-allow-credentials"), None, "{headers:?}");
+    assert_eq!(
+        header(&headers, "access-control-allow-credentials"),
+        None,
+        "{headers:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +264,9 @@ async fn a_preflight_from_a_refused_origin_or_without_an_allow_list_allows_nothi
     let (_app, addr) = app_allowing("").await;
     let (_, headers) = http1(addr, &preflight(ALLOWED)).await;
     assert!(
-        !headers.iter().any(|(k, _)| k.starts_with("access-control-")),
+        !headers
+            .iter()
+            .any(|(k, _)| k.starts_with("access-control-")),
         "CORS headers without an allow-list: {headers:?}"
     );
 }
@@ -256,19 +287,34 @@ fn a_wildcard_origin_is_refused_at_start_up_naming_the_setting() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     for err in [
-        serve(&["--grpc-web-allowed-origins", "https://app.example.com,*"], &[]),
+        serve(
+            &["--grpc-web-allowed-origins", "https://app.example.com,*"],
+            &[],
+        ),
         serve(&[], &[("AUTHD_GRPC_WEB_ALLOWED_ORIGINS", "*")]),
     ] {
-        assert!(err.contains("grpc-web-allowed-origins") || err.contains("AUTHD_GRPC_WEB_ALLOWED_ORIGINS"), "{err}");
-        assert!(err.contains("every web page") && err.contains("https://app.example.com"), "{err}");
+        assert!(
+            err.contains("grpc-web-allowed-origins")
+                || err.contains("AUTHD_GRPC_WEB_ALLOWED_ORIGINS"),
+            "{err}"
+        );
+        assert!(
+            err.contains("every web page") && err.contains("https://app.example.com"),
+            "{err}"
+        );
     }
-    let err = serve(&["--grpc-web-allowed-origins", "https://app.example.com/"], &[]);
+    let err = serve(
+        &["--grpc-web-allowed-origins", "https://app.example.com/"],
+        &[],
+    );
     assert!(err.contains("no path"), "{err}");
 }
 
 #[test]
 fn the_allow_list_comes_from_a_flag_or_a_config_file_list() {
-    let parse = |args: &[&str]| match authd::cli::parse_from(std::iter::once("authd").chain(args.iter().copied())) {
+    let parse = |args: &[&str]| match authd::cli::parse_from(
+        std::iter::once("authd").chain(args.iter().copied()),
+    ) {
         Ok((cli, _)) => cli
             .config
             .grpc_web
@@ -279,7 +325,10 @@ fn the_allow_list_comes_from_a_flag_or_a_config_file_list() {
         Err(_) => panic!("{args:?} parses"),
     };
     assert_eq!(
-        parse(&["--grpc-web-allowed-origins", "https://App.Example.com, http://localhost:5173"]),
+        parse(&[
+            "--grpc-web-allowed-origins",
+            "https://App.Example.com, http://localhost:5173"
+        ]),
         ["https://app.example.com", "http://localhost:5173"]
     );
     let dir = tempfile::tempdir().expect("dir");
