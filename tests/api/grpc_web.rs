@@ -1,6 +1,6 @@
 //! gRPC-Web on the gRPC port: a real npm client (Connect's gRPC-Web
 //! transport, `tests/grpc-web/client.mjs`) logs in, verifies and reads its
-//! user over HTTP/1.1 and HTTP/2; the CORS answers a browser relies on
+//! user over HTTP/1.1 and HTTP/2, plaintext and TLS; the CORS answers a browser relies on
 //! (preflights from an allowed and a refused origin, raw HTTP/1.1); an
 //! oversized gRPC-Web request; and the `*` origin refused at start-up.
 
@@ -42,6 +42,16 @@ fn client_dir() -> PathBuf {
 /// Runs `client.mjs` against `addr` as `username` (password [`PASSWORD`])
 /// with `extra` arguments; returns the JSON it prints.
 async fn run_client(addr: SocketAddr, username: &str, extra: &[&str]) -> serde_json::Value {
+    run_client_at(&format!("http://{addr}"), username, extra, None).await
+}
+
+/// [`run_client`] against `url`, trusting the CA in `ca_file` if given.
+async fn run_client_at(
+    url: &str,
+    username: &str,
+    extra: &[&str],
+    ca_file: Option<PathBuf>,
+) -> serde_json::Value {
     let dir = client_dir();
     assert!(
         dir.join("node_modules/@connectrpc/connect-node").is_dir(),
@@ -57,11 +67,14 @@ async fn run_client(addr: SocketAddr, username: &str, extra: &[&str]) -> serde_j
     command
         .current_dir(&dir)
         .arg("client.mjs")
-        .args(["--url", &format!("http://{addr}"), "--username", username])
+        .args(["--url", url, "--username", username])
         .arg("--descriptors")
         .arg(&descriptors)
         .args(extra)
         .env("AUTHD_TEST_PASSWORD", PASSWORD);
+    if let Some(ca) = ca_file {
+        command.env("NODE_EXTRA_CA_CERTS", ca);
+    }
     let run = tokio::task::spawn_blocking(move || command.output());
     let out = tokio::time::timeout(BOUND, run)
         .await
@@ -191,6 +204,27 @@ async fn without_an_allow_list_grpc_web_works_over_http2_with_no_cors_headers() 
     assert!(answers["login"]["exposeHeaders"].is_null(), "{answers}");
     // Native gRPC on the same port is unchanged.
     assert!(app.login("h2web", PASSWORD).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_works_over_tls_on_http2_and_http1() {
+    let pki = crate::tls::Pki::new();
+    let (app, addr) = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.tls = pki.server_settings(false))
+        .endpoint(|addr| pki.endpoint(addr, None))
+        .spawn_with_addr()
+        .await;
+    app.create_user("tlsweb", &[]).await;
+    let url = format!("https://localhost:{}", addr.port());
+    for http in ["2", "1.1"] {
+        let answers =
+            run_client_at(&url, "tlsweb", &["--http", http], Some(pki.path("ca.pem"))).await;
+        assert_eq!(answers["login"]["ok"], true, "HTTP/{http}: {answers}");
+        assert_eq!(answers["verify"]["valid"], true, "HTTP/{http}: {answers}");
+        assert_eq!(answers["getUser"]["username"], "tlsweb", "HTTP/{http}: {answers}");
+    }
+    // Native gRPC over TLS on the same port is unchanged.
+    assert!(app.login("tlsweb", PASSWORD).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

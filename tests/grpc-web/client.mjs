@@ -48,6 +48,8 @@ if (!service) {
 const transport = createGrpcWebTransport({
   baseUrl: args.url,
   httpVersion: args.http === "2" ? "2" : "1.1",
+  // Sent as `grpc-timeout`; also bounds the run.
+  defaultTimeoutMs: 30_000,
 });
 const client = createClient(service, transport);
 
