@@ -221,7 +221,10 @@ async fn grpc_web_works_over_tls_on_http2_and_http1() {
             run_client_at(&url, "tlsweb", &["--http", http], Some(pki.path("ca.pem"))).await;
         assert_eq!(answers["login"]["ok"], true, "HTTP/{http}: {answers}");
         assert_eq!(answers["verify"]["valid"], true, "HTTP/{http}: {answers}");
-        assert_eq!(answers["getUser"]["username"], "tlsweb", "HTTP/{http}: {answers}");
+        assert_eq!(
+            answers["getUser"]["username"], "tlsweb",
+            "HTTP/{http}: {answers}"
+        );
     }
     // Native gRPC over TLS on the same port is unchanged.
     assert!(app.login("tlsweb", PASSWORD).await.is_ok());
