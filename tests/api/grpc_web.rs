@@ -359,7 +359,8 @@ fn the_allow_list_comes_from_a_flag_or_a_config_file_list() {
             .iter()
             .map(|o| o.as_str().to_owned())
             .collect::<Vec<_>>(),
-        Err(_) => panic!("{args:?} parses"),
+        Err(authd::cli::ParseFailure::Config(e)) => panic!("{args:?}: {e}"),
+        Err(authd::cli::ParseFailure::Clap(e)) => panic!("{args:?}: {e}"),
     };
     assert_eq!(
         parse(&[
