@@ -18,7 +18,9 @@
 //! port until the shutdown future resolves, then reports NOT_SERVING, lets
 //! in-flight calls finish within the grace period and closes the pool.
 //!
-//! The same port serves Envoy's ext_authz `Authorization/Check`. Alongside,
+//! The same port serves Envoy's ext_authz `Authorization/Check`, and
+//! gRPC-Web for browsers (HTTP/1.1 or HTTP/2, CORS from an allow-list, see
+//! [`crate::grpc::web`]). Alongside,
 //! the HTTP listener (its own port, off-able) serves JWKS, discovery,
 //! health and metrics, and a background task keeps the signing keys in step
 //! with the database (see [`crate::token::rotation`]).
@@ -374,6 +376,10 @@ impl App {
         let max_message = self.config.server.max_message_bytes;
         let admin_clients = AdminClients::new(self.config.tls.admin_clients.clone());
         let server = transport(&self.config.server, self.tls.as_ref())?
+            // CORS outside gRPC-Web: it answers preflights itself and marks
+            // the answers to allowed origins (see `grpc::web`).
+            .layer(tower::util::option_layer(self.config.grpc_web.cors_layer()))
+            .layer(crate::grpc::web::GrpcWebLayer::new())
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
@@ -482,7 +488,10 @@ fn transport(
             .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
     }
     // TCP_NODELAY is set on each accepted socket in `run_until_stopped`.
+    // HTTP/1.1 too, for gRPC-Web from browsers (`grpc::web`); native gRPC
+    // stays HTTP/2, and over TLS ALPN offers only h2.
     Ok(builder
+        .accept_http1(true)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)

@@ -316,7 +316,9 @@ pub enum UserCommand {
 pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
     let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.config)));
     match command {
-        Command::Serve(config) => serve(*config, sources).await,
+        // Boxed: the server's future (gRPC-Web and CORS layers included) is
+        // too big to sit on this one's stack.
+        Command::Serve(config) => Box::pin(serve(*config, sources)).await,
         Command::Migrate(admin) => {
             let store = open_admin(&admin, sources, Open::Migrated).await?;
             store.close().await;

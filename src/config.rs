@@ -5,7 +5,7 @@
 //!
 //! Each setting is one typed field of a `clap::Args` group owned by its
 //! subsystem (`store::StoreSettings`, `password::settings`, `token::settings`,
-//! `throttle`, `tls`, `grpc::ext_authz`, `telemetry`, `app::settings`): its
+//! `throttle`, `tls`, `grpc::ext_authz`, `grpc::web`, `telemetry`, `app::settings`): its
 //! `///` doc is the help, `#[arg(long, env = "AUTHD_...", default_value =
 //! "...", value_parser = ...)]` the flag, variable, default and check, its
 //! name the file key and its type the checked value (shared parsers in
@@ -88,6 +88,9 @@ pub struct Config {
     /// ext_authz identity headers.
     #[command(flatten)]
     pub ext_authz: grpc::ext_authz::ExtAuthzSettings,
+    /// gRPC-Web: the browser origins allowed (CORS).
+    #[command(flatten)]
+    pub grpc_web: grpc::web::GrpcWebSettings,
     /// Span export.
     #[command(flatten)]
     pub otlp: telemetry::OtlpSettings,

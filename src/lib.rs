@@ -20,6 +20,7 @@
 //! - [`grpc`]: transport adapters (`AuthService`, `AdminService` in `grpc::admin`, ext_authz, whose
 //!   identity-header settings forward-auth shares) and the one `Error` to `Status` mapping; no SQL,
 //!   no crypto.
+//!   `grpc::web`: gRPC-Web for browsers on the gRPC port and the CORS allow-list it answers from.
 //! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
 //!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
 //! - [`service`]: the decisions, no transport types, one file per job: `accounts` (administration),

@@ -1,6 +1,7 @@
 //! gRPC transport: the generated `auth.v1` types, the `AuthService`
-//! adapter, the Envoy ext_authz adapter ([`ext_authz`]), and the one mapping
-//! from [`crate::Error`] to `tonic::Status`.
+//! adapter, the Envoy ext_authz adapter ([`ext_authz`]), gRPC-Web for
+//! browsers with its CORS allow-list ([`web`]), and the one mapping from
+//! [`crate::Error`] to `tonic::Status`.
 //!
 //! Adapter only: no SQL and no crypto here. Handlers unpack the request,
 //! call [`crate::service::AuthCore`], and pack the answer.
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod convert;
 pub mod ext_authz;
 pub mod status;
+pub mod web;
 
 pub use admin::AdminApi;
 pub use auth::AuthApi;

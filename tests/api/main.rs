@@ -24,6 +24,7 @@ mod faults;
 mod floods;
 mod forward_auth;
 mod get_user;
+mod grpc_web;
 mod http;
 mod interop;
 mod introspect;

@@ -37,13 +37,13 @@ const ADMIN_SPIFFE: &str = "spiffe://authd.test/ns/ops/sa/admin";
 const ATTEMPT: Duration = Duration::from_secs(10);
 
 /// A scratch PKI made with the openssl CLI: CAs, server and client certificates.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
     /// A CA `ca` and a server certificate `server` for localhost and 127.0.0.1.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let pki = Self {
             dir: tempfile::tempdir().expect("a scratch directory"),
         };
@@ -58,7 +58,7 @@ impl Pki {
         pki
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 
@@ -149,7 +149,7 @@ impl Pki {
     }
 
     /// The server's TLS settings, with `ca.pem` as client CA if `mutual`.
-    fn server_settings(&self, mutual: bool) -> TlsArgs {
+    pub(crate) fn server_settings(&self, mutual: bool) -> TlsArgs {
         TlsArgs {
             tls_cert: Some(self.path("server.pem")),
             tls_key: Some(self.path("server.key")),
@@ -160,7 +160,7 @@ impl Pki {
 
     /// A gRPC endpoint trusting `ca.pem` for `localhost`, presenting the
     /// client certificate `client` if given.
-    fn endpoint(&self, addr: SocketAddr, client: Option<&str>) -> Endpoint {
+    pub(crate) fn endpoint(&self, addr: SocketAddr, client: Option<&str>) -> Endpoint {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(self.read("ca.pem")))
             .domain_name("localhost");
