@@ -36,14 +36,15 @@ const ADMIN_SPIFFE: &str = "spiffe://authd.test/ns/ops/sa/admin";
 /// Bounds every connection attempt that is expected to fail.
 const ATTEMPT: Duration = Duration::from_secs(10);
 
-/// A scratch PKI made with the openssl CLI: CAs, server and client certificates.
-struct Pki {
+/// A scratch PKI made with the openssl CLI: CAs, server and client
+/// certificates (also used by `healthcheck`).
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
     /// A CA `ca` and a server certificate `server` for localhost and 127.0.0.1.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let pki = Self {
             dir: tempfile::tempdir().expect("a scratch directory"),
         };
@@ -58,7 +59,7 @@ impl Pki {
         pki
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 
@@ -80,7 +81,7 @@ impl Pki {
     }
 
     /// A self-signed P-256 CA in `NAME.pem` / `NAME.key`.
-    fn ca(&self, name: &str) {
+    pub(crate) fn ca(&self, name: &str) {
         self.openssl(&[
             "req",
             "-x509",
@@ -149,7 +150,7 @@ impl Pki {
     }
 
     /// The server's TLS settings, with `ca.pem` as client CA if `mutual`.
-    fn server_settings(&self, mutual: bool) -> TlsArgs {
+    pub(crate) fn server_settings(&self, mutual: bool) -> TlsArgs {
         TlsArgs {
             tls_cert: Some(self.path("server.pem")),
             tls_key: Some(self.path("server.key")),
