@@ -39,6 +39,7 @@ use tokio::sync::Semaphore;
 use crate::error::{Error, Result};
 
 mod cost;
+pub mod django;
 pub mod policy;
 pub mod settings;
 mod workers;

@@ -30,6 +30,8 @@ pub fn user(user: User) -> pb::User {
         roles: user.roles,
         created_at: Some(timestamp(user.created_at)),
         last_login_at: user.last_login_at.map(timestamp),
+        // Filled once users carry an external id (the Django import).
+        external_id: String::new(),
     }
 }
 
@@ -53,6 +55,8 @@ pub fn claims(claims: Claims) -> pb::Claims {
         roles: claims.roles,
         principal_type: principal_type.into(),
         client_id: claims.client_id.unwrap_or_default(),
+        // Filled once tokens carry the `ext` claim (the Django import).
+        external_id: String::new(),
     }
 }
 

@@ -36,6 +36,8 @@ pub async fn serve() -> Result<(), String> {
             seconds: 1_800_000_000,
             nanos: 0,
         }),
+        // As many bytes as the real answer: authd's test users have none.
+        external_id: String::new(),
     };
     let noop = Noop {
         verify: pb::VerifyResponse {
@@ -54,6 +56,7 @@ pub async fn serve() -> Result<(), String> {
                 sid: "0190a7d2-7b36-7c3b-9f5e-2a1c3d4e5f61".into(),
                 principal_type: pb::PrincipalType::User.into(),
                 client_id: String::new(),
+                external_id: String::new(),
             }),
             service_account: None,
             principal_type: pb::PrincipalType::User.into(),
