@@ -32,22 +32,41 @@ pub struct HealthcheckArgs {
     /// gRPC address to check, `http://HOST:PORT` or `https://HOST:PORT`.
     /// Default: the loopback form of the server's `--listen` (`AUTHD_LISTEN`,
     /// else 127.0.0.1:50051), over https when `--tls-ca` is given.
-    #[arg(long = "target", id = "healthcheck_target", env = "AUTHD_HEALTHCHECK_TARGET", value_name = "URL")]
+    #[arg(
+        long = "target",
+        id = "healthcheck_target",
+        env = "AUTHD_HEALTHCHECK_TARGET",
+        value_name = "URL"
+    )]
     pub target: Option<String>,
 
     /// Service to ask about: "" (the whole server, the default) or
     /// `auth.v1.AuthService`.
-    #[arg(long = "service", id = "healthcheck_service", env = "AUTHD_HEALTHCHECK_SERVICE",
-          value_name = "NAME", default_value = "")]
+    #[arg(
+        long = "service",
+        id = "healthcheck_service",
+        env = "AUTHD_HEALTHCHECK_SERVICE",
+        value_name = "NAME",
+        default_value = ""
+    )]
     pub service: String,
 
     /// PEM file of the CA that issued the server's certificate; turns on TLS.
-    #[arg(long = "tls-ca", id = "healthcheck_tls_ca", env = "AUTHD_HEALTHCHECK_TLS_CA", value_name = "FILE")]
+    #[arg(
+        long = "tls-ca",
+        id = "healthcheck_tls_ca",
+        env = "AUTHD_HEALTHCHECK_TLS_CA",
+        value_name = "FILE"
+    )]
     pub tls_ca: Option<PathBuf>,
 
     /// Name the server's certificate must carry (default: the target's host).
-    #[arg(long = "tls-domain", id = "healthcheck_tls_domain", env = "AUTHD_HEALTHCHECK_TLS_DOMAIN",
-          value_name = "NAME")]
+    #[arg(
+        long = "tls-domain",
+        id = "healthcheck_tls_domain",
+        env = "AUTHD_HEALTHCHECK_TLS_DOMAIN",
+        value_name = "NAME"
+    )]
     pub tls_domain: Option<String>,
 
     /// Longest the whole check may take (connect, handshake, answer).
@@ -68,6 +87,7 @@ pub async fn run(args: HealthcheckArgs) -> Result<()> {
         None => default_target(args.tls_ca.is_some())?,
     };
     let endpoint = endpoint(&target, &args)?;
+    let https = target.starts_with("https://");
     let service = if args.service.is_empty() {
         "the server".to_owned()
     } else {
@@ -86,8 +106,14 @@ pub async fn run(args: HealthcheckArgs) -> Result<()> {
             .await
             .map(|response| response.into_inner().status())
             .map_err(|status| {
+                // A plaintext call to a TLS listener fails inside HTTP/2.
+                let hint = if https || !status.message().contains("h2 protocol error") {
+                    ""
+                } else {
+                    "; if authd serves TLS, use an https:// target and --tls-ca"
+                };
                 unhealthy(format!(
-                    "health check of {service} failed: {:?}: {}",
+                    "health check of {service} failed: {:?}: {}{hint}",
                     status.code(),
                     status.message()
                 ))
@@ -109,24 +135,26 @@ pub async fn run(args: HealthcheckArgs) -> Result<()> {
 /// `AUTHD_LISTEN` (or the default) sets it: the server's own declaration
 /// parses it, with every other variable of its group ignored.
 fn default_target(tls: bool) -> Result<String> {
-    use clap::{Args as _, FromArgMatches as _};
     use crate::app::settings::ServerSettings;
-    let command = ServerSettings::augment_args(clap::Command::new("authd healthcheck")).mut_args(
-        |arg| {
+    use clap::{Args as _, FromArgMatches as _};
+    let command =
+        ServerSettings::augment_args(clap::Command::new("authd healthcheck")).mut_args(|arg| {
             if arg.get_id() == "listen" {
                 arg
             } else {
                 arg.env(None::<&'static str>)
             }
-        },
-    );
+        });
     let listen = command
         .try_get_matches_from(["authd healthcheck"])
         .and_then(|matches| ServerSettings::from_arg_matches(&matches))
         .map_err(|e| {
             let message = e.to_string();
             let first = message.lines().next().unwrap_or_default();
-            Error::Config(format!("healthcheck: AUTHD_LISTEN: {}", first.trim_start_matches("error: ")))
+            Error::Config(format!(
+                "healthcheck: AUTHD_LISTEN: {}",
+                first.trim_start_matches("error: ")
+            ))
         })?
         .listen;
     let scheme = if tls { "https" } else { "http" };
@@ -166,7 +194,9 @@ fn endpoint(target: &str, args: &HealthcheckArgs) -> Result<Endpoint> {
             "healthcheck: an https target needs --tls-ca FILE (the CA of the server's certificate)"
                 .to_owned(),
         )),
-        (Some(_), false) => Err(bad_target("--tls-ca is given, so the target must be https://")),
+        (Some(_), false) => Err(bad_target(
+            "--tls-ca is given, so the target must be https://",
+        )),
         (Some(ca), true) => {
             let pem = std::fs::read(ca).map_err(|e| {
                 Error::Config(format!("healthcheck --tls-ca {}: {e}", ca.display()))

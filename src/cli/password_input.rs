@@ -13,7 +13,11 @@ use crate::password::PasswordPolicy;
 /// Reads a password from stdin's first line, or prompts twice on the
 /// terminal; one that `policy` refuses is refused before the second prompt
 /// (the service checks it again, with the account's own words).
-pub(super) fn read_password(from_stdin: bool, confirm: bool, policy: PasswordPolicy) -> Result<SecretString> {
+pub(super) fn read_password(
+    from_stdin: bool,
+    confirm: bool,
+    policy: PasswordPolicy,
+) -> Result<SecretString> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()

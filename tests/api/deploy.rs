@@ -104,7 +104,11 @@ fn validate_kubernetes(paths: &[&Path]) -> Output {
 #[test]
 fn docker_compose_yml_is_valid_against_the_compose_specification_schema() {
     let out = validate_compose(&repo("docker-compose.yml"));
-    assert!(out.status.success(), "docker-compose.yml:\n{}", output(&out));
+    assert!(
+        out.status.success(),
+        "docker-compose.yml:\n{}",
+        output(&out)
+    );
 
     // The validator does refuse: an unknown depends_on condition.
     let dir = tempfile::tempdir().expect("a scratch directory");
@@ -112,7 +116,11 @@ fn docker_compose_yml_is_valid_against_the_compose_specification_schema() {
     let text = read("docker-compose.yml").replacen("service_healthy", "service_happy", 1);
     std::fs::write(&broken, text).expect("write");
     let out = validate_compose(&broken);
-    assert!(!out.status.success(), "a broken file passed:\n{}", output(&out));
+    assert!(
+        !out.status.success(),
+        "a broken file passed:\n{}",
+        output(&out)
+    );
     assert!(output(&out).contains("service_happy"), "{}", output(&out));
 }
 
@@ -125,7 +133,9 @@ fn kubernetes_manifests_are_valid_against_the_kubernetes_schemas() {
     for path in MANIFESTS {
         let name = Path::new(path).file_name().unwrap().to_str().unwrap();
         assert!(
-            output(&out).lines().any(|l| l.contains(name) && l.contains("passed")),
+            output(&out)
+                .lines()
+                .any(|l| l.contains(name) && l.contains("passed")),
             "{path} was not validated:\n{}",
             output(&out)
         );
@@ -134,10 +144,15 @@ fn kubernetes_manifests_are_valid_against_the_kubernetes_schemas() {
     // The validator does refuse: a misspelt field, in strict mode.
     let dir = tempfile::tempdir().expect("a scratch directory");
     let broken = dir.path().join("deployment.yaml");
-    let text = read("deploy/kubernetes/deployment.yaml").replacen("readinessProbe:", "readinesProbe:", 1);
+    let text =
+        read("deploy/kubernetes/deployment.yaml").replacen("readinessProbe:", "readinesProbe:", 1);
     std::fs::write(&broken, text).expect("write");
     let out = validate_kubernetes(&[&broken]);
-    assert!(!out.status.success(), "a broken manifest passed:\n{}", output(&out));
+    assert!(
+        !out.status.success(),
+        "a broken manifest passed:\n{}",
+        output(&out)
+    );
     assert!(output(&out).contains("readinesProbe"), "{}", output(&out));
 }
 
@@ -158,7 +173,8 @@ fn floating(image: &str) -> Option<&'static str> {
     let release = bytes
         .windows(3)
         .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit());
-    (!release).then_some("a tag that names no release (MAJOR.MINOR...), such as a bare major or codename")
+    (!release)
+        .then_some("a tag that names no release (MAJOR.MINOR...), such as a bare major or codename")
 }
 
 #[test]
@@ -212,7 +228,8 @@ fn instructions(word: &str) -> Vec<String> {
         .into_iter()
         .filter_map(|line| {
             let (head, rest) = line.split_once(char::is_whitespace)?;
-            head.eq_ignore_ascii_case(word).then(|| rest.trim().to_owned())
+            head.eq_ignore_ascii_case(word)
+                .then(|| rest.trim().to_owned())
         })
         .collect()
 }
@@ -256,7 +273,10 @@ fn pod_spec() -> Value {
 }
 
 fn authd_container() -> Value {
-    let containers = pod_spec()["containers"].as_array().expect("containers").clone();
+    let containers = pod_spec()["containers"]
+        .as_array()
+        .expect("containers")
+        .clone();
     containers
         .into_iter()
         .find(|c| c["name"] == "authd")
@@ -271,28 +291,43 @@ fn no_image_in_the_dockerfile_compose_file_or_manifests_floats() {
         .collect();
     assert_eq!(images.len(), 2, "a build and a runtime stage: {images:?}");
     for (name, service) in services() {
-        let image = service["image"].as_str().unwrap_or_else(|| panic!("service {name} names its image"));
-        images.push((format!("docker-compose.yml service {name}"), image.to_owned()));
+        let image = service["image"]
+            .as_str()
+            .unwrap_or_else(|| panic!("service {name} names its image"));
+        images.push((
+            format!("docker-compose.yml service {name}"),
+            image.to_owned(),
+        ));
     }
     let spec = pod_spec();
     for key in ["initContainers", "containers"] {
         for container in spec[key].as_array().into_iter().flatten() {
             let image = container["image"].as_str().expect("an image").to_owned();
-            images.push((format!("deployment.yaml container {}", container["name"]), image));
+            images.push((
+                format!("deployment.yaml container {}", container["name"]),
+                image,
+            ));
         }
     }
     let floats: Vec<String> = images
         .iter()
         .filter_map(|(at, image)| floating(image).map(|why| format!("{at}: {image}: {why}")))
         .collect();
-    assert!(floats.is_empty(), "pin these to a release tag or digest:\n{}", floats.join("\n"));
+    assert!(
+        floats.is_empty(),
+        "pin these to a release tag or digest:\n{}",
+        floats.join("\n")
+    );
 }
 
 /// What `authd serve --help` and `authd healthcheck --help` print.
 fn help() -> String {
     let mut text = String::new();
     for command in ["serve", "healthcheck"] {
-        let out = authd_command().args([command, "--help"]).output().expect("authd --help");
+        let out = authd_command()
+            .args([command, "--help"])
+            .output()
+            .expect("authd --help");
         assert!(out.status.success(), "{}", output(&out));
         text.push_str(&String::from_utf8_lossy(&out.stdout));
     }
@@ -325,8 +360,13 @@ fn kubernetes_env() -> Vec<(String, String)> {
         .expect("env")
         .iter()
         .map(|e| {
-            let value = e["value"].as_str().unwrap_or_else(|| panic!("{e} has a plain value"));
-            (e["name"].as_str().expect("a name").to_owned(), value.to_owned())
+            let value = e["value"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{e} has a plain value"));
+            (
+                e["name"].as_str().expect("a name").to_owned(),
+                value.to_owned(),
+            )
         })
         .collect()
 }
@@ -348,17 +388,31 @@ fn every_authd_variable_in_the_container_files_is_a_setting_authd_lists() {
         .collect();
     for (name, _) in services() {
         if let Some(env) = services()[&name]["environment"].as_object() {
-            names.extend(env.keys().map(|k| (format!("docker-compose.yml {name}"), k.clone())));
+            names.extend(
+                env.keys()
+                    .map(|k| (format!("docker-compose.yml {name}"), k.clone())),
+            );
         }
     }
-    names.extend(kubernetes_env().into_iter().map(|(k, _)| ("deployment.yaml".to_owned(), k)));
+    names.extend(
+        kubernetes_env()
+            .into_iter()
+            .map(|(k, _)| ("deployment.yaml".to_owned(), k)),
+    );
     let unknown: Vec<String> = names
         .iter()
         .filter(|(_, name)| name.starts_with("AUTHD_") && !help.contains(&format!("[env: {name}=")))
         .map(|(at, name)| format!("{at}: {name}"))
         .collect();
-    assert!(unknown.is_empty(), "not settings of `authd serve` or `authd healthcheck`:\n{}", unknown.join("\n"));
-    assert!(names.iter().any(|(_, n)| n.starts_with("AUTHD_")), "{names:?}");
+    assert!(
+        unknown.is_empty(),
+        "not settings of `authd serve` or `authd healthcheck`:\n{}",
+        unknown.join("\n")
+    );
+    assert!(
+        names.iter().any(|(_, n)| n.starts_with("AUTHD_")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -368,19 +422,29 @@ fn compose_passes_the_database_url_and_key_encryption_secret_as_files_through_se
     for (service, wants) in [
         (
             "authd",
-            &["AUTHD_DATABASE_URL_FILE", "AUTHD_KEY_ENCRYPTION_SECRET_FILE"][..],
+            &[
+                "AUTHD_DATABASE_URL_FILE",
+                "AUTHD_KEY_ENCRYPTION_SECRET_FILE",
+            ][..],
         ),
         ("postgres", &["POSTGRES_PASSWORD_FILE"][..]),
     ] {
         let env = compose_env(service);
         for secret in SECRET_VALUES {
-            assert!(!env.contains_key(secret), "{service} has {secret} in its environment");
+            assert!(
+                !env.contains_key(secret),
+                "{service} has {secret} in its environment"
+            );
         }
         let mounted: Vec<&str> = compose["services"][service]["secrets"]
             .as_array()
             .unwrap_or_else(|| panic!("{service} uses secrets"))
             .iter()
-            .map(|s| s.as_str().or_else(|| s["source"].as_str()).expect("a secret name"))
+            .map(|s| {
+                s.as_str()
+                    .or_else(|| s["source"].as_str())
+                    .expect("a secret name")
+            })
             .collect();
         for want in wants {
             let path = env
@@ -390,7 +454,10 @@ fn compose_passes_the_database_url_and_key_encryption_secret_as_files_through_se
             let name = path
                 .strip_prefix("/run/secrets/")
                 .unwrap_or_else(|| panic!("{want}={path} is not a compose secret's path"));
-            assert!(mounted.contains(&name), "{service} does not mount secret {name}");
+            assert!(
+                mounted.contains(&name),
+                "{service} does not mount secret {name}"
+            );
             let file = declared
                 .get(name)
                 .and_then(|s| s["file"].as_str())
@@ -399,7 +466,11 @@ fn compose_passes_the_database_url_and_key_encryption_secret_as_files_through_se
         }
     }
     // The secret files are kept out of git and out of the build context.
-    assert!(read(".gitignore").lines().any(|l| l.trim() == "/secrets" || l.trim() == "secrets/"));
+    assert!(
+        read(".gitignore")
+            .lines()
+            .any(|l| l.trim() == "/secrets" || l.trim() == "secrets/")
+    );
     assert!(read(".dockerignore").lines().any(|l| l.trim() == "secrets"));
 }
 
@@ -407,13 +478,19 @@ fn compose_passes_the_database_url_and_key_encryption_secret_as_files_through_se
 fn the_deployment_reads_its_secrets_from_the_mounted_secret_through_file_settings() {
     let env = kubernetes_env();
     for (name, _) in &env {
-        assert!(!SECRET_VALUES.contains(&name.as_str()), "{name} as a plain value");
+        assert!(
+            !SECRET_VALUES.contains(&name.as_str()),
+            "{name} as a plain value"
+        );
     }
     let container = authd_container();
     let spec = pod_spec();
     let template = yaml("deploy/kubernetes/secret-template/secret.yaml");
     let template_keys = template["stringData"].as_object().expect("stringData");
-    for want in ["AUTHD_DATABASE_URL_FILE", "AUTHD_KEY_ENCRYPTION_SECRET_FILE"] {
+    for want in [
+        "AUTHD_DATABASE_URL_FILE",
+        "AUTHD_KEY_ENCRYPTION_SECRET_FILE",
+    ] {
         let (_, path) = env
             .iter()
             .find(|(name, _)| name == want)
@@ -478,30 +555,55 @@ async fn the_dockerfile_and_compose_health_checks_run_the_real_subcommand_and_pa
 
     let checks = instructions("HEALTHCHECK");
     assert_eq!(checks.len(), 1, "one HEALTHCHECK: {checks:?}");
-    let (_, cmd) = checks[0].split_once("CMD").expect("HEALTHCHECK ... CMD [...]");
-    let argv: Vec<String> = serde_json::from_str(cmd.trim()).expect("CMD as a JSON array (exec form)");
+    let (_, cmd) = checks[0]
+        .split_once("CMD")
+        .expect("HEALTHCHECK ... CMD [...]");
+    let argv: Vec<String> =
+        serde_json::from_str(cmd.trim()).expect("CMD as a JSON array (exec form)");
     let args = healthcheck_argv("Dockerfile HEALTHCHECK", &argv);
     assert_eq!(instructions("ENTRYPOINT"), [r#"["authd"]"#]);
     assert!(
-        instructions("COPY").iter().any(|c| c.ends_with("/usr/local/bin/authd")),
+        instructions("COPY")
+            .iter()
+            .any(|c| c.ends_with("/usr/local/bin/authd")),
         "the image puts authd on PATH"
     );
     let env = dockerfile_env();
-    let listen = &env.iter().find(|(k, _)| k == "AUTHD_LISTEN").expect("ENV AUTHD_LISTEN").1;
-    assert_eq!(listen, "0.0.0.0:50051", "the image listens on every interface");
-    assert!(instructions("EXPOSE").iter().any(|e| e.split_whitespace().any(|p| p == "50051")));
+    let listen = &env
+        .iter()
+        .find(|(k, _)| k == "AUTHD_LISTEN")
+        .expect("ENV AUTHD_LISTEN")
+        .1;
+    assert_eq!(
+        listen, "0.0.0.0:50051",
+        "the image listens on every interface"
+    );
+    assert!(
+        instructions("EXPOSE")
+            .iter()
+            .any(|e| e.split_whitespace().any(|p| p == "50051"))
+    );
     let out = run_in_container_env(args, listen, addr.port()).await;
-    assert!(out.status.success(), "the image's health check fails: {}", output(&out));
+    assert!(
+        out.status.success(),
+        "the image's health check fails: {}",
+        output(&out)
+    );
 
     let services = services();
-    let test: Vec<String> = serde_json::from_value(services["authd"]["healthcheck"]["test"].clone())
-        .expect("authd's healthcheck test as a list");
+    let test: Vec<String> =
+        serde_json::from_value(services["authd"]["healthcheck"]["test"].clone())
+            .expect("authd's healthcheck test as a list");
     assert_eq!(test[0], "CMD", "exec form, no shell in the image needed");
     let args = healthcheck_argv("docker-compose.yml authd healthcheck", &test[1..]);
     let env = compose_env("authd");
     let listen = env["AUTHD_LISTEN"].as_str().expect("AUTHD_LISTEN");
     let out = run_in_container_env(args, listen, addr.port()).await;
-    assert!(out.status.success(), "compose's health check fails: {}", output(&out));
+    assert!(
+        out.status.success(),
+        "compose's health check fails: {}",
+        output(&out)
+    );
 }
 
 #[test]
@@ -518,8 +620,7 @@ fn compose_restarts_every_service_and_starts_each_after_what_it_needs_is_healthy
     );
     for envoy in ["envoy-ext-authz", "envoy-jwt-authn"] {
         assert_eq!(
-            services[envoy]["depends_on"]["authd"]["condition"],
-            "service_healthy",
+            services[envoy]["depends_on"]["authd"]["condition"], "service_healthy",
             "{envoy}"
         );
     }
@@ -529,10 +630,17 @@ fn compose_restarts_every_service_and_starts_each_after_what_it_needs_is_healthy
 fn the_deployment_probes_grpc_health_and_runs_locked_down() {
     let container = authd_container();
     let env = kubernetes_env();
-    let listen = &env.iter().find(|(k, _)| k == "AUTHD_LISTEN").expect("AUTHD_LISTEN").1;
+    let listen = &env
+        .iter()
+        .find(|(k, _)| k == "AUTHD_LISTEN")
+        .expect("AUTHD_LISTEN")
+        .1;
     let port: u64 = listen.rsplit_once(':').unwrap().1.parse().unwrap();
     for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
-        assert_eq!(container[probe]["grpc"]["port"], port, "{probe} asks gRPC health on {listen}");
+        assert_eq!(
+            container[probe]["grpc"]["port"], port,
+            "{probe} asks gRPC health on {listen}"
+        );
     }
     let grpc_port = container["ports"]
         .as_array()
@@ -543,7 +651,10 @@ fn the_deployment_probes_grpc_health_and_runs_locked_down() {
     assert_eq!(grpc_port["containerPort"], port);
     for kind in ["requests", "limits"] {
         for resource in ["cpu", "memory"] {
-            assert!(container["resources"][kind][resource].is_string(), "{kind}.{resource}");
+            assert!(
+                container["resources"][kind][resource].is_string(),
+                "{kind}.{resource}"
+            );
         }
     }
     let security = &container["securityContext"];
@@ -553,7 +664,12 @@ fn the_deployment_probes_grpc_health_and_runs_locked_down() {
     assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
     // The pod's user is the image's (a numeric USER, so runAsNonRoot can check it).
     let user = instructions("USER").pop().expect("a USER");
-    let uid: u64 = user.split(':').next().unwrap().parse().expect("a numeric USER");
+    let uid: u64 = user
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("a numeric USER");
     assert_ne!(uid, 0);
     assert_eq!(pod_spec()["securityContext"]["runAsUser"], uid);
 
@@ -563,7 +679,10 @@ fn the_deployment_probes_grpc_health_and_runs_locked_down() {
     let pdb = yaml("deploy/kubernetes/pdb.yaml");
     for (what, selector) in [
         ("Service", &service["spec"]["selector"]),
-        ("PodDisruptionBudget", &pdb["spec"]["selector"]["matchLabels"]),
+        (
+            "PodDisruptionBudget",
+            &pdb["spec"]["selector"]["matchLabels"],
+        ),
     ] {
         for (key, value) in selector.as_object().expect("a selector") {
             assert_eq!(&labels[key], value, "{what} selects {key}={value}");
@@ -571,7 +690,10 @@ fn the_deployment_probes_grpc_health_and_runs_locked_down() {
     }
     let replicas = deployment()["spec"]["replicas"].as_u64().unwrap();
     let min = pdb["spec"]["minAvailable"].as_u64().expect("minAvailable");
-    assert!(min >= 1 && min < replicas, "the budget lets one pod move at a time");
+    assert!(
+        min >= 1 && min < replicas,
+        "the budget lets one pod move at a time"
+    );
 }
 
 #[test]
@@ -582,8 +704,17 @@ fn dockerignore_keeps_history_build_output_and_environments_out_and_the_sources_
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_owned)
         .collect();
-    for want in [".git", "target", "**/node_modules", "**/test-venv", "**/.venv"] {
-        assert!(ignored.iter().any(|i| i == want), "{want} not in .dockerignore: {ignored:?}");
+    for want in [
+        ".git",
+        "target",
+        "**/node_modules",
+        "**/test-venv",
+        "**/.venv",
+    ] {
+        assert!(
+            ignored.iter().any(|i| i == want),
+            "{want} not in .dockerignore: {ignored:?}"
+        );
     }
     // What the Dockerfile copies from the context exists and is not ignored.
     for copy in instructions("COPY") {
@@ -594,7 +725,10 @@ fn dockerignore_keeps_history_build_output_and_environments_out_and_the_sources_
         for source in &words[..words.len() - 1] {
             assert!(repo(source).exists(), "COPY {source}: no such file");
             let top = source.split('/').next().unwrap();
-            assert!(!ignored.iter().any(|i| i == top || i == source), "COPY {source} is docker-ignored");
+            assert!(
+                !ignored.iter().any(|i| i == top || i == source),
+                "COPY {source} is docker-ignored"
+            );
         }
     }
 }

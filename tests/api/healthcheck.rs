@@ -55,7 +55,11 @@ async fn healthcheck_exits_0_while_authd_serves_for_the_server_and_auth_service(
     let (_app, addr) = TestApp::builder(Backend::Sqlite).spawn_with_addr().await;
     let target = format!("http://{addr}");
     assert_healthy(&healthcheck(&["--target", &target], &[]).await);
-    let out = healthcheck(&["--target", &target, "--service", "auth.v1.AuthService"], &[]).await;
+    let out = healthcheck(
+        &["--target", &target, "--service", "auth.v1.AuthService"],
+        &[],
+    )
+    .await;
     assert_healthy(&out);
     // The same through the environment, as a container sets it.
     let out = healthcheck(
@@ -102,7 +106,11 @@ async fn healthcheck_exits_1_when_authd_is_not_serving_because_postgres_is_down(
     let target = format!("http://{addr}");
     let out = healthcheck(&["--target", &target], &[]).await;
     assert_unhealthy(&out, &[&target, "NOT_SERVING"]);
-    let out = healthcheck(&["--target", &target, "--service", "auth.v1.AuthService"], &[]).await;
+    let out = healthcheck(
+        &["--target", &target, "--service", "auth.v1.AuthService"],
+        &[],
+    )
+    .await;
     assert_unhealthy(&out, &["auth.v1.AuthService", "NOT_SERVING"]);
 
     // Once PostgreSQL is back, the same check passes (bounded wait).
@@ -159,7 +167,12 @@ async fn healthcheck_exits_1_while_authd_drains_on_shutdown() {
 async fn healthcheck_exits_1_for_a_service_authd_does_not_have() {
     let (_app, addr) = TestApp::builder(Backend::Sqlite).spawn_with_addr().await;
     let out = healthcheck(
-        &["--target", &format!("http://{addr}"), "--service", "no.such.Service"],
+        &[
+            "--target",
+            &format!("http://{addr}"),
+            "--service",
+            "no.such.Service",
+        ],
         &[],
     )
     .await;
@@ -192,7 +205,14 @@ async fn healthcheck_over_tls_trusts_only_the_given_ca() {
     // The certificate names 127.0.0.1 and localhost: either check passes.
     assert_healthy(&healthcheck(&["--target", &https, "--tls-ca", ca], &[]).await);
     let out = healthcheck(
-        &["--target", &https, "--tls-ca", ca, "--tls-domain", "localhost"],
+        &[
+            "--target",
+            &https,
+            "--tls-ca",
+            ca,
+            "--tls-domain",
+            "localhost",
+        ],
         &[],
     )
     .await;
@@ -210,18 +230,38 @@ async fn healthcheck_over_tls_trusts_only_the_given_ca() {
     pki.ca("other");
     let other = pki.path("other.pem");
     let out = healthcheck(
-        &["--target", &https, "--tls-ca", other.to_str().expect("UTF-8"), "--timeout", "2s"],
+        &[
+            "--target",
+            &https,
+            "--tls-ca",
+            other.to_str().expect("UTF-8"),
+            "--timeout",
+            "2s",
+        ],
         &[],
     )
     .await;
     assert_unhealthy(&out, &[&https, "cannot connect"]);
     let out = healthcheck(
-        &["--target", &https, "--tls-ca", ca, "--tls-domain", "elsewhere.test", "--timeout", "2s"],
+        &[
+            "--target",
+            &https,
+            "--tls-ca",
+            ca,
+            "--tls-domain",
+            "elsewhere.test",
+            "--timeout",
+            "2s",
+        ],
         &[],
     )
     .await;
     assert_unhealthy(&out, &[&https, "cannot connect"]);
-    let out = healthcheck(&["--target", &format!("http://{addr}"), "--timeout", "2s"], &[]).await;
+    let out = healthcheck(
+        &["--target", &format!("http://{addr}"), "--timeout", "2s"],
+        &[],
+    )
+    .await;
     assert_unhealthy(&out, &[&format!("http://{addr}")]);
     // An https target without a CA says what to add.
     let out = healthcheck(&["--target", &https], &[]).await;
