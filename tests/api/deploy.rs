@@ -558,9 +558,9 @@ async fn the_dockerfile_and_compose_health_checks_run_the_real_subcommand_and_pa
     let (_, cmd) = checks[0]
         .split_once("CMD")
         .expect("HEALTHCHECK ... CMD [...]");
-    let argv: Vec<String> =
+    let command: Vec<String> =
         serde_json::from_str(cmd.trim()).expect("CMD as a JSON array (exec form)");
-    let args = healthcheck_argv("Dockerfile HEALTHCHECK", &argv);
+    let args = healthcheck_argv("Dockerfile HEALTHCHECK", &command);
     assert_eq!(instructions("ENTRYPOINT"), [r#"["authd"]"#]);
     assert!(
         instructions("COPY")
