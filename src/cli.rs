@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `user ...`, `keys ...`,
-//! `audit tail` and `service-account ...`.
+//! `audit tail`, `service-account ...` and `healthcheck` (`cli::healthcheck`).
 //!
 //! `authd` and `authd serve` take the server's settings; the other commands
 //! take only the config file, the database and logging settings, plus the
@@ -14,10 +14,7 @@
 //! and the process table. Errors end up as one line on stderr and a
 //! non-zero exit (see [`describe`]).
 
-use std::io::{BufRead as _, IsTerminal as _};
-
 use clap::{Parser, Subcommand};
-use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::app::{self, App};
 use crate::clock::{Clock, now_unix};
@@ -29,6 +26,8 @@ use crate::service::{Accounts, NewAccount};
 use crate::token::settings::{LifetimeSettings, SigningSettings};
 use crate::user::User;
 
+mod healthcheck;
+mod password_input;
 mod service_account;
 
 pub use service_account::{ServiceAccountArgs, ServiceAccountCommand};
@@ -64,6 +63,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Manage service accounts (machine identities with a client id and secret).
     ServiceAccount(ServiceAccountArgs),
+    /// Ask a running authd's gRPC health service; exit 0 when SERVING (container health checks).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// `authd user`: the database settings and what to do.
@@ -188,6 +189,7 @@ impl Cli {
             Some(Command::Keys(keys)) => &keys.admin,
             Some(Command::Audit(audit)) => &audit.admin,
             Some(Command::ServiceAccount(sa)) => &sa.admin,
+            Some(Command::Healthcheck(_)) => return String::new(),
         };
         sources
             .attribute(admin.store.url())
@@ -319,6 +321,7 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
         // Boxed: the server's future (gRPC-Web and CORS layers included) is
         // too big to sit on this one's stack.
         Command::Serve(config) => Box::pin(serve(*config, sources)).await,
+        Command::Healthcheck(args) => healthcheck::run(args).await,
         Command::Migrate(admin) => {
             let store = open_admin(&admin, sources, Open::Migrated).await?;
             store.close().await;
@@ -445,7 +448,7 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
             }
             crate::user::normalize_roles(&roles)?;
             let policy = PasswordPolicy::from_settings(&hashing);
-            let password = read_password(password_stdin, true, policy)?;
+            let password = password_input::read_password(password_stdin, true, policy)?;
             let user = accounts
                 .create_user(
                     NewAccount {
@@ -511,7 +514,7 @@ async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
                 return Err(Error::NotFound(format!("no user named {name:?}")));
             }
             let policy = PasswordPolicy::from_settings(&hashing);
-            let password = read_password(password_stdin, true, policy)?;
+            let password = password_input::read_password(password_stdin, true, policy)?;
             let user = accounts.set_password(&name, password, now).await?;
             println!("password changed for user {}", user.username);
         }
@@ -646,43 +649,6 @@ fn print_user_row(user: &User) {
         user.email.as_deref().unwrap_or("-"),
         user.roles.join(",")
     );
-}
-
-/// Reads a password from stdin's first line, or prompts twice on the
-/// terminal; one that `policy` refuses is refused before the second prompt
-/// (the service checks it again, with the account's own words).
-fn read_password(from_stdin: bool, confirm: bool, policy: PasswordPolicy) -> Result<SecretString> {
-    if from_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::invalid("password", format!("cannot read standard input: {e}")))?;
-        let password = line.strip_suffix('\n').unwrap_or(&line);
-        let password =
-            SecretString::from(password.strip_suffix('\r').unwrap_or(password).to_owned());
-        policy.check(&password)?;
-        return Ok(password);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::invalid(
-            "password",
-            "no terminal to prompt on; pass --password-stdin and pipe the password in",
-        ));
-    }
-    let first = SecretString::from(
-        rpassword::prompt_password("Password: ")
-            .map_err(|e| Error::invalid("password", format!("cannot read the password: {e}")))?,
-    );
-    policy.check(&first)?;
-    if confirm {
-        let second = rpassword::prompt_password("Repeat password: ")
-            .map_err(|e| Error::invalid("password", format!("cannot read the password: {e}")))?;
-        if first.expose_secret() != second {
-            return Err(Error::invalid("password", "the two entries differ"));
-        }
-    }
-    Ok(first)
 }
 
 /// The one-line message printed for a failed command.

@@ -13,7 +13,7 @@
 //! - [`settings`]: the value parsers (durations, ranges, secrets, `off`) the owners' settings share.
 //! - [`audit`]: the append-only audit log: events, what a row holds (never a secret), rendering.
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`,
-//!   `service-account ...`).
+//!   `service-account ...`, and `healthcheck`, the container health check: a gRPC health client).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged;
 //!   `app::startup` migrates and loads keys, retrying while PostgreSQL is unreachable.

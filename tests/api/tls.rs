@@ -36,7 +36,8 @@ const ADMIN_SPIFFE: &str = "spiffe://authd.test/ns/ops/sa/admin";
 /// Bounds every connection attempt that is expected to fail.
 const ATTEMPT: Duration = Duration::from_secs(10);
 
-/// A scratch PKI made with the openssl CLI: CAs, server and client certificates.
+/// A scratch PKI made with the openssl CLI: CAs, server and client
+/// certificates (also used by `healthcheck`).
 pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
@@ -80,7 +81,7 @@ impl Pki {
     }
 
     /// A self-signed P-256 CA in `NAME.pem` / `NAME.key`.
-    fn ca(&self, name: &str) {
+    pub(crate) fn ca(&self, name: &str) {
         self.openssl(&[
             "req",
             "-x509",
