@@ -14,10 +14,12 @@
 //!
 //! Every format of Django 5.x is read: `pbkdf2_sha256`, `pbkdf2_sha1`,
 //! `argon2` (`argon2id` and `argon2i`, version 19, 16 or none, which is 16),
-//! `bcrypt_sha256`, `bcrypt`, `scrypt` and salted `md5`. The caps bound one
-//! check to well under a second of one core and, for the memory-hard ones,
-//! to the memory an Argon2 hash may take ([`super::ARGON2_MAX_MEMORY_KIB`]),
-//! so a tampered row can make a login neither slow nor huge:
+//! `bcrypt_sha256`, `bcrypt`, `scrypt` and salted `md5`. The caps allow
+//! about twice the work of Django 5.2's defaults, under a second of one idle
+//! core, and for the memory-hard ones no more memory than an Argon2 hash of
+//! authd's may take ([`super::ARGON2_MAX_MEMORY_KIB`]), so a tampered row can
+//! make a login neither slow nor huge. Django's Argon2 hashes are held to
+//! authd's own Argon2 caps, the same as authd's stored hashes:
 //!
 //! | hasher | cap | Django 5.2's default |
 //! |---|---|---|
@@ -42,19 +44,21 @@ mod tests;
 
 /// Most PBKDF2 iterations a stored hash may ask for: twice Django 5.2's
 /// default (1,000,000; Django 6.0 makes 1,200,000), so hashes of current and
-/// the next few Django releases import, while one check stays around half a
-/// second of one core (PBKDF2-HMAC-SHA256 runs about 4 million iterations a
-/// second on a current x86 core with SHA extensions, fewer without).
+/// the next few Django releases import, while one check stays under half a
+/// second of one idle x86 core (aws-lc's PBKDF2-HMAC-SHA256 does about 5
+/// million iterations a second there; measured on the 2-core CI machine
+/// under load, 2,000,000 took 1.0 s).
 pub const PBKDF2_MAX_ITERATIONS: u32 = 2_000_000;
 
 /// Highest bcrypt cost (log₂ of the rounds) a stored hash may ask for:
-/// Django's default 12 and one step up. Each step doubles the time; 12 takes
-/// about 0.25 s of one core, 13 about 0.5 s, 14 would be a second.
+/// Django's default 12 and one step up. Each step doubles the time: 12 takes
+/// about 0.3 s of one idle core, 13 about 0.6 s, 14 would be over a second.
 pub const BCRYPT_MAX_COST: u32 = 13;
 
 /// Most scrypt work (`n·r·p`, which the time grows with) a stored hash may
-/// ask for: 2²⁰, 1.6 times Django 5.2's default (2¹⁴·8·5), about 0.4 s of
-/// one core. The memory (`128·n·r` bytes) has the Argon2 cap.
+/// ask for: 2²⁰, 1.6 times Django 5.2's default (2¹⁴·8·5, about 0.45 s of
+/// one idle core with the scrypt crate), so about 0.75 s. The memory
+/// (`128·n·r` bytes) has the Argon2 cap.
 pub const SCRYPT_MAX_WORK: u64 = 1 << 20;
 
 /// Longest encoded hash read. Django's `password` column holds 128

@@ -347,3 +347,4 @@ fn problems_never_repeat_the_salt_or_digest() {
         }
     }
 }
+
