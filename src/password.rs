@@ -1,6 +1,12 @@
 //! Password hashing with Argon2id, off the async runtime and bounded.
 //!
-//! This module owns every Argon2 computation in authd. Hashes are PHC strings.
+//! This module owns every password hash computation in authd. Hashes it
+//! makes are Argon2id PHC strings. Hashes it checks are those, or Django's
+//! as `authd import django` stored them ([`django`]: `pbkdf2_sha256`,
+//! `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `bcrypt`, `scrypt`, salted
+//! `md5`, each held to caps before any work), dispatched on the stored
+//! hash's format in `verify`; a Django hash that matches asks for a rehash,
+//! so the login replaces it with Argon2id.
 //! Each hash or verification runs on one of `hash_concurrency` dedicated
 //! threads (never on the async runtime) while holding a permit, so at most
 //! that many run at once: CPU and memory (permits x `memory_kib`) stay
@@ -18,7 +24,8 @@
 //! Unknown users are verified against a dummy hash made at start-up with the
 //! configured parameters, so they cost the same time as a wrong password.
 //! Stored hashes whose parameters exceed authd's caps are refused before any
-//! memory is allocated.
+//! memory is allocated, and cost a dummy verification like a wrong password.
+//! Checking Django's hashes runs on the same threads under the same permits.
 //!
 //! New passwords (an account's first, a reset, a change) are checked against
 //! the [`PasswordPolicy`] ([`policy`]) on the same threads, under the same
@@ -44,11 +51,11 @@ pub mod settings;
 mod verify;
 mod workers;
 
+use cost::argon2_for;
 pub use cost::{
     ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
     OWASP_ARGON2ID, check_argon2,
 };
-use cost::argon2_for;
 pub use policy::PasswordPolicy;
 use workers::{Waiting, Workers};
 

@@ -422,8 +422,12 @@ fn argon2(rest: &str) -> Result<Hash<'_>, HashProblem> {
         argon2::MIN_SALT_LEN..=MAX_SALT_LEN,
     )?;
     let expected = base64(algo, "hash", hash, &B64_ANY_PADDING, 4..=64)?;
-    let params = argon2::Params::new(m, t, p, Some(expected.len()))
-        .map_err(|e| problem(algo, format!("the costs are not valid Argon2 parameters: {e}")))?;
+    let params = argon2::Params::new(m, t, p, Some(expected.len())).map_err(|e| {
+        problem(
+            algo,
+            format!("the costs are not valid Argon2 parameters: {e}"),
+        )
+    })?;
     Ok(Hash::Argon2 {
         algorithm,
         version,

@@ -66,7 +66,9 @@ pub(super) fn check(
     let matched = Params::try_from(&parsed)
         .map_err(|_| argon2::Error::AlgorithmInvalid)
         .and_then(|params| {
-            let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from)?;
+            let version = parsed
+                .version
+                .map_or(Ok(Version::V0x13), Version::try_from)?;
             argon2_matches(
                 presented,
                 Algorithm::Argon2id,

@@ -182,7 +182,11 @@ async fn log_in_and_upgrade(app: &TestApp, v: &Vector) {
         )
     );
     for part in v.encoded.split('$').skip(1).filter(|p| p.len() >= 16) {
-        assert!(!row.detail.contains(part), "{}: the row holds no hash", v.name);
+        assert!(
+            !row.detail.contains(part),
+            "{}: the row holds no hash",
+            v.name
+        );
     }
 
     app.login(&username, &v.right[0])
@@ -233,7 +237,11 @@ async fn every_django_format_logs_in_with_its_password_and_is_upgraded_to_argon2
         ],
         "every hasher of Django 5 has a vector"
     );
-    for kind in ["argon2$argon2i$v=19$", "argon2$argon2id$v=16$", "argon2$argon2i$m="] {
+    for kind in [
+        "argon2$argon2i$v=19$",
+        "argon2$argon2id$v=16$",
+        "argon2$argon2i$m=",
+    ] {
         assert!(
             usable.iter().any(|v| v.encoded.starts_with(kind)),
             "a vector {kind}"
@@ -288,9 +296,7 @@ async fn an_unusable_django_password_never_logs_in(backend: Backend) {
     assert!(upgrade_rows(&app, &id).await.is_empty());
 }
 
-async fn a_password_of_1025_bytes_against_a_django_hash_is_an_invalid_argument(
-    backend: Backend,
-) {
+async fn a_password_of_1025_bytes_against_a_django_hash_is_an_invalid_argument(backend: Backend) {
     let app = spawn_app(backend).await;
     for name in ["pbkdf2_sha256", "bcrypt_sha256", "bcrypt"] {
         let v = vector(name).await;
@@ -307,7 +313,11 @@ async fn a_password_of_1025_bytes_against_a_django_hash_is_an_invalid_argument(
             app.login(name, &"y".repeat(1025)).await,
             Code::InvalidArgument,
         );
-        assert_eq!(app.hash_runs().await, runs, "{name}: refused before hashing");
+        assert_eq!(
+            app.hash_runs().await,
+            runs,
+            "{name}: refused before hashing"
+        );
         assert_eq!(stored_hash(&app, name).await, v.encoded);
     }
 }
@@ -318,7 +328,9 @@ async fn tampered_django_hashes_with_huge_costs_are_refused_quickly(backend: Bac
     // Each would take minutes to hours (or gigabytes) if attempted.
     let tampered = [
         sha256.encoded.replacen("$1000000$", "$4294967295$", 1),
-        sha256.encoded.replacen("$1000000$", "$99999999999999999999999$", 1),
+        sha256
+            .encoded
+            .replacen("$1000000$", "$99999999999999999999999$", 1),
         "bcrypt$$2b$31$jsmy7OhO1N/fY6nq583Exu0dLzQbfnO65ZzPRcnMMVJp4B2lEZxga".to_owned(),
         "scrypt$1073741824$E2rOALrslvMeK4S19sxuFK$8$1$VPaMp5YUUaiqvNMPAOwrbqKHtss5NOAml0fO\
          WSDSuXYs2zqqVckH3r2SpNi79udXNC6/3+PHBFNvq+xPU1xvJA=="

@@ -319,10 +319,17 @@ pub fn find_secrets(line: &str) -> Vec<(&'static str, Range<usize>)> {
         found.push(("PHC hash", start..end));
     }
     // Django's encoded hashes (`argon2$...` holds `$argon2` already).
-    for name in ["pbkdf2_sha256$", "pbkdf2_sha1$", "bcrypt_sha256$$", "bcrypt$$", "scrypt$", "md5$"] {
+    for name in [
+        "pbkdf2_sha256$",
+        "pbkdf2_sha1$",
+        "bcrypt_sha256$$",
+        "bcrypt$$",
+        "scrypt$",
+        "md5$",
+    ] {
         for (start, _) in line.match_indices(name) {
-            let boundary =
-                start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            let boundary = start == 0
+                || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
             if boundary {
                 let end = start
                     + bytes[start..]

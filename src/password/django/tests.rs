@@ -38,13 +38,20 @@ fn refused(encoded: &str) -> String {
 /// `refused` and its text mentions `words`.
 fn refused_for(encoded: &str, words: &str) {
     let text = refused(encoded);
-    assert!(text.contains(words), "{encoded:?}: {text:?} lacks {words:?}");
+    assert!(
+        text.contains(words),
+        "{encoded:?}: {text:?} lacks {words:?}"
+    );
 }
 
 #[test]
 fn every_format_django_makes_is_recognised() {
     for (encoded, algorithm) in ALL {
-        assert_eq!(inspect(encoded), Ok(Inspected::Usable(algorithm)), "{encoded}");
+        assert_eq!(
+            inspect(encoded),
+            Ok(Inspected::Usable(algorithm)),
+            "{encoded}"
+        );
     }
     assert_eq!(
         inspect("!AE4WTpq9bPyHvbwRBqCkYibRlFy4dyz7RyLFSAV7"),
@@ -99,7 +106,10 @@ fn argon2i_and_old_versions_are_read() {
 #[test]
 fn unknown_or_foreign_formats_are_refused_without_echoing_them() {
     refused_for("sha1$salt$abc", "hasher \"sha1\"");
-    refused_for("unsalted_md5$$abc", "not a Django password hash authd can check");
+    refused_for(
+        "unsalted_md5$$abc",
+        "not a Django password hash authd can check",
+    );
     refused_for("crypt$$abc", "not a Django password hash");
     // A plain-text password stored by mistake is never repeated.
     let text = refused("hunter2 the secret");
@@ -107,7 +117,10 @@ fn unknown_or_foreign_formats_are_refused_without_echoing_them() {
     let text = refused("my secret password$x");
     assert!(!text.contains("secret"), "{text}");
     refused_for("", "no `<algorithm>$` prefix");
-    refused_for(&format!("pbkdf2_sha256$1000${}$x", "a".repeat(600)), "longer than");
+    refused_for(
+        &format!("pbkdf2_sha256$1000${}$x", "a".repeat(600)),
+        "longer than",
+    );
 }
 
 #[test]
@@ -188,12 +201,18 @@ fn argon2_with_truncated_or_non_numeric_parameters_is_refused() {
         &ARGON2ID.replace("v=19", "v=20"),
         "version is not v=19 or v=16",
     );
-    refused_for(&ARGON2ID.replace("m=64,t=1,p=2", "m=64,t=1"), "the costs are not");
+    refused_for(
+        &ARGON2ID.replace("m=64,t=1,p=2", "m=64,t=1"),
+        "the costs are not",
+    );
     refused_for(
         &ARGON2ID.replace("m=64,t=1,p=2", "m=64,t=1,p=2,x=1"),
         "the costs are not",
     );
-    refused_for(&ARGON2ID.replace("m=64,t=1,p=2", "t=1,m=64,p=2"), "the costs are not");
+    refused_for(
+        &ARGON2ID.replace("m=64,t=1,p=2", "t=1,m=64,p=2"),
+        "the costs are not",
+    );
     refused_for(
         &ARGON2ID.replace("m=64,t=1,p=2", "m=sixty,t=1,p=2"),
         "memory cost (m) is not a decimal number",
@@ -222,11 +241,17 @@ fn argon2_over_authds_caps_is_refused() {
 #[test]
 fn argon2_with_bad_base64_is_refused() {
     refused_for(
-        &ARGON2ID.replace("WHlRb2habFJuUUVmYThnNlNBdHlhZw", "WHlRb2hab*JuUUVmYThnNlNBdHlhZw"),
+        &ARGON2ID.replace(
+            "WHlRb2habFJuUUVmYThnNlNBdHlhZw",
+            "WHlRb2hab*JuUUVmYThnNlNBdHlhZw",
+        ),
         "salt is not valid base64",
     );
     refused_for(
-        &ARGON2ID.replace("Jnl2ky2JQ+pVtaere9YVJHi6pqoWhZaLwj4hADt4UmA", "Jnl2ky2JQ+pVtaere9Y!"),
+        &ARGON2ID.replace(
+            "Jnl2ky2JQ+pVtaere9YVJHi6pqoWhZaLwj4hADt4UmA",
+            "Jnl2ky2JQ+pVtaere9Y!",
+        ),
         "hash is not valid base64",
     );
     refused_for(
@@ -238,7 +263,10 @@ fn argon2_with_bad_base64_is_refused() {
 #[test]
 fn bcrypt_with_truncated_or_non_numeric_parameters_is_refused() {
     refused_for("bcrypt$$2b$04", "3 fields");
-    refused_for("bcrypt$2b$04$jsmy7OhO1N/fY6nq583Exu0dLzQbfnO65ZzPRcnMMVJp4B2lEZxga", "3 fields");
+    refused_for(
+        "bcrypt$2b$04$jsmy7OhO1N/fY6nq583Exu0dLzQbfnO65ZzPRcnMMVJp4B2lEZxga",
+        "3 fields",
+    );
     refused_for(
         "bcrypt$x$2b$04$jsmy7OhO1N/fY6nq583Exu0dLzQbfnO65ZzPRcnMMVJp4B2lEZxga",
         "not followed by `$$2b$`",
@@ -259,7 +287,10 @@ fn bcrypt_with_truncated_or_non_numeric_parameters_is_refused() {
         "bcrypt_sha256$$2b$03$zatYBtWJIYHFNCuWsp0EpO4J/b9tA/7tDWoM5v74/6I0ollSN71p.",
         "cost 3 is outside 4..=13",
     );
-    refused_for("bcrypt$$2b$04$jsmy7OhO1N/fY6nq583Exu0dLzQbfnO65ZzPRcnMMVJp4", "53 characters");
+    refused_for(
+        "bcrypt$$2b$04$jsmy7OhO1N/fY6nq583Exu0dLzQbfnO65ZzPRcnMMVJp4",
+        "53 characters",
+    );
 }
 
 #[test]
@@ -289,19 +320,39 @@ fn bcrypt_with_bad_base64_is_refused() {
 #[test]
 fn scrypt_with_truncated_or_non_numeric_parameters_is_refused() {
     refused_for("scrypt$256$E2rOALrslvMeK4S19sxuFK$2$1", "4 fields");
-    refused_for(&SCRYPT.replace("$256$", "$two56$"), "work factor (n) is not a decimal number");
-    refused_for(&SCRYPT.replace("$2$1$", "$x$1$"), "block size (r) is not a decimal number");
-    refused_for(&SCRYPT.replace("$2$1$", "$2$$"), "parallelism (p) is not a decimal number");
+    refused_for(
+        &SCRYPT.replace("$256$", "$two56$"),
+        "work factor (n) is not a decimal number",
+    );
+    refused_for(
+        &SCRYPT.replace("$2$1$", "$x$1$"),
+        "block size (r) is not a decimal number",
+    );
+    refused_for(
+        &SCRYPT.replace("$2$1$", "$2$$"),
+        "parallelism (p) is not a decimal number",
+    );
     refused_for(&SCRYPT.replace("$256$", "$255$"), "not a power of two");
-    refused_for(&SCRYPT.replace("$256$", "$1$"), "work factor (n) 1 is outside");
+    refused_for(
+        &SCRYPT.replace("$256$", "$1$"),
+        "work factor (n) 1 is outside",
+    );
     refused_for(&SCRYPT.replace("$2$1$", "$0$1$"), "block size (r) 0");
 }
 
 #[test]
 fn scrypt_over_the_memory_or_work_cap_is_refused() {
     // 2^21 · 8 · 128 bytes = 2 GiB.
-    refused_for(&SCRYPT.replace("$256$", "$2097152$"), "work factor (n) 2097152 is outside");
-    refused_for(&SCRYPT.replace("$256$", "$1048576$").replace("$2$1$", "$8$1$"), "KiB of memory");
+    refused_for(
+        &SCRYPT.replace("$256$", "$2097152$"),
+        "work factor (n) 2097152 is outside",
+    );
+    refused_for(
+        &SCRYPT
+            .replace("$256$", "$1048576$")
+            .replace("$2$1$", "$8$1$"),
+        "KiB of memory",
+    );
     refused_for(&SCRYPT.replace("$2$1$", "$8$1000$"), "n·r·p is 2048000");
     // Django 5.2's default, 2^14 · 8 · 5, is within.
     assert!(inspect(&SCRYPT.replace("$256$", "$16384$").replace("$2$1$", "$8$5$")).is_ok());
@@ -309,7 +360,10 @@ fn scrypt_over_the_memory_or_work_cap_is_refused() {
 
 #[test]
 fn scrypt_with_bad_base64_is_refused() {
-    refused_for(&SCRYPT.replace("VPaMp5YU", "VPaMp5Y*"), "hash is not valid base64");
+    refused_for(
+        &SCRYPT.replace("VPaMp5YU", "VPaMp5Y*"),
+        "hash is not valid base64",
+    );
     refused_for(
         "scrypt$256$E2rOALrslvMeK4S19sxuFK$2$1$VPaMp5YUUaiqvNMPAOwrbqKHtss5NOAml0fO",
         "hash is 27 bytes where 64..=64",
@@ -319,7 +373,10 @@ fn scrypt_with_bad_base64_is_refused() {
 #[test]
 fn md5_with_truncated_or_bad_hex_is_refused() {
     refused_for("md5$bO87zQDWBEH59XB0eAkvaQ", "1 fields");
-    refused_for("md5$bO87zQDWBEH59XB0eAkvaQ$a2ed8876e9689f27", "32 hexadecimal digits");
+    refused_for(
+        "md5$bO87zQDWBEH59XB0eAkvaQ$a2ed8876e9689f27",
+        "32 hexadecimal digits",
+    );
     refused_for(
         "md5$bO87zQDWBEH59XB0eAkvaQ$A2ED8876E9689F27750155BD7BC4FB0F",
         "lower-case hexadecimal",
@@ -329,7 +386,10 @@ fn md5_with_truncated_or_bad_hex_is_refused() {
         "lower-case hexadecimal",
     );
     refused_for("md5$$a2ed8876e9689f27750155bd7bc4fb0f", "salt is empty");
-    refused_for("md5$a b$a2ed8876e9689f27750155bd7bc4fb0f", "printable ASCII");
+    refused_for(
+        "md5$a b$a2ed8876e9689f27750155bd7bc4fb0f",
+        "printable ASCII",
+    );
 }
 
 #[test]
@@ -347,4 +407,3 @@ fn problems_never_repeat_the_salt_or_digest() {
         }
     }
 }
-
