@@ -52,6 +52,9 @@ pub enum AuditEvent {
     RefreshReuse,
     /// A user's password was set.
     PasswordChanged,
+    /// A user's imported hash (Django's) was replaced by Argon2id at their
+    /// first successful login; the detail names the old hasher, never the hash.
+    PasswordUpgraded,
     /// A user was created.
     UserCreated,
     /// A user was disabled.
@@ -94,6 +97,7 @@ impl AuditEvent {
             Self::SessionsRevoked => "sessions_revoked",
             Self::RefreshReuse => "refresh_reuse",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordUpgraded => "password_upgraded",
             Self::UserCreated => "user_created",
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",

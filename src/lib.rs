@@ -37,7 +37,9 @@
 //!   with a bounded queue; never on the async runtime. `password::policy` holds new passwords to
 //!   NIST SP 800-63B-4 (length, zxcvbn's blocklist of common and compromised ones), on those threads;
 //!   `password::cost`: the Argon2id parameters, OWASP's minimums and the caps on configured and
-//!   stored hashes; `password::workers`: the hashing threads.
+//!   stored hashes; `password::workers`: the hashing threads; `password::verify`: a stored
+//!   hash checked on them, dispatched on its format; [`password::django`]: Django's hashes
+//!   (`inspect`, the importer's check of format and caps; `django::check`, the login's).
 //! - [`token`]: JWT claims, issuing and strict verification; [`token::keys`] holds the keys (their
 //!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
 //!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers

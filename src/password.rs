@@ -1,6 +1,12 @@
 //! Password hashing with Argon2id, off the async runtime and bounded.
 //!
-//! This module owns every Argon2 computation in authd. Hashes are PHC strings.
+//! This module owns every password hash computation in authd. Hashes it
+//! makes are Argon2id PHC strings. Hashes it checks are those, or Django's
+//! as `authd import django` stored them ([`django`]: `pbkdf2_sha256`,
+//! `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `bcrypt`, `scrypt`, salted
+//! `md5`, each held to caps before any work), dispatched on the stored
+//! hash's format in `verify`; a Django hash that matches asks for a rehash,
+//! so the login replaces it with Argon2id.
 //! Each hash or verification runs on one of `hash_concurrency` dedicated
 //! threads (never on the async runtime) while holding a permit, so at most
 //! that many run at once: CPU and memory (permits x `memory_kib`) stay
@@ -18,7 +24,8 @@
 //! Unknown users are verified against a dummy hash made at start-up with the
 //! configured parameters, so they cost the same time as a wrong password.
 //! Stored hashes whose parameters exceed authd's caps are refused before any
-//! memory is allocated.
+//! memory is allocated, and cost a dummy verification like a wrong password.
+//! Checking Django's hashes runs on the same threads under the same permits.
 //!
 //! New passwords (an account's first, a reset, a change) are checked against
 //! the [`PasswordPolicy`] ([`policy`]) on the same threads, under the same
@@ -31,8 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::PasswordHasher as _;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
@@ -42,13 +48,14 @@ mod cost;
 pub mod django;
 pub mod policy;
 pub mod settings;
+mod verify;
 mod workers;
 
+use cost::argon2_for;
 pub use cost::{
     ARGON2_MAX_ITERATIONS, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, Argon2Config,
     OWASP_ARGON2ID, check_argon2,
 };
-use cost::{argon2_for, checked_params};
 pub use policy::PasswordPolicy;
 use workers::{Waiting, Workers};
 
@@ -290,9 +297,12 @@ impl PasswordHasher {
     /// there is no stored hash (unknown user), which always gives
     /// [`Verdict::Mismatch`] after the same amount of work.
     ///
-    /// A stored hash that cannot be parsed, is not Argon2id, or exceeds the
-    /// caps is treated as a mismatch and logged: fail closed, and never let a
-    /// tampered row allocate gigabytes.
+    /// The stored hash is authd's Argon2id or one of Django's
+    /// ([`django`]), which matches with `needs_rehash` so the login
+    /// replaces it. A stored hash that cannot be parsed, is of no known
+    /// format, or exceeds the caps is treated as a mismatch and logged: fail
+    /// closed, and never let a tampered row allocate gigabytes or spin for
+    /// seconds. Django's unusable password (`!...`) never matches.
     ///
     /// # Errors
     /// [`Error::ResourceExhausted`] if no permit came free in time.
@@ -303,40 +313,8 @@ impl PasswordHasher {
         };
         let configured = self.params;
         let dummy = Arc::clone(&self.dummy_hash);
-        self.run_blocking(move || {
-            let argon = argon2_for(configured)?;
-            // A refused stored hash still costs one dummy verification, so
-            // its account cannot be told apart by timing.
-            let refuse = |why: &str| {
-                tracing::error!("stored password hash refused: {why}");
-                if let Ok(parsed) = PasswordHash::new(&dummy) {
-                    let _ = argon.verify_password(password.expose_secret().as_bytes(), &parsed);
-                }
-                Ok(Verdict::Mismatch)
-            };
-            let Ok(parsed) = PasswordHash::new(&hash) else {
-                return refuse("not a valid PHC string");
-            };
-            let Some(stored_params) = checked_params(&parsed) else {
-                return refuse("not argon2id within authd's caps");
-            };
-            match verify_reusing_memory(
-                password.expose_secret().as_bytes(),
-                &parsed,
-                configured.memory_kib,
-            ) {
-                Ok(true) if real => Ok(Verdict::Match {
-                    needs_rehash: stored_params != configured
-                        || parsed.version != Some(Version::V0x13.into()),
-                }),
-                Ok(_) => Ok(Verdict::Mismatch),
-                Err(e) => {
-                    tracing::error!(error = %e, "stored password hash could not be checked");
-                    Ok(Verdict::Mismatch)
-                }
-            }
-        })
-        .await
+        self.run_blocking(move || verify::check(&password, &hash, real, configured, &dummy))
+            .await
     }
 
     async fn run_blocking<T, F>(&self, work: F) -> Result<T>
@@ -428,51 +406,6 @@ pub fn validate_presented(field: &'static str, password: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-thread_local! {
-    /// Each hashing thread's Argon2 working memory, kept between hashes:
-    /// allocating (and freeing) 19 MiB per login makes the allocator hold on
-    /// to several copies, while one reused buffer per thread keeps resident
-    /// memory at `hash_concurrency x memory cost`.
-    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Recomputes `hash` for `password` in this thread's reused working memory
-/// and compares in constant time. The caller has checked the parameters
-/// against the caps; memory beyond the configured cost is released again.
-fn verify_reusing_memory(
-    password: &[u8],
-    hash: &PasswordHash,
-    keep_kib: u32,
-) -> Result<bool, argon2::Error> {
-    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
-        return Ok(false);
-    };
-    let params = Params::try_from(hash).map_err(|_| argon2::Error::AlgorithmInvalid)?;
-    let version = hash.version.map_or(Ok(Version::V0x13), Version::try_from)?;
-    let argon = Argon2::new(Algorithm::Argon2id, version, params.clone());
-    let mut out = vec![0u8; expected.len()];
-    BLOCKS.with(|blocks| {
-        let mut blocks = blocks.borrow_mut();
-        let needed = params.block_count();
-        if blocks.len() < needed {
-            blocks.resize(needed, argon2::Block::default());
-        }
-        let result = argon.hash_password_into_with_memory(
-            password,
-            salt.as_ref(),
-            &mut out,
-            &mut blocks[..needed],
-        );
-        // A legacy hash with a larger cost must not pin that much memory
-        // (one block is 1 KiB).
-        if blocks.len() > usize::try_from(keep_kib).unwrap_or(usize::MAX) {
-            *blocks = Vec::new();
-        }
-        result
-    })?;
-    Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_bytes()).is_ok())
 }
 
 #[cfg(test)]

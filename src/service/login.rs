@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::AuthCore;
 use crate::audit::{AuditEvent, AuditRecord, Outcome};
 use crate::error::{Error, Result};
+use crate::password::django::{DjangoAlgorithm, Inspected};
 use crate::password::{self, Verdict};
 use crate::store::{Change, LoginSnapshot, NewSession};
 use crate::throttle::{AttemptKeys, Blocked};
@@ -69,6 +70,11 @@ impl AuthCore {
     /// refused with [`Error::Throttled`] before any database lookup of the
     /// user or any hashing, alike for existing and unknown names. A success
     /// clears the login name's count (not the address's).
+    ///
+    /// A right password against an imported Django hash
+    /// ([`crate::password::django`]) replaces the hash with Argon2id at the
+    /// configured parameters, in the transaction that starts the session,
+    /// and records a `password_upgraded` audit row naming the old hasher.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for empty or oversized input (before any
@@ -244,6 +250,10 @@ impl AuthCore {
         };
         let (sid, not_after) = (session.id.clone(), session.expires_at);
         let client_addr = session.client_addr.clone();
+        // An imported hash replaced by this login is worth its own audit row.
+        let upgraded_from = rehash
+            .as_ref()
+            .and_then(|_| imported_hasher(&seen.password_hash));
         // Fails (as a wrong password would) if the user changed since the check.
         let Some(evicted) = self
             .store()
@@ -262,6 +272,10 @@ impl AuthCore {
         };
         self.audit_login_success(&user, client_addr.as_deref(), &sid, evicted.len(), now)
             .await;
+        if let Some(hasher) = upgraded_from {
+            self.audit_password_upgraded(&user, client_addr.as_deref(), hasher, now)
+                .await;
+        }
         for id in evicted {
             self.cache.apply(&Change::Session(id));
         }
@@ -295,6 +309,30 @@ impl AuthCore {
             let _ = write!(detail, "; {evicted} oldest sessions evicted");
         }
         let record = AuditRecord::new(AuditEvent::Login, Outcome::Success, now)
+            .user(user)
+            .client_addr(client_addr)
+            .detail(&detail);
+        self.ctx().audit(record).await;
+    }
+
+    /// Records that `user`'s imported hash, made by Django's `hasher`, was
+    /// replaced by Argon2id at the configured parameters.
+    async fn audit_password_upgraded(
+        &self,
+        user: &User,
+        client_addr: Option<&str>,
+        hasher: DjangoAlgorithm,
+        now: i64,
+    ) {
+        let params = self.hasher().params();
+        let detail = format!(
+            "Django {} hash replaced by Argon2id (m={}, t={}, p={}) at login",
+            hasher.name(),
+            params.memory_kib,
+            params.iterations,
+            params.parallelism
+        );
+        let record = AuditRecord::new(AuditEvent::PasswordUpgraded, Outcome::Success, now)
             .user(user)
             .client_addr(client_addr)
             .detail(&detail);
@@ -340,6 +378,14 @@ impl AuthCore {
             .client_addr(client_addr)
             .detail(&detail);
         self.ctx().audit(record).await;
+    }
+}
+
+/// The Django hasher that made `hash`, when it is an imported one.
+fn imported_hasher(hash: &SecretString) -> Option<DjangoAlgorithm> {
+    match password::django::inspect(hash.expose_secret()) {
+        Ok(Inspected::Usable(hasher)) => Some(hasher),
+        Ok(Inspected::Unusable) | Err(_) => None,
     }
 }
 

@@ -7,7 +7,8 @@
 //! - [`Scanner`] formats every event (message and fields) and every span's
 //!   fields at the levels of [`FILTER`] and looks for secrets: a JWT
 //!   (`eyJ...`), a refresh token (`rt_...`), a client secret
-//!   (`authd_sa_...`), a PHC hash (`$argon2`) or a
+//!   (`authd_sa_...`), a PHC hash (`$argon2`), a Django hash
+//!   (`pbkdf2_sha256$...`) or a
 //!   test password ([`PASSWORD_MARKER`]). A hit is recorded with the secret
 //!   masked, and every `TestApp` fails on drop while the list is not empty:
 //!   any test whose traffic leaks a secret fails the suite.
@@ -269,6 +270,8 @@ fn token_run(bytes: &[u8]) -> usize {
 /// - a refresh token: `rt_` and at least 20 base64url characters, not
 ///   inside a longer word (`insert_signing_key_...` is not one);
 /// - a PHC hash: `$argon2`;
+/// - a Django hash: `pbkdf2_sha256$`, `bcrypt$$`, `scrypt$`, ... at the start
+///   of a word;
 /// - a service account's client secret: `authd_sa_` and at least 20
 ///   base64url characters;
 /// - a test password: [`PASSWORD_MARKER`], ignoring case.
@@ -315,6 +318,28 @@ pub fn find_secrets(line: &str) -> Vec<(&'static str, Range<usize>)> {
                 .count();
         found.push(("PHC hash", start..end));
     }
+    // Django's encoded hashes (`argon2$...` holds `$argon2` already).
+    for name in [
+        "pbkdf2_sha256$",
+        "pbkdf2_sha1$",
+        "bcrypt_sha256$$",
+        "bcrypt$$",
+        "scrypt$",
+        "md5$",
+    ] {
+        for (start, _) in line.match_indices(name) {
+            let boundary = start == 0
+                || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            if boundary {
+                let end = start
+                    + bytes[start..]
+                        .iter()
+                        .take_while(|&&b| !b.is_ascii_whitespace() && b != b'"')
+                        .count();
+                found.push(("Django hash", start..end));
+            }
+        }
+    }
     let lower = line.to_ascii_lowercase();
     for (start, _) in lower.match_indices(PASSWORD_MARKER) {
         found.push(("test password", start..start + PASSWORD_MARKER.len()));
@@ -348,6 +373,7 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
     let refresh = "rt_Q2hhbmdlIHRoaXMgdG9rZW4gYmVmb3JlIHVzZQ";
     let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
     let client_secret = "authd_sa_Q2hhbmdlIHRoaXMgc2VjcmV0IGJlZm9yZSB1c2U";
+    let django = "pbkdf2_sha256$1000000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
     for (kind, line) in [
         (
             "client secret",
@@ -356,6 +382,7 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
         ("JWT", format!("INFO: authorization=\"Bearer {jwt}\"")),
         ("refresh token", format!("DEBUG: refresh_token={refresh}")),
         ("PHC hash", format!("TRACE: row=User {{ hash: \"{phc}\" }}")),
+        ("Django hash", format!("DEBUG: hash={django}")),
         ("test password", format!("INFO: password={PASSWORD}")),
         ("test password", PASSWORD.to_uppercase()),
     ] {
@@ -366,7 +393,7 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
             "{line}"
         );
         let masked = mask(&line, &found);
-        for secret in [jwt, refresh, phc, client_secret, PASSWORD_MARKER] {
+        for secret in [jwt, refresh, phc, client_secret, django, PASSWORD_MARKER] {
             assert!(!masked.contains(secret), "{masked}");
         }
         assert!(masked.contains(&format!("[{kind} masked]")), "{masked}");
@@ -378,6 +405,8 @@ fn the_scanner_finds_planted_secrets_and_masks_them() {
         "INFO: kid=\"eyJ0eXAiOiJKV1QiLCJhbGci\" user_id=0190a5e4",
         "INFO: prefix=rt_ short=rt_abc",
         "INFO: secrets start with authd_sa_ (authd_sa_short)",
+        "ERROR: stored password hash refused: pbkdf2_sha256 hash: the salt is empty",
+        "INFO: detail=\"Django bcrypt hash replaced by Argon2id\" my_md5$x",
     ] {
         assert!(find_secrets(line).is_empty(), "{line}");
     }

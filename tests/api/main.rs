@@ -19,6 +19,7 @@ mod audit;
 mod change_password;
 mod cli;
 mod deploy;
+mod django_hashes;
 mod examples;
 mod ext_authz;
 mod faults;
