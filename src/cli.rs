@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `user ...`, `keys ...`,
-//! `audit tail` and `service-account ...`.
+//! `audit tail`, `service-account ...` and `import django` (in `cli::import`).
 //!
 //! `authd` and `authd serve` take the server's settings; the other commands
 //! take only the config file, the database and logging settings, plus the
@@ -29,6 +29,7 @@ use crate::service::{Accounts, NewAccount};
 use crate::token::settings::{LifetimeSettings, SigningSettings};
 use crate::user::User;
 
+mod import;
 mod service_account;
 
 pub use service_account::{ServiceAccountArgs, ServiceAccountCommand};
@@ -64,6 +65,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Manage service accounts (machine identities with a client id and secret).
     ServiceAccount(ServiceAccountArgs),
+    /// Import users from another system (`import django`: a Django project's).
+    Import(import::ImportArgs),
 }
 
 /// `authd user`: the database settings and what to do.
@@ -101,7 +104,7 @@ pub struct AuditArgs {
 
 /// The commands whose settings are global, so they may follow the
 /// sub-subcommand (`authd user list --database-url ...`).
-const ADMIN_COMMANDS: [&str; 4] = ["user", "keys", "audit", "service-account"];
+const ADMIN_COMMANDS: [&str; 5] = ["user", "keys", "audit", "service-account", "import"];
 
 /// Why parsing the command line stopped.
 #[derive(Debug)]
@@ -188,6 +191,7 @@ impl Cli {
             Some(Command::Keys(keys)) => &keys.admin,
             Some(Command::Audit(audit)) => &audit.admin,
             Some(Command::ServiceAccount(sa)) => &sa.admin,
+            Some(Command::Import(import)) => &import.admin,
         };
         sources
             .attribute(admin.store.url())
@@ -317,6 +321,7 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
     let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.config)));
     match command {
         Command::Serve(config) => serve(*config, sources).await,
+        Command::Import(args) => import::run(args, sources).await,
         Command::Migrate(admin) => {
             let store = open_admin(&admin, sources, Open::Migrated).await?;
             store.close().await;

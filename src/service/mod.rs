@@ -21,6 +21,9 @@
 //! - `admin`: [`Admin`], the admin API's user, unlock and audit operations
 //!   ([`AuthCore::admin`]): whole-request validation, then [`Accounts`].
 //! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
+//! - `import`: [`DjangoImport`], `authd import django`'s decisions: a Django
+//!   user row to an authd user (roles, external id, the hash verbatim),
+//!   idempotent by external id, one transaction per row.
 //!
 //! Each job's audit wording sits next to the code that records it;
 //! [`crate::audit`] owns the events, the row and its rendering. What this
@@ -40,6 +43,7 @@ use crate::token::TokenService;
 mod accounts;
 mod admin;
 mod change_password;
+mod import;
 mod login;
 pub mod pages;
 mod service_accounts;
@@ -49,6 +53,9 @@ mod verify;
 
 pub use accounts::{Accounts, NewAccount};
 pub use admin::{Admin, CreateUser, ListAuditEvents, ListUsers, Page, UpdateUser};
+pub use import::{
+    DjangoImport, DjangoUser, ImportCounts, ImportOptions, RowOutcome, RowReport, STAFF_ROLE,
+};
 pub use login::{ClientInfo, LoginOutcome};
 pub use service_accounts::{
     ChangedBy, CreatedServiceAccount, NewServiceAccountRequest, RotatedSecret,
