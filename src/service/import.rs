@@ -495,7 +495,10 @@ fn roles_of(row: &DjangoUser) -> (Vec<String>, Vec<String>) {
     for group in &row.groups {
         match user::role_from_name(group) {
             Ok(role) => roles.push(role),
-            Err(e) => notes.push(format!("group left out: {}", message(&e))),
+            Err(Error::InvalidArgument { message, .. }) => {
+                notes.push(format!("group left out: {message}"));
+            }
+            Err(e) => notes.push(format!("group left out: {e}")),
         }
     }
     // Each role is valid by now, so this only sorts and deduplicates.
