@@ -241,7 +241,10 @@ mod tests {
     #[test]
     fn names_become_roles_lower_cased_with_underscores() {
         assert_eq!(role_from_name("Editors").unwrap(), "editors");
-        assert_eq!(role_from_name(" Content  Editors ").unwrap(), "content_editors");
+        assert_eq!(
+            role_from_name(" Content  Editors ").unwrap(),
+            "content_editors"
+        );
         assert_eq!(role_from_name("billing:read").unwrap(), "billing:read");
         for bad in ["", "   ", "Rédacteurs", "1st-line", "a/b", &"a".repeat(65)] {
             assert!(role_from_name(bad).is_err(), "{bad:?}");

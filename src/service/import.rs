@@ -187,7 +187,12 @@ impl DjangoImport {
 
     /// Counts a row the importer could not read (`source` says where it
     /// was), with the reason, and returns its report line.
-    pub fn skip_unreadable(&mut self, source: String, username: String, reason: String) -> RowReport {
+    pub fn skip_unreadable(
+        &mut self,
+        source: String,
+        username: String,
+        reason: String,
+    ) -> RowReport {
         self.report(source, username, RowOutcome::Skipped { reason }, Vec::new())
     }
 
@@ -433,8 +438,7 @@ impl Changes {
         // A hash that is no longer Django's was set or upgraded in authd:
         // it is the user's current password, and stays.
         let stored = existing.password_hash.expose_secret();
-        let password = django::inspect(stored).is_ok()
-            && stored != plan.password.expose_secret();
+        let password = django::inspect(stored).is_ok() && stored != plan.password.expose_secret();
         let mut fields = Vec::new();
         for (changed, name) in [
             (old.username != user.username, "username"),

@@ -18,6 +18,7 @@ mod admin_users;
 mod audit;
 mod change_password;
 mod cli;
+mod django_import;
 mod examples;
 mod ext_authz;
 mod faults;

@@ -1,11 +1,11 @@
 """A real Django project for the `authd import django` tests, made by Django.
 
-    django_project.py create DIR   startproject in DIR, migrate, users, dumpdata
-    django_project.py change DIR   change one user (a new email for `staffer`)
+    django_project.py --database URL create DIR   startproject in DIR, migrate, users, dumpdata
+    django_project.py --database URL change DIR   change one user (a new email for `staffer`)
 
-The project's database comes from the environment, so one project can work
-on copies of its database: AUTHD_TEST_DJANGO_DB is `sqlite:///path` or a
-`postgres://` URL (psycopg). `create` makes users with Django's own
+The project's database is given on each call (and reaches the project's
+settings as AUTHD_TEST_DJANGO_DB), so one project can work on copies of its
+database: `sqlite:///path` or a `postgres://` URL (psycopg). `create` makes users with Django's own
 `create_user`/`create_superuser`, groups, `is_staff`, an inactive user, an
 unusable password and one user per hasher in PASSWORD_HASHERS, writes
 `manage.py dumpdata auth.User auth.Group --format json` to DIR/dump.json and
@@ -138,12 +138,12 @@ def create(directory: Path) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) != 3 or sys.argv[1] not in ("create", "change"):
+    args = sys.argv[1:]
+    if len(args) != 4 or args[0] != "--database" or args[2] not in ("create", "change"):
         sys.exit(__doc__)
-    if "AUTHD_TEST_DJANGO_DB" not in os.environ:
-        sys.exit("set AUTHD_TEST_DJANGO_DB to sqlite:///path or a postgres:// URL")
-    directory = Path(sys.argv[2])
-    if sys.argv[1] == "create":
+    os.environ["AUTHD_TEST_DJANGO_DB"] = args[1]
+    directory = Path(args[3])
+    if args[2] == "create":
         create(directory)
     else:
         manage(directory, "shell", "-c", CHANGE_USER)

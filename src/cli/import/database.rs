@@ -60,7 +60,9 @@ pub(super) async fn read(url: &str, user_table: &str) -> Result<Vec<SourceRow>> 
                 )
             },
         };
-        let rows = read_from(&pool, user_table, &dialect).await.map_err(|e| fail("read", &e));
+        let rows = read_from(&pool, user_table, &dialect)
+            .await
+            .map_err(|e| fail("read", &e));
         pool.close().await;
         rows
     } else if url.starts_with("sqlite:") {
@@ -77,7 +79,9 @@ pub(super) async fn read(url: &str, user_table: &str) -> Result<Vec<SourceRow>> 
             epoch: |c| format!("CAST(strftime('%s', {c}) AS INTEGER)"),
             columns: |t| format!("SELECT name FROM pragma_table_info('{t}')"),
         };
-        let rows = read_from(&pool, user_table, &dialect).await.map_err(|e| fail("read", &e));
+        let rows = read_from(&pool, user_table, &dialect)
+            .await
+            .map_err(|e| fail("read", &e));
         pool.close().await;
         rows
     } else {
@@ -105,7 +109,9 @@ struct Dialect {
 fn check_table_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
     let ok = name.len() <= 63
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(())
@@ -145,7 +151,11 @@ where
         .await
         .map_err(|e| format!("table {user_table}: {e}"))?;
     let groups = groups_of(pool, user_table, dialect).await?;
-    Ok(users.iter().enumerate().map(|(at, row)| user(row, at, &groups)).collect())
+    Ok(users
+        .iter()
+        .enumerate()
+        .map(|(at, row)| user(row, at, &groups))
+        .collect())
 }
 
 /// User pk (as text) to the names of their groups.

@@ -30,9 +30,8 @@ pub(super) fn read(path: &Path) -> Result<Vec<SourceRow>> {
     let shown = path.display();
     let text = std::fs::read(path)
         .map_err(|e| Error::invalid("dumpdata", format!("cannot read {shown}: {e}")))?;
-    let value: Value = serde_json::from_slice(&text).map_err(|e| {
-        Error::invalid("dumpdata", format!("{shown} is not JSON ({e}); {HOW}"))
-    })?;
+    let value: Value = serde_json::from_slice(&text)
+        .map_err(|e| Error::invalid("dumpdata", format!("{shown} is not JSON ({e}); {HOW}")))?;
     parse(&value).map_err(|why| Error::invalid("dumpdata", format!("{shown} {why}; {HOW}")))
 }
 
@@ -41,7 +40,12 @@ fn parse(value: &Value) -> std::result::Result<Vec<SourceRow>, String> {
     let Some(objects) = value.as_array() else {
         return Err("is not a dumpdata file (not a JSON array of objects)".to_owned());
     };
-    let model = |object: &Value| object.get("model").and_then(Value::as_str).map(str::to_owned);
+    let model = |object: &Value| {
+        object
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let known = |m: &Option<String>| matches!(m.as_deref(), Some("auth.user" | "auth.group"));
     if !objects.is_empty() && !objects.iter().map(model).any(|m| known(&m)) {
         let mut found: Vec<String> = objects
@@ -66,10 +70,7 @@ fn parse(value: &Value) -> std::result::Result<Vec<SourceRow>, String> {
             Some(other) => rows.push(SourceRow::Unreadable {
                 source: place,
                 username: String::new(),
-                reason: format!(
-                    "model {} is not auth.user or auth.group",
-                    quoted(other)
-                ),
+                reason: format!("model {} is not auth.user or auth.group", quoted(other)),
             }),
             None => rows.push(SourceRow::Unreadable {
                 source: place,
@@ -112,7 +113,9 @@ fn user(object: &Value, place: &str, groups: &HashMap<String, String>) -> Source
         .unwrap_or_default()
         .to_owned();
     let pk = object.get("pk").and_then(pk_text);
-    let source = pk.as_ref().map_or_else(|| place.to_owned(), |pk| format!("pk {pk}"));
+    let source = pk
+        .as_ref()
+        .map_or_else(|| place.to_owned(), |pk| format!("pk {pk}"));
     let unreadable = |reason: String| SourceRow::Unreadable {
         source: source.clone(),
         username: username.clone(),
@@ -161,7 +164,12 @@ fn user_fields(
     let password = text("password")?.ok_or_else(|| "has no password field".to_owned())?;
     let date_joined = time("date_joined")?.ok_or_else(|| "has no date_joined".to_owned())?;
     let mut names = Vec::new();
-    for group in fields.get("groups").and_then(Value::as_array).into_iter().flatten() {
+    for group in fields
+        .get("groups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = match group {
             // `--natural-foreign`: a group is its natural key, `["name"]`.
             Value::Array(key) => key.first().and_then(Value::as_str).map(str::to_owned),
@@ -223,7 +231,10 @@ mod tests {
     fn django_timestamps_are_read_with_or_without_an_offset() {
         assert_eq!(parse_time("2026-12-01T13:31:24.123Z"), Some(1_796_131_884));
         assert_eq!(parse_time("2026-12-01T14:31:24+01:00"), Some(1_796_131_884));
-        assert_eq!(parse_time("2026-12-01T13:31:24.123456"), Some(1_796_131_884));
+        assert_eq!(
+            parse_time("2026-12-01T13:31:24.123456"),
+            Some(1_796_131_884)
+        );
         assert_eq!(parse_time("yesterday"), None);
     }
 
@@ -273,9 +284,13 @@ mod tests {
 
     #[test]
     fn a_file_of_other_things_is_refused_whole() {
-        assert!(rows(r#"{"model": "auth.user"}"#).unwrap_err().contains("array"));
-        let err = rows(r#"[{"model": "contenttypes.contenttype", "pk": 1, "fields": {}}]"#)
-            .unwrap_err();
+        assert!(
+            rows(r#"{"model": "auth.user"}"#)
+                .unwrap_err()
+                .contains("array")
+        );
+        let err =
+            rows(r#"[{"model": "contenttypes.contenttype", "pk": 1, "fields": {}}]"#).unwrap_err();
         assert!(err.contains("contenttypes.contenttype"), "{err}");
         assert!(rows("[]").unwrap().is_empty(), "a project without users");
     }

@@ -246,15 +246,19 @@ mod tests {
     #[test]
     fn the_command_line_takes_one_source() {
         let parse = |args: &[&str]| {
-            crate::cli::Cli::try_parse_from(
-                ["authd", "import", "django"].iter().chain(args.iter()),
-            )
+            crate::cli::Cli::try_parse_from(["authd", "import", "django"].iter().chain(args.iter()))
         };
         assert!(parse(&["--dumpdata", "users.json"]).is_ok());
         assert!(parse(&["--django-database", "sqlite:///x.db", "--dry-run"]).is_ok());
         assert!(parse(&[]).is_err(), "a source is required");
         assert!(
-            parse(&["--dumpdata", "a.json", "--django-database", "sqlite:///x.db"]).is_err(),
+            parse(&[
+                "--dumpdata",
+                "a.json",
+                "--django-database",
+                "sqlite:///x.db"
+            ])
+            .is_err(),
             "only one source"
         );
         assert!(
@@ -272,6 +276,10 @@ mod tests {
             outcome: RowOutcome::Unchanged,
             notes: vec![],
         };
-        assert_eq!(render(&report, false), None, "unchanged rows are only counted");
+        assert_eq!(
+            render(&report, false),
+            None,
+            "unchanged rows are only counted"
+        );
     }
 }

@@ -49,8 +49,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 
 use super::{
     AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason, ImportedUser,
-    LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store,
-    StoredKey, UserFilter,
+    LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation,
+    Session, Store, StoredKey, UserFilter,
 };
 use super::{NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
 use crate::error::{Error, Result};
