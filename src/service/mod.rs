@@ -20,6 +20,9 @@
 //!   ([`AuthCore::authorize_admin`]).
 //! - `admin`: [`Admin`], the admin API's user, unlock and audit operations
 //!   ([`AuthCore::admin`]): whole-request validation, then [`Accounts`].
+//! - `oauth`: [`AuthCore::introspect`] and [`AuthCore::revoke`], what an
+//!   authenticated OAuth2 client may learn about or do to a token (RFC 7662,
+//!   RFC 7009).
 //! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
 //! - `import`: [`DjangoImport`], `authd import django`'s decisions: a Django
 //!   user row to an authd user (roles, external id, the hash verbatim),
@@ -45,6 +48,7 @@ mod admin;
 mod change_password;
 mod import;
 mod login;
+mod oauth;
 pub mod pages;
 mod service_accounts;
 mod sessions;
@@ -57,6 +61,7 @@ pub use import::{
     DjangoImport, DjangoUser, ImportCounts, ImportOptions, RowOutcome, RowReport, STAFF_ROLE,
 };
 pub use login::{ClientInfo, LoginOutcome};
+pub use oauth::{ClientCredentials, Revocation};
 pub use service_accounts::{
     ChangedBy, CreatedServiceAccount, NewServiceAccountRequest, RotatedSecret,
 };

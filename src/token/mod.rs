@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::user::User;
 
+pub mod bearer;
 pub mod client_secret;
 pub mod kek;
 mod keygen;

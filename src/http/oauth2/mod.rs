@@ -1,58 +1,60 @@
-//! `POST /oauth2/token`: the OAuth 2.0 client credentials grant (RFC 6749
-//! §4.4) for service accounts, so any OAuth2 client library gets an authd
-//! access token with no gRPC.
+//! The OAuth 2.0 endpoints of the HTTP listener, for service accounts:
 //!
-//! Adapter only: this module unpacks the form and the client's credentials,
-//! calls [`AuthCore::issue_service_token`] (which checks the secret, throttles
-//! and signs) and packs the answer; no SQL, no crypto, no policy. What it
-//! decides is only what the RFC leaves to the token endpoint's syntax:
+//! - [`token`]: `POST /oauth2/token`, the client credentials grant (RFC 6749
+//!   §4.4), so any OAuth2 client library gets an authd access token with no
+//!   gRPC.
+//! - [`introspect`]: `POST /oauth2/introspect`, token introspection (RFC
+//!   7662): is this token active, and whose.
+//! - [`revoke`]: `POST /oauth2/revoke`, token revocation (RFC 7009): end
+//!   the token's session.
 //!
-//! - The body is `application/x-www-form-urlencoded` (§3.2), at most
-//!   [`MAX_BODY_BYTES`]; a parameter sent twice is `invalid_request` (§3.2),
-//!   one sent empty counts as omitted, unknown ones are ignored.
-//! - `grant_type` must be `client_credentials` (`unsupported_grant_type`
-//!   otherwise, `invalid_request` when missing). `audience` (optional, as in
-//!   RFC 8693) asks for a token for that audience; a refused audience is
-//!   `invalid_target`.
-//! - `scope` is refused (`invalid_scope`): authd tokens carry the account's
-//!   roles, not scopes, and silently issuing an unscoped token to a client
-//!   that asked for a scope would let it believe it got one (§3.3 lets the
-//!   server refuse).
+//! Adapter only: each endpoint unpacks the form and the client's
+//! credentials, calls one [`AuthCore`](crate::service::AuthCore) method
+//! (which checks the secret, throttles and decides) and packs the answer; no
+//! SQL, no crypto, no policy. What this module owns is what the RFCs leave
+//! to the endpoints' syntax, shared by all of them:
+//!
+//! - The body is `application/x-www-form-urlencoded` (RFC 6749 §3.2), of
+//!   bounded size (each endpoint's cap); a parameter sent twice is
+//!   `invalid_request` (§3.2), one sent empty counts as omitted, unknown
+//!   ones are ignored. Another content type (JSON included) is 400
+//!   `invalid_request`, not 415: the RFCs' error answers are §5.2's, whose
+//!   `invalid_request` is exactly "a request the endpoint cannot parse", and
+//!   OAuth2 client libraries read an error from that JSON, not from a 415.
 //! - The client authenticates with HTTP Basic (`client_secret_basic`, §2.3.1:
 //!   the id and secret are form-urlencoded, then base64) or with `client_id`
 //!   and `client_secret` in the body (`client_secret_post`), never both
 //!   (§2.3, `invalid_request`). A `client_id` in the body next to Basic is
 //!   allowed when it names the same client. Any other `Authorization`
-//!   scheme, or no credentials, is `invalid_client`.
+//!   scheme (a user's `Bearer` token included), or no credentials, is
+//!   `invalid_client`.
 //!
 //! Every answer is JSON with `Cache-Control: no-store` and `Pragma:
 //! no-cache` (§5.1). Errors are `{"error", "error_description"}` (§5.2),
-//! mapped from [`Error`] in one exhaustive place ([`Refusal::from`]):
+//! mapped from [`Error`] in one exhaustive place ([`Refusal::from`]). The
+//! answers every endpoint shares:
 //!
 //! | Answer | When |
 //! |---|---|
-//! | 200 `{"access_token","token_type":"Bearer","expires_in"}` | issued |
-//! | 400 `invalid_request` | wrong content type, malformed body or Basic header, a repeated parameter, no `grant_type`, both authentication methods, a bad field |
-//! | 400 `unsupported_grant_type` | any grant but `client_credentials` |
-//! | 400 `invalid_scope` / `invalid_target` | a `scope`; a refused `audience` |
+//! | 400 `invalid_request` | wrong content type, malformed body or Basic header, a repeated parameter, both authentication methods, a bad field |
 //! | 401 `invalid_client` + `WWW-Authenticate: Basic realm="authd"` | no, unknown or wrong credentials (one answer), another auth scheme |
 //! | 405 `invalid_request` + `Allow: POST` | another method |
-//! | 413 `invalid_request` | a body over [`MAX_BODY_BYTES`] |
+//! | 413 `invalid_request` | a body over the endpoint's cap |
 //! | 429 `temporarily_unavailable` + `Retry-After` | too many failed attempts from this client id or address (RFC 6585) |
 //! | 503 `temporarily_unavailable` | the database is unreachable, or authd is saturated |
 //! | 500 `server_error` | a bug; the description holds only a correlation id |
 //!
 //! Throttling is the service's; the address it counts under is the peer's,
 //! or the last `x-forwarded-for` hop when the peer is a trusted proxy, as
-//! on the gRPC side. The secret is never logged: the call's span holds only
-//! the method, the gRPC code it counts as (for `authd_rpc_*{method="OAuth2Token"}`)
-//! and the service account's id once authd vouches for it.
+//! on the gRPC side. Secrets (the client secret, a token sent to be
+//! inspected) are never logged: each call's span holds only the method, the
+//! gRPC code it counts as (for `authd_rpc_*{method="OAuth2Token"}` and the
+//! like) and the service account's id once authd vouches for it.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -64,12 +66,21 @@ use super::HttpState;
 use crate::error::Error;
 use crate::grpc::status;
 use crate::metrics::Method;
-use crate::service::ClientInfo;
-use crate::token::IssuedToken;
+use crate::service::{ClientCredentials, ClientInfo};
 
-/// The largest accepted request body: a client id, a 256-bit secret and an
+pub mod introspect;
+pub mod revoke;
+pub mod token;
+
+/// The largest token request body: a client id, a 256-bit secret and an
 /// audience fit many times over; anything bigger is not a token request.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The largest body of an introspection or revocation request: a token of
+/// the largest size Verify reads ([`crate::token::MAX_TOKEN_BYTES`]),
+/// percent-encoded, and the client's credentials fit; anything bigger is
+/// refused before it is read.
+pub const MAX_TOKEN_FORM_BYTES: usize = 64 * 1024;
 
 /// The `WWW-Authenticate` challenge of every 401 (§5.2).
 pub const CHALLENGE: &str = "Basic realm=\"authd\"";
@@ -258,54 +269,41 @@ fn json_headers() -> [(header::HeaderName, &'static str); 3] {
     ]
 }
 
-/// `POST /oauth2/token`.
-pub(super) async fn token(State(state): State<HttpState>, request: Request) -> Response {
-    observed(&state, async {
-        let (parts, body) = request.into_parts();
-        let peer = parts.extensions.get::<Peer>().map(|p| p.0);
-        let client = client_info(&state, peer, &parts.headers);
-        let form = read_form(&parts.headers, body).await?;
-        let (client_id, client_secret) = credentials(&parts.headers, &form)?;
-        let now = state.core.clock().now_unix();
-        let issued = state
-            .core
-            .issue_service_token(
-                &client_id,
-                client_secret,
-                form.audience.as_deref(),
-                client,
-                now,
-            )
-            .await?;
-        tracing::Span::current().record("user_id", issued.claims.sub.as_str());
-        Ok(issued_response(&issued, now))
-    })
-    .await
+/// What differs between the endpoints in the parts they share.
+#[derive(Debug, Clone, Copy)]
+struct Endpoint {
+    /// What its calls are counted and logged as.
+    method: Method,
+    /// Its name in messages ("the token endpoint").
+    name: &'static str,
+    /// The RFC section that says how its parameters are sent.
+    form_rule: &'static str,
+    /// The largest body it reads.
+    max_body: usize,
 }
 
-/// Any other method on `/oauth2/token`.
-pub(super) async fn method_not_allowed(State(state): State<HttpState>) -> Response {
-    observed(&state, async {
-        Err(Refusal::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            Code::Unimplemented,
-            "the token endpoint takes POST only (RFC 6749 §3.2)".to_owned(),
-        ))
-    })
-    .await
+/// The answer to any method but POST.
+fn method_not_allowed(endpoint: Endpoint) -> Refusal {
+    Refusal::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        Code::Unimplemented,
+        format!("{} takes POST only ({})", endpoint.name, endpoint.form_rule),
+    )
 }
 
-/// Runs one token request in a span like a gRPC call's (method, code, the
-/// account id once known; never the request), records it under
-/// [`Method::OAuth2Token`] and logs its outcome.
+/// Runs one request in a span like a gRPC call's (method, code, the
+/// account id once known; never the request), records it under the
+/// endpoint's [`Method`] and logs its outcome.
 async fn observed(
     state: &HttpState,
+    endpoint: Endpoint,
     handler: impl Future<Output = Result<Response, Refusal>>,
 ) -> Response {
+    let method = endpoint.method;
     let span = tracing::info_span!(
         "rpc",
-        method = Method::OAuth2Token.name(),
+        method = method.name(),
         code = tracing::field::Empty,
         user_id = tracing::field::Empty
     );
@@ -316,10 +314,7 @@ async fn observed(
             Err(refusal) => (refusal.code, refusal.into_response()),
         };
         tracing::Span::current().record("code", tracing::field::debug(code));
-        state
-            .metrics
-            .rpc()
-            .observe(Method::OAuth2Token, code, started.elapsed());
+        state.metrics.rpc().observe(method, code, started.elapsed());
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let http_status = response.status().as_u16();
         if code == Code::Ok {
@@ -333,13 +328,8 @@ async fn observed(
     .await
 }
 
-/// The 200 answer (§5.1). No refresh token: the client simply asks again.
-fn issued_response(issued: &IssuedToken, now: i64) -> Response {
-    let body = serde_json::json!({
-        "access_token": issued.token,
-        "token_type": "Bearer",
-        "expires_in": (issued.claims.exp - now).max(0),
-    });
+/// A 200 JSON answer, never cached.
+fn json_ok(body: &serde_json::Value) -> Response {
     (StatusCode::OK, json_headers(), body.to_string()).into_response()
 }
 
@@ -364,20 +354,15 @@ fn client_info(state: &HttpState, peer: Option<SocketAddr>, headers: &HeaderMap)
     }
 }
 
-/// The parameters of a token request this endpoint reads (`Debug` hides
-/// the secret).
-#[derive(Debug, Default)]
-struct TokenForm {
-    grant_type: Option<String>,
-    scope: Option<String>,
-    audience: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
-}
-
-/// Reads and parses the body: the content type, the size, each known
-/// parameter at most once, UTF-8, and the grant type and scope.
-async fn read_form(headers: &HeaderMap, body: Body) -> Result<TokenForm, Refusal> {
+/// Reads the body of a request to `endpoint`: the content type, the size
+/// (at most the endpoint's cap), then [`Params::parse`] with the names it
+/// reads.
+async fn read_form(
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+    known: &[&'static str],
+) -> Result<Params, Refusal> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -387,112 +372,150 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<TokenForm, Refusal
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form_type {
-        return Err(Refusal::invalid_request(
-            "send the parameters as Content-Type: application/x-www-form-urlencoded \
-             (RFC 6749 §3.2)",
-        ));
+        return Err(Refusal::invalid_request(format!(
+            "send the parameters as Content-Type: application/x-www-form-urlencoded ({})",
+            endpoint.form_rule
+        )));
     }
+    let max = endpoint.max_body;
     let too_large = || {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request",
             Code::InvalidArgument,
-            format!("the request body must be at most {MAX_BODY_BYTES} bytes"),
+            format!("the request body must be at most {max} bytes"),
         )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
     // A chunked body past the limit, or one that broke off: either way
     // nothing to parse.
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    let bytes = axum::body::to_bytes(body, max)
         .await
         .map_err(|_| too_large())?;
-    parse_form(&bytes)
+    Params::parse(&bytes, known)
 }
 
-/// The parameters of an `application/x-www-form-urlencoded` body (§3.2).
-fn parse_form(bytes: &[u8]) -> Result<TokenForm, Refusal> {
-    let mut form = TokenForm::default();
-    let mut client_secret: Option<String> = None;
-    for (name, value) in form_urlencoded::parse(bytes) {
-        let slot = match name.as_ref() {
-            "grant_type" => &mut form.grant_type,
-            "scope" => &mut form.scope,
-            "audience" => &mut form.audience,
-            "client_id" => &mut form.client_id,
-            "client_secret" => &mut client_secret,
+/// The parameters of an `application/x-www-form-urlencoded` body (RFC 6749
+/// §3.2) that an endpoint reads. `Debug` names only which were sent: the
+/// values may be secrets (a client secret, a token to inspect).
+struct Params {
+    values: Vec<(&'static str, String)>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.values.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+impl Params {
+    /// Each parameter named in `known` at most once, and UTF-8 once
+    /// decoded; one sent empty counts as omitted, others are ignored (§3.2).
+    fn parse(bytes: &[u8], known: &[&'static str]) -> Result<Self, Refusal> {
+        let mut values: Vec<(&'static str, String)> = Vec::new();
+        for (name, value) in form_urlencoded::parse(bytes) {
             // §3.2: unrecognized parameters are ignored.
-            _ => continue,
-        };
-        // §3.2: a parameter sent without a value is treated as omitted.
-        if value.is_empty() {
-            continue;
+            let Some(name) = known.iter().copied().find(|k| *k == name) else {
+                continue;
+            };
+            // §3.2: a parameter sent without a value is treated as omitted.
+            if value.is_empty() {
+                continue;
+            }
+            if values.iter().any(|(n, _)| *n == name) {
+                return Err(Refusal::invalid_request(format!(
+                    "`{name}` is sent more than once; send each parameter once (RFC 6749 §3.2)"
+                )));
+            }
+            // The parser replaces bytes that are not UTF-8 with U+FFFD.
+            if value.contains('\u{fffd}') {
+                return Err(Refusal::invalid_request(format!(
+                    "`{name}` is not UTF-8 once percent-decoded"
+                )));
+            }
+            values.push((name, value.into_owned()));
         }
-        if slot.is_some() {
-            return Err(Refusal::invalid_request(format!(
-                "`{name}` is sent more than once; send each parameter once (RFC 6749 §3.2)"
-            )));
-        }
-        // The parser replaces bytes that are not UTF-8 with U+FFFD.
-        if value.contains('\u{fffd}') {
-            return Err(Refusal::invalid_request(format!(
-                "`{name}` is not UTF-8 once percent-decoded"
-            )));
-        }
-        *slot = Some(value.into_owned());
+        Ok(Self { values })
     }
-    form.client_secret = client_secret.map(SecretString::from);
-    match form.grant_type.as_deref() {
-        Some("client_credentials") => {}
-        Some(_) => {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                Code::InvalidArgument,
-                "this endpoint issues tokens for grant_type=client_credentials only".to_owned(),
-            ));
-        }
-        None => {
-            return Err(Refusal::invalid_request(
-                "grant_type is missing; send grant_type=client_credentials",
-            ));
-        }
+
+    /// The value of `name`, if sent (and not empty).
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
-    if form.scope.is_some() {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            Code::InvalidArgument,
-            "authd issues no scopes (a token carries the service account's roles); \
-             omit scope"
-                .to_owned(),
-        ));
+
+    /// Takes the value of `name` out, if sent.
+    fn take(&mut self, name: &str) -> Option<String> {
+        let at = self.values.iter().position(|(n, _)| *n == name)?;
+        Some(self.values.swap_remove(at).1)
     }
-    Ok(form)
+
+    /// Takes the value of a secret parameter out.
+    fn take_secret(&mut self, name: &str) -> Option<SecretString> {
+        self.take(name).map(SecretString::from)
+    }
 }
 
-/// The client's id and secret, from HTTP Basic or the body, never both (§2.3).
-fn credentials(headers: &HeaderMap, form: &TokenForm) -> Result<(String, SecretString), Refusal> {
-    match (basic(headers)?, &form.client_id, &form.client_secret) {
+/// The names of the client-authentication parameters every endpoint reads.
+const CLIENT_PARAMS: [&str; 2] = ["client_id", "client_secret"];
+
+/// The client's id and secret, from HTTP Basic or the body's `client_id`
+/// and `client_secret` (taken out of `params`), never both (§2.3).
+fn credentials(
+    headers: &HeaderMap,
+    params: &mut Params,
+) -> Result<(String, SecretString), Refusal> {
+    let form_id = params.take("client_id");
+    let form_secret = params.take_secret("client_secret");
+    match (basic(headers)?, form_id, form_secret) {
         (Some(_), _, Some(_)) => Err(Refusal::invalid_request(
             "the client authenticated twice, with the Authorization header and with \
              client_secret in the body; use one method (RFC 6749 §2.3)",
         )),
-        (Some((id, _)), Some(form_id), None) if *form_id != id => Err(Refusal::invalid_request(
+        (Some((id, _)), Some(form_id), None) if form_id != id => Err(Refusal::invalid_request(
             "client_id in the body names another client than the Authorization header",
         )),
         (Some((id, secret)), _, None) => Ok((id, secret)),
-        (None, Some(id), Some(secret)) => Ok((id.clone(), secret.clone())),
+        (None, Some(id), Some(secret)) => Ok((id, secret)),
         (None, _, _) => Err(Refusal::invalid_client(
             "client authentication is required: HTTP Basic with the client id and secret, \
              or client_id and client_secret in the body",
         )),
     }
+}
+
+/// The client's [`credentials`] and where it called from, for the service.
+fn client_credentials(
+    state: &HttpState,
+    parts: &axum::http::request::Parts,
+    params: &mut Params,
+) -> Result<ClientCredentials, Refusal> {
+    let (client_id, client_secret) = credentials(&parts.headers, params)?;
+    let peer = parts.extensions.get::<Peer>().map(|p| p.0);
+    Ok(ClientCredentials {
+        client_id,
+        client_secret,
+        client: client_info(state, peer, &parts.headers),
+    })
+}
+
+/// The `token` parameter of an introspection or revocation request.
+fn required_token(params: &mut Params, rule: &str) -> Result<SecretString, Refusal> {
+    params.take_secret("token").ok_or_else(|| {
+        Refusal::invalid_request(format!(
+            "`token` is missing; send the token as token=... ({rule})"
+        ))
+    })
 }
 
 /// The id and secret of an `Authorization: Basic` header (§2.3.1): base64
@@ -550,128 +573,4 @@ fn form_decode(value: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::Violation;
-    use secrecy::ExposeSecret as _;
-
-    fn basic_header(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
-        headers
-    }
-
-    fn b64(text: &str) -> String {
-        base64::engine::general_purpose::STANDARD.encode(text)
-    }
-
-    #[test]
-    fn basic_credentials_are_form_decoded_after_base64() {
-        let headers = basic_header(&format!("basic {}", b64("sa%3Aone+x:s%25e+cret")));
-        let (id, secret) = basic(&headers).unwrap().unwrap();
-        assert_eq!(id, "sa:one x");
-        assert_eq!(secret.expose_secret(), "s%e cret");
-    }
-
-    #[test]
-    fn malformed_basic_credentials_are_invalid_requests() {
-        for value in [
-            "Basic !!!".to_owned(),
-            format!("Basic {}", b64("no-colon")),
-            format!("Basic {}", b64("id:%FF")),
-        ] {
-            let refusal = basic(&basic_header(&value)).unwrap_err();
-            assert_eq!(refusal.error, "invalid_request", "{value}");
-            assert_eq!(refusal.status, StatusCode::BAD_REQUEST);
-        }
-        let refusal = basic(&basic_header("Bearer abc")).unwrap_err();
-        assert_eq!(refusal.error, "invalid_client");
-    }
-
-    #[test]
-    fn a_repeated_parameter_is_refused_and_an_empty_one_is_omitted() {
-        let refusal =
-            parse_form(b"grant_type=client_credentials&client_id=a&client_id=b").unwrap_err();
-        assert_eq!(refusal.error, "invalid_request");
-        assert!(refusal.description.contains("client_id"));
-        let form = parse_form(b"grant_type=client_credentials&scope=&x=1&audience=api").unwrap();
-        assert!(form.scope.is_none());
-        assert_eq!(form.audience.as_deref(), Some("api"));
-    }
-
-    #[test]
-    fn the_secret_never_appears_in_a_refusal() {
-        let refusal = parse_form(
-            b"grant_type=client_credentials&client_secret=hunter2&client_secret=hunter2",
-        )
-        .unwrap_err();
-        assert!(!format!("{refusal:?}").contains("hunter2"));
-        let form = parse_form(b"grant_type=client_credentials&client_secret=hunter2").unwrap();
-        let headers = basic_header(&format!("Basic {}", b64("id:hunter2")));
-        let refusal = credentials(&headers, &form).unwrap_err();
-        assert!(!format!("{refusal:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn every_error_maps_to_an_oauth2_answer() {
-        let cases = [
-            (Error::InvalidCredentials, 401, "invalid_client"),
-            (
-                Error::invalid("client_id", "too long"),
-                401,
-                "invalid_client",
-            ),
-            (
-                Error::invalid("audience", "not served"),
-                400,
-                "invalid_target",
-            ),
-            (
-                Error::InvalidFields(vec![Violation::new("audience", "not served")]),
-                400,
-                "invalid_target",
-            ),
-            (
-                Error::InvalidFields(vec![
-                    Violation::new("audience", "not served"),
-                    Violation::new("client_secret", "too long"),
-                ]),
-                401,
-                "invalid_client",
-            ),
-            (Error::invalid("other", "bad"), 400, "invalid_request"),
-            (
-                Error::Throttled {
-                    retry_after_secs: 7,
-                },
-                429,
-                "temporarily_unavailable",
-            ),
-            (
-                Error::Unavailable {
-                    context: "reading",
-                    source: "db at 10.0.0.1 down".into(),
-                },
-                503,
-                "temporarily_unavailable",
-            ),
-            (
-                Error::internal_msg("x", "secret detail"),
-                500,
-                "server_error",
-            ),
-        ];
-        for (error, status, oauth) in cases {
-            let refusal = Refusal::from(error);
-            assert_eq!(refusal.status.as_u16(), status, "{refusal:?}");
-            assert_eq!(refusal.error, oauth);
-            assert!(!refusal.description.contains("10.0.0.1"));
-            assert!(!refusal.description.contains("secret detail"));
-        }
-        let throttled = Refusal::from(Error::Throttled {
-            retry_after_secs: 7,
-        });
-        assert_eq!(throttled.retry_after, Some(7));
-        assert_eq!(throttled.code, Code::ResourceExhausted);
-    }
-}
+mod tests;
