@@ -59,7 +59,7 @@ pub struct DjangoArgs {
     pub django_database: Option<String>,
     /// The user table of a custom user model with auth_user's columns
     /// (default auth_user); its groups are read from `<NAME>_groups`.
-    #[arg(long, value_name = "NAME", requires = "django_database")]
+    #[arg(long, value_name = "NAME")]
     pub user_table: Option<String>,
     /// The output of `manage.py dumpdata auth.User auth.Group --format json`.
     #[arg(long, value_name = "FILE")]
@@ -101,6 +101,12 @@ pub async fn run(args: ImportArgs, sources: &Sources) -> Result<()> {
         (Some(url), _) => {
             let table = django.user_table.as_deref().unwrap_or("auth_user");
             database::read(url, table).await?
+        }
+        (None, Some(_)) if django.user_table.is_some() => {
+            return Err(Error::invalid(
+                "user-table",
+                "goes with --django-database; a dumpdata file names its models itself",
+            ));
         }
         (None, Some(path)) => dumpdata::read(path)?,
         (None, None) => {
@@ -260,10 +266,6 @@ mod tests {
             ])
             .is_err(),
             "only one source"
-        );
-        assert!(
-            parse(&["--dumpdata", "a.json", "--user-table", "accounts_user"]).is_err(),
-            "--user-table is for a database"
         );
     }
 
