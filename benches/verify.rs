@@ -40,6 +40,7 @@ fn sample_user() -> User {
         roles: vec!["admin".to_owned(), "billing".to_owned(), "user".to_owned()],
         created_at: 1_700_000_000,
         last_login_at: Some(1_700_000_500),
+        external_id: Some("42".to_owned()),
     }
 }
 

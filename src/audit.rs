@@ -67,6 +67,8 @@ pub enum AuditEvent {
     EmailChanged,
     /// A user was deleted.
     UserDeleted,
+    /// A user was created or updated by `authd import django`.
+    UserImported,
     /// An administrator cleared failed-login counts (`authd user unlock`).
     LoginUnlocked,
     /// A new signing key was published (by `keys rotate` or the schedule).
@@ -104,6 +106,7 @@ impl AuditEvent {
             Self::RolesChanged => "roles_changed",
             Self::EmailChanged => "email_changed",
             Self::UserDeleted => "user_deleted",
+            Self::UserImported => "user_imported",
             Self::LoginUnlocked => "login_unlocked",
             Self::KeyPublished => "key_published",
             Self::KeyPromoted => "key_promoted",

@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `migrate`, `user ...`, `keys ...`,
-//! `audit tail`, `service-account ...` and `healthcheck` (`cli::healthcheck`).
+//! `audit tail`, `service-account ...`, `healthcheck` (`cli::healthcheck`) and
+//! `import django` (in `cli::import`).
 //!
 //! `authd` and `authd serve` take the server's settings; the other commands
 //! take only the config file, the database and logging settings, plus the
@@ -28,6 +29,7 @@ use crate::user::User;
 
 mod healthcheck;
 mod password_input;
+mod import;
 mod service_account;
 
 pub use service_account::{ServiceAccountArgs, ServiceAccountCommand};
@@ -65,6 +67,8 @@ pub enum Command {
     ServiceAccount(ServiceAccountArgs),
     /// Ask a running authd's gRPC health service; exit 0 when SERVING (container health checks).
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Import users from another system (`import django`: a Django project's).
+    Import(import::ImportArgs),
 }
 
 /// `authd user`: the database settings and what to do.
@@ -102,7 +106,7 @@ pub struct AuditArgs {
 
 /// The commands whose settings are global, so they may follow the
 /// sub-subcommand (`authd user list --database-url ...`).
-const ADMIN_COMMANDS: [&str; 4] = ["user", "keys", "audit", "service-account"];
+const ADMIN_COMMANDS: [&str; 5] = ["user", "keys", "audit", "service-account", "import"];
 
 /// Why parsing the command line stopped.
 #[derive(Debug)]
@@ -190,6 +194,7 @@ impl Cli {
             Some(Command::Audit(audit)) => &audit.admin,
             Some(Command::ServiceAccount(sa)) => &sa.admin,
             Some(Command::Healthcheck(_)) => return String::new(),
+            Some(Command::Import(import)) => &import.admin,
         };
         sources
             .attribute(admin.store.url())
@@ -322,6 +327,7 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
         // too big to sit on this one's stack.
         Command::Serve(config) => Box::pin(serve(*config, sources)).await,
         Command::Healthcheck(args) => healthcheck::run(args).await,
+        Command::Import(args) => import::run(args, sources).await,
         Command::Migrate(admin) => {
             let store = open_admin(&admin, sources, Open::Migrated).await?;
             store.close().await;

@@ -13,7 +13,8 @@
 //! - [`settings`]: the value parsers (durations, ranges, secrets, `off`) the owners' settings share.
 //! - [`audit`]: the append-only audit log: events, what a row holds (never a secret), rendering.
 //! - [`cli`]: the `authd` command line (`serve`, `migrate`, `user ...`, `keys ...`, `audit tail`,
-//!   `service-account ...`, and `healthcheck`, the container health check: a gRPC health client).
+//!   `service-account ...`, `healthcheck`, the container health check: a gRPC health client, and
+//!   `import django` in `cli::import`, which reads a Django database or dumpdata file).
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged;
 //!   `app::startup` migrates and loads keys, retrying while PostgreSQL is unreachable.
@@ -28,7 +29,9 @@
 //!   hashing pool), `sessions` (refresh, logout, revoke), `verify` (verify and
 //!   authenticate, users' and service accounts' tokens), `users` (GetUser, the admin check),
 //!   `service_accounts` (machine identities: administration, client-credentials tokens), `oauth`
-//!   (RFC 7662 introspection and RFC 7009 revocation for authenticated OAuth2 clients); the shared
+//!   (RFC 7662 introspection and RFC 7009 revocation for authenticated OAuth2 clients), `import`
+//!   (`authd import django`'s decisions: mapping, roles, idempotent updates by external id); the
+//!   shared
 //!   context (store, hasher, clock, cache) in `mod.rs`.
 //!   `now` is a parameter, read by the adapters from the clock.
 //! - [`cache`]: the per-replica user/session/service-account cache behind Verify, kept current by the store's change
@@ -50,7 +53,8 @@
 //!   sessions, keys, throttle, audit, service_accounts}`), generic over the database and implemented once; per
 //!   database only connection set-up, migrations and the change feed (PostgreSQL
 //!   `LISTEN/NOTIFY`, SQLite `change_log`).
-//! - [`user`]: the user model and the rules for usernames, emails and roles.
+//! - [`user`]: the user model and the rules for usernames, emails, roles (and a role from a group's
+//!   name) and external ids.
 //! - [`validate`]: the edge check of request text (length; no NUL, control, bidi or format
 //!   characters), collecting every bad field of a request into one error.
 //! - [`error`]: the crate's one [`Error`] type.

@@ -14,6 +14,9 @@ pub const ADMIN_ROLE: &str = "admin";
 pub const MAX_USERNAME_LEN: usize = 64;
 /// Longest email address, in bytes.
 pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest external id, in bytes (a Django primary key as text: an integer
+/// or a UUID, far shorter).
+pub const MAX_EXTERNAL_ID_LEN: usize = 128;
 
 /// A user account as authd stores it, minus the password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +35,10 @@ pub struct User {
     pub created_at: i64,
     /// Last successful login, Unix seconds.
     pub last_login_at: Option<i64>,
+    /// The user's id in the system they were imported from (a Django
+    /// project's `auth_user` primary key, as text); `None` for users made in
+    /// authd. Unique when set; the `ext` claim of their access tokens.
+    pub external_id: Option<String>,
 }
 
 impl User {
@@ -90,6 +97,27 @@ pub fn validate_email(email: &str) -> Result<()> {
     }
 }
 
+/// Checks an external id: 1 to 128 bytes of printable ASCII (no spaces), so
+/// it sits in a token claim and a log line as it is.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on the `external_id` field.
+pub fn validate_external_id(external_id: &str) -> Result<()> {
+    if external_id.is_empty() || external_id.len() > MAX_EXTERNAL_ID_LEN {
+        return Err(Error::invalid(
+            "external_id",
+            format!("must be 1 to {MAX_EXTERNAL_ID_LEN} bytes"),
+        ));
+    }
+    if !external_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "external_id",
+            "may contain only printable ASCII characters, no spaces",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks and normalises a role list: each role 1 to 64 characters of
 /// `a-z 0-9 . _ : -`, starting with a letter; the result is sorted and unique.
 ///
@@ -123,6 +151,30 @@ where
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// The role named like `name` (for example a Django group's name): trimmed,
+/// lower-cased, each run of spaces made one `_`, then held to the role rules
+/// of [`normalize_roles`]. `Content Editors` becomes `content_editors`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on the `role` field when the result still is
+/// no role name (other punctuation, non-ASCII letters, a leading digit, more
+/// than 64 characters); the message names the original.
+pub fn role_from_name(name: &str) -> Result<String> {
+    let words: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+    let role = words.join("_");
+    match normalize_roles([&role]) {
+        Ok(mut roles) if roles.len() == 1 => Ok(roles.remove(0)),
+        _ => Err(Error::invalid(
+            "role",
+            format!(
+                "`{}` cannot be a role name, even lower-cased with `_` for spaces: a role is 1 to 64 \
+                 of `a-z 0-9 . _ : -`, starting with a letter",
+                name.escape_debug()
+            ),
+        )),
+    }
 }
 
 /// The case-insensitive uniqueness key of a username.
@@ -184,6 +236,29 @@ mod tests {
         assert!(normalize_roles(["Admin"]).is_err());
         assert!(normalize_roles(["a b"]).is_err());
         assert!(normalize_roles([""]).is_err());
+    }
+
+    #[test]
+    fn names_become_roles_lower_cased_with_underscores() {
+        assert_eq!(role_from_name("Editors").unwrap(), "editors");
+        assert_eq!(
+            role_from_name(" Content  Editors ").unwrap(),
+            "content_editors"
+        );
+        assert_eq!(role_from_name("billing:read").unwrap(), "billing:read");
+        for bad in ["", "   ", "Rédacteurs", "1st-line", "a/b", &"a".repeat(65)] {
+            assert!(role_from_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn external_ids_are_short_printable_ascii() {
+        for ok in ["1", "42", "7f0c9d1e-2b3a-4c5d-8e9f-0a1b2c3d4e5f"] {
+            assert!(validate_external_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a\0", "é", &"1".repeat(129)] {
+            assert!(validate_external_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ fn user(id: &str) -> User {
         roles: vec![],
         created_at: 0,
         last_login_at: None,
+        external_id: None,
     }
 }
 

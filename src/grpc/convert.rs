@@ -19,7 +19,7 @@ pub fn timestamp(unix: i64) -> prost_types::Timestamp {
     }
 }
 
-/// A user as the `auth.v1.User` message (a missing email becomes `""`).
+/// A user as the `auth.v1.User` message (a missing email or external id becomes `""`).
 #[must_use]
 pub fn user(user: User) -> pb::User {
     pb::User {
@@ -30,8 +30,7 @@ pub fn user(user: User) -> pb::User {
         roles: user.roles,
         created_at: Some(timestamp(user.created_at)),
         last_login_at: user.last_login_at.map(timestamp),
-        // Filled once users carry an external id (the Django import).
-        external_id: String::new(),
+        external_id: user.external_id.unwrap_or_default(),
     }
 }
 
@@ -55,8 +54,7 @@ pub fn claims(claims: Claims) -> pb::Claims {
         roles: claims.roles,
         principal_type: principal_type.into(),
         client_id: claims.client_id.unwrap_or_default(),
-        // Filled once tokens carry the `ext` claim (the Django import).
-        external_id: String::new(),
+        external_id: claims.ext.unwrap_or_default(),
     }
 }
 

@@ -114,7 +114,7 @@ impl Accounts {
     }
 
     /// `detail`, followed by who made the change when that is known.
-    fn by_actor(&self, detail: &str) -> String {
+    pub(super) fn by_actor(&self, detail: &str) -> String {
         match (&self.actor, detail.is_empty()) {
             (Some(actor), true) => format!("by {actor}"),
             (Some(actor), false) => format!("{detail}; by {actor}"),

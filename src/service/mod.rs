@@ -24,6 +24,9 @@
 //!   authenticated OAuth2 client may learn about or do to a token (RFC 7662,
 //!   RFC 7009).
 //! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
+//! - `import`: [`DjangoImport`], `authd import django`'s decisions: a Django
+//!   user row to an authd user (roles, external id, the hash verbatim),
+//!   idempotent by external id, one transaction per row.
 //!
 //! Each job's audit wording sits next to the code that records it;
 //! [`crate::audit`] owns the events, the row and its rendering. What this
@@ -43,6 +46,7 @@ use crate::token::TokenService;
 mod accounts;
 mod admin;
 mod change_password;
+mod import;
 mod login;
 mod oauth;
 pub mod pages;
@@ -53,6 +57,9 @@ mod verify;
 
 pub use accounts::{Accounts, NewAccount};
 pub use admin::{Admin, CreateUser, ListAuditEvents, ListUsers, Page, UpdateUser};
+pub use import::{
+    DjangoImport, DjangoUser, ImportCounts, ImportOptions, RowOutcome, RowReport, STAFF_ROLE,
+};
 pub use login::{ClientInfo, LoginOutcome};
 pub use oauth::{ClientCredentials, Revocation};
 pub use service_accounts::{

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::user::User;
 
 mod connect;
+mod imported;
 mod pool;
 pub mod postgres;
 mod service_accounts;
@@ -29,6 +30,7 @@ pub mod sqlite;
 pub mod url;
 
 pub use connect::{check_reachable, connect, open_existing};
+pub use imported::ImportedUser;
 pub use pool::{PoolSettings, PoolStats, PoolStatus};
 pub use service_accounts::{
     NewServiceAccount, SecretRecord, ServiceAccount, ServiceAccountCredentials,
@@ -143,6 +145,33 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
 
     /// Finds a user by username, ignoring case.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
+
+    /// Finds the user with this external id, with their password hash.
+    async fn credentials_by_external_id(&self, external_id: &str) -> Result<Option<Credentials>>;
+
+    /// Inserts an imported user as `id`, the hash stored verbatim, and
+    /// announces it. A taken username, email (ignoring case) or external id
+    /// is [`Error::AlreadyExists`] naming which.
+    async fn create_imported_user(
+        &self,
+        id: &str,
+        user: &ImportedUser,
+        password_hash: &SecretString,
+    ) -> Result<User>;
+
+    /// In one transaction, overwrites user `id` with `user` (and the hash,
+    /// when given; otherwise it is kept), ends every session of the user
+    /// with `end` when given, and announces both. [`Error::NotFound`] when
+    /// there is no such user; unique violations as for
+    /// [`Self::create_imported_user`].
+    async fn update_imported_user(
+        &self,
+        id: &str,
+        user: &ImportedUser,
+        password_hash: Option<&SecretString>,
+        end: Option<EndReason>,
+        now: i64,
+    ) -> Result<User>;
 
     /// All users, ordered by username.
     async fn list_users(&self) -> Result<Vec<User>>;

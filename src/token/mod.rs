@@ -80,6 +80,13 @@ pub struct Claims {
     /// in a user's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The user's external id (the id they have in the system they were
+    /// imported from, e.g. a Django primary key), so that system maps the
+    /// token to its own row; absent when the user has none, and in a service
+    /// account's token. Informational: no check depends on it, and a token
+    /// without it is as valid as one with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext: Option<String>,
 }
 
 /// The `ptyp` claim of a service account's token.
@@ -314,6 +321,7 @@ impl TokenService {
             roles: user.roles.clone(),
             ptyp: None,
             client_id: None,
+            ext: user.external_id.clone(),
         };
         self.sign(claims)
     }
@@ -348,6 +356,7 @@ impl TokenService {
             roles: account.roles.clone(),
             ptyp: Some(SERVICE_ACCOUNT_PTYP.to_owned()),
             client_id: Some(account.client_id.clone()),
+            ext: None,
         })
     }
 

@@ -55,6 +55,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         roles: vec!["admin".to_owned()],
         created_at: NOW - 3600,
         last_login_at: None,
+        external_id: None,
     };
     let token = service
         .issue(&user, "session-1", i64::MAX, NOW)

@@ -175,6 +175,7 @@ mod tests {
             roles: vec![],
             ptyp: None,
             client_id: None,
+            ext: None,
         })
     }
 

@@ -20,6 +20,7 @@ mod change_password;
 mod cli;
 mod deploy;
 mod django_hashes;
+mod django_import;
 mod examples;
 mod ext_authz;
 mod faults;

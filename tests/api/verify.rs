@@ -293,6 +293,7 @@ async fn tokens_of_disabled_or_missing_users_are_refused(backend: Backend) {
         roles: vec![],
         created_at: 0,
         last_login_at: None,
+        external_id: None,
     };
     let token = app
         .core

@@ -48,9 +48,9 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason, LoginFailures,
-    LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation, Session, Store,
-    StoredKey, UserFilter,
+    AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason, ImportedUser,
+    LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation,
+    Session, Store, StoredKey, UserFilter,
 };
 use super::{NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
 use crate::error::{Error, Result};
@@ -329,6 +329,30 @@ impl<S: SqlStore> Store for S {
 
     async fn list_users(&self) -> Result<Vec<User>> {
         users::list(self.pool()).await
+    }
+
+    async fn credentials_by_external_id(&self, external_id: &str) -> Result<Option<Credentials>> {
+        users::credentials_by_external_id(self.pool(), external_id).await
+    }
+
+    async fn create_imported_user(
+        &self,
+        id: &str,
+        user: &ImportedUser,
+        password_hash: &secrecy::SecretString,
+    ) -> Result<User> {
+        users::create_imported(self.pool(), id, user, password_hash).await
+    }
+
+    async fn update_imported_user(
+        &self,
+        id: &str,
+        user: &ImportedUser,
+        password_hash: Option<&secrecy::SecretString>,
+        end: Option<EndReason>,
+        now: i64,
+    ) -> Result<User> {
+        users::update_imported(self.pool(), id, user, password_hash, end, now).await
     }
 
     async fn set_active(&self, username: &str, active: bool, now: i64) -> Result<User> {

@@ -7,13 +7,13 @@ use super::{
     Columns, Params, RowsAffected, SqlDb, Statement, Tx, begin, commit, publish, rollback, sessions,
 };
 use crate::error::{Error, Result};
-use crate::store::{Change, Credentials, EndReason, NewUser, UserFilter};
+use crate::store::{Change, Credentials, EndReason, ImportedUser, NewUser, UserFilter};
 use crate::user::{User, email_key, login_key, username_key};
 
 /// The columns of a user row, for SELECT lists (a macro so it can be `concat!`ed).
 macro_rules! user_columns {
     () => {
-        "id, username, email, active, roles, created_at, last_login_at"
+        "id, username, email, active, roles, created_at, last_login_at, external_id"
     };
 }
 
@@ -26,6 +26,7 @@ struct UserRow {
     roles: String,
     created_at: i64,
     last_login_at: Option<i64>,
+    external_id: Option<String>,
 }
 
 impl<R: Columns> FromRow<'_, R> for UserRow {
@@ -38,6 +39,7 @@ impl<R: Columns> FromRow<'_, R> for UserRow {
             roles: row.field("roles")?,
             created_at: row.field("created_at")?,
             last_login_at: row.field("last_login_at")?,
+            external_id: row.field("external_id")?,
         })
     }
 }
@@ -52,6 +54,7 @@ impl From<UserRow> for User {
             roles: split_roles(&row.roles),
             created_at: row.created_at,
             last_login_at: row.last_login_at,
+            external_id: row.external_id,
         }
     }
 }
@@ -96,7 +99,9 @@ fn write_error(context: &'static str, err: sqlx::Error) -> Error {
         && db.is_unique_violation()
     {
         let what = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
-        return if what.contains("email") {
+        return if what.contains("external_id") {
+            Error::AlreadyExists("a user with this external id already exists".to_owned())
+        } else if what.contains("email") {
             Error::AlreadyExists("a user with this email already exists".to_owned())
         } else {
             Error::AlreadyExists(
@@ -147,6 +152,99 @@ pub(super) async fn credentials<DB: SqlDb>(
     .await
     .map(|row| row.map(Credentials::from))
     .map_err(|e| Error::database("looking up credentials", e))
+}
+
+pub(super) async fn credentials_by_external_id<DB: SqlDb>(
+    pool: &Pool<DB>,
+    external_id: &str,
+) -> Result<Option<Credentials>> {
+    sqlx::query_as::<DB, CredentialsRow>(concat!(
+        "SELECT password_hash, ",
+        user_columns!(),
+        " FROM users WHERE external_id = $1"
+    ))
+    .param(external_id)
+    .fetch_optional(DB::pool(pool))
+    .await
+    .map(|row| row.map(Credentials::from))
+    .map_err(|e| Error::database("looking up an imported user", e))
+}
+
+pub(super) async fn create_imported<DB: SqlDb>(
+    pool: &Pool<DB>,
+    id: &str,
+    user: &ImportedUser,
+    password_hash: &SecretString,
+) -> Result<User> {
+    let context = "importing a user";
+    let mut tx = begin(pool, context).await?;
+    let created = sqlx::query_as::<DB, UserRow>(concat!(
+        "INSERT INTO users (id, username, username_key, email, email_key, password_hash, \
+         active, roles, created_at, updated_at, last_login_at, external_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11) RETURNING ",
+        user_columns!()
+    ))
+    .param(id)
+    .param(user.username.as_str())
+    .param(username_key(&user.username))
+    .param(user.email.clone())
+    .param(user.email.as_deref().map(email_key))
+    .param(password_hash.expose_secret())
+    .param(user.active)
+    .param(join_roles(&user.roles))
+    .param(user.created_at)
+    .param(user.last_login_at)
+    .param(user.external_id.as_str())
+    .fetch_one(DB::tx(&mut tx))
+    .await
+    .map(User::from)
+    .map_err(|e| write_error(context, e))?;
+    publish(&mut tx, &Change::User(created.id.clone())).await?;
+    commit(tx, context).await?;
+    Ok(created)
+}
+
+pub(super) async fn update_imported<DB: SqlDb>(
+    pool: &Pool<DB>,
+    id: &str,
+    user: &ImportedUser,
+    password_hash: Option<&SecretString>,
+    end: Option<EndReason>,
+    now: i64,
+) -> Result<User> {
+    let context = "updating an imported user";
+    let mut tx = begin(pool, context).await?;
+    // The external id is the match key and stays; a missing hash keeps
+    // the stored one (COALESCE), so the row is written in one statement.
+    let updated = sqlx::query_as::<DB, UserRow>(concat!(
+        "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4, \
+         active = $5, roles = $6, created_at = $7, last_login_at = $8, \
+         password_hash = COALESCE($9, password_hash), updated_at = $10 \
+         WHERE id = $11 RETURNING ",
+        user_columns!()
+    ))
+    .param(user.username.as_str())
+    .param(username_key(&user.username))
+    .param(user.email.clone())
+    .param(user.email.as_deref().map(email_key))
+    .param(user.active)
+    .param(join_roles(&user.roles))
+    .param(user.created_at)
+    .param(user.last_login_at)
+    .param(password_hash.map(|h| h.expose_secret().to_owned()))
+    .param(now)
+    .param(id)
+    .fetch_optional(DB::tx(&mut tx))
+    .await
+    .map_err(|e| write_error(context, e))?
+    .map(User::from)
+    .ok_or_else(|| Error::NotFound("no such user".to_owned()))?;
+    publish(&mut tx, &Change::User(updated.id.clone())).await?;
+    if let Some(reason) = end {
+        sessions::end_all_in(&mut tx, &updated.id, reason, now).await?;
+    }
+    commit(tx, context).await?;
+    Ok(updated)
 }
 
 pub(super) async fn by_id<DB: SqlDb>(pool: &Pool<DB>, id: &str) -> Result<Option<User>> {
