@@ -28,8 +28,8 @@ use crate::token::settings::{LifetimeSettings, SigningSettings};
 use crate::user::User;
 
 mod healthcheck;
-mod password_input;
 mod import;
+mod password_input;
 mod service_account;
 
 pub use service_account::{ServiceAccountArgs, ServiceAccountCommand};

@@ -19,6 +19,7 @@ on_both_backends!(
     re_running_the_import_changes_only_what_changed_in_django,
     the_dumpdata_file_gives_the_same_users_as_the_database,
     bad_rows_are_skipped_with_reasons_and_bad_files_refused,
+    imported_users_log_in_with_their_django_passwords_which_become_argon2id,
 );
 
 const PACKAGES: &str = "Django, bcrypt, argon2-cffi and psycopg (tests/interop/requirements.txt)";
@@ -482,5 +483,102 @@ async fn a_django_project_on_postgresql_is_imported() {
         let staffer = store.user_by_username("staffer").await.unwrap().unwrap();
         assert_eq!(staffer.roles, ["content_team", "editors", "staff"]);
         store.close().await;
+    }
+}
+
+/// The end-to-end check: a project Django made (startproject,
+/// migrate, create_user/create_superuser with several hashers) is imported by
+/// one command, and its users log in through authd with their old passwords,
+/// which are then replaced by Argon2id, recorded in the audit log.
+async fn imported_users_log_in_with_their_django_passwords_which_become_argon2id(backend: Backend) {
+    let project = project().await;
+    let db = TestDb::new(backend).await;
+    let report = import_ok(
+        &db.url,
+        &[
+            "--django-database",
+            &sqlite_url(&project.db),
+            "--allow-weak-hashes",
+        ],
+    );
+    assert!(
+        summary(&report).starts_with("django import: 9 imported"),
+        "{report}"
+    );
+    let app = TestApp::builder_on(db)
+        .config(|config| {
+            // Logins one after another at Django's full costs, on a busy machine.
+            config.password.hash_queue_timeout = Duration::from_secs(120);
+        })
+        .spawn()
+        .await;
+    let users = project.users.as_object().expect("the users Django made");
+    let mut upgraded = Vec::new();
+    for (name, made) in users {
+        let Some(password) = made["password"].as_str() else {
+            // Django's unusable password: no password logs in.
+            let status = app.login(name, "pw-nopass-Correct-Horse-9").await;
+            assert_eq!(status.unwrap_err().code(), tonic::Code::Unauthenticated);
+            continue;
+        };
+        let wrong = app.login(name, &format!("{password}x")).await;
+        assert_eq!(
+            wrong.unwrap_err().code(),
+            tonic::Code::Unauthenticated,
+            "{name}"
+        );
+        let hasher = made["hasher"].as_str().unwrap_or_default();
+        let login = app.login(name, password).await;
+        if name == "mallory" {
+            assert_eq!(
+                login.unwrap_err().code(),
+                tonic::Code::Unauthenticated,
+                "inactive"
+            );
+            continue;
+        }
+        let login = login.unwrap_or_else(|e| panic!("{name} ({hasher}) logs in: {e}"));
+        let verified = app.verify(&login.access_token).await;
+        assert!(verified.valid, "{name}: {verified:?}");
+        assert_eq!(
+            verified.claims.expect("claims").external_id,
+            pk(project, name),
+            "{name}'s token names their Django pk"
+        );
+        let stored = app
+            .core
+            .accounts()
+            .store()
+            .find_credentials(name)
+            .await
+            .expect("read")
+            .expect("the user exists");
+        assert!(
+            stored
+                .password_hash
+                .expose_secret()
+                .starts_with("$argon2id$"),
+            "{name}'s {hasher} hash is replaced by Argon2id"
+        );
+        // The Argon2id hash takes the same password from now on.
+        app.login(name, password)
+            .await
+            .unwrap_or_else(|e| panic!("{name} logs in again: {e}"));
+        upgraded.push(stored.user.id);
+    }
+    assert_eq!(upgraded.len(), 7, "every active user with a password");
+    let rows = app
+        .core
+        .accounts()
+        .store()
+        .audit_tail(10_000, None)
+        .await
+        .expect("read the audit log");
+    for id in &upgraded {
+        let n = rows
+            .iter()
+            .filter(|e| e.event == "password_upgraded" && e.user_id.as_deref() == Some(id.as_str()))
+            .count();
+        assert_eq!(n, 1, "one upgrade row for {id}");
     }
 }
