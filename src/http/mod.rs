@@ -18,6 +18,12 @@
 //! | `GET /readyz` | 200 when start-up is done, the database answered the last background probe (every `--readiness-probe-interval`) and authd is not shutting down, else 503; no database query of its own |
 //! | `GET /metrics` | Prometheus text format |
 //! | `POST /oauth2/token` | an access token for a service account (RFC 6749 §4.4, see [`oauth2`]) |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of every path here, generated from the handlers ([`openapi`]) |
+//!
+//! Each handler carries its `#[utoipa::path]` (method, path, every status
+//! it answers, the body schemas), so the document is written next to the
+//! code it describes; [`openapi`]'s unit test fails when a route of
+//! [`router`] is missing from it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Serialize;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -41,6 +48,7 @@ use crate::service::AuthCore;
 use crate::token::KeySet;
 
 pub mod oauth2;
+pub mod openapi;
 
 /// How long JWKS and discovery responses may be cached (5 minutes). Shorter
 /// than the default key pre-publish period (1h), so caches learn a key
@@ -71,8 +79,15 @@ pub struct HttpState {
     pub trusted_proxies: TrustedProxies,
 }
 
-/// The routes.
+/// The routes, served with `state`.
 pub fn router(state: HttpState) -> Router {
+    routes().with_state(state)
+}
+
+/// Every route of the listener, before the state is given: what
+/// [`router`] serves and what [`openapi`]'s unit test compares the
+/// document with.
+fn routes() -> Router<HttpState> {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route(
@@ -86,7 +101,7 @@ pub fn router(state: HttpState) -> Router {
             "/oauth2/token",
             post(oauth2::token).fallback(oauth2::method_not_allowed),
         )
-        .with_state(state)
+        .route("/openapi.json", get(openapi::openapi_json))
 }
 
 /// Serves `router` on `listener` until the task is aborted. The app aborts
@@ -170,10 +185,61 @@ fn json(body: String, cache: &'static str) -> Response {
         .into_response()
 }
 
+/// The published public keys (JWK Set, RFC 7517 §5)
+///
+/// The current signing key, the next one (published before it signs) and
+/// the previous one (until the tokens it signed have expired).
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The JWK Set", body = openapi::JwkSet,
+            content_type = "application/json",
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    )
+)]
 async fn jwks(State(state): State<HttpState>) -> Response {
     json(state.keys.jwks_json(), JWKS_CACHE_CONTROL)
 }
 
+/// The OpenID Provider metadata authd serves (OpenID Connect Discovery 1.0 §3).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OpenIdConfiguration {
+    /// The configured `iss` of every token.
+    issuer: String,
+    /// Where the JWK Set is: under the issuer when it is a URL, else under
+    /// this listener as the client reached it (its `Host`).
+    jwks_uri: String,
+    /// The JWA names of the published keys' algorithms.
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// The same algorithms.
+    token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// Always `["token"]`.
+    response_types_supported: Vec<&'static str>,
+    /// Always `["public"]`.
+    subject_types_supported: Vec<&'static str>,
+    /// The claims authd's tokens carry.
+    claims_supported: Vec<&'static str>,
+}
+
+/// OpenID Connect discovery
+///
+/// Enough for a stock JWT library to find the keys: the issuer, `jwks_uri`
+/// and the signing algorithms.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The provider metadata", body = OpenIdConfiguration,
+            content_type = "application/json",
+            headers(
+                ("Cache-Control" = String, description = "`public, max-age=300`, or `private, max-age=300` when `jwks_uri` comes from the `Host` header"),
+                ("Vary" = String, description = "`host` when `jwks_uri` comes from the `Host` header"),
+            )),
+    )
+)]
 async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     let from_host = !(state.issuer.starts_with("https://") || state.issuer.starts_with("http://"));
     let base = if from_host {
@@ -194,16 +260,17 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
         state.issuer.trim_end_matches('/').to_owned()
     };
     let algs = state.keys.published_algorithms();
-    let doc = serde_json::json!({
-        "issuer": state.issuer,
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "id_token_signing_alg_values_supported": algs,
-        "token_endpoint_auth_signing_alg_values_supported": algs,
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "roles"],
-    });
-    let mut response = json(doc.to_string(), JWKS_CACHE_CONTROL);
+    let doc = OpenIdConfiguration {
+        issuer: state.issuer.clone(),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        id_token_signing_alg_values_supported: algs.clone(),
+        token_endpoint_auth_signing_alg_values_supported: algs,
+        response_types_supported: vec!["token"],
+        subject_types_supported: vec!["public"],
+        claims_supported: vec!["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "roles"],
+    };
+    let body = serde_json::to_string(&doc).unwrap_or_default();
+    let mut response = json(body, JWKS_CACHE_CONTROL);
     if from_host {
         // The document depends on the Host header: a shared cache must not
         // serve one client's `jwks_uri` to another.
@@ -217,10 +284,35 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
     response
 }
 
+/// Liveness
+///
+/// 200 while the process serves HTTP at all; it says nothing about the database.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process serves", body = String,
+        content_type = "text/plain", example = "ok\n")),
+)]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Readiness
+///
+/// 200 once start-up is done, while the database answered the last
+/// background probe and authd is not shutting down; the body says which.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain",
+            example = "ready\n"),
+        (status = 503, description = "Starting, database unavailable, or shutting down",
+            body = String, content_type = "text/plain", example = "database unavailable\n"),
+    )
+)]
 async fn readyz(State(state): State<HttpState>) -> Response {
     let ready = state.readiness.state();
     if ready.stopping {
@@ -243,6 +335,16 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
+/// Prometheus metrics
+///
+/// Every series of this process in the Prometheus text format 0.0.4.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "The series", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")),
+)]
 async fn metrics_text(State(state): State<HttpState>) -> Response {
     let body = state.metrics.render();
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()

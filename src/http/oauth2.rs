@@ -57,6 +57,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use secrecy::SecretString;
+use serde::Serialize;
 use tonic::Code;
 use tracing::Instrument as _;
 
@@ -225,13 +226,26 @@ fn is_client_field(field: &str) -> bool {
     matches!(field, "client_id" | "client_secret")
 }
 
+/// The body of every error answer (RFC 6749 §5.2).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    /// The §5.2 error code (`invalid_request`, `invalid_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`,
+    /// `unauthorized_client`, `temporarily_unavailable`, `server_error`).
+    #[schema(example = "invalid_client")]
+    error: &'a str,
+    /// What is wrong and how to fix it; never a secret or an echo of the request.
+    error_description: &'a str,
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": self.error,
-            "error_description": self.description,
-        });
-        let mut response = (self.status, json_headers(), body.to_string()).into_response();
+        let body = serde_json::to_string(&ErrorBody {
+            error: self.error,
+            error_description: &self.description,
+        })
+        .unwrap_or_default();
+        let mut response = (self.status, json_headers(), body).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
@@ -258,7 +272,32 @@ fn json_headers() -> [(header::HeaderName, &'static str); 3] {
     ]
 }
 
-/// `POST /oauth2/token`.
+/// Client credentials grant (RFC 6749 §4.4)
+///
+/// A service account trades its client id and secret for an access token:
+/// by HTTP Basic (`client_secret_basic`: each form-urlencoded, then base64)
+/// or by `client_id` and `client_secret` in the form (`client_secret_post`),
+/// never both. Every answer has `Cache-Control: no-store`.
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "oauth2",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded",
+        description = "The token request (RFC 6749 §4.4.2); a parameter sent empty counts as omitted, unknown ones are ignored"),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "Issued", body = TokenResponse),
+        (status = 400, description = "`invalid_request` (wrong content type, malformed body or Basic header, a repeated parameter, no `grant_type`, both authentication methods, a bad field), `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `unauthorized_client`", body = ErrorBody),
+        (status = 401, description = "`invalid_client`: no, unknown or wrong credentials (one answer), another scheme",
+            body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"authd\"`"))),
+        (status = 413, description = "`invalid_request`: the body is over 8 KiB", body = ErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed attempts from this client id or address",
+            body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+        (status = 500, description = "`server_error`: a bug; the description holds only a correlation id", body = ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the database is unreachable, or authd is saturated",
+            body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn token(State(state): State<HttpState>, request: Request) -> Response {
     observed(&state, async {
         let (parts, body) = request.into_parts();
@@ -333,14 +372,28 @@ async fn observed(
     .await
 }
 
-/// The 200 answer (§5.1). No refresh token: the client simply asks again.
+/// The 200 answer's body (§5.1). No refresh token: the client simply asks again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenResponse<'a> {
+    /// The access token, a JWT signed by the current key.
+    access_token: &'a str,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(minimum = 0)]
+    expires_in: i64,
+}
+
+/// The 200 answer (§5.1).
 fn issued_response(issued: &IssuedToken, now: i64) -> Response {
-    let body = serde_json::json!({
-        "access_token": issued.token,
-        "token_type": "Bearer",
-        "expires_in": (issued.claims.exp - now).max(0),
-    });
-    (StatusCode::OK, json_headers(), body.to_string()).into_response()
+    let body = serde_json::to_string(&TokenResponse {
+        access_token: &issued.token,
+        token_type: "Bearer",
+        expires_in: (issued.claims.exp - now).max(0),
+    })
+    .unwrap_or_default();
+    (StatusCode::OK, json_headers(), body).into_response()
 }
 
 /// The caller's address (the peer, or a trusted proxy's last
@@ -365,14 +418,30 @@ fn client_info(state: &HttpState, peer: Option<SocketAddr>, headers: &HeaderMap)
 }
 
 /// The parameters of a token request this endpoint reads (`Debug` hides
-/// the secret).
-#[derive(Debug, Default)]
-struct TokenForm {
+/// the secret); also the request body's schema in the OpenAPI document.
+#[derive(Debug, Default, utoipa::ToSchema)]
+pub(crate) struct TokenForm {
+    /// Must be `client_credentials`.
+    #[schema(required, value_type = String, schema_with = grant_type_schema)]
     grant_type: Option<String>,
+    /// Refused (`invalid_scope`): a token carries the account's roles, not scopes.
     scope: Option<String>,
+    /// The audience the token is for (as in RFC 8693); the configured one when omitted.
     audience: Option<String>,
+    /// The client id (`client_secret_post`; or next to Basic, naming the same client).
     client_id: Option<String>,
+    /// The client secret (`client_secret_post`).
+    #[schema(value_type = Option<String>, format = Password)]
     client_secret: Option<SecretString>,
+}
+
+/// `grant_type`'s schema: the one value this endpoint grants.
+fn grant_type_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["client_credentials"]))
+        .description(Some("Must be `client_credentials`"))
+        .build()
 }
 
 /// Reads and parses the body: the content type, the size, each known

@@ -31,6 +31,7 @@ mod log_capture;
 mod login;
 mod metrics;
 mod oauth2;
+mod openapi;
 mod pg_cluster;
 mod replicas;
 mod rotation;

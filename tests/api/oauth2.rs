@@ -107,7 +107,7 @@ fn assert_refused(response: &HttpResponse, status: u16, error: &str) -> String {
 
 /// A service account with the role `billing`, created over the admin API by
 /// an admin user: its client id and secret.
-async fn service_account(app: &TestApp, name: &str) -> (String, String) {
+pub async fn service_account(app: &TestApp, name: &str) -> (String, String) {
     if app.login("root", crate::helpers::PASSWORD).await.is_err() {
         app.create_user("root", &["admin"]).await;
     }

@@ -1,0 +1,153 @@
+//! `GET /openapi.json` and schemathesis: the document is served, and every
+//! answer authd gives to requests generated from it conforms to it (no
+//! 5xx, only documented status codes, content types and body schemas).
+//!
+//! schemathesis (a Python package, `tests/interop/requirements.txt`) runs
+//! from the suite's virtual environment (`AUTHD_TEST_PYTHON`, set by
+//! `bash tests/run`), authenticating with a real service account's
+//! credentials by HTTP Basic so the OAuth2 endpoints are reached past
+//! client authentication too.
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Backend, spawn_app};
+use crate::http::{get, http};
+use crate::oauth2::service_account;
+
+on_both_backends!(openapi_json_is_an_openapi_3_1_document_of_every_path);
+
+/// The longest schemathesis may run before the test kills it and fails.
+const SCHEMATHESIS_BUDGET: Duration = Duration::from_secs(170);
+
+/// The document is served as JSON, is OpenAPI 3.1, names each path of the
+/// listener and the two security schemes.
+async fn openapi_json_is_an_openapi_3_1_document_of_every_path(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = get(http(&app), "/openapi.json").await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let doc = response.json();
+    assert!(
+        doc["openapi"].as_str().unwrap_or_default().starts_with("3.1."),
+        "{doc}"
+    );
+    for path in [
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/oauth2/token",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not documented");
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["client_basic"]["scheme"], "basic");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+}
+
+/// schemathesis generates requests for every operation from the served
+/// document (its examples, boundary values and random ones, valid and
+/// invalid) and checks each answer: never a 5xx, a documented status code
+/// and content type, a body matching the documented schema. SQLite is
+/// enough: the HTTP surface is the same on both databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (client_id, client_secret) = service_account(&app, "schemathesis").await;
+    let url = format!("http://{}/openapi.json", http(&app));
+    let auth = format!("{client_id}:{client_secret}");
+    let python = std::env::var("AUTHD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let report = tempfile::tempdir().unwrap();
+    let mut command = Command::new(&python);
+    command
+        .args(["-m", "schemathesis.cli", "run", &url])
+        .args(["--auth", &auth])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance",
+        ])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", "30", "--seed", "14", "--workers", "1"])
+        .args(["--request-timeout", "10", "--generation-database", "none"])
+        .args(["--no-color", "--report-dir"])
+        .arg(report.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let run = tokio::task::spawn_blocking(move || run_bounded(command, &python))
+        .await
+        .unwrap();
+    assert!(
+        !run.output.contains("No module named"),
+        "schemathesis is missing: run the suite with `bash tests/run`, which installs \
+         tests/interop/requirements.txt into its own virtual environment\n{}",
+        run.output
+    );
+    assert!(
+        run.success,
+        "schemathesis found answers outside the OpenAPI document (or crashed):\n{}",
+        run.output
+    );
+    // It ran every operation, not none.
+    assert!(run.output.contains("/oauth2/token"), "{}", run.output);
+}
+
+/// What a bounded run printed and whether it exited 0.
+struct Run {
+    success: bool,
+    output: String,
+}
+
+/// Runs `command`, killing it (by its own child handle) past
+/// [`SCHEMATHESIS_BUDGET`].
+fn run_bounded(mut command: Command, python: &str) -> Run {
+    let mut child = command.spawn().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {python}: {e}. This test needs Python 3 with schemathesis: run the \
+             suite with `bash tests/run`, which installs it into its own virtual environment"
+        )
+    });
+    // Drain both pipes on threads so a full pipe never stalls the child.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).ok();
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).ok();
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > SCHEMATHESIS_BUDGET {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let output = format!("{}{}", out.join().unwrap(), err.join().unwrap());
+    match status {
+        Some(status) => Run {
+            success: status.success(),
+            output,
+        },
+        None => Run {
+            success: false,
+            output: format!(
+                "schemathesis did not finish within {SCHEMATHESIS_BUDGET:?}\n{output}"
+            ),
+        },
+    }
+}
