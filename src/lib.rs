@@ -51,7 +51,8 @@
 //! - [`readiness`]: started, database up, stopping, held nowhere else: what gRPC health, `/readyz`,
 //!   the start-up gate, the key refresher and the drain read.
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics, and `http::oauth2`'s
-//!   `POST /oauth2/token`, the OAuth2 client credentials grant); adapter only.
+//!   `POST /oauth2/token`, the OAuth2 client credentials grant); adapter only. `http::openapi`
+//!   serves its OpenAPI 3.1 document (`/openapi.json`), generated from the handlers with utoipa.
 //! - [`metrics`]: the Prometheus series each app owns (on `prometheus-client`): RPC
 //!   handles recorded lock-free, the subsystems' own counters read at scrape time.
 //! - [`throttle`]: the login throttling policy (per login name and per client address);
