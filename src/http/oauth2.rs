@@ -420,18 +420,22 @@ fn client_info(state: &HttpState, peer: Option<SocketAddr>, headers: &HeaderMap)
 /// The parameters of a token request this endpoint reads (`Debug` hides
 /// the secret); also the request body's schema in the OpenAPI document.
 #[derive(Debug, Default, utoipa::ToSchema)]
+#[schema(description = "The token request (RFC 6749 §4.4.2)")]
 pub(crate) struct TokenForm {
     /// Must be `client_credentials`.
     #[schema(required, value_type = String, schema_with = grant_type_schema)]
     grant_type: Option<String>,
     /// Refused (`invalid_scope`): a token carries the account's roles, not scopes.
+    #[schema(nullable = false)]
     scope: Option<String>,
     /// The audience the token is for (as in RFC 8693); the configured one when omitted.
+    #[schema(nullable = false)]
     audience: Option<String>,
     /// The client id (`client_secret_post`; or next to Basic, naming the same client).
+    #[schema(nullable = false)]
     client_id: Option<String>,
     /// The client secret (`client_secret_post`).
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, nullable = false, format = Password)]
     client_secret: Option<SecretString>,
 }
 

@@ -80,8 +80,8 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The JWK Set document (RFC 7517 §5). The key set renders it as text, so
-/// this type exists for its schema only.
+/// The JWK Set document (RFC 7517 §5).
+// The key set renders it as text, so this type exists for its schema only.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Never built: the JWKS body is the key set's own rendering.
 pub struct JwkSet {

@@ -63,8 +63,8 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// A public JSON Web Key (RFC 7517), as published in the JWKS. Its
-/// `ToSchema` is the JWKS schema of the HTTP listener's OpenAPI document.
+/// A public JSON Web Key (RFC 7517), as published in the JWKS.
+// Its `ToSchema` is the JWKS key schema of the HTTP listener's OpenAPI document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Jwk {
     /// `OKP`, `EC` or `RSA`.
