@@ -62,11 +62,13 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     let app = spawn_app(Backend::Sqlite).await;
     let (client_id, client_secret) = service_account(&app, "schemathesis").await;
     let doc = get(http(&app), "/openapi.json").await.json();
+    // schemathesis leaves out the document it was given.
     let operations: usize = doc["paths"]
         .as_object()
         .unwrap()
-        .values()
-        .map(|item| item.as_object().unwrap().len())
+        .iter()
+        .filter(|(path, _)| *path != "/openapi.json")
+        .map(|(_, item)| item.as_object().unwrap().len())
         .sum();
     let url = format!("http://{}/openapi.json", http(&app));
     let auth = format!("{client_id}:{client_secret}");
