@@ -182,7 +182,7 @@ impl App {
         let hash_wait = crate::metrics::latency_histogram();
         let hasher = password_hasher(&config).await?.with_wait_observer({
             let hash_wait = hash_wait.clone();
-            Arc::new(move |waited| hash_wait.observe(waited.as_secs_f64()))
+            Arc::new(move |waited| hash_wait.observe(waited))
         });
         let key_policy = KeyPolicy::new(
             &config.signing,
@@ -633,6 +633,7 @@ impl App {
                 tls: self.tls.is_some(),
                 core: self.core.clone(),
                 trusted_proxies: self.config.throttle.trusted_proxies.clone(),
+                identity_headers: self.config.ext_authz.headers(),
             });
             let tls = self
                 .tls

@@ -241,7 +241,7 @@ fn clean(s: &str, max: usize) -> String {
 /// Whether `c` is replaced by [`clean`]. The format-character table is
 /// [`validate`]'s, the one that refuses them on input.
 fn misleads_on_screen(c: char) -> bool {
-    c.is_control() || validate::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
+    c.is_control() || validate::is_format(c) || validate::is_line_separator(c)
 }
 
 /// `at` (Unix seconds) as RFC 3339 UTC, e.g. `2026-11-29T05:04:14Z`.

@@ -17,14 +17,17 @@
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged;
 //!   `app::startup` migrates and loads keys, retrying while PostgreSQL is unreachable.
-//! - [`grpc`]: transport adapters (`AuthService`, `AdminService` in `grpc::admin`, ext_authz) and the one `Error` to `Status` mapping; no SQL, no crypto.
+//! - [`grpc`]: transport adapters (`AuthService`, `AdminService` in `grpc::admin`, ext_authz, whose
+//!   identity-header settings forward-auth shares) and the one `Error` to `Status` mapping; no SQL,
+//!   no crypto.
 //! - [`clock`]: the one source of time (wall-clock seconds and a tokio monotonic instant), handed
 //!   down by [`App`]; a manual clock lets tests move time instead of sleeping. Imports nothing else.
 //! - [`service`]: the decisions, no transport types, one file per job: `accounts` (administration),
 //!   `login` (with throttling), `change_password` (the user's own, through Login's throttle and
 //!   hashing pool), `sessions` (refresh, logout, revoke), `verify` (verify and
 //!   authenticate, users' and service accounts' tokens), `users` (GetUser, the admin check),
-//!   `service_accounts` (machine identities: administration, client-credentials tokens); the shared
+//!   `service_accounts` (machine identities: administration, client-credentials tokens), `oauth`
+//!   (RFC 7662 introspection and RFC 7009 revocation for authenticated OAuth2 clients); the shared
 //!   context (store, hasher, clock, cache) in `mod.rs`.
 //!   `now` is a parameter, read by the adapters from the clock.
 //! - [`cache`]: the per-replica user/session/service-account cache behind Verify, kept current by the store's change
@@ -38,7 +41,8 @@
 //!   generation and parsing in `token::keygen`), [`token::rotation`] moves them through their
 //!   lifecycle on the clock, [`token::kek`] encrypts them at rest, [`token::verified`] remembers
 //!   tokens whose signature already checked out, [`token::refresh`] makes, hashes and seals
-//!   refresh tokens, [`token::client_secret`] makes and hashes service accounts' secrets.
+//!   refresh tokens, [`token::client_secret`] makes and hashes service accounts' secrets,
+//!   [`token::bearer`] holds the `Authorization: Bearer` rules ext_authz and forward-auth share.
 //! - [`store`]: the [`store::Store`] trait; the SQL, split by domain (`store::sql::{users,
 //!   sessions, keys, throttle, audit, service_accounts}`), generic over the database and implemented once; per
 //!   database only connection set-up, migrations and the change feed (PostgreSQL
@@ -50,9 +54,11 @@
 //! - [`telemetry`]: the `tracing` subscriber.
 //! - [`readiness`]: started, database up, stopping, held nowhere else: what gRPC health, `/readyz`,
 //!   the start-up gate, the key refresher and the drain read.
-//! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics, and `http::oauth2`'s
-//!   `POST /oauth2/token`, the OAuth2 client credentials grant); adapter only. `http::openapi`
-//!   serves its OpenAPI 3.1 document (`/openapi.json`), generated from the handlers with utoipa.
+//! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics, `http::oauth2`'s
+//!   endpoints: `token` the client credentials grant, `introspect` RFC 7662, `revoke` RFC 7009,
+//!   sharing one client authentication, form parser and error mapping; and `http::forward_auth`'s
+//!   `/auth/verify`, forward-auth for nginx, Caddy and Traefik); adapter only. `http::openapi`
+//!   serves their OpenAPI 3.1 document (`/openapi.json`), generated from the handlers with utoipa.
 //! - [`metrics`]: the Prometheus series each app owns (on `prometheus-client`): RPC
 //!   handles recorded lock-free, the subsystems' own counters read at scrape time.
 //! - [`throttle`]: the login throttling policy (per login name and per client address);

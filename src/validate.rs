@@ -7,7 +7,9 @@
 //! terminal showing it), and the invisible format characters (category Cf),
 //! among them the bidirectional controls U+200E/U+200F, U+202A-U+202E and
 //! U+2066-U+2069 that make `admin\u{202e}nimda` look like something else
-//! ("Trojan Source", CVE-2021-42574).
+//! ("Trojan Source", CVE-2021-42574), and the line and paragraph separators
+//! U+2028/U+2029 (categories Zl, Zp), which many terminals and log viewers
+//! break lines at, so a name could fake a second audit or log row.
 //!
 //! A [`Fields`] collects every bad field of one request, so the caller gets
 //! one `INVALID_ARGUMENT` with a field violation per field
@@ -28,6 +30,8 @@ pub fn forbidden_char(text: &str) -> Option<String> {
             "a control character"
         } else if is_bidi_control(c) {
             "a bidirectional-text control character"
+        } else if is_line_separator(c) {
+            "a line or paragraph separator"
         } else if is_format(c) {
             "an invisible format character"
         } else {
@@ -44,6 +48,12 @@ pub fn forbidden_char(text: &str) -> Option<String> {
 /// The bidirectional controls: marks, embeddings, overrides and isolates.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
+}
+
+/// U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR, the only
+/// characters of categories Zl and Zp. Also escaped by [`crate::audit`].
+pub(crate) fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Unicode's format characters (general category Cf), as of Unicode 15.
@@ -206,6 +216,8 @@ mod tests {
             "zero\u{200b}width",
             "\u{feff}bom",
             "tag\u{e0041}",
+            "line\u{2028}break",
+            "para\u{2029}graph",
         ] {
             assert!(forbidden_char(bad).is_some(), "{bad:?}");
         }

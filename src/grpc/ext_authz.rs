@@ -3,8 +3,9 @@
 //! Adapter only: no SQL and no crypto here. It takes the bearer token from
 //! the request's `authorization` header and asks [`AuthCore::verify`], so it
 //! honours every check Verify makes. The answer, fail-closed:
-//! - exactly one `authorization: Bearer <token>` (scheme spelled exactly so)
-//!   whose token verifies, a user's or a service account's: OK, with the
+//! - exactly one `authorization: Bearer <token>` (scheme spelled exactly so;
+//!   the rules are [`crate::token::bearer`]'s, shared with the HTTP
+//!   forward-auth door `http::forward_auth`) whose token verifies, a user's or a service account's: OK, with the
 //!   identity headers set on the request (the id, the username or
 //!   service-account name, the roles and the principal type)
 //!   (overwriting any the client sent) and the ones not set removed;
@@ -20,6 +21,7 @@ use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 use crate::service::{AuthCore, Verification};
+use crate::token::InvalidReason;
 
 /// Code generated from the vendored Envoy protos (`proto/envoy`, `proto/google/rpc`).
 #[allow(
@@ -80,8 +82,8 @@ use pb::envoy::service::auth::v3::{
 };
 use pb::envoy::r#type::v3::{HttpStatus, StatusCode};
 
-/// The challenge sent with every denial.
-pub const WWW_AUTHENTICATE: &str = r#"Bearer error="invalid_token""#;
+/// The challenge sent with every denial (the same as forward-auth's).
+pub const WWW_AUTHENTICATE: &str = crate::token::bearer::CHALLENGE;
 
 /// Serves ext_authz `Check` by delegating to [`AuthCore::verify`].
 #[derive(Debug, Clone)]
@@ -140,25 +142,7 @@ fn bearer_token(request: &CheckRequest) -> Result<&str, &'static str> {
                 }),
         );
     }
-    let value = match values.as_slice() {
-        [] => return Err("no authorization header"),
-        [one] => *one,
-        _ => return Err("more than one authorization header"),
-    };
-    let token = value
-        .strip_prefix(b"Bearer ")
-        .ok_or("the authorization scheme is not exactly `Bearer`")?;
-    // A JWT is base64url segments joined by dots. Anything else (a comma
-    // from merged duplicate headers, spaces, a second credential) is refused
-    // here rather than handed on.
-    if token.is_empty()
-        || !token
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        return Err("the bearer token is malformed");
-    }
-    std::str::from_utf8(token).map_err(|_| "the bearer token is malformed")
+    crate::token::bearer::from_authorization(values)
 }
 
 fn header(key: &str, value: String) -> HeaderValueOption {
@@ -191,20 +175,47 @@ fn denied(why: &str) -> CheckResponse {
     }
 }
 
-/// Whom an allowed request's identity headers name.
-struct Identity<'a> {
+/// Whom an allowed request's identity headers name: what ext_authz and
+/// the HTTP forward-auth door (`http::forward_auth`) both set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
     /// The user's or service account's id.
-    id: String,
+    pub id: String,
     /// The username or service-account name.
-    name: String,
-    roles: &'a [String],
+    pub name: String,
+    /// The roles, sorted.
+    pub roles: Vec<String>,
     /// `user` or `service_account`.
-    principal_type: &'static str,
+    pub principal_type: &'static str,
+}
+
+impl Identity {
+    /// Whom a valid `verification` vouches for; why not otherwise.
+    ///
+    /// # Errors
+    /// The reason of an invalid verification.
+    pub fn of(verification: Verification) -> Result<Self, InvalidReason> {
+        match verification {
+            Verification::Valid { user, .. } => Ok(Self {
+                id: user.id,
+                name: user.username,
+                roles: user.roles,
+                principal_type: "user",
+            }),
+            Verification::ValidServiceAccount { account, .. } => Ok(Self {
+                id: account.id,
+                name: account.name,
+                roles: account.roles,
+                principal_type: "service_account",
+            }),
+            Verification::Invalid(reason) => Err(reason),
+        }
+    }
 }
 
 impl ExtAuthzApi {
     /// The OK answer, setting the identity headers for `who`.
-    fn allowed(&self, who: Identity<'_>) -> CheckResponse {
+    fn allowed(&self, who: Identity) -> CheckResponse {
         let mut set = vec![
             header(&self.headers.user_id, who.id),
             header(&self.headers.username, who.name),
@@ -246,21 +257,10 @@ impl Authorization for ExtAuthzApi {
         let outcome = match bearer_token(&request) {
             Err(why) => Ok(denied(why)),
             Ok(token) => match self.core.verify(token, self.core.clock().now_unix()).await {
-                Ok(Verification::Valid { user, .. }) => Ok(self.allowed(Identity {
-                    id: user.id,
-                    name: user.username,
-                    roles: &user.roles,
-                    principal_type: "user",
-                })),
-                Ok(Verification::ValidServiceAccount { account, .. }) => {
-                    Ok(self.allowed(Identity {
-                        id: account.id,
-                        name: account.name,
-                        roles: &account.roles,
-                        principal_type: "service_account",
-                    }))
-                }
-                Ok(Verification::Invalid(reason)) => Ok(denied(reason.describe())),
+                Ok(verification) => Ok(match Identity::of(verification) {
+                    Ok(who) => self.allowed(who),
+                    Err(reason) => denied(reason.describe()),
+                }),
                 Err(e) => Err(e),
             },
         };
@@ -320,7 +320,8 @@ mod tests {
     }
 }
 
-/// Names of the request headers ext_authz sets on allowed requests (lower case).
+/// Names of the request headers ext_authz sets on allowed requests, and
+/// forward-auth (`http::forward_auth`) answers with (lower case).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtAuthzHeaders {
     /// Carries the user id.
@@ -397,27 +398,27 @@ impl Default for ExtAuthzHeaders {
     }
 }
 
-/// The identity headers ext_authz sets, as settings.
+/// The identity headers ext_authz and forward-auth set, as settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExtAuthzSettings {
-    /// ext_authz: request header carrying the user id to the upstream.
+    /// ext_authz and forward-auth: request header carrying the user id upstream.
     #[arg(long, env = "AUTHD_EXT_AUTHZ_USER_ID_HEADER", default_value = "x-authd-user-id",
           value_parser = header_name)]
     pub ext_authz_user_id_header: String,
 
-    /// ext_authz: request header carrying the username.
+    /// ext_authz and forward-auth: request header carrying the username.
     #[arg(long, env = "AUTHD_EXT_AUTHZ_USERNAME_HEADER", default_value = "x-authd-username",
           value_parser = header_name)]
     pub ext_authz_username_header: String,
 
-    /// ext_authz: request header carrying the roles, comma-separated.
+    /// ext_authz and forward-auth: request header carrying the roles, comma-separated.
     #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", default_value = "x-authd-roles",
           value_parser = header_name)]
     pub ext_authz_roles_header: String,
 
-    /// ext_authz: request header carrying the kind of principal, `user` or
-    /// `service_account` (for a service account the user-id header carries
-    /// its id and the username header its name).
+    /// ext_authz and forward-auth: request header carrying the kind of principal,
+    /// `user` or `service_account` (for a service account the user-id header
+    /// carries its id and the username header its name).
     #[arg(long, env = "AUTHD_EXT_AUTHZ_PRINCIPAL_TYPE_HEADER",
           default_value = "x-authd-principal-type", value_parser = header_name)]
     pub ext_authz_principal_type_header: String,

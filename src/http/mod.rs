@@ -1,14 +1,18 @@
-//! The HTTP listener: JWKS, OpenID discovery, health, Prometheus metrics
-//! and the OAuth2 token endpoint.
+//! The HTTP listener: JWKS, OpenID discovery, health, Prometheus metrics,
+//! the OAuth2 endpoints (token, introspection, revocation) and forward-auth
+//! for reverse proxies.
 //!
 //! Adapter only: no SQL and no crypto here. Handlers read the live
 //! [`KeySet`], read [`Readiness`] (whose database flag the app's background
 //! probe keeps; `/readyz` itself never queries the database), render the app's
-//! [`Metrics`], or hand a token request to [`AuthCore`] ([`oauth2`]). The router is axum's (already in the build through
+//! [`Metrics`], or hand an OAuth2 request to [`AuthCore`] ([`oauth2`]), or a
+//! proxy's question about a bearer token ([`forward_auth`]). The router is axum's (already in the build through
 //! tonic), served with hyper-util's connection builder, so the listener adds
 //! no framework of its own. Everything here is public information; nothing
 //! secret is ever served, except the access token `/oauth2/token` issues to
-//! the client that authenticated for it.
+//! the client that authenticated for it (and what introspection says about a
+//! token to an authenticated client that holds it), and the identity headers
+//! `/auth/verify` returns to the proxy that asked.
 //!
 //! | Path | Answer |
 //! |---|---|
@@ -17,13 +21,16 @@
 //! | `GET /healthz` | 200 while the process serves |
 //! | `GET /readyz` | 200 when start-up is done, the database answered the last background probe (every `--readiness-probe-interval`) and authd is not shutting down, else 503; no database query of its own |
 //! | `GET /metrics` | Prometheus text format |
-//! | `POST /oauth2/token` | an access token for a service account (RFC 6749 §4.4, see [`oauth2`]) |
+//! | `POST /oauth2/token` | an access token for a service account (RFC 6749 §4.4, see [`oauth2::token`]) |
+//! | `POST /oauth2/introspect` | whether a token is active, and whose (RFC 7662, see [`oauth2::introspect`]); for service accounts |
+//! | `POST /oauth2/revoke` | ends a token's session (RFC 7009, see [`oauth2::revoke`]); for service accounts |
+//! | `/auth/verify` (any method) | forward-auth for nginx `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`: 200 with the identity headers for a valid `Authorization: Bearer` token, 401 otherwise, 503 when authd cannot decide (see [`forward_auth`]) |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of every path here, generated from the handlers ([`openapi`]) |
 //!
 //! Each handler carries its `#[utoipa::path]` (method, path, every status
 //! it answers, the body schemas), so the document is written next to the
 //! code it describes; [`openapi`]'s unit test fails when a route of
-//! [`router`] is missing from it.
+//! [`router`], or one of its methods, is missing from it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +39,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Serialize;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
@@ -42,11 +49,13 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::client_addr::TrustedProxies;
+use crate::grpc::ext_authz::ExtAuthzHeaders;
 use crate::metrics::{self, Metrics};
 use crate::readiness::Readiness;
 use crate::service::AuthCore;
 use crate::token::KeySet;
 
+pub mod forward_auth;
 pub mod oauth2;
 pub mod openapi;
 
@@ -77,6 +86,9 @@ pub struct HttpState {
     /// Whose `x-forwarded-for` names the client on `/oauth2/token` (failed
     /// client authentications are throttled per address).
     pub trusted_proxies: TrustedProxies,
+    /// The names of the identity headers `/auth/verify` answers with
+    /// (ext_authz's settings: both doors name the caller alike).
+    pub identity_headers: ExtAuthzHeaders,
 }
 
 /// The routes, served with `state`.
@@ -99,8 +111,17 @@ fn routes() -> Router<HttpState> {
         .route("/metrics", get(metrics_text))
         .route(
             "/oauth2/token",
-            post(oauth2::token).fallback(oauth2::method_not_allowed),
+            post(oauth2::token::handle).fallback(oauth2::token::method_not_allowed),
         )
+        .route(
+            "/oauth2/introspect",
+            post(oauth2::introspect::handle).fallback(oauth2::introspect::method_not_allowed),
+        )
+        .route(
+            "/oauth2/revoke",
+            post(oauth2::revoke::handle).fallback(oauth2::revoke::method_not_allowed),
+        )
+        .route(forward_auth::PATH, any(forward_auth::verify))
         .route("/openapi.json", get(openapi::openapi_json))
 }
 

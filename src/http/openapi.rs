@@ -46,7 +46,10 @@ pub const BEARER: &str = "bearer";
         super::healthz,
         super::readyz,
         super::metrics_text,
-        super::oauth2::token,
+        super::oauth2::token::handle,
+        super::oauth2::introspect::handle,
+        super::oauth2::revoke::handle,
+        super::forward_auth::verify,
         openapi_json,
     ),
     components(schemas(JwkSet, Jwk)),
@@ -55,6 +58,7 @@ pub const BEARER: &str = "bearer";
         (name = "keys", description = "What a token verifier needs: the public keys and discovery"),
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "oauth2", description = "OAuth 2.0 endpoints for service accounts"),
+        (name = "forward-auth", description = "The bearer-token check reverse proxies ask"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -87,6 +91,99 @@ impl Modify for SecuritySchemes {
 pub struct JwkSet {
     /// The published keys: current, next, previous.
     keys: Vec<Jwk>,
+}
+
+/// A token request (RFC 6749 §4.4.2). A parameter sent empty counts as
+/// omitted; unknown ones are ignored.
+// The endpoints parse their forms generically: these exist for their schemas only.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequest {
+    /// Must be `client_credentials`.
+    #[schema(schema_with = grant_type_schema)]
+    grant_type: String,
+    /// Refused (`invalid_scope`): a token carries the account's roles, not scopes.
+    #[schema(nullable = false)]
+    scope: Option<String>,
+    /// The audience the token is for (as in RFC 8693); only the configured one.
+    #[schema(nullable = false)]
+    audience: Option<String>,
+    /// The client id (`client_secret_post`; or next to Basic, naming the same client).
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    /// The client secret (`client_secret_post`).
+    #[schema(nullable = false, format = Password)]
+    client_secret: Option<String>,
+}
+
+/// `grant_type`'s schema: the one value the token endpoint grants.
+fn grant_type_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["client_credentials"]))
+        .description(Some("Must be `client_credentials`"))
+        .build()
+}
+
+/// An introspection (RFC 7662 §2.1) or revocation (RFC 7009 §2.1) request.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenParams {
+    /// The token: an access token, or a refresh token.
+    #[schema(format = Password)]
+    token: String,
+    /// `access_token` or `refresh_token`; ignored by introspection, anything
+    /// else refused by revocation (`unsupported_token_type`).
+    #[schema(nullable = false)]
+    token_type_hint: Option<String>,
+    /// The client id (`client_secret_post`).
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    /// The client secret (`client_secret_post`).
+    #[schema(nullable = false, format = Password)]
+    client_secret: Option<String>,
+}
+
+/// An introspection answer (RFC 7662 §2.2): exactly `{"active": false}`
+/// unless the token is active.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Introspection {
+    /// Whether the token is active.
+    active: bool,
+    /// The user's or service account's id.
+    #[schema(nullable = false)]
+    sub: Option<String>,
+    /// The user's name, or the service account's.
+    #[schema(nullable = false)]
+    username: Option<String>,
+    /// Expiry, Unix seconds.
+    #[schema(nullable = false)]
+    exp: Option<i64>,
+    /// Issued at, Unix seconds.
+    #[schema(nullable = false)]
+    iat: Option<i64>,
+    /// Not before, Unix seconds.
+    #[schema(nullable = false)]
+    nbf: Option<i64>,
+    /// The issuer.
+    #[schema(nullable = false)]
+    iss: Option<String>,
+    /// The audience.
+    #[schema(nullable = false)]
+    aud: Option<crate::token::Audience>,
+    /// The token's id.
+    #[schema(nullable = false)]
+    jti: Option<String>,
+    /// Always `Bearer`.
+    #[schema(nullable = false)]
+    token_type: Option<String>,
+    /// The roles.
+    #[schema(nullable = false)]
+    roles: Option<Vec<String>>,
+    /// The service account's client id (service accounts' tokens only).
+    #[schema(nullable = false)]
+    client_id: Option<String>,
 }
 
 /// The document as JSON, built once.

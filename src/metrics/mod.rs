@@ -20,6 +20,10 @@
 //!   metrics crate. The one exception is the hash queue wait, a histogram:
 //!   the hasher calls an observer closure handed to it by the app.
 //!
+//! Latency histograms export their sums in whole milliseconds
+//! ([`coarse`]): `/metrics` is public on the HTTP port, and a finer sum
+//! would time the server's side of a caller's own request.
+//!
 //! Label values come only from fixed sets (method names, gRPC codes,
 //! outcomes, kinds), never from input, so the number of series is bounded.
 //! RPC series appear once they have been observed at least once.
@@ -52,7 +56,6 @@ use std::time::Duration;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use tonic::Code;
@@ -63,7 +66,10 @@ use crate::store::Store;
 use crate::token::TokenService;
 use crate::token::rotation::KeyManager;
 
+pub mod coarse;
 mod scrape;
+
+pub use coarse::CoarseHistogram;
 /// Upper bounds of the latency buckets, in seconds: a 1-2.5-5 ladder from
 /// 25 µs to 10 s. Verify takes 0.1-0.3 ms and a Login tens to hundreds of
 /// milliseconds, so both spread over several buckets; a hash that waited the
@@ -76,10 +82,11 @@ pub const LATENCY_BUCKETS: [f64; 18] = [
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-/// A histogram with [`LATENCY_BUCKETS`].
+/// A histogram with [`LATENCY_BUCKETS`] whose exported sum is in whole
+/// milliseconds ([`coarse`]).
 #[must_use]
-pub fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
+pub fn latency_histogram() -> CoarseHistogram {
+    CoarseHistogram::default()
 }
 
 /// The RPCs authd serves: the `method` label of the RPC series.
@@ -133,11 +140,17 @@ pub enum Method {
     DeleteServiceAccount,
     /// `POST /oauth2/token` on the HTTP listener (client credentials).
     OAuth2Token,
+    /// `POST /oauth2/introspect` on the HTTP listener (RFC 7662).
+    OAuth2Introspect,
+    /// `POST /oauth2/revoke` on the HTTP listener (RFC 7009).
+    OAuth2Revoke,
+    /// `/auth/verify` on the HTTP listener (forward-auth for nginx, Caddy, Traefik).
+    ForwardAuth,
 }
 
 impl Method {
     /// Every method, in label order.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 27] = [
         Self::Login,
         Self::Verify,
         Self::GetUser,
@@ -162,6 +175,9 @@ impl Method {
         Self::RotateServiceAccountSecret,
         Self::DeleteServiceAccount,
         Self::OAuth2Token,
+        Self::OAuth2Introspect,
+        Self::OAuth2Revoke,
+        Self::ForwardAuth,
     ];
 
     /// The method's name, as in the `.proto` and the `method` label.
@@ -192,6 +208,9 @@ impl Method {
             Self::RotateServiceAccountSecret => "RotateServiceAccountSecret",
             Self::DeleteServiceAccount => "DeleteServiceAccount",
             Self::OAuth2Token => "OAuth2Token",
+            Self::OAuth2Introspect => "OAuth2Introspect",
+            Self::OAuth2Revoke => "OAuth2Revoke",
+            Self::ForwardAuth => "ForwardAuth",
         }
     }
 }
@@ -241,7 +260,7 @@ fn login_outcome(code: Code) -> usize {
 struct RpcSeries {
     labels: [(&'static str, &'static str); 2],
     requests: Counter,
-    duration: Histogram,
+    duration: CoarseHistogram,
 }
 
 /// Every method x code pair, created up front, so recording never looks
@@ -299,7 +318,7 @@ impl RpcMetrics {
         let code_index = usize::try_from(i32::from(code)).unwrap_or(2);
         let index = method as usize * CODES.len() + code_index.min(CODES.len() - 1);
         if let Some(series) = self.table.series.get(index) {
-            series.duration.observe(elapsed.as_secs_f64());
+            series.duration.observe(elapsed);
             series.requests.inc();
         }
         if method == Method::Login {
@@ -390,7 +409,7 @@ impl Metrics {
     /// [`latency_histogram`]; its observer is handed to the hasher) as
     /// `authd_hash_queue_wait_seconds`.
     #[must_use]
-    pub fn new(sources: Sources, hash_wait: Histogram) -> Self {
+    pub fn new(sources: Sources, hash_wait: CoarseHistogram) -> Self {
         let rpc = RpcMetrics::default();
         let mut registry = Registry::default();
         registry.register(

@@ -20,6 +20,9 @@
 //!   ([`AuthCore::authorize_admin`]).
 //! - `admin`: [`Admin`], the admin API's user, unlock and audit operations
 //!   ([`AuthCore::admin`]): whole-request validation, then [`Accounts`].
+//! - `oauth`: [`AuthCore::introspect`] and [`AuthCore::revoke`], what an
+//!   authenticated OAuth2 client may learn about or do to a token (RFC 7662,
+//!   RFC 7009).
 //! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
 //!
 //! Each job's audit wording sits next to the code that records it;
@@ -41,6 +44,7 @@ mod accounts;
 mod admin;
 mod change_password;
 mod login;
+mod oauth;
 pub mod pages;
 mod service_accounts;
 mod sessions;
@@ -50,6 +54,7 @@ mod verify;
 pub use accounts::{Accounts, NewAccount};
 pub use admin::{Admin, CreateUser, ListAuditEvents, ListUsers, Page, UpdateUser};
 pub use login::{ClientInfo, LoginOutcome};
+pub use oauth::{ClientCredentials, Revocation};
 pub use service_accounts::{
     ChangedBy, CreatedServiceAccount, NewServiceAccountRequest, RotatedSecret,
 };

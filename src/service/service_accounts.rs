@@ -3,7 +3,9 @@
 //! Administration (create, list, rotate the secret, delete) is on
 //! [`Accounts`], so the CLI and the admin API share it; issuing a token for
 //! a client id and secret is [`AuthCore::issue_service_token`], used by
-//! `AuthService.IssueServiceToken` and `POST /oauth2/token`.
+//! `AuthService.IssueServiceToken` and `POST /oauth2/token`; checking them
+//! without issuing anything is [`AuthCore::authenticate_client`], the client
+//! authentication of `POST /oauth2/introspect` and `/oauth2/revoke`.
 //!
 //! Token requests are throttled exactly like logins ([`crate::throttle`]):
 //! failures are counted under the client id (key `client:<id>`, with the
@@ -127,6 +129,35 @@ fn check_id(id: &str) -> Result<()> {
         return Err(Error::invalid("id", "is not a service account id"));
     }
     Ok(())
+}
+
+/// Checks a presented client id and secret before any query.
+fn check_client_credentials(
+    client_id: &str,
+    client_secret: &SecretString,
+    violations: &mut Vec<Violation>,
+) {
+    if client_id.is_empty() {
+        violations.push(Violation::new("client_id", "must not be empty"));
+    } else if client_id.len() > client_secret::MAX_CLIENT_ID_LEN {
+        violations.push(Violation::new(
+            "client_id",
+            format!("must be at most {} bytes", client_secret::MAX_CLIENT_ID_LEN),
+        ));
+    } else if let Some(why) = crate::validate::forbidden_char(client_id) {
+        // No client id holds one (authd makes them); a NUL would reach
+        // the query, which PostgreSQL refuses with an error.
+        violations.push(Violation::new("client_id", why));
+    }
+    let secret_len = client_secret.expose_secret().len();
+    if secret_len == 0 {
+        violations.push(Violation::new("client_secret", "must not be empty"));
+    } else if secret_len > client_secret::MAX_SECRET_LEN {
+        violations.push(Violation::new(
+            "client_secret",
+            format!("must be at most {} bytes", client_secret::MAX_SECRET_LEN),
+        ));
+    }
 }
 
 fn seconds(d: Duration) -> i64 {
@@ -395,27 +426,7 @@ impl AuthCore {
         now: i64,
     ) -> Result<IssuedToken> {
         let mut violations = Vec::new();
-        if client_id.is_empty() {
-            violations.push(Violation::new("client_id", "must not be empty"));
-        } else if client_id.len() > client_secret::MAX_CLIENT_ID_LEN {
-            violations.push(Violation::new(
-                "client_id",
-                format!("must be at most {} bytes", client_secret::MAX_CLIENT_ID_LEN),
-            ));
-        } else if let Some(why) = crate::validate::forbidden_char(client_id) {
-            // No client id holds one (authd makes them); a NUL would reach
-            // the query, which PostgreSQL refuses with an error.
-            violations.push(Violation::new("client_id", why));
-        }
-        let secret_len = client_secret.expose_secret().len();
-        if secret_len == 0 {
-            violations.push(Violation::new("client_secret", "must not be empty"));
-        } else if secret_len > client_secret::MAX_SECRET_LEN {
-            violations.push(Violation::new(
-                "client_secret",
-                format!("must be at most {} bytes", client_secret::MAX_SECRET_LEN),
-            ));
-        }
+        check_client_credentials(client_id, &client_secret, &mut violations);
         if let Some(audience) = audience
             && audience != self.tokens.audience()
         {
@@ -430,16 +441,64 @@ impl AuthCore {
         if let Some(e) = Error::from_violations(violations) {
             return Err(e);
         }
+        let addr = client.addr.as_deref();
+        let account = self
+            .checked_client(client_id, &client_secret, addr, now)
+            .await?;
+        if let Err(e) = self.store().touch_service_account(&account.id, now).await {
+            tracing::warn!(error = %e, "could not record a service account's use");
+        }
+        let issued = self.tokens.issue_service(&account, now)?;
+        let detail = format!("token {}", issued.claims.jti);
+        let record = AuditRecord::new(AuditEvent::ServiceToken, Outcome::Success, now)
+            .user_id(&account.id)
+            .subject(&account.name)
+            .client_addr(addr)
+            .detail(&detail);
+        self.ctx().audit(record).await;
+        Ok(issued)
+    }
 
+    /// Authenticates an OAuth2 client by its client id and secret, as
+    /// [`Self::issue_service_token`] does (the same checks, throttle and
+    /// audit rows for failures), without issuing anything: the client
+    /// authentication of the introspection and revocation endpoints.
+    ///
+    /// # Errors
+    /// As [`Self::issue_service_token`], less the audience.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<ServiceAccount> {
+        let mut violations = Vec::new();
+        check_client_credentials(client_id, client_secret, &mut violations);
+        if let Some(e) = Error::from_violations(violations) {
+            return Err(e);
+        }
+        self.checked_client(client_id, client_secret, client.addr.as_deref(), now)
+            .await
+    }
+
+    /// The throttled secret check of well-formed client credentials: the
+    /// account, or why not.
+    async fn checked_client(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        addr: Option<&str>,
+        now: i64,
+    ) -> Result<ServiceAccount> {
         // Its own key kind's prefix, so a client id never shares a count
         // with a username.
         let keys = AttemptKeys {
             account: format!("client:{client_id}"),
-            address: client.addr.as_deref().map(address_key),
+            address: addr.map(address_key),
         };
-        let addr = client.addr.as_deref();
         match self
-            .attempt_service_token(client_id, &client_secret, &keys, addr, now)
+            .attempt_service_token(client_id, client_secret, &keys, addr, now)
             .await?
         {
             Attempt::Throttled(blocked) => {
@@ -477,18 +536,7 @@ impl AuthCore {
                 {
                     tracing::warn!(error = %e, "could not clear the failed token-request count");
                 }
-                if let Err(e) = self.store().touch_service_account(&account.id, now).await {
-                    tracing::warn!(error = %e, "could not record a service account's use");
-                }
-                let issued = self.tokens.issue_service(&account, now)?;
-                let detail = format!("token {}", issued.claims.jti);
-                let record = AuditRecord::new(AuditEvent::ServiceToken, Outcome::Success, now)
-                    .user_id(&account.id)
-                    .subject(&account.name)
-                    .client_addr(addr)
-                    .detail(&detail);
-                self.ctx().audit(record).await;
-                Ok(issued)
+                Ok(account)
             }
         }
     }

@@ -186,31 +186,8 @@ impl AuthCore {
         now: i64,
     ) -> Result<()> {
         if let Some(token) = refresh_token {
-            let token = token.expose_secret();
-            if refresh::looks_valid(token)
-                && let Some(record) = self.store().refresh_token(&refresh::hash(token)).await?
-            {
-                let ended = self
-                    .end_session(&record.session_id, EndReason::Logout, now)
-                    .await?;
-                if !ended {
-                    return Ok(());
-                }
-                // The session names its user; the refresh token alone does not.
-                let user_id = self
-                    .store()
-                    .session(&record.session_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|s| s.user_id);
-                let user = match &user_id {
-                    Some(id) => self.store().user_by_id(id).await.ok().flatten(),
-                    None => None,
-                };
-                self.audit_logout(user.as_ref(), user_id.as_deref(), &record.session_id, now)
-                    .await;
-            }
+            self.end_refresh_token_session(token.expose_secret(), None, now)
+                .await?;
             return Ok(());
         }
         let (user, claims) = self.authenticate(bearer, now).await?;
@@ -226,10 +203,73 @@ impl AuthCore {
         Ok(())
     }
 
+    /// Ends the session refresh token `token` belongs to, and audits it as
+    /// a Logout (`by` as in [`Self::audit_session_end`]) when that ended
+    /// it. An unknown or malformed token, or one whose session has already
+    /// ended, ends nothing. Returns whether a session ended.
+    pub(super) async fn end_refresh_token_session(
+        &self,
+        token: &str,
+        by: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        if !refresh::looks_valid(token) {
+            return Ok(false);
+        }
+        let Some(record) = self.store().refresh_token(&refresh::hash(token)).await? else {
+            return Ok(false);
+        };
+        if !self
+            .end_session(&record.session_id, EndReason::Logout, now)
+            .await?
+        {
+            return Ok(false);
+        }
+        // The session names its user; the refresh token alone does not.
+        let user_id = self
+            .store()
+            .session(&record.session_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.user_id);
+        let user = match &user_id {
+            Some(id) => self.store().user_by_id(id).await.ok().flatten(),
+            None => None,
+        };
+        self.audit_session_end(
+            user.as_ref(),
+            user_id.as_deref(),
+            &record.session_id,
+            by,
+            now,
+        )
+        .await;
+        Ok(true)
+    }
+
     /// Records that a Logout ended session `sid`.
     async fn audit_logout(&self, user: Option<&User>, user_id: Option<&str>, sid: &str, now: i64) {
-        let mut record = AuditRecord::new(AuditEvent::Logout, Outcome::Success, now)
-            .detail(&format!("session {sid} ended"));
+        self.audit_session_end(user, user_id, sid, None, now).await;
+    }
+
+    /// Records that session `sid` ended at its user's (or its token
+    /// holder's) request, as a Logout; `by` says who asked when it was not a
+    /// Logout call (an OAuth2 client revoking the token).
+    pub(super) async fn audit_session_end(
+        &self,
+        user: Option<&User>,
+        user_id: Option<&str>,
+        sid: &str,
+        by: Option<&str>,
+        now: i64,
+    ) {
+        let detail = match by {
+            Some(by) => format!("session {sid} ended; {by}"),
+            None => format!("session {sid} ended"),
+        };
+        let mut record =
+            AuditRecord::new(AuditEvent::Logout, Outcome::Success, now).detail(&detail);
         if let Some(user) = user {
             record = record.user(user);
         } else if let Some(id) = user_id {
@@ -239,7 +279,7 @@ impl AuthCore {
     }
 
     /// Ends one session; `Ok(false)` if it had already ended.
-    async fn end_session(&self, sid: &str, reason: EndReason, now: i64) -> Result<bool> {
+    pub(super) async fn end_session(&self, sid: &str, reason: EndReason, now: i64) -> Result<bool> {
         let ended = self.store().end_session(sid, reason, now).await?;
         self.cache.apply(&Change::Session(sid.to_owned()));
         Ok(ended)

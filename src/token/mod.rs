@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::user::User;
 
+pub mod bearer;
 pub mod client_secret;
 pub mod kek;
 mod keygen;
@@ -93,7 +94,7 @@ impl Claims {
 }
 
 /// The `aud` claim: a string or an array of strings (RFC 7519 allows both).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Audience {
     /// A single audience.

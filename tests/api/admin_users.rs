@@ -380,6 +380,11 @@ async fn names_with_nul_control_or_bidi_characters_are_refused_before_any_query(
             "alice\u{2066}@example.com",
             "v\u{200f}iewer",
         ),
+        (
+            "line\u{2028}break",
+            "alice\u{2029}@example.com",
+            "view\u{2028}er",
+        ),
     ] {
         let status = assert_code(
             create(&app, &root, create_request(username, email, &[role])).await,

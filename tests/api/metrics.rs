@@ -8,6 +8,7 @@ use crate::http::{get, http};
 on_both_backends!(
     metrics_are_valid_for_the_prometheus_client_parser_and_have_every_series,
     a_verify_lands_in_a_latency_bucket_under_one_millisecond,
+    latency_sums_are_whole_milliseconds_so_a_scrape_cannot_time_one_call,
     repeated_verifies_show_as_cache_hits,
     the_database_pool_and_change_feed_are_reported,
 );
@@ -213,6 +214,35 @@ async fn a_verify_lands_in_a_latency_bucket_under_one_millisecond(backend: Backe
             .get(r#"authd_rpc_duration_seconds_bucket{method="Verify",code="OK",le="2.5e-05"}"#)
             .is_some()
     );
+}
+
+/// `/metrics` is public on the HTTP port: a sum to the nanosecond would let a
+/// caller time the server's side of their own call by scraping before and
+/// after it. Sums are whole milliseconds; the detail is in the buckets.
+async fn latency_sums_are_whole_milliseconds_so_a_scrape_cannot_time_one_call(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", &[]).await;
+    let token = app.token_for("alice").await;
+    assert!(app.verify(&token).await.valid);
+    let scrape = app.scrape().await;
+    let sums: Vec<(&str, f64)> = scrape
+        .text
+        .lines()
+        .filter(|l| l.starts_with("authd_") && l.contains("_seconds_sum"))
+        .filter_map(|l| Some((l, l.rsplit_once(' ')?.1.parse().ok()?)))
+        .collect();
+    assert!(
+        sums.iter().any(|(l, _)| l.contains(r#"method="Verify""#)),
+        "{}",
+        scrape.text
+    );
+    for (line, seconds) in sums {
+        let millis = seconds * 1000.0;
+        assert!(
+            (millis - millis.round()).abs() < 1e-6,
+            "a sum finer than a millisecond: {line}"
+        );
+    }
 }
 
 async fn repeated_verifies_show_as_cache_hits(backend: Backend) {

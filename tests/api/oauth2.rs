@@ -67,7 +67,7 @@ async fn request(
 }
 
 /// `Basic base64(urlencode(id):urlencode(secret))`, as RFC 6749 §2.3.1 says.
-fn basic(id: &str, secret: &str) -> String {
+pub(crate) fn basic(id: &str, secret: &str) -> String {
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let pair = format!("{}:{}", encode(id), encode(secret));
     format!(
@@ -77,7 +77,7 @@ fn basic(id: &str, secret: &str) -> String {
 }
 
 /// A form body from `pairs`, each form-urlencoded.
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
@@ -85,7 +85,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 /// Asserts a §5.2 error answer: `status`, the `error` code, JSON, never
 /// cached; a 401 carries the Basic challenge. Returns the description.
-fn assert_refused(response: &HttpResponse, status: u16, error: &str) -> String {
+pub(crate) fn assert_refused(response: &HttpResponse, status: u16, error: &str) -> String {
     assert_eq!(response.status, status, "{}", response.body);
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(response.header("cache-control"), Some("no-store"));
@@ -107,7 +107,7 @@ fn assert_refused(response: &HttpResponse, status: u16, error: &str) -> String {
 
 /// A service account with the role `billing`, created over the admin API by
 /// an admin user: its client id and secret.
-pub async fn service_account(app: &TestApp, name: &str) -> (String, String) {
+pub(crate) async fn service_account(app: &TestApp, name: &str) -> (String, String) {
     if app.login("root", crate::helpers::PASSWORD).await.is_err() {
         app.create_user("root", &["admin"]).await;
     }
