@@ -163,6 +163,7 @@ impl IntoResponse for Refusal {
 #[utoipa::path(
     method(get, post, put, delete, patch, head, options, trace),
     path = "/auth/verify",
+    operation_id = "forward_auth",
     tag = "forward-auth",
     params(
         ("X-Forwarded-Method" = Option<String>, Header, description = "The client's method (Caddy, Traefik); logged only"),

@@ -30,7 +30,10 @@ async fn openapi_json_is_an_openapi_3_1_document_of_every_path(backend: Backend)
     assert_eq!(response.header("content-type"), Some("application/json"));
     let doc = response.json();
     assert!(
-        doc["openapi"].as_str().unwrap_or_default().starts_with("3.1."),
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1."),
         "{doc}"
     );
     for path in [
@@ -186,9 +189,7 @@ fn run_bounded(mut command: Command, python: &str) -> Run {
         },
         None => Run {
             success: false,
-            output: format!(
-                "schemathesis did not finish within {SCHEMATHESIS_BUDGET:?}\n{output}"
-            ),
+            output: format!("schemathesis did not finish within {SCHEMATHESIS_BUDGET:?}\n{output}"),
         },
     }
 }

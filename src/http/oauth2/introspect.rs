@@ -52,6 +52,7 @@ const KNOWN: [&str; 4] = [
 #[utoipa::path(
     post,
     path = "/oauth2/introspect",
+    operation_id = "introspect",
     tag = "oauth2",
     request_body(content = crate::http::openapi::TokenParams, content_type = "application/x-www-form-urlencoded"),
     security(("client_basic" = []), ()),

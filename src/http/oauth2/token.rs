@@ -63,6 +63,7 @@ const KNOWN: [&str; 5] = [
 #[utoipa::path(
     post,
     path = "/oauth2/token",
+    operation_id = "token",
     tag = "oauth2",
     request_body(content = crate::http::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     security(("client_basic" = []), ()),
