@@ -4,7 +4,7 @@
 //! The proxy sends each client request's headers here before it passes the
 //! request on; authd answers whether the bearer token in them is valid and,
 //! if so, whose it is. Adapter only: no SQL, no crypto, no policy. The token
-//! goes to [`AuthCore::verify`], so it meets every check Verify makes
+//! goes to [`AuthCore::verify`](crate::service::AuthCore::verify), so it meets every check Verify makes
 //! (signature, expiry, revocation, disabled user, ended session, ...); the
 //! header rules are [`crate::token::bearer`]'s, the same as Envoy's
 //! ext_authz (`grpc::ext_authz`), so the two doors refuse alike.

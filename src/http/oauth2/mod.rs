@@ -501,8 +501,7 @@ fn credentials(
         (Some((id, _)), Some(form_id), None) if form_id != id => Err(Refusal::invalid_request(
             "client_id in the body names another client than the Authorization header",
         )),
-        (Some((id, secret)), _, None) => Ok((id, secret)),
-        (None, Some(id), Some(secret)) => Ok((id, secret)),
+        (Some((id, secret)), _, None) | (None, Some(id), Some(secret)) => Ok((id, secret)),
         (None, _, _) => Err(Refusal::invalid_client(
             "client authentication is required: HTTP Basic with the client id and secret, \
              or client_id and client_secret in the body",
