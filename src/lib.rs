@@ -64,7 +64,8 @@
 //! - [`http`]: the HTTP listener (JWKS, OpenID discovery, health, metrics, `http::oauth2`'s
 //!   endpoints: `token` the client credentials grant, `introspect` RFC 7662, `revoke` RFC 7009,
 //!   sharing one client authentication, form parser and error mapping; and `http::forward_auth`'s
-//!   `/auth/verify`, forward-auth for nginx, Caddy and Traefik); adapter only.
+//!   `/auth/verify`, forward-auth for nginx, Caddy and Traefik); adapter only. `http::openapi`
+//!   serves their OpenAPI 3.1 document (`/openapi.json`), generated from the handlers with utoipa.
 //! - [`metrics`]: the Prometheus series each app owns (on `prometheus-client`): RPC
 //!   handles recorded lock-free, the subsystems' own counters read at scrape time.
 //! - [`throttle`]: the login throttling policy (per login name and per client address);

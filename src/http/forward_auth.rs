@@ -155,7 +155,38 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// `/auth/verify`, any method.
+/// Forward-auth for reverse proxies
+///
+/// nginx `auth_request`, Caddy `forward_auth` and Traefik `forwardAuth` ask
+/// here whether the client's `Authorization: Bearer` token is valid; any
+/// method is answered alike and the body is never read.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options, trace),
+    path = "/auth/verify",
+    operation_id = "forward_auth",
+    tag = "forward-auth",
+    params(
+        ("X-Forwarded-Method" = Option<String>, Header, description = "The client's method (Caddy, Traefik); logged only"),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "The client's URI (Caddy, Traefik); logged without its query"),
+        ("X-Original-Method" = Option<String>, Header, description = "The client's method (nginx); logged only"),
+        ("X-Original-URI" = Option<String>, Header, description = "The client's URI (nginx); logged without its query"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Valid: empty body, the identity headers (names set by `--ext-authz-*-header`)",
+            headers(
+                ("X-Authd-User-Id" = String, description = "The user's or service account's id"),
+                ("X-Authd-Username" = String, description = "Its name"),
+                ("X-Authd-Roles" = String, description = "Its roles, comma-separated (empty when none)"),
+            )),
+        (status = 401, description = "No, two, or another scheme's `Authorization` header, or an invalid token",
+            body = String, content_type = "text/plain",
+            headers(("WWW-Authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
+        (status = 500, description = "A bug; the body holds only a correlation id", body = String, content_type = "text/plain"),
+        (status = 503, description = "authd cannot decide (database unreachable while the cache is untrusted, or saturated)",
+            body = String, content_type = "text/plain", headers(("Retry-After" = i64, description = "`1`"))),
+    )
+)]
 pub(super) async fn verify(State(state): State<HttpState>, request: Request) -> Response {
     let headers = request.headers();
     let method = forwarded(headers, &["x-forwarded-method", "x-original-method"])

@@ -25,6 +25,12 @@
 //! | `POST /oauth2/introspect` | whether a token is active, and whose (RFC 7662, see [`oauth2::introspect`]); for service accounts |
 //! | `POST /oauth2/revoke` | ends a token's session (RFC 7009, see [`oauth2::revoke`]); for service accounts |
 //! | `/auth/verify` (any method) | forward-auth for nginx `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`: 200 with the identity headers for a valid `Authorization: Bearer` token, 401 otherwise, 503 when authd cannot decide (see [`forward_auth`]) |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of every path here, generated from the handlers ([`openapi`]) |
+//!
+//! Each handler carries its `#[utoipa::path]` (method, path, every status
+//! it answers, the body schemas), so the document is written next to the
+//! code it describes; [`openapi`]'s unit test fails when a route of
+//! [`router`], or one of its methods, is missing from it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -50,6 +57,7 @@ use crate::token::KeySet;
 
 pub mod forward_auth;
 pub mod oauth2;
+pub mod openapi;
 
 /// How long JWKS and discovery responses may be cached (5 minutes). Shorter
 /// than the default key pre-publish period (1h), so caches learn a key
@@ -83,8 +91,15 @@ pub struct HttpState {
     pub identity_headers: ExtAuthzHeaders,
 }
 
-/// The routes.
+/// The routes, served with `state`.
 pub fn router(state: HttpState) -> Router {
+    routes().with_state(state)
+}
+
+/// Every route of the listener, before the state is given: what
+/// [`router`] serves and what [`openapi`]'s unit test compares the
+/// document with.
+fn routes() -> Router<HttpState> {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route(
@@ -107,7 +122,7 @@ pub fn router(state: HttpState) -> Router {
             post(oauth2::revoke::handle).fallback(oauth2::revoke::method_not_allowed),
         )
         .route(forward_auth::PATH, any(forward_auth::verify))
-        .with_state(state)
+        .route("/openapi.json", get(openapi::openapi_json))
 }
 
 /// Serves `router` on `listener` until the task is aborted. The app aborts
@@ -191,10 +206,61 @@ fn json(body: String, cache: &'static str) -> Response {
         .into_response()
 }
 
+/// The published public keys (JWK Set, RFC 7517 §5)
+///
+/// The current signing key, the next one (published before it signs) and
+/// the previous one (until the tokens it signed have expired).
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The JWK Set", body = openapi::JwkSet,
+            content_type = "application/json",
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    )
+)]
 async fn jwks(State(state): State<HttpState>) -> Response {
     json(state.keys.jwks_json(), JWKS_CACHE_CONTROL)
 }
 
+/// The OpenID Provider metadata authd serves (OpenID Connect Discovery 1.0 §3).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OpenIdConfiguration {
+    /// The configured `iss` of every token.
+    issuer: String,
+    /// Where the JWK Set is: under the issuer when it is a URL, else under
+    /// this listener as the client reached it (its `Host`).
+    jwks_uri: String,
+    /// The JWA names of the published keys' algorithms.
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// The same algorithms.
+    token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// Always `["token"]`.
+    response_types_supported: Vec<&'static str>,
+    /// Always `["public"]`.
+    subject_types_supported: Vec<&'static str>,
+    /// The claims authd's tokens carry.
+    claims_supported: Vec<&'static str>,
+}
+
+/// OpenID Connect discovery
+///
+/// Enough for a stock JWT library to find the keys: the issuer, `jwks_uri`
+/// and the signing algorithms.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The provider metadata", body = OpenIdConfiguration,
+            content_type = "application/json",
+            headers(
+                ("Cache-Control" = String, description = "`public, max-age=300`, or `private, max-age=300` when `jwks_uri` comes from the `Host` header"),
+                ("Vary" = String, description = "`host` when `jwks_uri` comes from the `Host` header"),
+            )),
+    )
+)]
 async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     let from_host = !(state.issuer.starts_with("https://") || state.issuer.starts_with("http://"));
     let base = if from_host {
@@ -215,16 +281,17 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
         state.issuer.trim_end_matches('/').to_owned()
     };
     let algs = state.keys.published_algorithms();
-    let doc = serde_json::json!({
-        "issuer": state.issuer,
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "id_token_signing_alg_values_supported": algs,
-        "token_endpoint_auth_signing_alg_values_supported": algs,
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "roles"],
-    });
-    let mut response = json(doc.to_string(), JWKS_CACHE_CONTROL);
+    let doc = OpenIdConfiguration {
+        issuer: state.issuer.clone(),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        id_token_signing_alg_values_supported: algs.clone(),
+        token_endpoint_auth_signing_alg_values_supported: algs,
+        response_types_supported: vec!["token"],
+        subject_types_supported: vec!["public"],
+        claims_supported: vec!["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "roles"],
+    };
+    let body = serde_json::to_string(&doc).unwrap_or_default();
+    let mut response = json(body, JWKS_CACHE_CONTROL);
     if from_host {
         // The document depends on the Host header: a shared cache must not
         // serve one client's `jwks_uri` to another.
@@ -238,10 +305,35 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
     response
 }
 
+/// Liveness
+///
+/// 200 while the process serves HTTP at all; it says nothing about the database.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process serves", body = String,
+        content_type = "text/plain", example = "ok\n")),
+)]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Readiness
+///
+/// 200 once start-up is done, while the database answered the last
+/// background probe and authd is not shutting down; the body says which.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain",
+            example = "ready\n"),
+        (status = 503, description = "Starting, database unavailable, or shutting down",
+            body = String, content_type = "text/plain", example = "database unavailable\n"),
+    )
+)]
 async fn readyz(State(state): State<HttpState>) -> Response {
     let ready = state.readiness.state();
     if ready.stopping {
@@ -264,6 +356,16 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
+/// Prometheus metrics
+///
+/// Every series of this process in the Prometheus text format 0.0.4.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "The series", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")),
+)]
 async fn metrics_text(State(state): State<HttpState>) -> Response {
     let body = state.metrics.render();
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()

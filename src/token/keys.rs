@@ -64,7 +64,8 @@ impl fmt::Debug for SigningKey {
 }
 
 /// A public JSON Web Key (RFC 7517), as published in the JWKS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+// Its `ToSchema` is the JWKS key schema of the HTTP listener's OpenAPI document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Jwk {
     /// `OKP`, `EC` or `RSA`.
     pub kty: &'static str,

@@ -101,7 +101,7 @@ impl Claims {
 }
 
 /// The `aud` claim: a string or an array of strings (RFC 7519 allows both).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Audience {
     /// A single audience.

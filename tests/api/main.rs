@@ -38,6 +38,7 @@ mod log_capture;
 mod login;
 mod metrics;
 mod oauth2;
+mod openapi;
 mod pg_cluster;
 mod proxies;
 mod replicas;

@@ -44,7 +44,31 @@ const KNOWN: [&str; 4] = [
     CLIENT_PARAMS[1],
 ];
 
-/// `POST /oauth2/introspect`.
+/// Token introspection (RFC 7662)
+///
+/// For a service account: whether a token is active, and whose. Anything
+/// not active (invalid for any reason, or a refresh token) is exactly
+/// `{"active": false}`.
+#[utoipa::path(
+    post,
+    path = "/oauth2/introspect",
+    operation_id = "introspect",
+    tag = "oauth2",
+    request_body(content = crate::http::openapi::TokenParams, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "The token's state", body = crate::http::openapi::Introspection),
+        (status = 400, description = "`invalid_request`: wrong content type, malformed body or Basic header, a repeated parameter, both authentication methods, a bad field, no `token`", body = super::ErrorBody),
+        (status = 401, description = "`invalid_client`: no, unknown or wrong credentials (one answer), another scheme",
+            body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"authd\"`"))),
+        (status = 413, description = "`invalid_request`: the body is over 64 KiB", body = super::ErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed attempts from this client id or address",
+            body = super::ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+        (status = 500, description = "`server_error`: a bug; the description holds only a correlation id", body = super::ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the database is unreachable, or authd is saturated",
+            body = super::ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    )
+)]
 pub(in crate::http) async fn handle(State(state): State<HttpState>, request: Request) -> Response {
     observed(&state, INTROSPECT, async {
         let (parts, body) = request.into_parts();

@@ -59,6 +59,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use secrecy::SecretString;
+use serde::Serialize;
 use tonic::Code;
 use tracing::Instrument as _;
 
@@ -236,13 +237,27 @@ fn is_client_field(field: &str) -> bool {
     matches!(field, "client_id" | "client_secret")
 }
 
+/// The body of every error answer (RFC 6749 §5.2).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    /// The §5.2 error code (`invalid_request`, `invalid_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`,
+    /// `unauthorized_client`, `unsupported_token_type`,
+    /// `temporarily_unavailable`, `server_error`).
+    #[schema(example = "invalid_client")]
+    error: &'a str,
+    /// What is wrong and how to fix it; never a secret or an echo of the request.
+    error_description: &'a str,
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": self.error,
-            "error_description": self.description,
-        });
-        let mut response = (self.status, json_headers(), body.to_string()).into_response();
+        let body = serde_json::to_string(&ErrorBody {
+            error: self.error,
+            error_description: &self.description,
+        })
+        .unwrap_or_default();
+        let mut response = (self.status, json_headers(), body).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
@@ -329,8 +344,9 @@ async fn observed(
 }
 
 /// A 200 JSON answer, never cached.
-fn json_ok(body: &serde_json::Value) -> Response {
-    (StatusCode::OK, json_headers(), body.to_string()).into_response()
+fn json_ok(body: &impl Serialize) -> Response {
+    let body = serde_json::to_string(body).unwrap_or_default();
+    (StatusCode::OK, json_headers(), body).into_response()
 }
 
 /// The caller's address (the peer, or a trusted proxy's last

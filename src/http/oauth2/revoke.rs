@@ -51,7 +51,31 @@ const KNOWN: [&str; 4] = [
     CLIENT_PARAMS[1],
 ];
 
-/// `POST /oauth2/revoke`.
+/// Token revocation (RFC 7009)
+///
+/// For a service account: ends the session of a refresh token or a user's
+/// access token. An unknown, malformed or already invalid token is a 200
+/// too (§2.2).
+#[utoipa::path(
+    post,
+    path = "/oauth2/revoke",
+    operation_id = "revoke",
+    tag = "oauth2",
+    request_body(content = crate::http::openapi::TokenParams, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "Ended, or nothing to end: `{}`", body = Object),
+        (status = 400, description = "`invalid_request`: wrong content type, malformed body or Basic header, a repeated parameter, both authentication methods, a bad field, no `token`; `unsupported_token_type`: a hint other than `access_token` or `refresh_token`, or a service account's access token", body = super::ErrorBody),
+        (status = 401, description = "`invalid_client`: no, unknown or wrong credentials (one answer), another scheme",
+            body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"authd\"`"))),
+        (status = 413, description = "`invalid_request`: the body is over 64 KiB", body = super::ErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed attempts from this client id or address",
+            body = super::ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+        (status = 500, description = "`server_error`: a bug; the description holds only a correlation id", body = super::ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the database is unreachable, or authd is saturated",
+            body = super::ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    )
+)]
 pub(in crate::http) async fn handle(State(state): State<HttpState>, request: Request) -> Response {
     observed(&state, REVOKE, async {
         let (parts, body) = request.into_parts();

@@ -26,6 +26,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use secrecy::SecretString;
+use serde::Serialize;
 use tonic::Code;
 
 use super::{
@@ -53,7 +54,32 @@ const KNOWN: [&str; 5] = [
     CLIENT_PARAMS[1],
 ];
 
-/// `POST /oauth2/token`.
+/// Client credentials grant (RFC 6749 §4.4)
+///
+/// A service account trades its client id and secret for an access token:
+/// by HTTP Basic (`client_secret_basic`: each form-urlencoded, then base64)
+/// or by `client_id` and `client_secret` in the form (`client_secret_post`),
+/// never both. Every answer has `Cache-Control: no-store`.
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    operation_id = "token",
+    tag = "oauth2",
+    request_body(content = crate::http::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "Issued", body = TokenResponse),
+        (status = 400, description = "`invalid_request`: wrong content type, malformed body or Basic header, a repeated parameter, both authentication methods, a bad field, no `grant_type`; `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `unauthorized_client`", body = super::ErrorBody),
+        (status = 401, description = "`invalid_client`: no, unknown or wrong credentials (one answer), another scheme",
+            body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"authd\"`"))),
+        (status = 413, description = "`invalid_request`: the body is over 8 KiB", body = super::ErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed attempts from this client id or address",
+            body = super::ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+        (status = 500, description = "`server_error`: a bug; the description holds only a correlation id", body = super::ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the database is unreachable, or authd is saturated",
+            body = super::ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    )
+)]
 pub(in crate::http) async fn handle(State(state): State<HttpState>, request: Request) -> Response {
     observed(&state, TOKEN, async {
         let (parts, body) = request.into_parts();
@@ -87,13 +113,26 @@ pub(in crate::http) async fn method_not_allowed(State(state): State<HttpState>) 
     .await
 }
 
-/// The 200 answer (§5.1). No refresh token: the client simply asks again.
+/// The 200 answer's body (§5.1). No refresh token: the client simply asks again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenResponse<'a> {
+    /// The access token, a JWT signed by the current key.
+    access_token: &'a str,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(minimum = 0)]
+    expires_in: i64,
+}
+
+/// The 200 answer (§5.1).
 fn issued_response(issued: &IssuedToken, now: i64) -> Response {
-    json_ok(&serde_json::json!({
-        "access_token": issued.token,
-        "token_type": "Bearer",
-        "expires_in": (issued.claims.exp - now).max(0),
-    }))
+    json_ok(&TokenResponse {
+        access_token: &issued.token,
+        token_type: "Bearer",
+        expires_in: (issued.claims.exp - now).max(0),
+    })
 }
 
 /// Checks the grant type and the scope of a parsed token request.
