@@ -234,8 +234,11 @@ async fn grpc_web_works_over_tls_on_http2_and_http1() {
 async fn a_grpc_web_request_over_the_message_limit_is_refused_with_a_status() {
     let (app, addr) = app_allowing(ALLOWED).await;
     app.create_user("big", &[]).await;
-    // The default limit is 64 KiB; this username alone is bigger.
-    let answers = run_client(addr, "big", &["--oversized", "70000"]).await;
+    // The default limit is 64 KiB; this username alone is bigger. Over
+    // HTTP/2: on HTTP/1.1 the server may answer and close before the client
+    // has written the whole body, and the client then sees its own write
+    // fail (EPIPE) instead of the status (seen once in CI).
+    let answers = run_client(addr, "big", &["--oversized", "70000", "--http", "2"]).await;
     let oversized = &answers["oversized"];
     assert_eq!(oversized["ok"], false, "{answers}");
     assert!(
