@@ -179,7 +179,8 @@ class UpdateUserRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change: any of `email`, `roles` and `active`. An empty mask
+        """The fields to change: any of `email`, `roles` and `active`
+        (`external_id` is set only by `authd import django`). An empty mask
         or an unknown path is INVALID_ARGUMENT on `update_mask`, naming the path.
         """
 
