@@ -438,4 +438,20 @@ impl AuthService for AuthApi {
         })
         .await
     }
+
+    type WatchRevocationsStream = std::pin::Pin<
+        Box<
+            dyn tokio_stream::Stream<Item = std::result::Result<pb::RevocationEvent, Status>>
+                + Send
+                + 'static,
+        >,
+    >;
+
+    async fn watch_revocations(
+        &self,
+        _request: Request<pb::WatchRevocationsRequest>,
+    ) -> std::result::Result<Response<Self::WatchRevocationsStream>, Status> {
+        // Skeleton: the revocation stream lands with issue 13's server work.
+        Err(Status::unimplemented("WatchRevocations is not built yet"))
+    }
 }

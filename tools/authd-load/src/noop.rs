@@ -147,4 +147,11 @@ impl AuthService for Noop {
     ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
         Err(Status::unimplemented("no-op baseline"))
     }
+    type WatchRevocationsStream = tokio_stream::Empty<Result<pb::RevocationEvent, Status>>;
+    async fn watch_revocations(
+        &self,
+        _: Request<pb::WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        Err(Status::unimplemented("no-op baseline"))
+    }
 }
