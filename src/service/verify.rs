@@ -9,7 +9,7 @@
 use super::AuthCore;
 use crate::error::{Error, Result};
 use crate::store::{EndReason, ServiceAccount};
-use crate::token::{Claims, InvalidReason};
+use crate::token::{Claims, InvalidReason, PrincipalKind, principal_kind};
 use crate::user::User;
 
 /// Verify's answer: a valid token's user and claims, or why it is invalid.
@@ -69,12 +69,11 @@ impl AuthCore {
             Ok(c) => c,
             Err(reason) => return Ok(Verification::Invalid(reason)),
         };
-        // A user's token carries no `ptyp`: one `None` test on their path.
-        if claims.ptyp.is_some() {
-            return self.verify_service_account(claims).await;
-        }
-        if claims.sid.is_empty() {
-            return Ok(Verification::Invalid(InvalidReason::Malformed));
+        // The shape rules are the shared crate's, as a local verifier's are.
+        match principal_kind(&claims) {
+            Err(reason) => return Ok(Verification::Invalid(reason)),
+            Ok(PrincipalKind::ServiceAccount) => return self.verify_service_account(claims).await,
+            Ok(PrincipalKind::User) => {}
         }
         let user = match self.cache.user_or_load(self.store(), &claims.sub).await? {
             None => return Ok(Verification::Invalid(InvalidReason::UserNotFound)),
@@ -113,14 +112,11 @@ impl AuthCore {
         })
     }
 
-    /// The rest of [`Self::verify`] for a token whose `ptyp` is set: it
-    /// must say service account, carry its `client_id` and no session, and
-    /// the account must still exist (read through the cache, which a
-    /// deletion on any replica clears).
+    /// The rest of [`Self::verify`] for a service account's token (its
+    /// shape already checked by [`principal_kind`]): the account must still
+    /// exist (read through the cache, which a deletion on any replica
+    /// clears).
     async fn verify_service_account(&self, claims: Claims) -> Result<Verification> {
-        if !claims.is_service_account() || !claims.sid.is_empty() {
-            return Ok(Verification::Invalid(InvalidReason::Malformed));
-        }
         let Some(client_id) = claims.client_id.as_deref() else {
             return Ok(Verification::Invalid(InvalidReason::Malformed));
         };

@@ -63,6 +63,25 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+impl authd_token::VerificationKey for SigningKey {
+    fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+}
+
+/// Tokens are checked against the keys held now; a miss is only a miss.
+impl authd_token::KeyLookup for KeySet {
+    type Key = SigningKey;
+
+    fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.get(kid)
+    }
+}
+
 /// A public JSON Web Key (RFC 7517), as published in the JWKS.
 // Its `ToSchema` is the JWKS key schema of the HTTP listener's OpenAPI document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -7,7 +7,7 @@
 //!
 //! What it does not remember is whether the token is still *allowed*: the
 //! session, user and revocation checks run on every call (against the
-//! feed-driven [`crate::cache::StateCache`]), so a revoked token is never
+//! server's state cache or a client's revocation stream), so a revoked token is never
 //! answered valid from here. A hit also re-checks that the token's key is
 //! still held (a retired key makes its tokens unknown at once) and that the
 //! token has not expired. Entries live until the token's `exp` (plus leeway)
@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest::{SHA256, digest};
 
-use super::Claims;
+use crate::Claims;
 
 const SHARDS: usize = 16;
 
@@ -144,6 +144,18 @@ impl VerifiedTokens {
         self.len() == 0
     }
 
+    /// The most entries held (0: the cache is off).
+    #[must_use]
+    pub fn max_entries(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+
+    /// The longest an entry is kept, in seconds.
+    #[must_use]
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
     /// Lookups answered from the cache since start-up.
     #[must_use]
     pub fn hits(&self) -> u64 {
@@ -160,7 +172,7 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::Audience;
+    use crate::Audience;
 
     fn claims(exp: i64) -> Arc<Claims> {
         Arc::new(Claims {
