@@ -85,6 +85,8 @@ pub enum AuditEvent {
     ServiceAccountDeleted,
     /// A service account asked for a token (success, failure or throttled).
     ServiceToken,
+    /// Exported rows older than a time were removed (`authd audit purge`).
+    AuditPurged,
 }
 
 impl AuditEvent {
@@ -115,6 +117,7 @@ impl AuditEvent {
             Self::ServiceAccountSecretRotated => "service_account_secret_rotated",
             Self::ServiceAccountDeleted => "service_account_deleted",
             Self::ServiceToken => "service_token",
+            Self::AuditPurged => "audit_purged",
         }
     }
 }

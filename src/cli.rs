@@ -27,6 +27,7 @@ use crate::service::{Accounts, NewAccount};
 use crate::token::settings::{LifetimeSettings, SigningSettings};
 use crate::user::User;
 
+mod audit_retention;
 mod healthcheck;
 mod import;
 mod password_input;
@@ -227,6 +228,30 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write every event older than --before as JSON lines (the objects of
+    /// `tail --json`), oldest first, to standard output or --output: the
+    /// archive `audit purge` needs.
+    Export {
+        /// Events strictly older than this: Unix seconds or RFC 3339
+        /// (`2026-11-01T00:00:00Z`).
+        #[arg(long, value_parser = audit_retention::parse_before)]
+        before: i64,
+        /// Write to this file (created, or truncated) instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Remove the events older than --before that an `audit export` file
+    /// holds: only when the log's events before that time are exactly the
+    /// exported ones; recorded as an `audit_purged` event. The one way
+    /// events ever leave the log.
+    Purge {
+        /// The same --before the export was made with.
+        #[arg(long, value_parser = audit_retention::parse_before)]
+        before: i64,
+        /// The file `audit export --before ... --output FILE` wrote.
+        #[arg(long)]
+        exported: std::path::PathBuf,
+    },
 }
 
 /// `authd keys ...`
@@ -348,7 +373,11 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
             Ok(())
         }
         Command::Audit(AuditArgs { admin, command }) => {
-            let store = open_admin(&admin, sources, Open::ReadOnly).await?;
+            let open = match command {
+                AuditCommand::Purge { .. } => Open::Migrated,
+                _ => Open::ReadOnly,
+            };
+            let store = open_admin(&admin, sources, open).await?;
             let result = run_audit(store.as_ref(), command, app::shutdown_signal()).await;
             store.close().await;
             result
@@ -639,12 +668,41 @@ pub async fn run_audit(
     command: AuditCommand,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let AuditCommand::Tail {
-        lines,
-        follow,
-        poll_interval_ms,
-        json,
-    } = command;
+    let (lines, follow, poll_interval_ms, json) = match command {
+        AuditCommand::Tail {
+            lines,
+            follow,
+            poll_interval_ms,
+            json,
+        } => (lines, follow, poll_interval_ms, json),
+        AuditCommand::Export { before, output } => {
+            let written = match output {
+                Some(path) => {
+                    let mut file = std::fs::File::create(&path).map_err(|e| {
+                        Error::invalid("output", format!("cannot create {}: {e}", path.display()))
+                    })?;
+                    audit_retention::export(store, before, &mut file).await?
+                }
+                None => {
+                    audit_retention::export(store, before, &mut std::io::stdout().lock()).await?
+                }
+            };
+            eprintln!(
+                "exported {written} audit events before {}",
+                crate::audit::rfc3339(before)
+            );
+            return Ok(());
+        }
+        AuditCommand::Purge { before, exported } => {
+            let removed =
+                audit_retention::purge(store, before, &exported, &cli_actor(), now_unix()).await?;
+            println!(
+                "removed {removed} audit events before {}; recorded as an audit_purged event",
+                crate::audit::rfc3339(before)
+            );
+            return Ok(());
+        }
+    };
     let render: fn(&crate::store::AuditEntry) -> String = if json {
         crate::audit::render_json
     } else {

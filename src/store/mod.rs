@@ -349,6 +349,28 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     /// Reads the audit log in id (append) order: with `after_id`, the first
     /// `limit` rows after it (to follow the log); without, the last `limit` rows.
     async fn audit_tail(&self, limit: u32, after_id: Option<i64>) -> Result<Vec<AuditEntry>>;
+
+    /// The first `limit` audit rows older than `before` (Unix seconds) with
+    /// an id above `after_id`, in id order: the pages of an export.
+    async fn audit_before(
+        &self,
+        before: i64,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
+
+    /// The one removal path of the audit log: in one transaction, checks
+    /// that the rows older than `before` are exactly `exported` (their count
+    /// and their highest id), deletes them under a grant the append-only
+    /// triggers honour, and appends `record` (the `audit_purged` row, which
+    /// is newer and stays). Returns how many rows were removed.
+    /// [`Error::FailedPrecondition`] when the rows do not match the export.
+    async fn purge_audit(
+        &self,
+        before: i64,
+        exported: ExportedRows,
+        record: &NewAuditEntry,
+    ) -> Result<u64>;
     /// Inserts a service account with its first client secret (by hash), in
     /// one transaction. A taken name (ignoring case) or client id is
     /// [`Error::AlreadyExists`].
@@ -455,6 +477,15 @@ pub struct UserFilter {
     pub role: Option<String>,
     /// Only active (`true`) or only disabled (`false`) users.
     pub active: Option<bool>,
+}
+
+/// What an audit export held: how many rows, and the highest id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportedRows {
+    /// Rows in the export.
+    pub count: u64,
+    /// The highest id among them (0 when there were none).
+    pub last_id: i64,
 }
 
 /// Which rows [`Store::audit_page`] returns; every set field must match.

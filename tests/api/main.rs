@@ -16,6 +16,7 @@ mod helpers;
 
 mod admin_users;
 mod audit;
+mod audit_retention;
 mod change_password;
 mod cli;
 mod deploy;

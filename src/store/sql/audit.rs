@@ -2,9 +2,9 @@
 
 use sqlx::{FromRow, Pool};
 
-use super::{Columns, Get, Params, SqlDb, Statement};
+use super::{Columns, Get, Params, SqlDb, Statement, begin, commit, rollback};
 use crate::error::{Error, Result};
-use crate::store::{AuditEntry, AuditFilter, NewAuditEntry};
+use crate::store::{AuditEntry, AuditFilter, ExportedRows, NewAuditEntry};
 
 /// The columns of an audit-log row.
 macro_rules! audit_columns {
@@ -128,4 +128,79 @@ pub(super) async fn page<DB: SqlDb>(
         .fetch_all(DB::pool(pool))
         .await
         .map_err(|e| Error::database("reading the audit log", e))
+}
+
+pub(super) async fn before<DB: SqlDb>(
+    pool: &Pool<DB>,
+    before: i64,
+    after_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
+    sqlx::query_as::<DB, AuditEntry>(concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit_log WHERE at < $1 AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .param(before)
+    .param(after_id.unwrap_or(0))
+    .param(i64::from(limit))
+    .fetch_all(DB::pool(pool))
+    .await
+    .map_err(|e| Error::database("exporting the audit log", e))
+}
+
+pub(super) async fn purge<DB: SqlDb>(
+    pool: &Pool<DB>,
+    before: i64,
+    exported: ExportedRows,
+    record: &NewAuditEntry,
+) -> Result<u64> {
+    let context = "removing exported audit rows";
+    let mut tx = begin(pool, context).await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS last_id FROM audit_log WHERE at < $1",
+    )
+    .param(before)
+    .fetch_one(DB::tx(&mut tx))
+    .await
+    .map_err(|e| Error::database(context, e))?;
+    let count: i64 = row.field("n").map_err(|e| Error::database(context, e))?;
+    let last_id: i64 = row
+        .field("last_id")
+        .map_err(|e| Error::database(context, e))?;
+    if u64::try_from(count).ok() != Some(exported.count) || last_id != exported.last_id {
+        rollback(tx, context).await?;
+        return Err(Error::FailedPrecondition(format!(
+            "the audit log holds {count} rows before that time (last id {last_id}) but the export \
+             holds {} (last id {}); export again with the same --before and purge with that file",
+            exported.count, exported.last_id
+        )));
+    }
+    for statement in [
+        "INSERT INTO audit_purge_grant (before) VALUES ($1)",
+        "DELETE FROM audit_log WHERE at < $1",
+        "DELETE FROM audit_purge_grant WHERE before = $1",
+    ] {
+        sqlx::query(statement)
+            .param(before)
+            .execute(DB::tx(&mut tx))
+            .await
+            .map_err(|e| Error::database(context, e))?;
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (at, event, user_id, subject, client_addr, \
+         outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .param(record.at)
+    .param(record.event.as_str())
+    .param(record.user_id.clone())
+    .param(record.subject.as_str())
+    .param(record.client_addr.clone())
+    .param(record.outcome.as_str())
+    .param(record.detail.as_str())
+    .execute(DB::tx(&mut tx))
+    .await
+    .map_err(|e| Error::database(context, e))?;
+    commit(tx, context).await?;
+    Ok(exported.count)
 }

@@ -52,7 +52,9 @@ use super::{
     LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation,
     Session, Store, StoredKey, UserFilter,
 };
-use super::{KeyRetirement, NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
+use super::{
+    ExportedRows, KeyRetirement, NewServiceAccount, ServiceAccount, ServiceAccountCredentials,
+};
 use crate::error::{Error, Result};
 use crate::user::User;
 
@@ -508,6 +510,24 @@ impl<S: SqlStore> Store for S {
 
     async fn audit_tail(&self, limit: u32, after_id: Option<i64>) -> Result<Vec<AuditEntry>> {
         audit::tail(self.pool(), limit, after_id).await
+    }
+
+    async fn audit_before(
+        &self,
+        before: i64,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        audit::before(self.pool(), before, after_id, limit).await
+    }
+
+    async fn purge_audit(
+        &self,
+        before: i64,
+        exported: ExportedRows,
+        record: &NewAuditEntry,
+    ) -> Result<u64> {
+        audit::purge(self.pool(), before, exported, record).await
     }
 
     async fn create_service_account(
