@@ -574,6 +574,8 @@ pub enum EndReason {
     UserDisabled,
     /// Too many sessions: the oldest made way.
     Evicted,
+    /// Its refresh token went unused for longer than `--refresh-idle-timeout`.
+    Idle,
 }
 
 impl EndReason {
@@ -589,6 +591,7 @@ impl EndReason {
             Self::RolesChanged => "roles_changed",
             Self::UserDisabled => "user_disabled",
             Self::Evicted => "evicted",
+            Self::Idle => "idle",
         }
     }
 
@@ -603,6 +606,7 @@ impl EndReason {
             "roles_changed" => Self::RolesChanged,
             "user_disabled" => Self::UserDisabled,
             "evicted" => Self::Evicted,
+            "idle" => Self::Idle,
             _ => Self::Admin,
         }
     }
