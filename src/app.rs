@@ -226,6 +226,10 @@ impl App {
             lifetime_secs: i64::try_from(config.token.session_lifetime.as_secs())
                 .unwrap_or(i64::MAX),
             grace_secs: i64::try_from(config.token.refresh_grace.as_secs()).unwrap_or(i64::MAX),
+            idle_secs: config
+                .token
+                .refresh_idle_timeout
+                .map(|idle| i64::try_from(idle.as_secs()).unwrap_or(i64::MAX)),
             max_per_user: config.token.max_sessions_per_user,
         };
         let metrics = Metrics::new(
@@ -463,6 +467,7 @@ impl App {
             http = %http_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             backend = self.database.backend(),
             database = %self.database.redacted(),
+            database_tls = %self.database.tls_mode(),
             config_file = %config_file,
             signing_algorithm = %algorithm,
             kid = %kid,

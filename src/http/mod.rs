@@ -77,7 +77,8 @@ pub struct HttpState {
     /// loaded, while the last database probe failed, and once shutdown has
     /// begun.
     pub readiness: Readiness,
-    /// The listener's own address, for `jwks_uri` when the request has no usable Host.
+    /// The listener's own address, for `jwks_uri` when the request has no
+    /// usable authority (`:authority` or Host).
     pub local_addr: SocketAddr,
     /// Whether this listener serves TLS (`jwks_uri` is then `https://`).
     pub tls: bool,
@@ -230,7 +231,8 @@ pub(crate) struct OpenIdConfiguration {
     /// The configured `iss` of every token.
     issuer: String,
     /// Where the JWK Set is: under the issuer when it is a URL, else under
-    /// this listener as the client reached it (its `Host`).
+    /// this listener as the client reached it (HTTP/2's `:authority`, else
+    /// the `Host` header).
     jwks_uri: String,
     /// The JWA names of the published keys' algorithms.
     id_token_signing_alg_values_supported: Vec<&'static str>,
@@ -256,18 +258,26 @@ pub(crate) struct OpenIdConfiguration {
         (status = 200, description = "The provider metadata", body = OpenIdConfiguration,
             content_type = "application/json",
             headers(
-                ("Cache-Control" = String, description = "`public, max-age=300`, or `private, max-age=300` when `jwks_uri` comes from the `Host` header"),
-                ("Vary" = String, description = "`host` when `jwks_uri` comes from the `Host` header"),
+                ("Cache-Control" = String, description = "`public, max-age=300`, or `private, max-age=300` when `jwks_uri` comes from the request's authority (`:authority` or `Host`)"),
+                ("Vary" = String, description = "`host` when `jwks_uri` comes from the request's authority (`:authority` or `Host`)"),
             )),
     )
 )]
-async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+async fn openid_configuration(
+    State(state): State<HttpState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
     let from_host = !(state.issuer.starts_with("https://") || state.issuer.starts_with("http://"));
     let base = if from_host {
-        // The issuer is not a URL: point at this listener as the client reached it.
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
+        // The issuer is not a URL: point at this listener as the client
+        // reached it. HTTP/2 names it in `:authority`, which hyper puts in the
+        // request URI (and which wins over any Host, RFC 9113 §8.3.1), as does
+        // an HTTP/1.1 absolute-form target (RFC 9112 §3.2.2); else `Host`.
+        let host = uri
+            .authority()
+            .map(axum::http::uri::Authority::as_str)
+            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
             .filter(|h| {
                 !h.is_empty()
                     && h.len() <= 255
@@ -293,7 +303,7 @@ async fn openid_configuration(State(state): State<HttpState>, headers: HeaderMap
     let body = serde_json::to_string(&doc).unwrap_or_default();
     let mut response = json(body, JWKS_CACHE_CONTROL);
     if from_host {
-        // The document depends on the Host header: a shared cache must not
+        // The document depends on the authority: a shared cache must not
         // serve one client's `jwks_uri` to another.
         let headers = response.headers_mut();
         headers.insert(header::VARY, header::HeaderValue::from_static("host"));

@@ -108,6 +108,9 @@ pub struct SessionPolicy {
     pub lifetime_secs: i64,
     /// Refresh retry grace, seconds.
     pub grace_secs: i64,
+    /// A session whose refresh token has not been used for this many
+    /// seconds ends at its next Refresh (`None`: no idle timeout).
+    pub idle_secs: Option<i64>,
     /// Live sessions per user (0: unlimited).
     pub max_per_user: u32,
 }

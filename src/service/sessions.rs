@@ -1,5 +1,6 @@
-//! Sessions after login: refresh-token rotation (with reuse detection),
-//! logout, logout of every session, and listing and revoking sessions.
+//! Sessions after login: refresh-token rotation (with reuse detection and
+//! the idle timeout), logout, logout of every session, and listing and
+//! revoking sessions.
 //!
 //! Each ended session is dropped from the local cache at once (the store
 //! announces it to the other replicas). Must not answer a refresh failure
@@ -71,6 +72,21 @@ impl AuthCore {
         }
         if session.expires_at <= now {
             return Err(refresh_refused("the session has expired"));
+        }
+        // Idle: checked before any rotation, so neither a fresh token nor a
+        // retried one (whose rotation set `last_used_at`) revives the session.
+        if let Some(idle) = self.sessions.idle_secs
+            && now >= session.last_used_at.saturating_add(idle)
+        {
+            self.end_session(&session.id, EndReason::Idle, now).await?;
+            tracing::info!(
+                session_id = %session.id,
+                user_id = %session.user_id,
+                "session ended: its refresh token went unused longer than --refresh-idle-timeout"
+            );
+            return Err(refresh_refused(
+                "the session was idle longer than the refresh idle timeout",
+            ));
         }
         let user = match self.store().user_by_id(&session.user_id).await? {
             Some(user) if user.active => user,

@@ -94,7 +94,7 @@ impl AuthCore {
         }
         if let Some((_, reason)) = session.ended {
             return Ok(Verification::Invalid(match reason {
-                EndReason::Logout | EndReason::LogoutAll | EndReason::Evicted => {
+                EndReason::Logout | EndReason::LogoutAll | EndReason::Evicted | EndReason::Idle => {
                     InvalidReason::SessionEnded
                 }
                 EndReason::Admin | EndReason::Reuse => InvalidReason::Revoked,

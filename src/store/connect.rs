@@ -17,15 +17,20 @@ use crate::error::{Error, Result};
 /// SQLite opens its file at once (creating it); PostgreSQL connects lazily
 /// (see [`postgres::PgStore::connect_lazy`]), so an unreachable server shows
 /// up at the first use, as [`Error::Unavailable`] within the acquire timeout.
+/// A PostgreSQL connection that an attacker on the network could intercept
+/// (`sslmode` weaker than `verify-full` to a host other than loopback) is
+/// logged at warn.
 ///
 /// # Errors
 /// [`Error::Unavailable`] if the SQLite file cannot be opened;
-/// [`Error::Config`] for a malformed URL.
+/// [`Error::Config`] for a malformed URL, a bad `sslmode` or `sslrootcert`.
 pub async fn connect(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<dyn Store>> {
     Ok(match url {
         DatabaseUrl::Sqlite(raw) => Arc::new(sqlite::SqliteStore::connect(raw, pool, true).await?),
         DatabaseUrl::Postgres(raw) => {
-            Arc::new(postgres::PgStore::connect_lazy(raw.expose_secret(), pool)?)
+            let store = postgres::PgStore::connect_lazy(raw.expose_secret(), pool)?;
+            store.warn_if_unauthenticated();
+            Arc::new(store)
         }
     })
 }
@@ -83,7 +88,8 @@ pub async fn open_existing(url: &DatabaseUrl, pool: PoolSettings) -> Result<Arc<
 }
 
 /// Connects to PostgreSQL once, outside any pool, so an unreachable server
-/// is reported with its cause ("connection refused") instead of a pool's
+/// is reported with its cause ("connection refused", "the server's
+/// certificate is not signed by sslrootcert ...") instead of a pool's
 /// "timed out"; nothing to do for SQLite.
 ///
 /// # Errors

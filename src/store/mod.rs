@@ -630,6 +630,8 @@ pub enum EndReason {
     UserDisabled,
     /// Too many sessions: the oldest made way.
     Evicted,
+    /// Its refresh token went unused for longer than `--refresh-idle-timeout`.
+    Idle,
 }
 
 impl EndReason {
@@ -645,6 +647,7 @@ impl EndReason {
             Self::RolesChanged => "roles_changed",
             Self::UserDisabled => "user_disabled",
             Self::Evicted => "evicted",
+            Self::Idle => "idle",
         }
     }
 
@@ -659,6 +662,7 @@ impl EndReason {
             "roles_changed" => Self::RolesChanged,
             "user_disabled" => Self::UserDisabled,
             "evicted" => Self::Evicted,
+            "idle" => Self::Idle,
             _ => Self::Admin,
         }
     }

@@ -1,9 +1,10 @@
 //! The database settings ([`StoreSettings`]) and the URL, parsed once into the
 //! backend it names.
 //!
-//! Owns the declaration of the `--database-*` settings, the scheme check (`sqlite:` or `postgres://`/`postgresql://`) and
-//! the redacted form used in messages and logs. It must not connect: that
-//! is [`super::connect`]'s job.
+//! Owns the declaration of the `--database-*` settings, the scheme check (`sqlite:` or `postgres://`/`postgresql://`),
+//! the TLS mode a PostgreSQL URL asks for ([`PgTls`]: `sslmode`,
+//! `sslrootcert`) and the redacted form used in messages and logs. It must
+//! not connect: that is [`super::connect`]'s job.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -91,6 +92,17 @@ impl DatabaseUrl {
         matches!(self, Self::Postgres(_))
     }
 
+    /// How the connection is protected, for the start-up log: the
+    /// effective [`PgTls`] for PostgreSQL, `none (local file)` for SQLite.
+    #[must_use]
+    pub fn tls_mode(&self) -> String {
+        match self {
+            Self::Sqlite(_) => "none (local file)".to_owned(),
+            Self::Postgres(url) => PgTls::of(url.expose_secret())
+                .map_or_else(|fix| format!("invalid ({fix})"), |tls| tls.to_string()),
+        }
+    }
+
     /// The backend's name, for the start-up log.
     #[must_use]
     pub fn backend(&self) -> &'static str {
@@ -110,6 +122,8 @@ impl FromStr for DatabaseUrl {
         if url.starts_with("sqlite:") {
             Ok(Self::Sqlite(url.to_owned()))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // A bad `sslmode` fails here, with its fix, not at the first connection.
+            PgTls::of(url)?;
             Ok(Self::Postgres(SecretString::from(url.to_owned())))
         } else {
             Err("use sqlite://PATH or postgres://USER@HOST:PORT/DB".to_owned())
@@ -123,6 +137,136 @@ impl fmt::Debug for DatabaseUrl {
         f.debug_tuple("DatabaseUrl")
             .field(&self.redacted())
             .finish()
+    }
+}
+
+/// The `sslmode` values authd honours, with libpq's meaning. libpq's
+/// `allow` (plaintext first, TLS only if the server insists) is refused:
+/// sqlx would never try TLS for it, so it would silently mean `disable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plaintext only.
+    Disable,
+    /// TLS if the server offers it, else plaintext; the certificate is not
+    /// checked (libpq's default, and so authd's).
+    Prefer,
+    /// TLS or no connection; the certificate is not checked.
+    Require,
+    /// TLS, and the certificate must chain to a trusted CA; the host name is
+    /// not compared.
+    VerifyCa,
+    /// TLS, a certificate chaining to a trusted CA, and naming the host
+    /// authd connects to. The only mode that stops an active attacker
+    /// holding some other trusted certificate.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// libpq's name of the mode.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether the server's certificate is checked against a CA.
+    #[must_use]
+    pub fn verifies_certificate(self) -> bool {
+        matches!(self, Self::VerifyCa | Self::VerifyFull)
+    }
+}
+
+impl FromStr for SslMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "disable" => Self::Disable,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            "allow" => {
+                return Err("sslmode=allow is not supported (it would never use TLS); \
+                            use disable, prefer, require, verify-ca or verify-full"
+                    .to_owned());
+            }
+            _ => {
+                return Err(
+                    "sslmode must be disable, prefer, require, verify-ca or verify-full \
+                            (verify-full with sslrootcert=CA.pem checks the server fully)"
+                        .to_owned(),
+                );
+            }
+        })
+    }
+}
+
+/// The TLS a PostgreSQL URL asks for: its `sslmode` and `sslrootcert`
+/// query parameters, else `PGSSLMODE` / `PGSSLROOTCERT` (as libpq and
+/// sqlx read them), else `prefer` without a root certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgTls {
+    /// The effective mode. `require` with a root certificate counts as
+    /// `verify-ca`, as in libpq.
+    pub mode: SslMode,
+    /// The CA bundle (PEM) the server's certificate must chain to, besides
+    /// the Mozilla roots built into authd (`webpki-roots`; the system store
+    /// is not read).
+    pub root_cert: Option<PathBuf>,
+}
+
+impl PgTls {
+    /// Reads the TLS mode of `url` (a `postgres://` URL).
+    ///
+    /// # Errors
+    /// An unsupported `sslmode`, with the values that are.
+    pub fn of(url: &str) -> Result<Self, String> {
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        let mut mode = None;
+        let mut root_cert = None;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                // sqlx's spellings of the same parameters count too.
+                "sslmode" | "ssl-mode" => mode = Some(value.parse::<SslMode>()?),
+                "sslrootcert" | "ssl-root-cert" | "ssl-ca" => {
+                    root_cert = Some(PathBuf::from(&*value));
+                }
+                _ => {}
+            }
+        }
+        let mode = match mode {
+            Some(mode) => mode,
+            None => match std::env::var("PGSSLMODE") {
+                Ok(value) => value.parse().map_err(|fix| format!("PGSSLMODE: {fix}"))?,
+                Err(_) => SslMode::Prefer,
+            },
+        };
+        let root_cert = root_cert.or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from));
+        let mode = match (mode, &root_cert) {
+            (SslMode::Require, Some(_)) => SslMode::VerifyCa,
+            _ => mode,
+        };
+        Ok(Self { mode, root_cert })
+    }
+}
+
+/// `verify-full (sslrootcert /etc/authd/db-ca.pem)`, for the start-up log.
+impl fmt::Display for PgTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.mode.as_str())?;
+        match &self.root_cert {
+            Some(path) if self.mode.verifies_certificate() => {
+                write!(f, " (sslrootcert {})", path.display())
+            }
+            _ if self.mode.verifies_certificate() => f.write_str(" (Mozilla roots)"),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -196,5 +340,27 @@ mod tests {
         let lite: DatabaseUrl = "sqlite://authd.db".parse().unwrap();
         assert_eq!(lite.backend(), "sqlite");
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn sslmode_and_sslrootcert_are_read_from_the_url_and_bad_modes_say_the_fix() {
+        let tls =
+            PgTls::of("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem").unwrap();
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        assert_eq!(tls.root_cert, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(tls.to_string(), "verify-full (sslrootcert /etc/ca.pem)");
+        // libpq: `require` with a root certificate checks the CA.
+        let tls = PgTls::of("postgres://u@h/db?sslmode=require&sslrootcert=ca.pem").unwrap();
+        assert_eq!(tls.mode, SslMode::VerifyCa);
+        assert_eq!(
+            PgTls::of("postgres://u@h/db?sslmode=disable").unwrap().mode,
+            SslMode::Disable
+        );
+        let allow = "postgres://u:pw@h/db?sslmode=allow".parse::<DatabaseUrl>();
+        assert!(allow.unwrap_err().contains("not supported"));
+        let bogus = "postgres://u:pw@h/db?sslmode=on".parse::<DatabaseUrl>();
+        assert!(bogus.unwrap_err().contains("verify-full"));
+        let lite: DatabaseUrl = "sqlite://authd.db".parse().unwrap();
+        assert_eq!(lite.tls_mode(), "none (local file)");
     }
 }

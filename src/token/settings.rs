@@ -165,6 +165,14 @@ pub struct TokenSettings {
     #[arg(long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = duration("0s", "5m"))]
     pub refresh_grace: Duration,
 
+    /// End a session whose refresh token has not been used for this long,
+    /// e.g. `24h` (`off`: only `--session-lifetime` ends an unused session).
+    /// Off by default, so an upgrade logs nobody out; must be longer than
+    /// `--access-token-ttl`.
+    #[arg(long, env = "AUTHD_REFRESH_IDLE_TIMEOUT", default_value = "off",
+          value_parser = settings::or_off(duration("1m", "366d")))]
+    pub refresh_idle_timeout: OrOff<Duration>,
+
     /// Most live sessions per user; logging in beyond it ends the oldest (0: no limit).
     #[arg(long, env = "AUTHD_MAX_SESSIONS_PER_USER", default_value = "100")]
     pub max_sessions_per_user: u32,
@@ -194,13 +202,24 @@ impl TokenSettings {
     /// Checks the settings that depend on the signing and lifetime settings.
     ///
     /// # Errors
-    /// A session shorter than an access token, or a rotation interval not
-    /// longer than the pre-publish period.
+    /// A session shorter than an access token, an idle timeout not longer
+    /// than an access token, or a rotation interval not longer than the
+    /// pre-publish period.
     pub fn check(&self, signing: &SigningSettings, lifetimes: &LifetimeSettings) -> Checked {
         if self.session_lifetime < lifetimes.access_token_ttl {
             return invalid(
                 "session_lifetime",
                 "must be at least the access token lifetime (--access-token-ttl)",
+            );
+        }
+        if self
+            .refresh_idle_timeout
+            .is_some_and(|idle| idle <= lifetimes.access_token_ttl)
+        {
+            return invalid(
+                "refresh_idle_timeout",
+                "must be longer than --access-token-ttl (a client that refreshes when its \
+                 access token expires would be logged out), or `off`",
             );
         }
         let prepublish = signing.key_prepublish;
@@ -209,5 +228,27 @@ impl TokenSettings {
             return invalid("key_rotation_interval", message);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_idle_timeout_is_off_by_default_and_must_outlast_an_access_token() {
+        let signing = settings::defaults::<SigningSettings>();
+        let lifetimes = settings::defaults::<LifetimeSettings>();
+        let mut token = settings::defaults::<TokenSettings>();
+        assert_eq!(token.refresh_idle_timeout, None);
+        token.check(&signing, &lifetimes).unwrap();
+
+        token.refresh_idle_timeout = Some(lifetimes.access_token_ttl);
+        let err = token.check(&signing, &lifetimes).unwrap_err();
+        assert_eq!(err.key, "refresh_idle_timeout");
+        assert!(err.message.contains("--access-token-ttl"), "{err:?}");
+
+        token.refresh_idle_timeout = Some(Duration::from_secs(24 * 3600));
+        token.check(&signing, &lifetimes).unwrap();
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP listener: JWKS, discovery, health and metrics, over real HTTP/1.1.
+//! The HTTP listener: JWKS, discovery, health and metrics, over real HTTP/1.1
+//! (and HTTP/2 where the protocol matters).
 
 use std::net::SocketAddr;
 
@@ -233,6 +234,63 @@ async fn openid_configuration_names_the_issuer_the_jwks_and_the_algorithm(backen
     assert_eq!(
         doc["jwks_uri"],
         "https://auth.example.com/.well-known/jwks.json"
+    );
+}
+
+/// Over HTTP/2 the client names the server in `:authority` (the request
+/// URI) and sends no `Host`; `jwks_uri` must follow it. The client is
+/// tonic's channel, an HTTP/2 client with prior knowledge (h2c), told to
+/// name another origin than the address it dials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http2_discovery_builds_jwks_uri_from_the_authority() {
+    use tower::ServiceExt as _;
+
+    let app = spawn_app(Backend::Sqlite).await;
+    let addr = http(&app);
+    let h2 = |origin: &'static str| async move {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("a valid URI")
+            .origin(origin.parse().expect("a valid origin"))
+            .connect()
+            .await
+            .expect("an HTTP/2 connection");
+        let request = axum::http::Request::get("/.well-known/openid-configuration")
+            .body(tonic::body::Body::empty())
+            .expect("a request");
+        let response = channel.oneshot(request).await.expect("an answer");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), axum::http::Version::HTTP_2);
+        let vary = response.headers().get("vary").cloned();
+        let body = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20)
+            .await
+            .expect("the body");
+        let doc: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        (doc, vary)
+    };
+    let (doc, vary) = h2("http://auth.example.test:8443").await;
+    assert_eq!(
+        doc["jwks_uri"],
+        "http://auth.example.test:8443/.well-known/jwks.json"
+    );
+    assert_eq!(vary.as_ref().and_then(|v| v.to_str().ok()), Some("host"));
+    // The same check as for Host: userinfo in the authority is not a host,
+    // so the listener's own address is named instead.
+    let (doc, _) = h2("http://user@evil.example:1").await;
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("http://{addr}/.well-known/jwks.json")
+    );
+
+    // HTTP/1.1 in absolute form: the request target's authority wins over Host.
+    let response = send(
+        addr,
+        b"GET http://abs.example.test:9000/.well-known/openid-configuration HTTP/1.1\r\n\
+          Host: host.example.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        response.json()["jwks_uri"],
+        "http://abs.example.test:9000/.well-known/jwks.json"
     );
 }
 

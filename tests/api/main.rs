@@ -41,6 +41,7 @@ mod metrics;
 mod oauth2;
 mod openapi;
 mod pg_cluster;
+mod pg_tls;
 mod proxies;
 mod replicas;
 mod rotation;

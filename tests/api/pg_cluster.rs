@@ -1,5 +1,6 @@
 //! A throwaway PostgreSQL cluster a test fully controls: started with
-//! `initdb` + `pg_ctl` in a temporary directory on a free loopback port, and
+//! `initdb` + `pg_ctl` in a temporary directory on a free loopback port
+//! (with TLS required, if the test asks: [`PgCluster::start_with_tls`]), and
 //! stopped, restarted on the same port, or killed outright by the test.
 //!
 //! PostgreSQL refuses to run as root, so as root the cluster runs as the
@@ -9,8 +10,10 @@
 //! skipped (in CI or anywhere else). `pg_ctl` only ever acts on this
 //! cluster's own data directory.
 
+use std::io::Write as _;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// A private PostgreSQL server; stopped (immediately) and removed on drop.
@@ -54,6 +57,54 @@ fn free_port() -> u16 {
 impl PgCluster {
     /// Initialises and starts a cluster; panics with the reason if it cannot.
     pub fn start() -> Self {
+        let mut cluster = Self::init();
+        cluster.start_again();
+        cluster
+    }
+
+    /// Like [`Self::start`], with TLS on (certificate chain `cert`, key
+    /// `key`, both PEM) and required: TCP connections must use TLS
+    /// (`hostssl` only in pg_hba.conf), so a plaintext client is refused.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Self {
+        let mut cluster = Self::init();
+        // PostgreSQL wants its key readable by itself only.
+        let (cert_copy, key_copy) = (
+            cluster.dir.path().join("server.crt"),
+            cluster.dir.path().join("server.key"),
+        );
+        std::fs::copy(cert, &cert_copy).expect("copy the server certificate");
+        std::fs::copy(key, &key_copy).expect("copy the server key");
+        std::fs::set_permissions(&key_copy, std::fs::Permissions::from_mode(0o600))
+            .expect("restrict the server key");
+        if as_root() {
+            run(Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&cert_copy)
+                .arg(&key_copy));
+        }
+        let data = cluster.data_dir();
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        writeln!(
+            conf,
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'",
+            cert_copy.display(),
+            key_copy.display()
+        )
+        .expect("turn TLS on");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("require TLS in pg_hba.conf");
+        cluster.start_again();
+        cluster
+    }
+
+    /// An initialised, stopped cluster.
+    fn init() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let root = as_root();
         if root {
@@ -61,7 +112,7 @@ impl PgCluster {
                 .args(["-R", "postgres:postgres"])
                 .arg(dir.path()));
         }
-        let mut cluster = Self {
+        let cluster = Self {
             bindir: bindir(),
             port: free_port(),
             running: false,
@@ -78,7 +129,6 @@ impl PgCluster {
             "--no-sync",
         ]);
         run(&mut initdb);
-        cluster.start_again();
         cluster
     }
 
@@ -101,6 +151,12 @@ impl PgCluster {
     /// The URL of database `postgres` on this cluster.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The URL of database `postgres` on this cluster through `host` (a
+    /// name or address of 127.0.0.1), with the query `query` (`sslmode=...`).
+    pub fn url_via(&self, host: &str, query: &str) -> String {
+        format!("postgres://postgres@{host}:{}/postgres?{query}", self.port)
     }
 
     /// Starts the (stopped) cluster again on the same port, waiting until it accepts connections.

@@ -1,8 +1,9 @@
 //! Sessions: refresh rotation, reuse detection, logout and revocation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use authd::clock::now_unix;
+use authd::clock::{ManualClock, now_unix};
 use authd::grpc::pb::{self, InvalidReason};
 use secrecy::{ExposeSecret as _, SecretString};
 use tonic::Code;
@@ -27,6 +28,7 @@ on_both_backends!(
     a_warm_verify_reads_no_database,
     changes_made_by_the_cli_process_reach_the_running_server,
     a_cached_token_is_refused_once_revoked_or_expired,
+    a_session_whose_refresh_token_goes_unused_past_the_idle_timeout_ends,
 );
 
 async fn refresh(app: &TestApp, token: &str) -> Result<pb::RefreshResponse, tonic::Status> {
@@ -596,4 +598,60 @@ async fn a_cached_token_is_refused_once_revoked_or_expired(backend: Backend) {
         hits + 1,
         "the cached signature check ran, revocation still won"
     );
+}
+
+/// `--refresh-idle-timeout`: refreshing keeps a session alive; a refresh
+/// token left unused for longer ends the session at its next use, and the
+/// session's access tokens are then refused as SESSION_ENDED. The clock is
+/// a [`ManualClock`] driving the whole server, so nothing sleeps.
+async fn a_session_whose_refresh_token_goes_unused_past_the_idle_timeout_ends(backend: Backend) {
+    let clock = ManualClock::new();
+    let app = TestApp::builder(backend)
+        .clock(&clock)
+        .config(|c| {
+            c.lifetimes.access_token_ttl = Duration::from_secs(60);
+            // A generous leeway keeps an access token verifiable after the
+            // idle timeout, to show what Verify says of it then.
+            c.lifetimes.leeway = Duration::from_secs(240);
+            c.token.refresh_idle_timeout = Some(Duration::from_secs(120));
+        })
+        .spawn()
+        .await;
+    app.create_user("alice", &[]).await;
+    let login = app.login("alice", PASSWORD).await.expect("login");
+
+    // Used within the timeout each time: the session lives on.
+    clock.advance(Duration::from_secs(100));
+    let second = refresh(&app, &login.refresh_token)
+        .await
+        .expect("not idle yet");
+    clock.advance(Duration::from_secs(100));
+    let third = refresh(&app, &second.refresh_token)
+        .await
+        .expect("each refresh restarts the idle clock");
+
+    // Unused for the whole timeout: UNAUTHENTICATED, log in again.
+    clock.advance(Duration::from_secs(120));
+    let status = assert_code(
+        refresh(&app, &third.refresh_token).await,
+        Code::Unauthenticated,
+    );
+    assert!(status.message().contains("idle"), "{status:?}");
+    assert!(status.message().contains("log in again"), "{status:?}");
+    // The session has ended for good: its access token (still within
+    // exp + leeway) is refused, and the refresh token stays spent.
+    assert_reason(
+        &app.verify(&third.access_token).await,
+        InvalidReason::SessionEnded,
+    );
+    let status = assert_code(
+        refresh(&app, &third.refresh_token).await,
+        Code::Unauthenticated,
+    );
+    assert!(status.message().contains("ended"), "{status:?}");
+    // A new login starts a fresh session.
+    let again = app.login("alice", PASSWORD).await.expect("log in again");
+    refresh(&app, &again.refresh_token)
+        .await
+        .expect("a new session refreshes");
 }

@@ -104,7 +104,7 @@ impl Pki {
     /// A P-256 leaf `NAME.pem` / `NAME.key` signed by `ca`, with common
     /// name `cn`, subject alternative names `sans` (openssl syntax) and
     /// extended key usage `usage`.
-    fn leaf(&self, ca: &str, name: &str, cn: &str, sans: &str, usage: &str) {
+    pub(crate) fn leaf(&self, ca: &str, name: &str, cn: &str, sans: &str, usage: &str) {
         self.openssl(&[
             "req",
             "-new",
