@@ -138,18 +138,6 @@ async fn sslmode_verify_full_with_the_right_ca_serves_a_login_and_with_another_c
     reach(&right).await.expect("verify-full with the right CA");
     assert!(server_sees_tls(&right).await);
     let app = TestApp::builder_on(TestDb::attach(&right)).spawn().await;
-    // The start-up line names the mode and the CA file (its path is this test's own).
-    let logged = format!("verify-full (sslrootcert {})", pki.path("ca.pem").display());
-    assert!(
-        crate::log_capture::install()
-            .spans
-            .0
-            .lock()
-            .unwrap()
-            .all_values()
-            .any(|value| *value == logged),
-        "no start-up line with database_tls = {logged}"
-    );
     app.create_user("alice", &[]).await;
     let login = app.login("alice", PASSWORD).await.expect("login");
     assert!(app.verify(&login.access_token).await.valid);
