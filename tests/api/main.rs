@@ -42,6 +42,7 @@ mod openapi;
 mod pg_cluster;
 mod proxies;
 mod replicas;
+mod revocations;
 mod rotation;
 mod rpc_spans;
 mod service_accounts;
