@@ -29,6 +29,9 @@ on_both_backends!(
     a_cursor_older_than_the_history_gets_a_reason_and_a_snapshot,
     heartbeats_arrive_at_least_once_a_second,
     a_session_ended_while_the_snapshot_is_read_is_not_missed,
+    a_retired_key_is_named_in_keys_changed,
+    a_replica_whose_feed_is_not_trusted_sends_no_heartbeats,
+    streams_end_with_unavailable_when_the_server_drains,
 );
 
 mod single {
@@ -38,6 +41,11 @@ mod single {
             crate::helpers::Backend::Sqlite,
         )
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feed_resync_ends_every_stream_and_old_cursors_take_a_snapshot() {
+        super::a_feed_resync_ends_every_stream_and_old_cursors_take_a_snapshot().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -790,5 +798,141 @@ async fn a_logout_all_on_replica_two_reaches_replica_ones_stream() {
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
+    );
+}
+
+async fn a_retired_key_is_named_in_keys_changed(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .config(|c| c.signing.key_prepublish = Duration::from_secs(60))
+        .spawn()
+        .await;
+    app.wait_for_feed().await;
+    let root = admin_token(&app).await;
+    let old_kid = app.keys.list().await.expect("list")[0].kid.clone();
+    let mut opened = open(&app, "", &root).await;
+    let t0 = now_unix();
+    app.keys.rotate(t0).await.expect("rotate");
+    app.keys.maintain(t0 + 60).await.expect("promote");
+    // Past the old key's last token (lifetime + leeway + refresh interval).
+    app.keys
+        .maintain(t0 + 60 + 900 + 10 + 30)
+        .await
+        .expect("retire");
+    let Event::KeysChanged(changed) = opened
+        .until(
+            "the old key's retirement",
+            |e| matches!(e, Event::KeysChanged(k) if !k.retired_kids.is_empty()),
+        )
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(changed.retired_kids, vec![old_kid]);
+}
+
+async fn a_replica_whose_feed_is_not_trusted_sends_no_heartbeats(backend: Backend) {
+    // A trust bound of zero: the cache (and so the feed) is never trusted.
+    let app = TestApp::builder(backend)
+        .config(|c| c.server.cache_trust_bound = Duration::ZERO)
+        .spawn()
+        .await;
+    let root = admin_token(&app).await;
+    let mut opened = open(&app, "", &root).await;
+    let silent = tokio::time::timeout(Duration::from_millis(2500), opened.stream.message()).await;
+    assert!(silent.is_err(), "no heartbeat while untrusted: {silent:?}");
+}
+
+async fn streams_end_with_unavailable_when_the_server_drains(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let root = admin_token(&app).await;
+    let mut opened = open(&app, "", &root).await;
+    let started = Instant::now();
+    let server = app.begin_shutdown();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match opened.stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends within 5 s");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("resubscribe"), "{ended:?}");
+    tokio::time::timeout(Duration::from_secs(8), server)
+        .await
+        .expect("the drain is not held by the stream")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+async fn a_feed_resync_ends_every_stream_and_old_cursors_take_a_snapshot() {
+    use sqlx::Connection as _;
+    let app = spawn_app(Backend::Postgres).await;
+    app.wait_for_feed().await;
+    let root = admin_token(&app).await;
+    let alice = app.create_user("alice", &[]).await;
+    let mut opened = open(&app, "", &root).await;
+    app.core
+        .accounts()
+        .set_active("alice", false, now_unix())
+        .await
+        .unwrap();
+    opened
+        .until("disable", user_changed(&alice.id, UserChange::Disabled))
+        .await;
+    let cursor = opened.cursor.clone();
+
+    // Cut the listener (and every other connection): the feed reconnects.
+    let mut admin = sqlx::PgConnection::connect(app.database_url())
+        .await
+        .expect("connect");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .await
+    .expect("terminate");
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match opened.stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends after the feed reconnects");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("resubscribe"), "{ended:?}");
+
+    // The old cursor no longer resumes: a snapshot instead.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        match watch(&app, &cursor, Some(&root)).await {
+            Ok(_) => break open(&app, &cursor, &root).await,
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                assert!(Instant::now() < deadline, "never back: {status:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(!again.hello.resumed);
+    assert!(
+        again.hello.reset_reason.contains("reconnected"),
+        "{:?}",
+        again.hello
+    );
+    assert!(
+        again
+            .snapshot
+            .iter()
+            .any(user_changed(&alice.id, UserChange::Disabled))
     );
 }
