@@ -548,10 +548,13 @@ fn spawn_state_tasks(
     );
     // Ended sessions and tombstones stay while a token from before could
     // still be unexpired: the revocation stream's snapshot reads them.
+    // Expired ones only once past the leeway too: a token may not outlive
+    // its session, but is accepted up to `leeway` after its `exp`.
     let retention = ENDED_SESSION_RETENTION_SECS.max(revocation_window_secs(config));
+    let leeway = i64::try_from(config.lifetimes.leeway.as_secs()).unwrap_or(i64::MAX);
     tasks.spawn(
         "session-purge",
-        purge_sessions(Arc::clone(store), clock.clone(), retention),
+        purge_sessions(Arc::clone(store), clock.clone(), leeway, retention),
     );
     tasks.spawn(
         "login-failure-purge",
@@ -617,15 +620,23 @@ fn revocation_window_secs(config: &Config) -> i64 {
     i64::try_from(window.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// Deletes expired sessions, and sessions and tombstones older than
-/// `retention_secs`, forever.
-async fn purge_sessions(store: Arc<dyn Store>, clock: Clock, retention_secs: i64) {
+/// Deletes sessions expired for longer than `leeway_secs`, and ended
+/// sessions and tombstones older than `retention_secs`, forever.
+async fn purge_sessions(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    leeway_secs: i64,
+    retention_secs: i64,
+) {
     let mut ticker = tokio::time::interval(PURGE_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let now = clock.now_unix();
-        match store.purge_sessions(now, now - retention_secs).await {
+        match store
+            .purge_sessions(now - leeway_secs, now - retention_secs)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "purged expired and ended sessions"),
             Err(e) => tracing::warn!(error = %e, "purging sessions failed; will retry"),
