@@ -50,7 +50,7 @@
 //!   refresh tokens, [`token::client_secret`] makes and hashes service accounts' secrets,
 //!   [`token::bearer`] holds the `Authorization: Bearer` rules ext_authz and forward-auth share.
 //! - [`store`]: the [`store::Store`] trait; the SQL, split by domain (`store::sql::{users,
-//!   sessions, keys, throttle, audit, service_accounts}`), generic over the database and implemented once; per
+//!   sessions, keys, throttle, audit, service_accounts, revocations}`), generic over the database and implemented once; per
 //!   database only connection set-up, migrations and the change feed (PostgreSQL
 //!   `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails, roles (and a role from a group's
@@ -73,6 +73,9 @@
 //! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.
 //! - [`tls`]: TLS for both listeners from PEM files, optional client certificates (mutual TLS),
 //!   and the pure `--admin-clients` check of a verified client certificate.
+//! - [`revocations`]: the revocation hub behind `WatchRevocations`: change-feed changes become
+//!   numbered revocation events with a bounded history and opaque cursors; the snapshot; each
+//!   subscriber's bounded stream with heartbeats while the feed is trusted.
 
 pub mod app;
 pub mod audit;
@@ -87,6 +90,7 @@ pub mod http;
 pub mod metrics;
 pub mod password;
 pub mod readiness;
+pub mod revocations;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -44,6 +44,7 @@ mod pg_cluster;
 mod pg_tls;
 mod proxies;
 mod replicas;
+mod revocations;
 mod rotation;
 mod rpc_spans;
 mod service_accounts;
