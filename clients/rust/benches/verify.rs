@@ -25,11 +25,14 @@ const NOW: i64 = 1_800_000_000;
 const ENDED_SESSIONS: usize = 100_000;
 const DISABLED_USERS: usize = 1_000;
 
+/// Signs a JWT's `header.claims` text.
+type Sign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 /// A signer of one algorithm and the key that verifies it.
 struct Signer {
     alg: Algorithm,
     name: &'static str,
-    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+    sign: Sign,
     public: DecodingKey,
 }
 
