@@ -41,6 +41,7 @@ mod oauth2;
 mod openapi;
 mod pg_cluster;
 mod proxies;
+mod python_parity;
 mod replicas;
 mod rotation;
 mod rpc_spans;
