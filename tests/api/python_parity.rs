@@ -96,17 +96,19 @@ async fn service_account(app: &TestApp) -> (String, String) {
     (client_id, created.client_secret)
 }
 
-async fn the_python_local_verifier_answers_every_token_attack_as_the_server_does(
-    backend: Backend,
-) {
+async fn the_python_local_verifier_answers_every_token_attack_as_the_server_does(backend: Backend) {
     let kit = kit(backend).await;
-    let mut cases: Vec<(String, String)> = vec![("the kit's own token".to_owned(), kit.token.clone())];
+    let mut cases: Vec<(String, String)> =
+        vec![("the kit's own token".to_owned(), kit.token.clone())];
     cases.extend(kit.all_attacks().into_iter().map(|a| (a.name, a.token)));
     let mut expected = Vec::with_capacity(cases.len());
     for (_, token) in &cases {
         expected.push(server_answer(&kit.app, token).await);
     }
-    assert!(expected[0].starts_with("valid "), "the kit's token is valid");
+    assert!(
+        expected[0].starts_with("valid "),
+        "the kit's token is valid"
+    );
 
     let (client_id, client_secret) = service_account(&kit.app).await;
     let (_replica, addr) = TestApp::builder_on(TestDb::attach(kit.app.database_url()))
@@ -120,7 +122,8 @@ async fn the_python_local_verifier_answers_every_token_attack_as_the_server_does
     })
     .to_string();
     let python = client_python();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/python/tests/parity_check.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/python/tests/parity_check.py");
     // The check talks to the replica this runtime serves: wait for it off the runtime.
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
