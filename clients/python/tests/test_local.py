@@ -219,8 +219,9 @@ def test_it_fails_closed_when_authd_is_gone_and_honours_what_changed_meanwhile(
 
 
 def test_a_retired_keys_tokens_are_unknown_key(make_authd: Callable[..., Authd]) -> None:
-    lifetimes = ["--access-token-ttl", "10s", "--leeway", "0s"]
-    server = make_authd("--key-prepublish", "0s", "--key-refresh-interval", "1s", *lifetimes)
+    # The replaced key verifies for the token lifetime + leeway + one refresh interval: 11 s.
+    lifetimes = ["--access-token-ttl", "10s", "--leeway", "0s", "--key-refresh-interval", "1s"]
+    server = make_authd("--key-prepublish", "0s", *lifetimes)
     account = add_service_account(server)
     server.add_user("alice", PASSWORD)
     with authd.Client(server.target, timeout=SLOW) as client, local_verifier(server, account) as verifier:
