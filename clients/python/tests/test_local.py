@@ -14,6 +14,7 @@ from authd_server import Authd
 from conftest import PASSWORD, SLOW, Person
 
 import authd
+from authd._local import _Revocations
 from authd._proto.auth.v1 import auth_pb2
 
 # The bound is 100 ms; the test allows a loaded CI machine more.
@@ -277,3 +278,16 @@ def test_an_admins_bearer_token_may_watch(authd_server: Authd, client: authd.Cli
         verifier.wait_ready(SLOW)
         token = client.login(person.username, person.password).access_token
         assert verifier.verify(token).valid
+
+
+def test_revocations_older_than_any_valid_token_are_dropped_and_nothing_younger() -> None:
+    state = _Revocations(
+        sessions={"old": ("SESSION_ENDED", "u", 100), "new": ("REVOKED", "u", 200)},
+        users={"gone": ("USER_NOT_FOUND", 99), "off": ("USER_DISABLED", 150)},
+        service_accounts={"sa-old": 50, "sa-new": 300},
+    )
+    state.prune(150)
+    assert set(state.sessions) == {"new"}
+    assert set(state.users) == {"off"}
+    assert set(state.service_accounts) == {"sa-new"}
+    assert state.count() == 3

@@ -460,7 +460,8 @@ class LocalVerifier:
         """On heartbeats: drop revocations older than any still-valid token, and fetch
         the keys again now and then."""
         rules = self._rules
-        if rules is not None and time.monotonic() - self._last_prune > PRUNE_EVERY:
+        # Without a known longest lifetime nothing is known to have expired: keep all.
+        if rules is not None and self._max_lifetime > 0 and time.monotonic() - self._last_prune > PRUNE_EVERY:
             self._last_prune = time.monotonic()
             self._state.prune(now - self._max_lifetime - rules.leeway - int(PRUNE_EVERY))
         if time.monotonic() - self._last_jwks > JWKS_REFRESH:
