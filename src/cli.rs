@@ -236,6 +236,12 @@ pub enum KeysCommand {
     /// after --key-prepublish, and the current key then verifies until its
     /// tokens have expired.
     Rotate {
+        /// Emergency: the new key signs at once and the key that signed until
+        /// now is retired at once, so every token it signed stops verifying on
+        /// every replica within moments (users whose tokens it signed must
+        /// refresh or log in again). For a leaked private key.
+        #[arg(long)]
+        now: bool,
         /// The algorithm and secrets of new keys.
         #[command(flatten)]
         signing: SigningSettings,
@@ -246,6 +252,13 @@ pub enum KeysCommand {
     /// List signing keys and where each is in its life (metadata only:
     /// needs no key-encryption secret and changes nothing).
     List,
+    /// Retire a key that is waiting to sign or has stopped signing, at once:
+    /// its tokens stop verifying on every replica within moments. The key
+    /// that signs now cannot be retired (use `keys rotate --now`).
+    Retire {
+        /// The key's id (the KID column of `authd keys list`).
+        kid: String,
+    },
 }
 
 /// `authd user ...`
@@ -343,7 +356,7 @@ pub async fn run(cli: Cli, sources: &Sources) -> Result<()> {
         Command::Keys(KeysArgs { admin, command }) => {
             let open = match command {
                 KeysCommand::List => Open::ReadOnly,
-                KeysCommand::Rotate { .. } => Open::Migrated,
+                KeysCommand::Rotate { .. } | KeysCommand::Retire { .. } => Open::Migrated,
             };
             let store = open_admin(&admin, sources, open).await?;
             let result = run_keys(&store, command, sources).await;
@@ -536,7 +549,36 @@ async fn run_keys(
     use crate::token::rotation::{KeyManager, KeyPolicy};
     let now = now_unix();
     match command {
-        KeysCommand::Rotate { signing, lifetimes } => {
+        KeysCommand::Rotate {
+            now: true,
+            signing,
+            lifetimes,
+        } => {
+            sources.attribute(signing.check())?;
+            let policy = KeyPolicy::new(&signing, &lifetimes, None)?;
+            let keys = KeyManager::load(store.clone(), policy, now).await?;
+            let done = keys.rotate_now(now).await?;
+            println!(
+                "key {} ({}) is now signing; retired at once: {}",
+                done.rotation.kid,
+                done.rotation.algorithm,
+                done.retired.join(", ")
+            );
+        }
+        KeysCommand::Retire { kid } => {
+            // No key material is needed: a row changes state, is audited and announced.
+            match crate::token::rotation::retire_key(store.as_ref(), &kid, now).await? {
+                crate::store::KeyRetirement::AlreadyRetired => {
+                    println!("key {kid} was already retired");
+                }
+                _ => println!("key {kid} is retired: its tokens no longer verify"),
+            }
+        }
+        KeysCommand::Rotate {
+            now: false,
+            signing,
+            lifetimes,
+        } => {
             sources.attribute(signing.check())?;
             let policy = KeyPolicy::new(&signing, &lifetimes, None)?;
             let keys = KeyManager::load(store.clone(), policy, now).await?;

@@ -121,6 +121,23 @@ pub struct StoredKey {
     pub activates_at: i64,
     /// When a previous key stops verifying, Unix seconds.
     pub retires_at: Option<i64>,
+    /// How long after it stops signing the key must keep verifying, in
+    /// seconds, as the processes that sign with it need; `None` for keys
+    /// stored before this was recorded.
+    pub overlap_secs: Option<i64>,
+}
+
+/// The outcome of [`Store::retire_signing_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRetirement {
+    /// The key was next or previous and is retired now.
+    Retired,
+    /// No key has that id.
+    NotFound,
+    /// It was retired already.
+    AlreadyRetired,
+    /// It is the current key, which is never retired before another signs.
+    Current,
 }
 
 /// Everything authd keeps in its database.
@@ -306,6 +323,14 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     /// Retires previous keys whose `retires_at` has come, wiping their
     /// private keys; returns their kids.
     async fn retire_signing_keys(&self, now: i64) -> Result<Vec<String>>;
+
+    /// Retires the key `kid` at once (a next or previous key; never the
+    /// current one), wiping its private key, announced on the change feed.
+    async fn retire_signing_key(&self, kid: &str) -> Result<KeyRetirement>;
+
+    /// Raises the stored overlap of the current and next keys to at least
+    /// `overlap_secs`.
+    async fn record_key_overlap(&self, overlap_secs: i64) -> Result<()>;
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;

@@ -230,6 +230,7 @@ pub fn generate(algorithm: Algorithm, state: KeyState, now: i64) -> Result<Store
         created_at: now,
         activates_at: now,
         retires_at: None,
+        overlap_secs: None,
     })
 }
 

@@ -549,6 +549,7 @@ mod tests {
                 created_at: self.created_at,
                 activates_at: self.activates_at,
                 retires_at: self.retires_at,
+                overlap_secs: self.overlap_secs,
             }
         }
     }

@@ -35,7 +35,7 @@ use super::settings::{LifetimeSettings, SigningSettings};
 use crate::audit::{self, AuditEvent, AuditRecord, Outcome};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::store::{KeyState, Store, StoredKey};
+use crate::store::{KeyRetirement, KeyState, Store, StoredKey};
 
 /// Shortest gap between two reloads caused by key announcements.
 const ANNOUNCED_RELOAD_GAP: Duration = Duration::from_millis(200);
@@ -268,6 +268,89 @@ impl KeyManager {
         Ok(rotation)
     }
 
+    /// The emergency rotation (`authd keys rotate --now`): a new key signs
+    /// at once, and the key that signed until now, with any key that was
+    /// waiting to sign, is retired at once, so every token it signed fails
+    /// (`UNKNOWN_KEY`) on every replica as soon as the announcement reaches
+    /// it. Keys that had already stopped signing keep their schedule.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] with HS256; [`Error::FailedPrecondition`]
+    /// when no key signs, or another process rotated at the same moment.
+    pub async fn rotate_now(&self, now: i64) -> Result<EmergencyRotation> {
+        let Some(algorithm) = stored_algorithm(&self.policy.signing) else {
+            return Err(Error::invalid(
+                "signing-algorithm",
+                "HS256 uses the configured shared secret; change the secret instead",
+            ));
+        };
+        let stored = self.store.signing_keys().await?;
+        let Some(current) = stored.iter().find(|k| k.state == KeyState::Current) else {
+            return Err(Error::FailedPrecondition(
+                "no key is signing; start authd once to create one".to_owned(),
+            ));
+        };
+        let mut retired = Vec::new();
+        for waiting in stored.iter().filter(|k| k.state == KeyState::Next) {
+            if self.store.retire_signing_key(&waiting.kid).await? == KeyRetirement::Retired {
+                self.record_retired(&waiting.kid, "emergency rotation", now)
+                    .await;
+                retired.push(waiting.kid.clone());
+            }
+        }
+        let rotation = self
+            .publish_next(algorithm, now, now, "emergency rotation")
+            .await?;
+        // The announcement of the new key may reach a server that promotes
+        // it first (it is due at once), with the ordinary overlap; the old
+        // key is retired below either way.
+        let promoted_here = self
+            .store
+            .promote_signing_key(&current.kid, &rotation.kid, now, now)
+            .await?;
+        let promoted = promoted_here
+            || self
+                .store
+                .signing_keys()
+                .await?
+                .iter()
+                .any(|k| k.kid == rotation.kid && k.state == KeyState::Current);
+        if !promoted {
+            return Err(Error::FailedPrecondition(
+                "another process rotated the keys at the same moment; run `authd keys list` \
+                 and retry if the old key still signs"
+                    .to_owned(),
+            ));
+        }
+        if promoted_here {
+            self.events.promoted.fetch_add(1, Ordering::Relaxed);
+            audit::record(
+                self.store.as_ref(),
+                AuditRecord::new(AuditEvent::KeyPromoted, Outcome::Success, now)
+                    .subject(&rotation.kid)
+                    .detail(&format!(
+                        "now signing (emergency rotation); previous key {} retired at once",
+                        current.kid
+                    )),
+            )
+            .await;
+        }
+        if self.store.retire_signing_key(&current.kid).await? == KeyRetirement::Retired {
+            self.record_retired(&current.kid, "emergency rotation", now)
+                .await;
+            retired.push(current.kid.clone());
+        }
+        tracing::warn!(kid = %rotation.kid, previous = %current.kid,
+            "emergency key rotation: the previous key's tokens no longer verify");
+        self.maintain(now).await?;
+        Ok(EmergencyRotation { rotation, retired })
+    }
+
+    async fn record_retired(&self, kid: &str, why: &str, now: i64) {
+        self.events.retired.fetch_add(1, Ordering::Relaxed);
+        audit_retired(self.store.as_ref(), kid, why, now).await;
+    }
+
     async fn publish_next(
         &self,
         algorithm: jsonwebtoken::Algorithm,
@@ -277,6 +360,7 @@ impl KeyManager {
     ) -> Result<Rotation> {
         let mut key = keys::generate(algorithm, KeyState::Next, now)?;
         key.activates_at = activates_at;
+        key.overlap_secs = Some(secs(self.policy.overlap));
         let rotation = Rotation {
             kid: key.kid.clone(),
             algorithm: alg_name(algorithm).to_owned(),
@@ -318,19 +402,27 @@ impl KeyManager {
         };
         self.reloads.fetch_add(1, Ordering::Relaxed);
         let stored = self.store.signing_keys().await?;
+        let own_overlap = secs(self.policy.overlap);
+        // Each signer records what it needs, so whoever demotes the key
+        // (another replica, `keys rotate` with other settings) keeps it
+        // verifying long enough for this process's tokens.
+        if stored.iter().any(|k| {
+            matches!(k.state, KeyState::Current | KeyState::Next)
+                && k.overlap_secs.is_none_or(|o| o < own_overlap)
+        }) {
+            self.store.record_key_overlap(own_overlap).await?;
+        }
         let current = stored.iter().find(|k| k.state == KeyState::Current);
         let next = stored.iter().find(|k| k.state == KeyState::Next);
+        let overlap = current
+            .and_then(|k| k.overlap_secs)
+            .map_or(own_overlap, |stored| stored.max(own_overlap));
         if let (Some(current), Some(next)) = (current, next)
             && next.activates_at <= now
             && self.usable(next)
             && self
                 .store
-                .promote_signing_key(
-                    &current.kid,
-                    &next.kid,
-                    now,
-                    now + secs(self.policy.overlap),
-                )
+                .promote_signing_key(&current.kid, &next.kid, now, now + overlap)
                 .await?
         {
             self.events.promoted.fetch_add(1, Ordering::Relaxed);
@@ -342,21 +434,13 @@ impl KeyManager {
                     .detail(&format!(
                         "now signing; previous key {} verifies until {}",
                         current.kid,
-                        audit::rfc3339(now + secs(self.policy.overlap))
+                        audit::rfc3339(now + overlap)
                     )),
             )
             .await;
         }
         for kid in self.store.retire_signing_keys(now).await? {
-            self.events.retired.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%kid, "signing key retired");
-            audit::record(
-                self.store.as_ref(),
-                AuditRecord::new(AuditEvent::KeyRetired, Outcome::Success, now)
-                    .subject(&kid)
-                    .detail("no longer verifies; private key wiped"),
-            )
-            .await;
+            self.record_retired(&kid, "its overlap ended", now).await;
         }
         let mut stored = self.store.signing_keys().await?;
         if let Some(interval) = self.policy.rotation_interval
@@ -435,6 +519,58 @@ impl KeyManager {
         }
         tracing::debug!("key refresher stopped");
     }
+}
+
+/// Retires the key `kid` at once (`authd keys retire KID`): its tokens
+/// fail (`UNKNOWN_KEY`) on every replica as soon as the announcement
+/// reaches it (each reloads its keys when it hears one). Retiring a retired
+/// key again changes nothing. Needs no key material.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown id; [`Error::FailedPrecondition`] for
+/// the key that signs now (rotate first: `keys rotate --now`).
+pub async fn retire_key(store: &dyn Store, kid: &str, now: i64) -> Result<KeyRetirement> {
+    let outcome = store.retire_signing_key(kid).await?;
+    match outcome {
+        KeyRetirement::Retired => {
+            audit_retired(store, kid, "retired on request (keys retire)", now).await;
+        }
+        KeyRetirement::AlreadyRetired => {}
+        KeyRetirement::NotFound => {
+            return Err(Error::NotFound(format!(
+                "no signing key has the id {kid:?}; `authd keys list` shows them"
+            )));
+        }
+        KeyRetirement::Current => {
+            return Err(Error::FailedPrecondition(format!(
+                "key {kid} signs now and cannot be retired before another key signs; \
+                 `authd keys rotate --now` replaces it and retires it at once"
+            )));
+        }
+    }
+    Ok(outcome)
+}
+
+/// Logs and audits the retirement of `kid`.
+async fn audit_retired(store: &dyn Store, kid: &str, why: &str, now: i64) {
+    tracing::info!(%kid, why, "signing key retired");
+    audit::record(
+        store,
+        AuditRecord::new(AuditEvent::KeyRetired, Outcome::Success, now)
+            .subject(kid)
+            .detail(&format!("no longer verifies; private key wiped; {why}")),
+    )
+    .await;
+}
+
+/// What [`KeyManager::rotate_now`] did.
+#[derive(Debug, Clone)]
+pub struct EmergencyRotation {
+    /// The key that signs now.
+    pub rotation: Rotation,
+    /// The keys retired at once: the one that signed until now, and any
+    /// that was waiting to sign.
+    pub retired: Vec<String>,
 }
 
 /// When the schedule wants a new key to start signing, if it is time to

@@ -21,6 +21,9 @@ on_both_backends!(
     a_replica_never_promotes_a_key_it_cannot_sign_with,
     private_keys_are_encrypted_at_rest_when_a_secret_is_configured,
     the_keys_commands_rotate_and_list,
+    keys_rotate_now_makes_the_old_keys_tokens_fail_at_once_on_another_replica,
+    keys_retire_ends_a_stopped_key_at_once_and_refuses_the_signing_one,
+    a_signers_overlap_is_kept_when_a_process_with_shorter_tokens_rotates,
 );
 
 const PREPUBLISH: i64 = 60;
@@ -292,25 +295,179 @@ async fn private_keys_are_encrypted_at_rest_when_a_secret_is_configured(backend:
     }
 }
 
+/// Runs `authd ARGS` against `app`'s database with default settings.
+fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let url = SecretString::from(app.database_url().to_owned());
+    let dir = tempfile::tempdir().expect("scratch dir");
+    std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(args)
+        .env("AUTHD_DATABASE_URL", url.expose_secret())
+        .env_remove("AUTHD_KEY_PREPUBLISH")
+        .env_remove("AUTHD_ACCESS_TOKEN_TTL")
+        .current_dir(dir.path())
+        .output()
+        .expect("run authd")
+}
+
+/// [`cli`], which must succeed; its standard output.
+fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+    let out = cli(app, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Polls `app`'s Verify of `token` until it says `reason` (10 s at most).
+async fn until_invalid(app: &TestApp, token: &str, reason: InvalidReason) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = app.verify(token).await;
+        if !answer.valid && answer.reason() == reason {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the token still verifies as {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn audit_events(app: &TestApp, event: &str) -> Vec<authd::store::AuditEntry> {
+    app.core
+        .accounts()
+        .store()
+        .audit_tail(10_000, None)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.event == event)
+        .collect()
+}
+
+async fn keys_rotate_now_makes_the_old_keys_tokens_fail_at_once_on_another_replica(
+    backend: Backend,
+) {
+    // B's periodic refresh is an hour away: only the announcement can help.
+    let a = TestApp::builder(backend).spawn().await;
+    let b = a
+        .spawn_replica(|c| c.lifetimes.key_refresh_interval = Duration::from_secs(3600))
+        .await;
+    a.create_user("alice", &[]).await;
+    let old = b.token_for("alice").await;
+    let old_kid = kid_of(&old);
+    assert!(b.verify(&old).await.valid);
+
+    let out = cli_ok(&a, &["keys", "rotate", "--now"]);
+    assert!(out.contains("is now signing"), "{out}");
+    assert!(out.contains(&old_kid), "names the retired key: {out}");
+    until_invalid(&b, &old, InvalidReason::UnknownKey).await;
+    assert!(
+        !jwks_kids(&b).await.contains(&old_kid),
+        "gone from the JWKS"
+    );
+    let fresh = b.token_for("alice").await;
+    assert_ne!(kid_of(&fresh), old_kid, "B signs with the new key");
+    assert!(a.verify(&fresh).await.valid);
+
+    let retired = audit_events(&a, "key_retired").await;
+    assert!(
+        retired
+            .iter()
+            .any(|e| e.subject == old_kid && e.detail.contains("emergency")),
+        "{retired:?}"
+    );
+    // The command promotes it, or a server that heard of the key first did.
+    let promoted = audit_events(&a, "key_promoted").await;
+    assert!(
+        promoted.iter().any(|e| e.subject == kid_of(&fresh)),
+        "{promoted:?}"
+    );
+}
+
+async fn keys_retire_ends_a_stopped_key_at_once_and_refuses_the_signing_one(backend: Backend) {
+    let a = TestApp::builder(backend)
+        .config(|c| c.signing.key_prepublish = Duration::ZERO)
+        .spawn()
+        .await;
+    let b = a
+        .spawn_replica(|c| c.lifetimes.key_refresh_interval = Duration::from_secs(3600))
+        .await;
+    a.create_user("alice", &[]).await;
+    let old = b.token_for("alice").await;
+    let old_kid = kid_of(&old);
+    let new_kid = a.keys.rotate(now_unix()).await.expect("rotate").kid;
+    // A normal rotation: the old key verifies until its tokens expire.
+    b.keys.maintain(now_unix()).await.expect("refresh");
+    assert!(b.verify(&old).await.valid, "previous keys still verify");
+
+    let out = cli_ok(&a, &["keys", "retire", &old_kid]);
+    assert!(out.contains("is retired"), "{out}");
+    until_invalid(&b, &old, InvalidReason::UnknownKey).await;
+    let again = cli_ok(&a, &["keys", "retire", &old_kid]);
+    assert!(again.contains("already retired"), "{again}");
+    assert_eq!(
+        audit_events(&a, "key_retired")
+            .await
+            .iter()
+            .filter(|e| e.subject == old_kid)
+            .count(),
+        1,
+        "one audit row for one retirement"
+    );
+
+    let signing = cli(&a, &["keys", "retire", &new_kid]);
+    assert!(!signing.status.success());
+    let stderr = String::from_utf8_lossy(&signing.stderr);
+    assert!(
+        stderr.contains("signs now") && stderr.contains("rotate --now"),
+        "{stderr}"
+    );
+    assert!(
+        a.verify(&a.token_for("alice").await).await.valid,
+        "still signing"
+    );
+    let unknown = cli(&a, &["keys", "retire", "no-such-kid"]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("no signing key has the id"), "{stderr}");
+}
+
+async fn a_signers_overlap_is_kept_when_a_process_with_shorter_tokens_rotates(backend: Backend) {
+    // The server issues two-hour tokens; `keys rotate` runs with the
+    // default lifetime (minutes). The replaced key must verify for the
+    // server's tokens, not the command's.
+    let two_hours = 2 * 3600;
+    let app = TestApp::builder(backend)
+        .config(|c| c.lifetimes.access_token_ttl = Duration::from_secs(two_hours))
+        .spawn()
+        .await;
+    let before = app.core.tokens().keys().signing().unwrap().kid.clone();
+    let t0 = now_unix();
+    cli_ok(&app, &["keys", "rotate", "--key-prepublish", "0s"]);
+    let previous = app
+        .keys
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|k| k.kid == before)
+        .expect("the old key");
+    assert_eq!(previous.state, KeyState::Previous);
+    let retires_at = previous.retires_at.expect("a retirement time");
+    assert!(
+        retires_at >= t0 + i64::try_from(two_hours).unwrap(),
+        "the old key retires {}s after the rotation, before the server's tokens expire",
+        retires_at - t0
+    );
+}
+
 async fn the_keys_commands_rotate_and_list(backend: Backend) {
     let app = TestApp::builder(backend).spawn().await;
-    let url = SecretString::from(app.database_url().to_owned());
-    let run = |args: &[&str]| {
-        let dir = tempfile::tempdir().expect("scratch dir");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
-            .args(args)
-            .env("AUTHD_DATABASE_URL", url.expose_secret())
-            .env_remove("AUTHD_KEY_PREPUBLISH")
-            .current_dir(dir.path())
-            .output()
-            .expect("run authd");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    };
+    let run = |args: &[&str]| cli_ok(&app, args);
     let before = app.core.tokens().keys().signing().unwrap().kid.clone();
     let out = run(&["keys", "rotate", "--key-prepublish", "0s"]);
     assert!(out.contains("is now signing"), "{out}");

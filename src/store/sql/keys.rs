@@ -6,12 +6,13 @@ use sqlx::{FromRow, Pool};
 
 use super::{Columns, Get, Params, RowsAffected, SqlDb, begin, commit, publish, rollback};
 use crate::error::{Error, Result};
-use crate::store::{Change, KeyState, StoredKey};
+use crate::store::{Change, KeyRetirement, KeyState, StoredKey};
 
 /// The columns of a signing key row, for SELECT lists.
 macro_rules! key_columns {
     () => {
-        "kid, algorithm, state, private_key, public_key, created_at, activates_at, retires_at"
+        "kid, algorithm, state, private_key, public_key, created_at, activates_at, retires_at, \
+         overlap_secs"
     };
 }
 
@@ -25,6 +26,7 @@ struct KeyRow {
     created_at: i64,
     activates_at: Option<i64>,
     retires_at: Option<i64>,
+    overlap_secs: Option<i64>,
 }
 
 impl<R: Columns> FromRow<'_, R> for KeyRow {
@@ -38,6 +40,7 @@ impl<R: Columns> FromRow<'_, R> for KeyRow {
             created_at: row.field("created_at")?,
             activates_at: row.field("activates_at")?,
             retires_at: row.field("retires_at")?,
+            overlap_secs: row.field("overlap_secs")?,
         })
     }
 }
@@ -55,6 +58,7 @@ impl TryFrom<KeyRow> for StoredKey {
             created_at: row.created_at,
             activates_at: row.activates_at.unwrap_or(row.created_at),
             retires_at: row.retires_at,
+            overlap_secs: row.overlap_secs,
         })
     }
 }
@@ -90,8 +94,8 @@ pub(super) async fn insert<DB: SqlDb>(pool: &Pool<DB>, key: &StoredKey) -> Resul
     let mut tx = begin(pool, context).await?;
     let inserted = sqlx::query(
         "INSERT INTO signing_keys (kid, algorithm, state, private_key, public_key, \
-         created_at, activates_at, retires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+         created_at, activates_at, retires_at, overlap_secs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
     )
     .param(key.kid.as_str())
     .param(key.algorithm.as_str())
@@ -101,6 +105,7 @@ pub(super) async fn insert<DB: SqlDb>(pool: &Pool<DB>, key: &StoredKey) -> Resul
     .param(key.created_at)
     .param(key.activates_at)
     .param(key.retires_at)
+    .param(key.overlap_secs)
     .execute(DB::tx(&mut tx))
     .await
     .map(|done| done.rows_affected() == 1)
@@ -184,4 +189,57 @@ pub(super) async fn retire<DB: SqlDb>(pool: &Pool<DB>, now: i64) -> Result<Vec<S
     }
     commit(tx, context).await?;
     Ok(retired)
+}
+
+/// Raises the stored overlap of the current and next keys to at least
+/// `overlap_secs` (a signer's own need); no announcement, since nothing a
+/// verifier holds changes.
+pub(super) async fn record_overlap<DB: SqlDb>(pool: &Pool<DB>, overlap_secs: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE signing_keys SET overlap_secs = $1 \
+         WHERE state IN ('current', 'next') AND (overlap_secs IS NULL OR overlap_secs < $1)",
+    )
+    .param(overlap_secs)
+    .execute(DB::pool(pool))
+    .await
+    .map_err(|e| Error::database("recording the rotation overlap", e))?;
+    Ok(())
+}
+
+/// Retires the key `kid` now, whatever its `retires_at`, if it is next or
+/// previous; the current key is never retired here (a replacement must
+/// sign first).
+pub(super) async fn retire_one<DB: SqlDb>(pool: &Pool<DB>, kid: &str) -> Result<KeyRetirement> {
+    let context = "retiring a signing key";
+    let empty: &[u8] = &[];
+    let mut tx = begin(pool, context).await?;
+    let retired = sqlx::query(
+        "UPDATE signing_keys SET state = 'retired', private_key = $1 \
+         WHERE kid = $2 AND state IN ('next', 'previous')",
+    )
+    .param(empty)
+    .param(kid)
+    .execute(DB::tx(&mut tx))
+    .await
+    .map_err(|e| Error::database(context, e))?
+    .rows_affected();
+    if retired == 1 {
+        publish(&mut tx, &Change::Keys).await?;
+        commit(tx, context).await?;
+        return Ok(KeyRetirement::Retired);
+    }
+    let state: Option<String> = sqlx::query("SELECT state FROM signing_keys WHERE kid = $1")
+        .param(kid)
+        .fetch_optional(DB::tx(&mut tx))
+        .await
+        .map_err(|e| Error::database(context, e))?
+        .map(|row| row.field("state"))
+        .transpose()
+        .map_err(|e| Error::database(context, e))?;
+    rollback(tx, context).await?;
+    Ok(match state.as_deref() {
+        None => KeyRetirement::NotFound,
+        Some("current") => KeyRetirement::Current,
+        Some(_) => KeyRetirement::AlreadyRetired,
+    })
 }

@@ -52,7 +52,7 @@ use super::{
     ImportedUser, LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord,
     Rotation, Session, Store, StoredKey, UserFilter,
 };
-use super::{NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
+use super::{KeyRetirement, NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
 use crate::error::{Error, Result};
 use crate::user::User;
 
@@ -487,6 +487,14 @@ impl<S: SqlStore> Store for S {
 
     async fn retire_signing_keys(&self, now: i64) -> Result<Vec<String>> {
         keys::retire(self.pool(), now).await
+    }
+
+    async fn retire_signing_key(&self, kid: &str) -> Result<KeyRetirement> {
+        keys::retire_one(self.pool(), kid).await
+    }
+
+    async fn record_key_overlap(&self, overlap_secs: i64) -> Result<()> {
+        keys::record_overlap(self.pool(), overlap_secs).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Signing keys: the one-current rule, promotion and retirement, listing,
 //! and their announcements.
 
-use authd::store::{Change, KeyState, StoredKey};
+use authd::store::{Change, KeyRetirement, KeyState, StoredKey};
 use authd::token::keys::{generate, generate_ed25519};
 use jsonwebtoken::Algorithm;
 use secrecy::ExposeSecret as _;
@@ -14,7 +14,92 @@ on_both_backends!(
     key_lifecycle_changes_are_announced_on_the_feed,
     a_failed_promotion_changes_and_announces_nothing,
     all_signing_keys_lists_retired_keys_too_newest_first,
+    retiring_one_key_wipes_it_announces_it_and_never_touches_the_current_key,
+    the_recorded_overlap_only_grows_and_only_on_keys_that_sign_or_will,
 );
+
+async fn retiring_one_key_wipes_it_announces_it_and_never_touches_the_current_key(
+    backend: Backend,
+) {
+    let (_db, store) = open(backend).await;
+    let current = generate(Algorithm::EdDSA, KeyState::Current, 1).expect("key");
+    let next = generate(Algorithm::EdDSA, KeyState::Next, 2).expect("key");
+    assert!(store.insert_signing_key(&current).await.expect("insert"));
+    assert!(store.insert_signing_key(&next).await.expect("insert"));
+    let mut feed = store.change_feed().await.expect("feed");
+
+    assert_eq!(
+        store
+            .retire_signing_key(&current.kid)
+            .await
+            .expect("retire"),
+        KeyRetirement::Current
+    );
+    assert_eq!(
+        store
+            .retire_signing_key("no-such-kid")
+            .await
+            .expect("retire"),
+        KeyRetirement::NotFound
+    );
+    assert_eq!(
+        store.retire_signing_key(&next.kid).await.expect("retire"),
+        KeyRetirement::Retired
+    );
+    wait_for(&mut feed, &Change::Keys).await;
+    assert_eq!(
+        store.retire_signing_key(&next.kid).await.expect("retire"),
+        KeyRetirement::AlreadyRetired
+    );
+    let all = store.all_signing_keys().await.expect("keys");
+    let retired = all.iter().find(|k| k.kid == next.kid).expect("listed");
+    assert_eq!(retired.state, KeyState::Retired);
+    assert!(retired.private_key.expose_secret().is_empty(), "wiped");
+    let verifying = store.signing_keys().await.expect("keys");
+    assert_eq!(verifying.len(), 1);
+    assert_eq!(verifying[0].kid, current.kid);
+    assert_eq!(verifying[0].state, KeyState::Current);
+}
+
+async fn the_recorded_overlap_only_grows_and_only_on_keys_that_sign_or_will(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut current = generate(Algorithm::EdDSA, KeyState::Current, 1).expect("key");
+    current.overlap_secs = Some(100);
+    assert!(store.insert_signing_key(&current).await.expect("insert"));
+    let overlap = |keys: &[StoredKey], kid: &str| {
+        keys.iter()
+            .find(|k| k.kid == kid)
+            .and_then(|k| k.overlap_secs)
+    };
+    assert_eq!(
+        overlap(&store.signing_keys().await.expect("keys"), &current.kid),
+        Some(100),
+        "stored as inserted"
+    );
+    store.record_key_overlap(50).await.expect("record");
+    assert_eq!(
+        overlap(&store.signing_keys().await.expect("keys"), &current.kid),
+        Some(100),
+        "never lowered"
+    );
+    store.record_key_overlap(300).await.expect("record");
+    assert_eq!(
+        overlap(&store.signing_keys().await.expect("keys"), &current.kid),
+        Some(300)
+    );
+    let next = generate(Algorithm::EdDSA, KeyState::Next, 2).expect("key");
+    assert!(store.insert_signing_key(&next).await.expect("insert"));
+    assert!(
+        store
+            .promote_signing_key(&current.kid, &next.kid, 10, 20)
+            .await
+            .expect("promote")
+    );
+    store.record_key_overlap(900).await.expect("record");
+    let keys = store.signing_keys().await.expect("keys");
+    assert_eq!(overlap(&keys, &next.kid), Some(900), "the signing key");
+    assert_eq!(overlap(&keys, &current.kid), Some(300), "not a stopped key");
+}
 
 async fn one_current_signing_key_wins_a_race(backend: Backend) {
     let (_db, store) = open(backend).await;
