@@ -50,7 +50,7 @@
 //!   refresh tokens, [`token::client_secret`] makes and hashes service accounts' secrets,
 //!   [`token::bearer`] holds the `Authorization: Bearer` rules ext_authz and forward-auth share.
 //! - [`store`]: the [`store::Store`] trait; the SQL, split by domain (`store::sql::{users,
-//!   sessions, keys, throttle, audit, service_accounts}`), generic over the database and implemented once; per
+//!   sessions, keys, throttle, audit, service_accounts, revocations}`), generic over the database and implemented once; per
 //!   database only connection set-up, migrations and the change feed (PostgreSQL
 //!   `LISTEN/NOTIFY`, SQLite `change_log`).
 //! - [`user`]: the user model and the rules for usernames, emails, roles (and a role from a group's

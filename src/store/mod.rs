@@ -7,7 +7,7 @@
 //! module; callers see domain types and [`crate::Error`].
 //!
 //! The statements are written once, in `sql/` (one file per domain: users,
-//! sessions, keys, throttle, audit, service accounts), generic over the database; the
+//! sessions, keys, throttle, audit, service accounts, revocations), generic over the database; the
 //! [`Store`] implementation there serves both stores, and `postgres.rs` and
 //! `sqlite.rs` hold only what differs: connecting, migrations, how a change
 //! is announced and the change feed.

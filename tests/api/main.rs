@@ -43,6 +43,7 @@ mod pg_cluster;
 mod proxies;
 mod python_parity;
 mod replicas;
+mod revocations;
 mod rotation;
 mod rpc_spans;
 mod service_accounts;

@@ -88,7 +88,7 @@ impl TestApp {
 
 /// A counter's value as the integer it is.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn count(value: f64) -> u64 {
+pub(crate) fn count(value: f64) -> u64 {
     assert!(value >= 0.0 && value.fract() == 0.0, "not a count: {value}");
     value as u64
 }
@@ -127,6 +127,8 @@ const FAMILIES: &[(&str, &str)] = &[
     ("authd_db_pool_connections", "gauge"),
     ("authd_db_pool_max_connections", "gauge"),
     ("authd_build_info", "gauge"),
+    ("authd_revocation_subscribers", "gauge"),
+    ("authd_revocation_subscriber_resets", "counter"),
     ("process_cpu_seconds", "counter"),
     ("process_resident_memory_bytes", "gauge"),
     ("process_virtual_memory_bytes", "gauge"),

@@ -1,7 +1,7 @@
 //! The storage conformance suite: the same expectations of both databases,
 //! every store opened by [`open`]. Every [`Store`] method is exercised here
 //! or in the domain files beside it (`store/{users,sessions,keys,throttle,
-//! audit,service_accounts}.rs`, as in `src/store/sql/`), `close` and `heartbeat` included;
+//! audit,service_accounts,revocations}.rs`, as in `src/store/sql/`), `close` and `heartbeat` included;
 //! `tests/api/key_store.rs` adds more of the signing-key lifecycle.
 
 use std::sync::Arc;
@@ -25,6 +25,7 @@ on_both_backends!(
 mod admin;
 mod audit;
 mod keys;
+mod revocations;
 mod service_accounts;
 mod sessions;
 mod throttle;

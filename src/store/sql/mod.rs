@@ -1,6 +1,7 @@
 //! The SQL shared by both databases, split by domain: [`users`],
 //! [`sessions`] (with their refresh tokens), [`keys`], [`throttle`] (failed
-//! logins), [`audit`], [`service_accounts`] and [`secrets`] (instance secrets); this file holds what they share and the one
+//! logins), [`audit`], [`service_accounts`], [`secrets`] (instance secrets) and
+//! [`revocations`] (what the revocation stream's snapshot reads, and tombstones); this file holds what they share and the one
 //! [`Store`] implementation that calls them.
 //!
 //! It owns the statements and the transaction boundaries. It must not hold
