@@ -44,6 +44,7 @@ mod openapi;
 mod pg_cluster;
 mod pg_tls;
 mod proxies;
+mod python_parity;
 mod replicas;
 mod revocations;
 mod rotation;

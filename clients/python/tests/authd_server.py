@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,11 +81,16 @@ class Database:
 class Authd:
     """One authd server process on loopback."""
 
-    def __init__(self, database: Database, directory: Path, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, database: Database, directory: Path, args: Sequence[str] = (), *, http: bool = False
+    ) -> None:
         self.database = database
         self.directory = directory
         self.args = list(args)
+        self.http = http
         self.port = 0
+        self.http_port = 0
+        """The HTTP listener's port (``/metrics``) when started with ``http=True``."""
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / f"authd-{uuid.uuid4().hex[:8]}.log"
 
@@ -107,7 +113,7 @@ class Authd:
             "--listen",
             f"127.0.0.1:{self.port}",
             "--http-listen",
-            "off",
+            f"127.0.0.1:{self.http_port}" if self.http else "off",
             "--log-format",
             "json",
             *self.args,
@@ -130,7 +136,9 @@ class Authd:
                     except ValueError:
                         continue
                     fields = entry.get("fields", {})
-                    if fields.get("message") == "authd serving gRPC":
+                    if str(fields.get("message", "")).startswith("authd serving HTTP"):
+                        self.http_port = int(fields["addr"].rsplit(":", 1)[1])
+                    if fields.get("message") == "authd serving gRPC" and (self.http_port or not self.http):
                         self.port = int(fields["addr"].rsplit(":", 1)[1])
                         return self
             time.sleep(0.05)
@@ -148,6 +156,19 @@ class Authd:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the ``/metrics`` samples of ``name`` whose labels include ``labels``
+        (needs ``http=True``)."""
+        assert self.http_port, "started without http=True"
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        total = 0.0
+        wanted = [f'{key}="{value}"' for key, value in labels.items()]
+        for line in text.splitlines():
+            if line.startswith((f"{name}{{", f"{name} ")) and all(w in line for w in wanted):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """Runs ``authd ARGS...`` against this server's database; answers stdout."""

@@ -34,9 +34,9 @@ def make_authd(tmp_path: Path, authd_server: Authd) -> Iterator[object]:
     """Starts extra authd servers (same backend as ``authd_server``) that a test may stop."""
     started: list[tuple[Authd, Database]] = []
 
-    def make(*args: str) -> Authd:
+    def make(*args: str, http: bool = False) -> Authd:
         database = Database(authd_server.database.backend, tmp_path)
-        server = Authd(database, tmp_path, args)
+        server = Authd(database, tmp_path, args, http=http)
         started.append((server, database))
         return server.start()
 

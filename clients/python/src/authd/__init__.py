@@ -6,10 +6,15 @@
   typed answers (:class:`Tokens`, :class:`Verification`, :class:`User`,
   :class:`Claims`), per-call deadlines, TLS (:class:`Tls`) and retries of
   idempotent calls on ``UNAVAILABLE`` (:class:`Retry`).
+- :class:`LocalVerifier` answers like ``verify`` without a call per token:
+  the keys from GetJwks and the revocations from WatchRevocations, kept
+  current on a background thread; it raises :class:`Unavailable` when it
+  cannot be sure (fails closed).
 - Failures raise :class:`AuthdError` subclasses; an invalid token is an
   answer, not an exception.
-- ``authd.django``: ``AuthdBackend``, ``AuthdAuthentication`` (DRF),
-  ``AuthdMiddleware``; ``authd.ninja``: ``AuthdBearer``, ``AsyncAuthdBearer``.
+- ``authd.django``: ``AuthdBackend``, ``AuthdAuthentication`` and
+  ``AuthdStatelessAuthentication`` (DRF), ``AuthdMiddleware``;
+  ``authd.ninja``: ``AuthdBearer``, ``AsyncAuthdBearer``.
 - The generated gRPC stubs are in ``authd._proto`` (``authd.Client.stub`` for
   the RPCs not wrapped here).
 """
@@ -24,6 +29,7 @@ from authd._errors import (
     Unauthenticated,
     Unavailable,
 )
+from authd._local import LocalVerifier
 from authd._options import Retry, Tls
 from authd._types import Claims, ServiceAccount, Tokens, User, Verification
 
@@ -32,6 +38,7 @@ __all__ = [
     "Claims",
     "Client",
     "InvalidArgument",
+    "LocalVerifier",
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",

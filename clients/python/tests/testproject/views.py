@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import authd.ninja
+from authd.django import AuthdStatelessAuthentication
 
 
 def _who(user: Any, claims: Any) -> dict[str, Any]:
@@ -30,6 +31,15 @@ def _who(user: Any, claims: Any) -> dict[str, Any]:
 
 class Me(APIView):
     """DRF, authenticated by the default class (AuthdAuthentication)."""
+
+    def get(self, request: Request) -> Response:
+        return Response(_who(request.user, request.auth))
+
+
+class StatelessMe(APIView):
+    """DRF, authenticated in process by AuthdStatelessAuthentication (no Verify call)."""
+
+    authentication_classes = (AuthdStatelessAuthentication,)
 
     def get(self, request: Request) -> Response:
         return Response(_who(request.user, request.auth))

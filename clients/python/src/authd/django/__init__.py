@@ -2,6 +2,8 @@
 
 - ``authd.django.AuthdBackend`` for ``AUTHENTICATION_BACKENDS`` (Login);
 - ``authd.django.AuthdAuthentication`` for DRF's ``DEFAULT_AUTHENTICATION_CLASSES`` (Verify);
+- ``authd.django.AuthdStatelessAuthentication`` for DRF, checking tokens in process with
+  an :class:`authd.LocalVerifier` (no call per request; ``AUTHD['LOCAL_VERIFIER']``);
 - ``authd.django.AuthdMiddleware`` for ``MIDDLEWARE`` (``request.user`` from a bearer token);
 - ``authd.ninja.AuthdBearer`` / ``AsyncAuthdBearer`` for django-ninja.
 
@@ -18,15 +20,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from authd.django._core import ServiceAccountUser
+    from authd.django._core import AuthdTokenUser, ServiceAccountUser
     from authd.django.backend import AuthdBackend
-    from authd.django.drf import AuthdAuthentication, AuthdUnavailable
+    from authd.django.drf import AuthdAuthentication, AuthdStatelessAuthentication, AuthdUnavailable
     from authd.django.middleware import AuthdMiddleware
 
 __all__ = [
     "AuthdAuthentication",
     "AuthdBackend",
     "AuthdMiddleware",
+    "AuthdStatelessAuthentication",
+    "AuthdTokenUser",
     "AuthdUnavailable",
     "ServiceAccountUser",
 ]
@@ -34,6 +38,8 @@ __all__ = [
 _WHERE = {
     "AuthdBackend": "authd.django.backend",
     "AuthdAuthentication": "authd.django.drf",
+    "AuthdStatelessAuthentication": "authd.django.drf",
+    "AuthdTokenUser": "authd.django._core",
     "AuthdUnavailable": "authd.django.drf",
     "AuthdMiddleware": "authd.django.middleware",
     "ServiceAccountUser": "authd.django._core",

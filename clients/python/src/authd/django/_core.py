@@ -101,7 +101,8 @@ class ServiceAccountUser:
 
     def __init__(self, account: authd.ServiceAccount, claims: authd.Claims) -> None:
         self.account = account
-        self.username = account.name
+        # A locally checked token names no account name: its client id stands in.
+        self.username = account.name or account.client_id
         self.roles = claims.roles
 
     def __str__(self) -> str:
@@ -124,6 +125,59 @@ class ServiceAccountUser:
 
     def has_module_perms(self, app_label: str) -> bool:  # noqa: ARG002
         """Service accounts hold no Django permissions."""
+        return False
+
+
+class AuthdTokenUser:
+    """The user of a token checked locally (``AuthdStatelessAuthentication``): built from
+    the token's claims alone, with no database row and no call to authd.
+
+    ``id`` and ``pk`` are authd's user id (``sub``); ``external_id`` the id the
+    user had where they were imported from (``ext``, e.g. a Django primary
+    key; ``""`` if none); ``roles`` the token's. The token carries no
+    username, so ``username`` is the user id. It holds no Django permissions:
+    views decide by role, or look the row up by ``external_id`` themselves."""
+
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, claims: authd.Claims) -> None:
+        self.id = claims.sub
+        self.pk = claims.sub
+        self.username = claims.sub
+        self.external_id = claims.external_id
+        self.roles = claims.roles
+        self.claims = claims
+
+    def __str__(self) -> str:
+        return self.username
+
+    def __repr__(self) -> str:
+        return f"AuthdTokenUser({self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AuthdTokenUser) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def get_username(self) -> str:
+        """The authd user id (the token names no username)."""
+        return self.username
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:  # noqa: ARG002
+        """A token user holds no Django permissions."""
+        return False
+
+    def has_perms(self, perms: object, obj: object = None) -> bool:  # noqa: ARG002
+        """A token user holds no Django permissions."""
+        return False
+
+    def has_module_perms(self, app_label: str) -> bool:  # noqa: ARG002
+        """A token user holds no Django permissions."""
         return False
 
 

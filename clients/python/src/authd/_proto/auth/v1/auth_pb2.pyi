@@ -15,6 +15,7 @@ absolute lifetime. Ending a session invalidates its tokens on every replica.
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -145,6 +146,74 @@ INVALID_REASON_ROLES_CHANGED: InvalidReason.ValueType  # 14
 INVALID_REASON_SERVICE_ACCOUNT_NOT_FOUND: InvalidReason.ValueType  # 15
 """The token's service account has been deleted."""
 Global___InvalidReason: _TypeAlias = InvalidReason  # noqa: Y015
+
+class _UserChange:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UserChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UserChange.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    USER_CHANGE_UNSPECIFIED: _UserChange.ValueType  # 0
+    """Not set (never sent)."""
+    USER_CHANGE_DISABLED: _UserChange.ValueType  # 1
+    """Disabled: every token of the user is invalid (USER_DISABLED) while it
+    stays disabled.
+    """
+    USER_CHANGE_ENABLED: _UserChange.ValueType  # 2
+    """Enabled again: tokens of sessions that ended stay invalid, and new
+    logins are valid.
+    """
+    USER_CHANGE_DELETED: _UserChange.ValueType  # 3
+    """Deleted: every token of the user is invalid (USER_NOT_FOUND)."""
+    USER_CHANGE_PASSWORD: _UserChange.ValueType  # 4
+    """The password changed; the sessions it ended come as SessionEnded."""
+    USER_CHANGE_ROLES: _UserChange.ValueType  # 5
+    """The roles changed; the sessions it ended come as SessionEnded."""
+
+class UserChange(_UserChange, metaclass=_UserChangeEnumTypeWrapper):
+    """What happened to a user."""
+
+USER_CHANGE_UNSPECIFIED: UserChange.ValueType  # 0
+"""Not set (never sent)."""
+USER_CHANGE_DISABLED: UserChange.ValueType  # 1
+"""Disabled: every token of the user is invalid (USER_DISABLED) while it
+stays disabled.
+"""
+USER_CHANGE_ENABLED: UserChange.ValueType  # 2
+"""Enabled again: tokens of sessions that ended stay invalid, and new
+logins are valid.
+"""
+USER_CHANGE_DELETED: UserChange.ValueType  # 3
+"""Deleted: every token of the user is invalid (USER_NOT_FOUND)."""
+USER_CHANGE_PASSWORD: UserChange.ValueType  # 4
+"""The password changed; the sessions it ended come as SessionEnded."""
+USER_CHANGE_ROLES: UserChange.ValueType  # 5
+"""The roles changed; the sessions it ended come as SessionEnded."""
+Global___UserChange: _TypeAlias = UserChange  # noqa: Y015
+
+class _ServiceAccountChange:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ServiceAccountChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ServiceAccountChange.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SERVICE_ACCOUNT_CHANGE_UNSPECIFIED: _ServiceAccountChange.ValueType  # 0
+    """Not set (never sent)."""
+    SERVICE_ACCOUNT_CHANGE_DELETED: _ServiceAccountChange.ValueType  # 1
+    """Deleted: its tokens are invalid (SERVICE_ACCOUNT_NOT_FOUND)."""
+    SERVICE_ACCOUNT_CHANGE_SECRET_ROTATED: _ServiceAccountChange.ValueType  # 2
+    """Its secret was rotated; tokens it already holds stay valid until `exp`."""
+
+class ServiceAccountChange(_ServiceAccountChange, metaclass=_ServiceAccountChangeEnumTypeWrapper):
+    """What happened to a service account."""
+
+SERVICE_ACCOUNT_CHANGE_UNSPECIFIED: ServiceAccountChange.ValueType  # 0
+"""Not set (never sent)."""
+SERVICE_ACCOUNT_CHANGE_DELETED: ServiceAccountChange.ValueType  # 1
+"""Deleted: its tokens are invalid (SERVICE_ACCOUNT_NOT_FOUND)."""
+SERVICE_ACCOUNT_CHANGE_SECRET_ROTATED: ServiceAccountChange.ValueType  # 2
+"""Its secret was rotated; tokens it already holds stay valid until `exp`."""
+Global___ServiceAccountChange: _TypeAlias = ServiceAccountChange  # noqa: Y015
 
 @_typing.final
 class ChangePasswordRequest(_message.Message):
@@ -1051,3 +1120,335 @@ class Jwk(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Jwk: _TypeAlias = Jwk  # noqa: Y015
+
+@_typing.final
+class WatchRevocationsRequest(_message.Message):
+    """Where a revocation stream starts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """The `cursor` of the last event the caller applied, to resume after it;
+    empty for a fresh start with a snapshot. Opaque: only ever pass back a
+    cursor this service sent.
+    """
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRevocationsRequest: _TypeAlias = WatchRevocationsRequest  # noqa: Y015
+
+@_typing.final
+class RevocationEvent(_message.Message):
+    """One event of WatchRevocations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    SERVER_TIME_FIELD_NUMBER: _builtins.int
+    HELLO_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_END_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_FIELD_NUMBER: _builtins.int
+    SESSION_ENDED_FIELD_NUMBER: _builtins.int
+    USER_CHANGED_FIELD_NUMBER: _builtins.int
+    SERVICE_ACCOUNT_CHANGED_FIELD_NUMBER: _builtins.int
+    KEYS_CHANGED_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Position of this event in the stream: pass it back in
+    WatchRevocationsRequest.cursor to resume after this event. Opaque.
+    """
+    @_builtins.property
+    def server_time(self) -> _timestamp_pb2.Timestamp:
+        """The server's clock when the event was sent."""
+
+    @_builtins.property
+    def hello(self) -> Global___RevocationHello:
+        """First event of every stream."""
+
+    @_builtins.property
+    def snapshot_end(self) -> Global___SnapshotEnd:
+        """The snapshot that followed `hello` (when it did not resume) is
+        complete: the verifier's state is now whole and live events follow.
+        """
+
+    @_builtins.property
+    def heartbeat(self) -> Global___Heartbeat:
+        """Nothing happened; sent every `heartbeat_interval` while idle."""
+
+    @_builtins.property
+    def session_ended(self) -> Global___SessionEnded:
+        """A session ended: its tokens are invalid with `reason`."""
+
+    @_builtins.property
+    def user_changed(self) -> Global___UserChanged:
+        """A user was disabled, enabled again, deleted, or had their password or
+        roles changed.
+        """
+
+    @_builtins.property
+    def service_account_changed(self) -> Global___ServiceAccountChanged:
+        """A service account was deleted or its secret rotated."""
+
+    @_builtins.property
+    def keys_changed(self) -> Global___KeysChanged:
+        """The signing keys changed: fetch them again with GetJwks."""
+
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        server_time: _timestamp_pb2.Timestamp | None = ...,
+        hello: Global___RevocationHello | None = ...,
+        snapshot_end: Global___SnapshotEnd | None = ...,
+        heartbeat: Global___Heartbeat | None = ...,
+        session_ended: Global___SessionEnded | None = ...,
+        user_changed: Global___UserChanged | None = ...,
+        service_account_changed: Global___ServiceAccountChanged | None = ...,
+        keys_changed: Global___KeysChanged | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "hello", b"hello", "keys_changed", b"keys_changed", "server_time", b"server_time", "service_account_changed", b"service_account_changed", "session_ended", b"session_ended", "snapshot_end", b"snapshot_end", "user_changed", b"user_changed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "event", b"event", "heartbeat", b"heartbeat", "hello", b"hello", "keys_changed", b"keys_changed", "server_time", b"server_time", "service_account_changed", b"service_account_changed", "session_ended", b"session_ended", "snapshot_end", b"snapshot_end", "user_changed", b"user_changed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["hello", "snapshot_end", "heartbeat", "session_ended", "user_changed", "service_account_changed", "keys_changed"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___RevocationEvent: _TypeAlias = RevocationEvent  # noqa: Y015
+
+@_typing.final
+class RevocationHello(_message.Message):
+    """The start of a revocation stream: the rules tokens are checked with, so a
+    local verifier applies exactly the server's, and whether it resumed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ISSUER_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    LEEWAY_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_TOKEN_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_TOKEN_LIFETIME_SECONDS_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _builtins.int
+    RESUMED_FIELD_NUMBER: _builtins.int
+    RESET_REASON_FIELD_NUMBER: _builtins.int
+    issuer: _builtins.str
+    """The `iss` every token must carry."""
+    audience: _builtins.str
+    """The audience every token's `aud` must include."""
+    leeway_seconds: _builtins.int
+    """Seconds of clock skew allowed on `exp`, `nbf` and `iat`."""
+    max_token_bytes: _builtins.int
+    """Longest token, in bytes, that is parsed at all; longer is malformed."""
+    max_token_lifetime_seconds: _builtins.int
+    """The longest lifetime of an access token this service issues, in
+    seconds: how far back the snapshot reaches (with the leeway).
+    """
+    resumed: _builtins.bool
+    """True when the request's cursor resumed the stream: no snapshot follows
+    and the verifier keeps its state. False: a snapshot follows, and the
+    verifier replaces its state with it at `snapshot_end`.
+    """
+    reset_reason: _builtins.str
+    """When a cursor was given but could not resume, why (for example "this
+    server no longer has the history after that cursor"); empty otherwise.
+    """
+    @_builtins.property
+    def heartbeat_interval(self) -> _duration_pb2.Duration:
+        """How often a heartbeat is sent when nothing happens."""
+
+    def __init__(
+        self,
+        *,
+        issuer: _builtins.str = ...,
+        audience: _builtins.str = ...,
+        leeway_seconds: _builtins.int = ...,
+        max_token_bytes: _builtins.int = ...,
+        max_token_lifetime_seconds: _builtins.int = ...,
+        heartbeat_interval: _duration_pb2.Duration | None = ...,
+        resumed: _builtins.bool = ...,
+        reset_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "heartbeat_interval", b"heartbeat_interval", "issuer", b"issuer", "leeway_seconds", b"leeway_seconds", "max_token_bytes", b"max_token_bytes", "max_token_lifetime_seconds", b"max_token_lifetime_seconds", "reset_reason", b"reset_reason", "resumed", b"resumed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevocationHello: _TypeAlias = RevocationHello  # noqa: Y015
+
+@_typing.final
+class SnapshotEnd(_message.Message):
+    """The snapshot is complete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    events: _builtins.int
+    """How many revocation events the snapshot held."""
+    def __init__(
+        self,
+        *,
+        events: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotEnd: _TypeAlias = SnapshotEnd  # noqa: Y015
+
+@_typing.final
+class Heartbeat(_message.Message):
+    """Nothing changed since the last event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Heartbeat: _TypeAlias = Heartbeat  # noqa: Y015
+
+@_typing.final
+class SessionEnded(_message.Message):
+    """A session that ended; every token with this `sid` is invalid."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """The session id (the tokens' `sid` claim)."""
+    user_id: _builtins.str
+    """Its user (the tokens' `sub` claim)."""
+    reason: Global___InvalidReason.ValueType
+    """What Verify answers for its tokens: INVALID_REASON_SESSION_ENDED,
+    _REVOKED, _PASSWORD_CHANGED, _ROLES_CHANGED or _USER_DISABLED.
+    """
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp:
+        """When it ended."""
+
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        reason: Global___InvalidReason.ValueType = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "reason", b"reason", "session_id", b"session_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionEnded: _TypeAlias = SessionEnded  # noqa: Y015
+
+@_typing.final
+class UserChanged(_message.Message):
+    """A change to a user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The user's id (the tokens' `sub` claim)."""
+    change: Global___UserChange.ValueType
+    """What changed."""
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp:
+        """When, as far as the server knows."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        change: Global___UserChange.ValueType = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "changed_at", b"changed_at", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserChanged: _TypeAlias = UserChanged  # noqa: Y015
+
+@_typing.final
+class ServiceAccountChanged(_message.Message):
+    """A change to a service account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    service_account_id: _builtins.str
+    """The account's id (its tokens' `sub` claim)."""
+    change: Global___ServiceAccountChange.ValueType
+    """What changed."""
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp:
+        """When, as far as the server knows."""
+
+    def __init__(
+        self,
+        *,
+        service_account_id: _builtins.str = ...,
+        change: Global___ServiceAccountChange.ValueType = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "changed_at", b"changed_at", "service_account_id", b"service_account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceAccountChanged: _TypeAlias = ServiceAccountChanged  # noqa: Y015
+
+@_typing.final
+class KeysChanged(_message.Message):
+    """The signing keys changed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETIRED_KIDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def retired_kids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Key ids that no longer verify anything: tokens they signed are invalid
+        (UNKNOWN_KEY) at once. A verifier fetches the key set again with GetJwks
+        on every KeysChanged, retired keys or not.
+        """
+
+    def __init__(
+        self,
+        *,
+        retired_kids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["retired_kids", b"retired_kids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeysChanged: _TypeAlias = KeysChanged  # noqa: Y015

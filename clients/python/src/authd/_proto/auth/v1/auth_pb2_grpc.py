@@ -90,6 +90,11 @@ class AuthServiceStub:
                 request_serializer=auth_dot_v1_dot_auth__pb2.IssueServiceTokenRequest.SerializeToString,
                 response_deserializer=auth_dot_v1_dot_auth__pb2.IssueServiceTokenResponse.FromString,
                 _registered_method=True)
+        self.WatchRevocations = channel.unary_stream(
+                '/auth.v1.AuthService/WatchRevocations',
+                request_serializer=auth_dot_v1_dot_auth__pb2.WatchRevocationsRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.RevocationEvent.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -230,6 +235,33 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchRevocations(self, request, context):
+        """Streams what a local verifier needs to refuse revoked tokens without a
+        Verify call per token: ended sessions, disabled and deleted users,
+        deleted service accounts and key changes, within milliseconds of the
+        change on any replica.
+
+        Every stream opens with a `hello` (the token rules a verifier must apply
+        and whether the cursor resumed). Without a cursor, or with one this
+        server no longer has the history for, a snapshot follows: every
+        revocation that can still matter (made within the longest access-token
+        lifetime plus leeway), closed by `snapshot_end`. Then live events, and a
+        `heartbeat` every second when nothing happens, so a verifier can tell
+        "nothing changed" from "cut off". A verifier that hears nothing for
+        longer than its staleness bound must stop answering valid.
+
+        The caller authenticates with `authorization: Bearer <access token>` of
+        a service account or of a user with the `admin` role (PERMISSION_DENIED
+        otherwise; none or invalid: UNAUTHENTICATED); with --admin-clients set,
+        an allowed client certificate also admits the call. A cursor that is not
+        one this service wrote fails with INVALID_ARGUMENT. A subscriber that
+        falls too far behind (its buffer full) is ended with RESOURCE_EXHAUSTED
+        and resubscribes with its last cursor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -287,6 +319,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.IssueServiceToken,
                     request_deserializer=auth_dot_v1_dot_auth__pb2.IssueServiceTokenRequest.FromString,
                     response_serializer=auth_dot_v1_dot_auth__pb2.IssueServiceTokenResponse.SerializeToString,
+            ),
+            'WatchRevocations': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRevocations,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.WatchRevocationsRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.RevocationEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -587,6 +624,33 @@ class AuthService:
             '/auth.v1.AuthService/IssueServiceToken',
             auth_dot_v1_dot_auth__pb2.IssueServiceTokenRequest.SerializeToString,
             auth_dot_v1_dot_auth__pb2.IssueServiceTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/auth.v1.AuthService/WatchRevocations',
+            auth_dot_v1_dot_auth__pb2.WatchRevocationsRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.RevocationEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -131,6 +131,29 @@ class AuthServiceStub:
     the client address, the call fails with RESOURCE_EXHAUSTED and
     `retry-after`, as Login does.
     """
+    WatchRevocations: _grpc.UnaryStreamMultiCallable[_auth_pb2.WatchRevocationsRequest, _auth_pb2.RevocationEvent]
+    """Streams what a local verifier needs to refuse revoked tokens without a
+    Verify call per token: ended sessions, disabled and deleted users,
+    deleted service accounts and key changes, within milliseconds of the
+    change on any replica.
+
+    Every stream opens with a `hello` (the token rules a verifier must apply
+    and whether the cursor resumed). Without a cursor, or with one this
+    server no longer has the history for, a snapshot follows: every
+    revocation that can still matter (made within the longest access-token
+    lifetime plus leeway), closed by `snapshot_end`. Then live events, and a
+    `heartbeat` every second when nothing happens, so a verifier can tell
+    "nothing changed" from "cut off". A verifier that hears nothing for
+    longer than its staleness bound must stop answering valid.
+
+    The caller authenticates with `authorization: Bearer <access token>` of
+    a service account or of a user with the `admin` role (PERMISSION_DENIED
+    otherwise; none or invalid: UNAUTHENTICATED); with --admin-clients set,
+    an allowed client certificate also admits the call. A cursor that is not
+    one this service wrote fails with INVALID_ARGUMENT. A subscriber that
+    falls too far behind (its buffer full) is ended with RESOURCE_EXHAUSTED
+    and resubscribes with its last cursor.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -224,6 +247,29 @@ class AuthServiceAsyncStub(AuthServiceStub):
     and the same message; after too many failures for the client id or from
     the client address, the call fails with RESOURCE_EXHAUSTED and
     `retry-after`, as Login does.
+    """
+    WatchRevocations: _aio.UnaryStreamMultiCallable[_auth_pb2.WatchRevocationsRequest, _auth_pb2.RevocationEvent]  # type: ignore[assignment]
+    """Streams what a local verifier needs to refuse revoked tokens without a
+    Verify call per token: ended sessions, disabled and deleted users,
+    deleted service accounts and key changes, within milliseconds of the
+    change on any replica.
+
+    Every stream opens with a `hello` (the token rules a verifier must apply
+    and whether the cursor resumed). Without a cursor, or with one this
+    server no longer has the history for, a snapshot follows: every
+    revocation that can still matter (made within the longest access-token
+    lifetime plus leeway), closed by `snapshot_end`. Then live events, and a
+    `heartbeat` every second when nothing happens, so a verifier can tell
+    "nothing changed" from "cut off". A verifier that hears nothing for
+    longer than its staleness bound must stop answering valid.
+
+    The caller authenticates with `authorization: Bearer <access token>` of
+    a service account or of a user with the `admin` role (PERMISSION_DENIED
+    otherwise; none or invalid: UNAUTHENTICATED); with --admin-clients set,
+    an allowed client certificate also admits the call. A cursor that is not
+    one this service wrote fails with INVALID_ARGUMENT. A subscriber that
+    falls too far behind (its buffer full) is ended with RESOURCE_EXHAUSTED
+    and resubscribes with its last cursor.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -381,6 +427,35 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         and the same message; after too many failures for the client id or from
         the client address, the call fails with RESOURCE_EXHAUSTED and
         `retry-after`, as Login does.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchRevocations(
+        self,
+        request: _auth_pb2.WatchRevocationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_auth_pb2.RevocationEvent], _abc.AsyncIterator[_auth_pb2.RevocationEvent]]:
+        """Streams what a local verifier needs to refuse revoked tokens without a
+        Verify call per token: ended sessions, disabled and deleted users,
+        deleted service accounts and key changes, within milliseconds of the
+        change on any replica.
+
+        Every stream opens with a `hello` (the token rules a verifier must apply
+        and whether the cursor resumed). Without a cursor, or with one this
+        server no longer has the history for, a snapshot follows: every
+        revocation that can still matter (made within the longest access-token
+        lifetime plus leeway), closed by `snapshot_end`. Then live events, and a
+        `heartbeat` every second when nothing happens, so a verifier can tell
+        "nothing changed" from "cut off". A verifier that hears nothing for
+        longer than its staleness bound must stop answering valid.
+
+        The caller authenticates with `authorization: Bearer <access token>` of
+        a service account or of a user with the `admin` role (PERMISSION_DENIED
+        otherwise; none or invalid: UNAUTHENTICATED); with --admin-clients set,
+        an allowed client certificate also admits the call. A cursor that is not
+        one this service wrote fails with INVALID_ARGUMENT. A subscriber that
+        falls too far behind (its buffer full) is ended with RESOURCE_EXHAUSTED
+        and resubscribes with its last cursor.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
