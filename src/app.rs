@@ -42,8 +42,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
@@ -318,6 +316,8 @@ impl App {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        // Before any connection: the caps, not the descriptor table, decide.
+        crate::net::raise_open_file_limit();
         let (health, health_service) = tonic_health::server::health_reporter();
         report_health(&health, self.readiness.state()).await;
 
@@ -362,17 +362,21 @@ impl App {
         self.spawn_background();
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         self.log_start_up(http_addr);
-        // tonic's `tcp_nodelay` only reaches sockets it accepts itself; these
-        // come from our own listener, so set it here (small unary messages
-        // must not wait for Nagle's algorithm).
-        let incoming = TcpListenerStream::new(self.listener).map(|accepted| {
-            if let Ok(stream) = &accepted
-                && let Err(e) = stream.set_nodelay(true)
-            {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-            accepted
-        });
+        // The cap, the opening deadline and accept backoff (see `net`); over
+        // TLS tonic's acceptor runs on top, so the deadline sees ciphertext
+        // and ends at the first byte, the handshake timeout taking over.
+        let opening = if self.tls.is_some() {
+            crate::net::Opening::Opaque
+        } else {
+            crate::net::Opening::Http
+        };
+        let incoming = crate::net::Listener::new(
+            self.listener,
+            "grpc",
+            self.config.server.grpc_max_connections,
+            self.config.server.header_read_timeout,
+        )
+        .into_stream(opening);
         let max_message = self.config.server.max_message_bytes;
         let admin_clients = AdminClients::new(self.config.tls.admin_clients.clone());
         let server = transport(&self.config.server, self.tls.as_ref())?
@@ -487,7 +491,7 @@ fn transport(
             .tls_config(tls.grpc_config())
             .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
     }
-    // TCP_NODELAY is set on each accepted socket in `run_until_stopped`.
+    // TCP_NODELAY is set on each accepted socket by `net::Listener`.
     // HTTP/1.1 too, for gRPC-Web from browsers (`grpc::web`); native gRPC
     // stays HTTP/2, and over TLS ALPN offers only h2.
     Ok(builder
@@ -649,8 +653,16 @@ impl App {
                 .as_ref()
                 .map(crate::tls::TlsSettings::http_acceptor);
             tracing::info!(%addr, tls = tls.is_some(), "authd serving HTTP (JWKS, health, metrics, OAuth2 token)");
-            self.tasks
-                .spawn("http", crate::http::serve(listener, router, tls));
+            let listener = crate::net::Listener::new(
+                listener,
+                "http",
+                self.config.server.http_max_connections,
+                self.config.server.header_read_timeout,
+            );
+            self.tasks.spawn(
+                "http",
+                crate::http::serve(listener, router, tls, self.config.server.http_idle_timeout),
+            );
         }
     }
 }

@@ -73,6 +73,8 @@
 //! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.
 //! - [`tls`]: TLS for both listeners from PEM files, optional client certificates (mutual TLS),
 //!   and the pure `--admin-clients` check of a verified client certificate.
+//! - [`net`]: connection limits for both listeners: a cap each, the opening (header-read)
+//!   deadline and head size, accept-error backoff, the raised open-file limit.
 
 pub mod app;
 pub mod audit;
@@ -85,6 +87,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod password;
 pub mod readiness;
 pub mod service;
