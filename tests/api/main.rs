@@ -18,6 +18,7 @@ mod admin_users;
 mod audit;
 mod change_password;
 mod cli;
+mod connections;
 mod deploy;
 mod django_hashes;
 mod django_import;
