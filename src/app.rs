@@ -362,21 +362,7 @@ impl App {
         self.spawn_background();
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         self.log_start_up(http_addr);
-        // The cap, the opening deadline and accept backoff (see `net`); over
-        // TLS tonic's acceptor runs on top, so the deadline sees ciphertext
-        // and ends at the first byte, the handshake timeout taking over.
-        let opening = if self.tls.is_some() {
-            crate::net::Opening::Opaque
-        } else {
-            crate::net::Opening::Http
-        };
-        let incoming = crate::net::Listener::new(
-            self.listener,
-            "grpc",
-            self.config.server.grpc_max_connections,
-            self.config.server.header_read_timeout,
-        )
-        .into_stream(opening);
+        let incoming = grpc_incoming(self.listener, &self.config.server, self.tls.is_some());
         let max_message = self.config.server.max_message_bytes;
         let admin_clients = AdminClients::new(self.config.tls.admin_clients.clone());
         let server = transport(&self.config.server, self.tls.as_ref())?
@@ -506,6 +492,31 @@ fn transport(
         .load_shed(true)
         // Also the cap on a caller's `grpc-timeout`: tonic uses the shorter.
         .timeout(config.request_timeout))
+}
+
+/// The gRPC listener's connections, capped, each with its opening deadline,
+/// accept errors backed off (see [`crate::net`]). Over TLS tonic's acceptor
+/// runs on top, so the deadline sees ciphertext and ends at the first byte;
+/// tonic's handshake timeout takes over from there.
+fn grpc_incoming(
+    listener: TcpListener,
+    config: &settings::ServerSettings,
+    tls: bool,
+) -> impl tokio_stream::Stream<Item = std::io::Result<crate::net::Guarded<tokio::net::TcpStream>>>
++ Send
++ 'static {
+    let opening = if tls {
+        crate::net::Opening::Opaque
+    } else {
+        crate::net::Opening::Http
+    };
+    crate::net::Listener::new(
+        listener,
+        "grpc",
+        config.grpc_max_connections,
+        config.header_read_timeout,
+    )
+    .into_stream(opening)
 }
 
 /// A reflection service builder knowing authd's services, health, ext_authz

@@ -591,7 +591,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    fn accept_errors_warn_at_most_once_per_interval_counting_the_quiet_ones() {
+    async fn accept_errors_warn_at_most_once_per_interval_counting_the_quiet_ones() {
         let mut backoff = AcceptBackoff::default();
         // The first error warns at once.
         assert_eq!(backoff.failed(Instant::now()).warn, Some(0));
@@ -616,7 +616,10 @@ mod tests {
             sniff(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"),
             Sniff::Http1 { .. }
         ));
-        assert_eq!(sniff(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), Sniff::Done);
+        assert_eq!(
+            sniff(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Sniff::Done
+        );
         assert_eq!(sniff(b"GET / HTTP/1.1\nHost: x\n\n"), Sniff::Done);
         // Byte by byte, as a slow client sends it, is the same.
         let mut s = Sniff::Start { matched: 0 };
@@ -643,7 +646,10 @@ mod tests {
     #[test]
     fn http2_needs_the_whole_preface_and_the_first_frame() {
         assert!(matches!(sniff(&H2_PREFACE[..12]), Sniff::Start { .. }));
-        assert!(matches!(sniff(H2_PREFACE), Sniff::Http2Header { seen: 0, .. }));
+        assert!(matches!(
+            sniff(H2_PREFACE),
+            Sniff::Http2Header { seen: 0, .. }
+        ));
         // A SETTINGS frame with one 6-byte setting.
         let mut opening = H2_PREFACE.to_vec();
         opening.extend_from_slice(&[0, 0, 6, 4, 0, 0, 0, 0, 0]);

@@ -241,13 +241,15 @@ async fn serve_connection<S, Svc>(
 {
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    let mut closing = false;
-    let served = loop {
-        tokio::select! {
-            served = connection.as_mut() => break served,
-            () = idle_for(&mut idle, idle_timeout), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = idle_for(&mut idle, idle_timeout) => {
+            connection.as_mut().graceful_shutdown();
+            // HTTP/2's graceful close waits for the peer to answer a PING;
+            // one that does not is dropped as keepalive would drop it.
+            match tokio::time::timeout(HTTP2_KEEPALIVE_TIMEOUT, connection.as_mut()).await {
+                Ok(served) => served,
+                Err(_) => return,
             }
         }
     };

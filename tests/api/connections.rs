@@ -273,3 +273,108 @@ async fn the_soft_open_file_limit_is_raised_to_the_hard_limit_at_start_up() {
         "the limit is logged: {lines:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_new_connections_wait_until_one_closes_and_are_then_served() {
+    // A long timeout, so only the cap holds the new clients back.
+    let (app, grpc) = TestApp::builder(Backend::Sqlite)
+        .config(|c| {
+            c.server.grpc_max_connections = CAP;
+            c.server.http_max_connections = CAP;
+            c.server.header_read_timeout = Duration::from_secs(60);
+        })
+        .spawn_with_addr()
+        .await;
+    let http = crate::http::http(&app);
+    // The test's own channel holds one gRPC slot; fill the rest of both.
+    let mut idle = Vec::new();
+    for (addr, count) in [(grpc, CAP - 1), (http, CAP)] {
+        for _ in 0..count {
+            idle.push(TcpStream::connect(addr).await.expect("connect"));
+        }
+    }
+    let new_grpc = tokio::spawn(health_over_a_new_connection(grpc));
+    let healthz = tokio::spawn(crate::http::get(http, "/healthz"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !new_grpc.is_finished() && !healthz.is_finished(),
+        "clients beyond the cap wait"
+    );
+    // The connection already open is not held up by the cap.
+    let mut health = HealthClient::new(app.channel.clone());
+    health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("an existing connection is served at the cap");
+    // One slot free on each port, and the waiting clients are served.
+    drop(idle.pop());
+    drop(idle.remove(0));
+    let status = tokio::time::timeout(Duration::from_secs(10), new_grpc)
+        .await
+        .expect("the waiting gRPC client is served once a slot is free")
+        .expect("task");
+    assert_eq!(status, 1, "SERVING");
+    let answer = tokio::time::timeout(Duration::from_secs(10), healthz)
+        .await
+        .expect("the waiting HTTP client is served once a slot is free")
+        .expect("task");
+    assert_eq!(answer.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_to_the_http_port_with_no_request_is_closed_after_the_idle_timeout() {
+    let idle_timeout = Duration::from_secs(1);
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(move |c| c.server.http_idle_timeout = idle_timeout)
+        .spawn()
+        .await;
+    let mut stream = TcpStream::connect(crate::http::http(&app))
+        .await
+        .expect("connect");
+    // A complete HTTP/2 opening (preface and an empty SETTINGS frame), then
+    // no request at all.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .expect("send");
+    let opened = Instant::now();
+    // Read frames until the server closes, answering its PINGs as any
+    // client does (h2's graceful close waits for one to be answered).
+    let mut types = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut pending = Vec::new();
+        let mut buf = [0_u8; 4096];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            while pending.len() >= 9 {
+                let length = usize::from(pending[0]) << 16
+                    | usize::from(pending[1]) << 8
+                    | usize::from(pending[2]);
+                if pending.len() < 9 + length {
+                    break;
+                }
+                let frame: Vec<u8> = pending.drain(..9 + length).collect();
+                types.push(frame[3]);
+                if frame[3] == 6 && frame[4] & 1 == 0 {
+                    let mut ack = frame.clone();
+                    ack[4] = 1;
+                    let _ = stream.write_all(&ack).await;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the idle connection was still open after 10 s"
+    );
+    let after = opened.elapsed();
+    assert!(after >= idle_timeout.mul_f32(0.9), "closed after {after:?}");
+    assert!(
+        types.contains(&7),
+        "a GOAWAY (type 7) before the close: frame types {types:?}"
+    );
+}
