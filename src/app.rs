@@ -508,7 +508,7 @@ fn grpc_incoming(
     let opening = if tls {
         crate::net::Opening::Opaque
     } else {
-        crate::net::Opening::Http
+        crate::net::Opening::Http { bound_head: true }
     };
     crate::net::Listener::new(
         listener,

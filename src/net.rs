@@ -23,9 +23,10 @@
 //!   which this wrapper sits and sees only ciphertext) the deadline is met by
 //!   the first byte, and tonic's handshake timeout
 //!   ([`crate::tls::HANDSHAKE_TIMEOUT`]) bounds the rest of the handshake.
-//! - **Bounded memory before the first request**: an HTTP/1 head longer than
-//!   [`MAX_HEAD_BYTES`] fails the read at once, whatever hyper's buffer
-//!   would allow.
+//! - **Bounded memory before the first request**: on the gRPC port an HTTP/1
+//!   head longer than [`MAX_HEAD_BYTES`] fails the read at once (tonic does
+//!   not let hyper's buffer be set); the HTTP listener sets hyper's
+//!   `max_buf_size` to it instead, so hyper answers 431.
 //! - **Accept errors back off** ([`AcceptBackoff`]): from 10 ms doubling to
 //!   1 s while accepting fails (out of descriptors, `EMFILE`), with at most
 //!   one warning per [`WARN_INTERVAL`] naming the error and how many were
@@ -56,10 +57,11 @@ use tokio::time::{Instant, Sleep};
 use tokio_stream::Stream;
 
 /// The most bytes an HTTP/1 client may send before its first request head
-/// is complete: room for the largest bearer token (`--max-token-bytes` is at
-/// most 64 KiB) and the usual headers, and far below hyper's own buffer
-/// (about 400 KiB), which is what a half-sent head would otherwise hold.
-pub const MAX_HEAD_BYTES: usize = 96 * 1024;
+/// is complete: more than twice the largest bearer token authd accepts
+/// (`--max-token-bytes` is at most 64 KiB), so an oversized token still gets
+/// its answer rather than a reset, and well below hyper's own buffer (about
+/// 400 KiB), which is what a half-sent head would otherwise hold.
+pub const MAX_HEAD_BYTES: usize = 160 * 1024;
 
 /// The first delay after an accept error.
 pub const BACKOFF_START: Duration = Duration::from_millis(10);
@@ -81,8 +83,14 @@ const H2_DEFAULT_MAX_FRAME: usize = 16_384;
 pub enum Opening {
     /// Plain HTTP (HTTP/1 or h2c, told apart by the preface): the opening
     /// is over when the first request head (HTTP/1) or the preface and the
-    /// first frame (HTTP/2) have arrived.
-    Http,
+    /// first frame (HTTP/2) have arrived. With `bound_head`, an HTTP/1 head
+    /// past [`MAX_HEAD_BYTES`] fails the read (for a server whose hyper
+    /// buffer cannot be set, tonic's); without, hyper's own `max_buf_size`
+    /// bounds it and answers 431.
+    Http {
+        /// Whether this wrapper bounds the first head's size.
+        bound_head: bool,
+    },
     /// Bytes this wrapper cannot read (TLS below tonic's acceptor): the
     /// opening is over at the first byte.
     Opaque,
@@ -311,7 +319,8 @@ impl AcceptBackoff {
 /// A connection's stream with its permit (released when the connection
 /// closes) and its opening deadline: until the opening is over (see
 /// [`Opening`]), reads fail with `TimedOut` once the deadline has passed,
-/// and an HTTP/1 head longer than [`MAX_HEAD_BYTES`] fails them at once.
+/// and (if asked) an HTTP/1 head longer than [`MAX_HEAD_BYTES`] fails them
+/// at once.
 /// After the opening it is the inner stream, unchanged.
 #[derive(Debug)]
 pub struct Guarded<S> {
@@ -335,7 +344,14 @@ impl<S> Guarded<S> {
             opening: Some(Box::new(Watch {
                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
                 sniff: match opening {
-                    Opening::Http => Sniff::Start { matched: 0 },
+                    Opening::Http { bound_head } => Sniff::Start {
+                        matched: 0,
+                        limit: if bound_head {
+                            MAX_HEAD_BYTES
+                        } else {
+                            usize::MAX
+                        },
+                    },
                     Opening::Opaque => Sniff::Opaque,
                 },
             })),
@@ -352,11 +368,16 @@ impl<S> Guarded<S> {
 /// Where the opening's parse is; fed every byte read until it is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sniff {
-    /// The first bytes, matching the HTTP/2 preface so far.
-    Start { matched: usize },
+    /// The first bytes, matching the HTTP/2 preface so far; `limit` is the
+    /// most bytes an HTTP/1 head may have.
+    Start { matched: usize, limit: usize },
     /// HTTP/1: bytes of the head so far and the last bytes seen (to find
     /// the blank line, `\r\n\r\n` or a bare `\n\n`).
-    Http1 { read: usize, tail: [u8; 3] },
+    Http1 {
+        read: usize,
+        tail: [u8; 3],
+        limit: usize,
+    },
     /// HTTP/2 after the preface: the first frame's header bytes so far
     /// (`header`), then its payload left to read.
     Http2Header { seen: usize, length: usize },
@@ -366,7 +387,7 @@ enum Sniff {
     Opaque,
     /// The opening is over.
     Done,
-    /// An HTTP/1 head past [`MAX_HEAD_BYTES`].
+    /// An HTTP/1 head past its limit.
     TooLarge,
 }
 
@@ -384,31 +405,34 @@ impl Sniff {
 
     fn step(self, b: u8) -> Self {
         match self {
-            Self::Start { matched } if H2_PREFACE[matched] == b => {
+            Self::Start { matched, limit } if H2_PREFACE[matched] == b => {
                 if matched + 1 == H2_PREFACE.len() {
                     Self::Http2Header { seen: 0, length: 0 }
                 } else {
                     Self::Start {
                         matched: matched + 1,
+                        limit,
                     }
                 }
             }
             // Not the preface: HTTP/1, and the bytes matched so far were
             // its first ones (a prefix of the preface holds no newline).
-            Self::Start { matched } => Self::Http1 {
+            Self::Start { matched, limit } => Self::Http1 {
                 read: matched,
                 tail: [0; 3],
+                limit,
             }
             .step(b),
-            Self::Http1 { read, tail } => {
+            Self::Http1 { read, tail, limit } => {
                 if b == b'\n' && (tail[2] == b'\n' || (tail[2] == b'\r' && tail[1] == b'\n')) {
                     Self::Done
-                } else if read + 1 > MAX_HEAD_BYTES {
+                } else if read >= limit {
                     Self::TooLarge
                 } else {
                     Self::Http1 {
                         read: read + 1,
                         tail: [tail[1], tail[2], b],
+                        limit,
                     }
                 }
             }
@@ -607,7 +631,11 @@ mod tests {
     }
 
     fn sniff(bytes: &[u8]) -> Sniff {
-        Sniff::Start { matched: 0 }.feed(bytes)
+        Sniff::Start {
+            matched: 0,
+            limit: MAX_HEAD_BYTES,
+        }
+        .feed(bytes)
     }
 
     #[test]
@@ -622,7 +650,7 @@ mod tests {
         );
         assert_eq!(sniff(b"GET / HTTP/1.1\nHost: x\n\n"), Sniff::Done);
         // Byte by byte, as a slow client sends it, is the same.
-        let mut s = Sniff::Start { matched: 0 };
+        let mut s = sniff(b"");
         for b in b"POST / HTTP/1.1\r\n\r\n" {
             s = s.feed(&[*b]);
         }
@@ -631,7 +659,7 @@ mod tests {
 
     #[test]
     fn a_word_that_starts_like_the_preface_is_still_http1() {
-        assert!(matches!(sniff(b"PRI"), Sniff::Start { matched: 3 }));
+        assert!(matches!(sniff(b"PRI"), Sniff::Start { matched: 3, .. }));
         assert!(matches!(sniff(b"PRIX / HTTP/1.1\r\n"), Sniff::Http1 { .. }));
         assert_eq!(sniff(b"PRIX / HTTP/1.1\r\n\r\n"), Sniff::Done);
     }
@@ -641,6 +669,11 @@ mod tests {
         let mut head = b"GET / HTTP/1.1\r\nX: ".to_vec();
         head.resize(MAX_HEAD_BYTES + 10, b'a');
         assert_eq!(sniff(&head), Sniff::TooLarge);
+        let unbounded = Sniff::Start {
+            matched: 0,
+            limit: usize::MAX,
+        };
+        assert!(matches!(unbounded.feed(&head), Sniff::Http1 { .. }));
     }
 
     #[test]

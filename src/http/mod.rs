@@ -128,12 +128,13 @@ fn routes() -> Router<HttpState> {
 /// The most HTTP/2 streams one connection may have open; these endpoints
 /// answer at once, so a client needs few.
 const MAX_STREAMS_PER_CONNECTION: u32 = 100;
-/// HTTP/2 request headers: room for the largest bearer token
-/// (`--max-token-bytes` is at most 64 KiB) on `/auth/verify`.
-const MAX_HEADER_LIST_BYTES: u32 = 96 * 1024;
+/// HTTP/2 request headers: as much as an HTTP/1 head may have (room for
+/// an oversized bearer token on `/auth/verify` to get its 401).
+const MAX_HEADER_LIST_BYTES: u32 = 160 * 1024;
 /// hyper's HTTP/1 read buffer (its default is about 400 KiB, held by every
-/// connection that sends a head slowly): the head limit and a little more.
-const MAX_HTTP1_BUFFER: usize = crate::net::MAX_HEAD_BYTES + 8 * 1024;
+/// connection that sends a head slowly): [`crate::net::MAX_HEAD_BYTES`];
+/// a longer head is answered 431.
+const MAX_HTTP1_BUFFER: usize = crate::net::MAX_HEAD_BYTES;
 /// HTTP/2 pings on idle connections find dead peers...
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// ...which are dropped when a ping is not answered within this.
@@ -195,7 +196,7 @@ pub async fn serve(
                 connections.spawn(async move {
                     match tls {
                         None => {
-                            let stream = accepted.guard(crate::net::Opening::Http);
+                            let stream = accepted.guard(crate::net::Opening::Http { bound_head: false });
                             serve_connection(&builder, stream, service, idle, idle_timeout).await;
                         }
                         Some(acceptor) => {
@@ -205,7 +206,7 @@ pub async fn serve(
                             );
                             match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
                                 Ok(Ok(stream)) => {
-                                    let stream = pending.guard(stream, crate::net::Opening::Http);
+                                    let stream = pending.guard(stream, crate::net::Opening::Http { bound_head: false });
                                     serve_connection(&builder, stream, service, idle, idle_timeout)
                                         .await;
                                 }
