@@ -25,6 +25,12 @@
 //! health and metrics, and a background task keeps the signing keys in step
 //! with the database (see [`crate::token::rotation`]).
 //!
+//! Both listeners accept through [`crate::net`]: a cap on open connections
+//! each (`--grpc-max-connections`, `--http-max-connections`), a deadline for
+//! a new connection's first request head (`--header-read-timeout`), accept
+//! errors backed off, and the soft open-file limit raised to the hard one
+//! before serving.
+//!
 //! Every background task is spawned through the one supervisor in
 //! `app/tasks.rs`, which logs each end and stops them all, last started first,
 //! once the gRPC drain is over. "Stopping" is held by [`Readiness`] alone:
