@@ -25,6 +25,12 @@
 //! health and metrics, and a background task keeps the signing keys in step
 //! with the database (see [`crate::token::rotation`]).
 //!
+//! Both listeners accept through [`crate::net`]: a cap on open connections
+//! each (`--grpc-max-connections`, `--http-max-connections`), a deadline for
+//! a new connection's first request head (`--header-read-timeout`), accept
+//! errors backed off, and the soft open-file limit raised to the hard one
+//! before serving.
+//!
 //! Every background task is spawned through the one supervisor in
 //! `app/tasks.rs`, which logs each end and stops them all, last started first,
 //! once the gRPC drain is over. "Stopping" is held by [`Readiness`] alone:
@@ -42,8 +48,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
@@ -326,6 +330,8 @@ impl App {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        // Before any connection: the caps, not the descriptor table, decide.
+        crate::net::raise_open_file_limit();
         let (health, health_service) = tonic_health::server::health_reporter();
         report_health(&health, self.readiness.state()).await;
 
@@ -370,17 +376,7 @@ impl App {
         self.spawn_background();
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         self.log_start_up(http_addr);
-        // tonic's `tcp_nodelay` only reaches sockets it accepts itself; these
-        // come from our own listener, so set it here (small unary messages
-        // must not wait for Nagle's algorithm).
-        let incoming = TcpListenerStream::new(self.listener).map(|accepted| {
-            if let Ok(stream) = &accepted
-                && let Err(e) = stream.set_nodelay(true)
-            {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-            accepted
-        });
+        let incoming = grpc_incoming(self.listener, &self.config.server, self.tls.is_some());
         let max_message = self.config.server.max_message_bytes;
         let admin_clients = AdminClients::new(self.config.tls.admin_clients.clone());
         let server = transport(&self.config.server, self.tls.as_ref())?
@@ -496,7 +492,7 @@ fn transport(
             .tls_config(tls.grpc_config())
             .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
     }
-    // TCP_NODELAY is set on each accepted socket in `run_until_stopped`.
+    // TCP_NODELAY is set on each accepted socket by `net::Listener`.
     // HTTP/1.1 too, for gRPC-Web from browsers (`grpc::web`); native gRPC
     // stays HTTP/2, and over TLS ALPN offers only h2.
     Ok(builder
@@ -511,6 +507,31 @@ fn transport(
         .load_shed(true)
         // Also the cap on a caller's `grpc-timeout`: tonic uses the shorter.
         .timeout(config.request_timeout))
+}
+
+/// The gRPC listener's connections, capped, each with its opening deadline,
+/// accept errors backed off (see [`crate::net`]). Over TLS tonic's acceptor
+/// runs on top, so the deadline sees ciphertext and ends at the first byte;
+/// tonic's handshake timeout takes over from there.
+fn grpc_incoming(
+    listener: TcpListener,
+    config: &settings::ServerSettings,
+    tls: bool,
+) -> impl tokio_stream::Stream<Item = std::io::Result<crate::net::Guarded<tokio::net::TcpStream>>>
++ Send
++ 'static {
+    let opening = if tls {
+        crate::net::Opening::Opaque
+    } else {
+        crate::net::Opening::Http { bound_head: true }
+    };
+    crate::net::Listener::new(
+        listener,
+        "grpc",
+        config.grpc_max_connections,
+        config.header_read_timeout,
+    )
+    .into_stream(opening)
 }
 
 /// A reflection service builder knowing authd's services, health, ext_authz
@@ -699,8 +720,16 @@ impl App {
                 .as_ref()
                 .map(crate::tls::TlsSettings::http_acceptor);
             tracing::info!(%addr, tls = tls.is_some(), "authd serving HTTP (JWKS, health, metrics, OAuth2 token)");
-            self.tasks
-                .spawn("http", crate::http::serve(listener, router, tls));
+            let listener = crate::net::Listener::new(
+                listener,
+                "http",
+                self.config.server.http_max_connections,
+                self.config.server.header_read_timeout,
+            );
+            self.tasks.spawn(
+                "http",
+                crate::http::serve(listener, router, tls, self.config.server.http_idle_timeout),
+            );
         }
     }
 }

@@ -76,6 +76,8 @@
 //! - [`revocations`]: the revocation hub behind `WatchRevocations`: change-feed changes become
 //!   numbered revocation events with a bounded history and opaque cursors; the snapshot; each
 //!   subscriber's bounded stream with heartbeats while the feed is trusted.
+//! - [`net`]: connection limits for both listeners: a cap each, the opening (header-read)
+//!   deadline and head size, accept-error backoff, the raised open-file limit.
 
 pub mod app;
 pub mod audit;
@@ -88,6 +90,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod password;
 pub mod readiness;
 pub mod revocations;

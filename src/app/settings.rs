@@ -47,6 +47,29 @@ pub struct ServerSettings {
     /// with a cursor; one older than that gets a snapshot instead.
     #[arg(long, env = "AUTHD_REVOCATION_HISTORY", default_value = "10000", value_parser = int(1_usize, 1_000_000))]
     pub revocation_history: usize,
+    /// Most connections the gRPC listener holds at once; further clients
+    /// wait in the kernel's backlog until one closes. Below the open-file
+    /// limit, so a flood of sockets cannot take every descriptor.
+    #[arg(long, env = "AUTHD_GRPC_MAX_CONNECTIONS", default_value = "4096",
+          value_parser = int(1_usize, 1_000_000))]
+    pub grpc_max_connections: usize,
+
+    /// Most connections the HTTP listener holds at once (it serves
+    /// probes, scrapes and OAuth2 clients: fewer than gRPC).
+    #[arg(long, env = "AUTHD_HTTP_MAX_CONNECTIONS", default_value = "1024",
+          value_parser = int(1_usize, 1_000_000))]
+    pub http_max_connections: usize,
+
+    /// How long a new connection on either listener may take to send its
+    /// first request head (HTTP/1) or HTTP/2 preface and first frame
+    /// (including a TLS handshake); slower ones are closed.
+    #[arg(long, env = "AUTHD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration("100ms", "5m"))]
+    pub header_read_timeout: Duration,
+
+    /// An HTTP-listener connection with no request in progress for this
+    /// long is closed (HTTP/2: GOAWAY).
+    #[arg(long, env = "AUTHD_HTTP_IDLE_TIMEOUT", default_value = "5m", value_parser = duration("1s", "1h"))]
+    pub http_idle_timeout: Duration,
 }
 
 /// A value parser for `IP:PORT`.

@@ -34,16 +34,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
@@ -126,62 +126,167 @@ fn routes() -> Router<HttpState> {
         .route("/openapi.json", get(openapi::openapi_json))
 }
 
+/// The most HTTP/2 streams one connection may have open; these endpoints
+/// answer at once, so a client needs few.
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+/// HTTP/2 request headers: as much as an HTTP/1 head may have (room for
+/// an oversized bearer token on `/auth/verify` to get its 401).
+const MAX_HEADER_LIST_BYTES: u32 = 160 * 1024;
+/// hyper's HTTP/1 read buffer (its default is about 400 KiB, held by every
+/// connection that sends a head slowly): [`crate::net::MAX_HEAD_BYTES`];
+/// a longer head is answered 431.
+const MAX_HTTP1_BUFFER: usize = crate::net::MAX_HEAD_BYTES;
+/// HTTP/2 pings on idle connections find dead peers...
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// ...which are dropped when a ping is not answered within this.
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `router` on `listener` until the task is aborted. The app aborts
 /// it only after the gRPC drain, so during shutdown `/readyz` answers 503
 /// and `/metrics` can still be scraped. Dropping the task drops every open
 /// connection with it (these endpoints hold no state worth draining).
 ///
-/// With `tls`, each connection is a TLS server handshake first (bounded by
+/// The listener caps the open connections and each one's opening (see
+/// [`crate::net`]): the TLS handshake (also bounded by
 /// [`crate::tls::HANDSHAKE_TIMEOUT`], in the connection's own task so a
-/// slow client cannot stall the accept loop); a failed handshake is logged
-/// at debug and the connection dropped.
-pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAcceptor>) {
+/// slow client cannot stall the accept loop) and the first request head must
+/// be done by the connection's deadline. Later HTTP/1 heads get the same
+/// time (hyper's header read timeout, which also closes a kept-alive
+/// connection idle that long); a connection with no request in progress
+/// for `idle_timeout` is closed (HTTP/2: GOAWAY first). A failed handshake
+/// is logged at debug and the connection dropped.
+pub async fn serve(
+    mut listener: crate::net::Listener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    idle_timeout: Duration,
+) {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(listener.header_timeout())
+        .max_buf_size(MAX_HTTP1_BUFFER);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT)
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .max_header_list_size(MAX_HEADER_LIST_BYTES);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // For example out of file descriptors: back off instead of spinning.
-                        tracing::warn!(error = %e, "HTTP accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
+                let peer = accepted.peer;
+                let (activity, idle) = tokio::sync::watch::channel(0_usize);
+                // Each request carries its connection's peer (the throttling
+                // address) and counts as activity while it runs.
+                let router = router.clone().map_request(with_peer(peer));
+                let service = TowerToHyperService::new(tower::service_fn(move |request| {
+                    let in_flight = InFlight::begin(&activity);
+                    let answer = router.clone().oneshot(request);
+                    async move {
+                        let answer = answer.await;
+                        drop(in_flight);
+                        answer
                     }
-                };
-                // Each request carries its connection's peer (the throttling address).
-                let service = TowerToHyperService::new(router.clone().map_request(with_peer(peer)));
+                }));
                 let tls = tls.clone();
+                let builder = builder.clone();
                 connections.spawn(async move {
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let served = match tls {
-                        None => builder.serve_connection(TokioIo::new(stream), service).await,
+                    match tls {
+                        None => {
+                            let stream = accepted.guard(crate::net::Opening::Http { bound_head: false });
+                            serve_connection(&builder, stream, service, idle, idle_timeout).await;
+                        }
                         Some(acceptor) => {
-                            let handshake = tokio::time::timeout(
-                                crate::tls::HANDSHAKE_TIMEOUT,
-                                acceptor.accept(stream),
+                            let (stream, pending) = accepted.take_stream();
+                            let deadline = pending.deadline().min(
+                                tokio::time::Instant::now() + crate::tls::HANDSHAKE_TIMEOUT,
                             );
-                            match handshake.await {
+                            match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
                                 Ok(Ok(stream)) => {
-                                    builder.serve_connection(TokioIo::new(stream), service).await
+                                    let stream = pending.guard(stream, crate::net::Opening::Http { bound_head: false });
+                                    serve_connection(&builder, stream, service, idle, idle_timeout)
+                                        .await;
                                 }
-                                Ok(Err(e)) => {
-                                    tracing::debug!(error = %e, "HTTP TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!("HTTP TLS handshake timed out");
-                                    return;
-                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "HTTP TLS handshake failed"),
+                                Err(_) => tracing::debug!("HTTP TLS handshake timed out"),
                             }
                         }
-                    };
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "HTTP connection ended with an error");
                     }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Serves one connection until it ends, closing it gracefully once no
+/// request has been in progress for `idle_timeout`.
+async fn serve_connection<S, Svc>(
+    builder: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    stream: S,
+    service: Svc,
+    mut idle: tokio::sync::watch::Receiver<usize>,
+    idle_timeout: Duration,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+{
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = idle_for(&mut idle, idle_timeout) => {
+            connection.as_mut().graceful_shutdown();
+            // HTTP/2's graceful close waits for the peer to answer a PING;
+            // one that does not is dropped as keepalive would drop it.
+            match tokio::time::timeout(HTTP2_KEEPALIVE_TIMEOUT, connection.as_mut()).await {
+                Ok(served) => served,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "HTTP connection ended with an error");
+    }
+}
+
+/// One request in progress on a connection; dropping it ends it.
+struct InFlight(tokio::sync::watch::Sender<usize>);
+
+impl InFlight {
+    fn begin(activity: &tokio::sync::watch::Sender<usize>) -> Self {
+        activity.send_modify(|n| *n += 1);
+        Self(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Resolves once no request has been in progress for `timeout`.
+async fn idle_for(idle: &mut tokio::sync::watch::Receiver<usize>, timeout: Duration) {
+    loop {
+        if idle.wait_for(|n| *n == 0).await.is_err() {
+            // The service (and with it every sender) is gone: the
+            // connection is ending by itself.
+            return std::future::pending().await;
+        }
+        // Any change (a request starting) restarts the wait.
+        if tokio::time::timeout(timeout, idle.changed()).await.is_err() {
+            return;
         }
     }
 }

@@ -19,6 +19,7 @@ mod audit;
 mod audit_retention;
 mod change_password;
 mod cli;
+mod connections;
 mod deploy;
 mod django_hashes;
 mod django_import;

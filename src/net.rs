@@ -1,0 +1,703 @@
+//! Connection limits shared by both listeners: how many connections are
+//! open, how long a new one may take to say what it wants, how much it may
+//! send before it has, and what the accept loop does when accepting fails.
+//!
+//! Without them a client that opens sockets and sends nothing (or half an
+//! HTTP/2 preface, or an unfinished HTTP/1 header) holds a descriptor and up
+//! to hyper's read buffer for ever, and a thousand of them exhaust the usual
+//! open-file limit (issue 15, finding 1). The defences, each on both ports:
+//!
+//! - **A cap per listener** ([`Listener`], `--grpc-max-connections`,
+//!   `--http-max-connections`): each accepted connection owns a semaphore
+//!   permit until it closes. At the cap the listener stops accepting, so new
+//!   connections *wait* in the kernel's listen backlog and are accepted the
+//!   moment one closes. Waiting rather than refusing: a refusal still costs
+//!   an accept (a descriptor) and an error for a well-behaved client, while
+//!   waiting costs nothing, and the opening deadline below guarantees that
+//!   slots held by idle sockets come free within it.
+//! - **An opening deadline** ([`Guarded`], `--header-read-timeout`): from
+//!   accept, a connection must deliver its first request head (HTTP/1: up to
+//!   the blank line; HTTP/2: the 24-byte preface and its first frame, the
+//!   client's SETTINGS) within the timeout, or its reads fail and the server
+//!   closes it. Over TLS on the gRPC port (tonic runs the handshake, below
+//!   which this wrapper sits and sees only ciphertext) the deadline is met by
+//!   the first byte, and tonic's handshake timeout
+//!   ([`crate::tls::HANDSHAKE_TIMEOUT`]) bounds the rest of the handshake.
+//! - **Bounded memory before the first request**: on the gRPC port an HTTP/1
+//!   head longer than [`MAX_HEAD_BYTES`] fails the read at once (tonic does
+//!   not let hyper's buffer be set); the HTTP listener sets hyper's
+//!   `max_buf_size` to it instead, so hyper answers 431.
+//! - **Accept errors back off** ([`AcceptBackoff`]): from 10 ms doubling to
+//!   1 s while accepting fails (out of descriptors, `EMFILE`), with at most
+//!   one warning per [`WARN_INTERVAL`] naming the error and how many were
+//!   not logged; per-connection errors (a peer that reset before accept) are
+//!   retried at once.
+//! - **The soft open-file limit is raised to the hard limit** at start-up
+//!   ([`raise_open_file_limit`]), logged at info with both values.
+//!
+//! Later requests on a kept-alive connection are bounded by hyper itself
+//! (its HTTP/1 header read timeout restarts for each head; HTTP/2 keepalive
+//! pings drop dead peers): see `App::run_until_stopped` and
+//! `http::serve` for what each listener sets.
+//!
+//! No SQL, no crypto, no settings: the app hands the values in.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tokio_stream::Stream;
+
+/// The most bytes an HTTP/1 client may send before its first request head
+/// is complete: more than twice the largest bearer token authd accepts
+/// (`--max-token-bytes` is at most 64 KiB), so an oversized token still gets
+/// its answer rather than a reset, and well below hyper's own buffer (about
+/// 400 KiB), which is what a half-sent head would otherwise hold.
+pub const MAX_HEAD_BYTES: usize = 160 * 1024;
+
+/// The first delay after an accept error.
+pub const BACKOFF_START: Duration = Duration::from_millis(10);
+/// The longest delay between accept attempts while they keep failing.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one accept-error warning per listener in this long.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An HTTP/2 frame header: length (3), type, flags, stream id (4).
+const H2_FRAME_HEADER: usize = 9;
+/// HTTP/2's default SETTINGS_MAX_FRAME_SIZE: a first frame claiming more is
+/// h2's to refuse; the opening is over once this much of it has arrived.
+const H2_DEFAULT_MAX_FRAME: usize = 16_384;
+
+/// What a connection sends first, as far as the opening deadline cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// Plain HTTP (HTTP/1 or h2c, told apart by the preface): the opening
+    /// is over when the first request head (HTTP/1) or the preface and the
+    /// first frame (HTTP/2) have arrived. With `bound_head`, an HTTP/1 head
+    /// past [`MAX_HEAD_BYTES`] fails the read (for a server whose hyper
+    /// buffer cannot be set, tonic's); without, hyper's own `max_buf_size`
+    /// bounds it and answers 431.
+    Http {
+        /// Whether this wrapper bounds the first head's size.
+        bound_head: bool,
+    },
+    /// Bytes this wrapper cannot read (TLS below tonic's acceptor): the
+    /// opening is over at the first byte.
+    Opaque,
+}
+
+/// A listener that holds at most `max` connections at once, and whose
+/// accept never fails: errors are retried with [`AcceptBackoff`].
+#[derive(Debug)]
+pub struct Listener {
+    inner: TcpListener,
+    /// One permit per open connection, owned by the connection.
+    permits: Arc<Semaphore>,
+    header_timeout: Duration,
+    backoff: AcceptBackoff,
+    /// Which listener, in warnings.
+    name: &'static str,
+}
+
+/// A connection just accepted: the socket, its permit and when its opening
+/// must be over. Turned into a [`Guarded`] stream, possibly after a TLS
+/// handshake of the caller's (which the deadline then also bounds).
+#[derive(Debug)]
+pub struct Accepted {
+    /// The socket (TCP_NODELAY set).
+    pub stream: TcpStream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    deadline: Instant,
+}
+
+impl Accepted {
+    /// When the connection's opening must be over.
+    #[must_use]
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The socket itself, guarded.
+    #[must_use]
+    pub fn guard(self, opening: Opening) -> Guarded<TcpStream> {
+        Guarded::new(self.stream, self.permit, self.deadline, opening)
+    }
+
+    /// Splits off the socket, keeping the permit and deadline for the
+    /// stream the caller builds on it (its TLS session).
+    #[must_use]
+    pub fn take_stream(self) -> (TcpStream, Pending) {
+        (
+            self.stream,
+            Pending {
+                permit: self.permit,
+                deadline: self.deadline,
+            },
+        )
+    }
+}
+
+/// A connection's permit and deadline while the caller works on its socket
+/// (a TLS handshake).
+#[derive(Debug)]
+pub struct Pending {
+    permit: OwnedSemaphorePermit,
+    deadline: Instant,
+}
+
+impl Pending {
+    /// When the connection's opening must be over.
+    #[must_use]
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// `stream` guarded with this connection's permit and deadline.
+    #[must_use]
+    pub fn guard<S>(self, stream: S, opening: Opening) -> Guarded<S> {
+        Guarded::new(stream, self.permit, self.deadline, opening)
+    }
+}
+
+impl Listener {
+    /// `listener`, holding at most `max_connections` at once, each of which
+    /// must finish its opening within `header_timeout`.
+    #[must_use]
+    pub fn new(
+        listener: TcpListener,
+        name: &'static str,
+        max_connections: usize,
+        header_timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: listener,
+            permits: Arc::new(Semaphore::new(max_connections)),
+            header_timeout,
+            backoff: AcceptBackoff::default(),
+            name,
+        }
+    }
+
+    /// How long each connection's opening may take.
+    #[must_use]
+    pub fn header_timeout(&self) -> Duration {
+        self.header_timeout
+    }
+
+    /// The next connection: waits while the listener is at its cap, and
+    /// while accepting fails (backing off, see [`AcceptBackoff`]).
+    pub async fn accept(&mut self) -> Accepted {
+        // The semaphore is never closed, so this cannot fail; if it ever
+        // did, waiting for ever is the fail-closed answer.
+        let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
+            return std::future::pending().await;
+        };
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, peer)) => {
+                    self.backoff.succeeded();
+                    // Small unary messages must not wait for Nagle's algorithm.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                    }
+                    return Accepted {
+                        stream,
+                        peer,
+                        permit,
+                        deadline: Instant::now() + self.header_timeout,
+                    };
+                }
+                Err(e) if is_per_connection(&e) => {
+                    tracing::debug!(listener = self.name, error = %e, "a connection ended before it was accepted");
+                }
+                Err(e) => {
+                    let step = self.backoff.failed(Instant::now());
+                    if let Some(unlogged) = step.warn {
+                        tracing::warn!(
+                            listener = self.name,
+                            error = %e,
+                            retry_in = ?step.delay,
+                            errors_not_logged = unlogged,
+                            "accepting connections failed (out of file descriptors? raise \
+                             `ulimit -n` or lower the connection cap); backing off"
+                        );
+                    }
+                    tokio::time::sleep(step.delay).await;
+                }
+            }
+        }
+    }
+
+    /// The connections as a stream (what tonic's `serve_with_incoming`
+    /// takes), each guarded with `opening`. It never ends and never yields
+    /// an error.
+    pub fn into_stream(
+        self,
+        opening: Opening,
+    ) -> impl Stream<Item = io::Result<Guarded<TcpStream>>> + Send + 'static {
+        // futures-util's `unfold` (already in the build through axum and
+        // tonic) turns the async accept into a stream without a task of its own.
+        futures_util::stream::unfold(self, move |mut listener| async move {
+            let accepted = listener.accept().await;
+            Some((Ok(accepted.guard(opening)), listener))
+        })
+    }
+}
+
+/// Errors about one connection, not the listener: the peer gave up between
+/// the handshake and the accept. Retrying at once is right.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// The accept loop's answer to failures: how long to wait, and whether to
+/// warn. Time is handed in, so tests drive it.
+#[derive(Debug, Default, Clone)]
+pub struct AcceptBackoff {
+    /// The delay after the last failure; `None` after a success.
+    delay: Option<Duration>,
+    /// When the last warning was logged.
+    last_warning: Option<Instant>,
+    /// Failures since the last warning that were not logged.
+    unlogged: u64,
+}
+
+/// What to do after one accept error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffStep {
+    /// How long to wait before accepting again.
+    pub delay: Duration,
+    /// `Some(n)`: log a warning now, mentioning `n` earlier errors that were
+    /// not logged; `None`: stay quiet (one was logged less than
+    /// [`WARN_INTERVAL`] ago).
+    pub warn: Option<u64>,
+}
+
+impl AcceptBackoff {
+    /// One more failure at `now`.
+    pub fn failed(&mut self, now: Instant) -> BackoffStep {
+        let delay = self
+            .delay
+            .map_or(BACKOFF_START, |d| (d * 2).min(BACKOFF_MAX));
+        self.delay = Some(delay);
+        let warn = match self.last_warning {
+            Some(at) if now.saturating_duration_since(at) < WARN_INTERVAL => {
+                self.unlogged += 1;
+                None
+            }
+            _ => {
+                self.last_warning = Some(now);
+                Some(std::mem::take(&mut self.unlogged))
+            }
+        };
+        BackoffStep { delay, warn }
+    }
+
+    /// Accepting worked: the next failure starts from the shortest delay.
+    pub fn succeeded(&mut self) {
+        self.delay = None;
+    }
+}
+
+/// A connection's stream with its permit (released when the connection
+/// closes) and its opening deadline: until the opening is over (see
+/// [`Opening`]), reads fail with `TimedOut` once the deadline has passed,
+/// and (if asked) an HTTP/1 head longer than [`MAX_HEAD_BYTES`] fails them
+/// at once.
+/// After the opening it is the inner stream, unchanged.
+#[derive(Debug)]
+pub struct Guarded<S> {
+    inner: S,
+    /// `None` once the opening is over.
+    opening: Option<Box<Watch>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The opening in progress: its deadline and what has been seen so far.
+#[derive(Debug)]
+struct Watch {
+    deadline: Pin<Box<Sleep>>,
+    sniff: Sniff,
+}
+
+impl<S> Guarded<S> {
+    fn new(inner: S, permit: OwnedSemaphorePermit, deadline: Instant, opening: Opening) -> Self {
+        Self {
+            inner,
+            opening: Some(Box::new(Watch {
+                deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                sniff: match opening {
+                    Opening::Http { bound_head } => Sniff::Start {
+                        matched: 0,
+                        limit: if bound_head {
+                            MAX_HEAD_BYTES
+                        } else {
+                            usize::MAX
+                        },
+                    },
+                    Opening::Opaque => Sniff::Opaque,
+                },
+            })),
+            _permit: permit,
+        }
+    }
+
+    /// The stream inside.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// Where the opening's parse is; fed every byte read until it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sniff {
+    /// The first bytes, matching the HTTP/2 preface so far; `limit` is the
+    /// most bytes an HTTP/1 head may have.
+    Start { matched: usize, limit: usize },
+    /// HTTP/1: bytes of the head so far and the last bytes seen (to find
+    /// the blank line, `\r\n\r\n` or a bare `\n\n`).
+    Http1 {
+        read: usize,
+        tail: [u8; 3],
+        limit: usize,
+    },
+    /// HTTP/2 after the preface: the first frame's header bytes so far
+    /// (`header`), then its payload left to read.
+    Http2Header { seen: usize, length: usize },
+    /// HTTP/2: the first frame's payload bytes still to come.
+    Http2Payload { left: usize },
+    /// TLS: any byte ends the opening.
+    Opaque,
+    /// The opening is over.
+    Done,
+    /// An HTTP/1 head past its limit.
+    TooLarge,
+}
+
+impl Sniff {
+    /// This parse after `bytes`.
+    fn feed(mut self, bytes: &[u8]) -> Self {
+        for &b in bytes {
+            self = self.step(b);
+            if matches!(self, Self::Done | Self::TooLarge) {
+                break;
+            }
+        }
+        self
+    }
+
+    fn step(self, b: u8) -> Self {
+        match self {
+            Self::Start { matched, limit } if H2_PREFACE[matched] == b => {
+                if matched + 1 == H2_PREFACE.len() {
+                    Self::Http2Header { seen: 0, length: 0 }
+                } else {
+                    Self::Start {
+                        matched: matched + 1,
+                        limit,
+                    }
+                }
+            }
+            // Not the preface: HTTP/1, and the bytes matched so far were
+            // its first ones (a prefix of the preface holds no newline).
+            Self::Start { matched, limit } => Self::Http1 {
+                read: matched,
+                tail: [0; 3],
+                limit,
+            }
+            .step(b),
+            Self::Http1 { read, tail, limit } => {
+                if b == b'\n' && (tail[2] == b'\n' || (tail[2] == b'\r' && tail[1] == b'\n')) {
+                    Self::Done
+                } else if read >= limit {
+                    Self::TooLarge
+                } else {
+                    Self::Http1 {
+                        read: read + 1,
+                        tail: [tail[1], tail[2], b],
+                        limit,
+                    }
+                }
+            }
+            Self::Http2Header { seen, length } => {
+                let length = if seen < 3 {
+                    (length << 8) | usize::from(b)
+                } else {
+                    length
+                };
+                if seen + 1 < H2_FRAME_HEADER {
+                    Self::Http2Header {
+                        seen: seen + 1,
+                        length,
+                    }
+                } else if length == 0 {
+                    Self::Done
+                } else {
+                    Self::Http2Payload {
+                        left: length.min(H2_DEFAULT_MAX_FRAME),
+                    }
+                }
+            }
+            Self::Http2Payload { left } if left <= 1 => Self::Done,
+            Self::Http2Payload { left } => Self::Http2Payload { left: left - 1 },
+            Self::Opaque | Self::Done => Self::Done,
+            Self::TooLarge => Self::TooLarge,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some(watch) = this.opening.as_mut() else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                watch.sniff = watch.sniff.feed(&buf.filled()[before..]);
+                match watch.sniff {
+                    Sniff::Done => this.opening = None,
+                    Sniff::TooLarge => {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the request head is larger than authd accepts before a first request",
+                        )));
+                    }
+                    _ => {}
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if watch.deadline.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no complete request head within --header-read-timeout",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// tonic reads the peer's address (and, over TLS, its certificates) from
+/// this: the inner stream's, so `remote_addr()` and `peer_certs()` see what
+/// they saw before the wrapper.
+impl<S: tonic::transport::server::Connected> tonic::transport::server::Connected for Guarded<S> {
+    type ConnectInfo = S::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so the connection
+/// caps, not the descriptor table, decide how many clients are held; logs
+/// the old and new values at info. A failure is logged at warn and start-up
+/// goes on with the old limit.
+pub fn raise_open_file_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        // rustix (already in the build through procfs, with `process`): a
+        // safe wrapper over getrlimit/setrlimit, as `unsafe_code` is forbidden.
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let old = getrlimit(Resource::Nofile);
+        let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+        if old.current == old.maximum {
+            tracing::info!(
+                soft = %show(old.current),
+                hard = %show(old.maximum),
+                "open-file limit already at its hard limit"
+            );
+            return;
+        }
+        let new = Rlimit {
+            current: old.maximum,
+            maximum: old.maximum,
+        };
+        match setrlimit(Resource::Nofile, new) {
+            Ok(()) => tracing::info!(
+                old_soft = %show(old.current),
+                new_soft = %show(old.maximum),
+                hard = %show(old.maximum),
+                "raised the open-file limit to its hard limit"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                soft = %show(old.current),
+                hard = %show(old.maximum),
+                "could not raise the open-file limit; keeping it"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_ten_milliseconds_to_one_second_and_resets_on_success() {
+        let mut backoff = AcceptBackoff::default();
+        let now = Instant::now();
+        let delays: Vec<_> = (0..9).map(|_| backoff.failed(now).delay).collect();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(
+            delays,
+            [
+                ms(10),
+                ms(20),
+                ms(40),
+                ms(80),
+                ms(160),
+                ms(320),
+                ms(640),
+                ms(1000),
+                ms(1000)
+            ]
+        );
+        backoff.succeeded();
+        assert_eq!(backoff.failed(now).delay, ms(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accept_errors_warn_at_most_once_per_interval_counting_the_quiet_ones() {
+        let mut backoff = AcceptBackoff::default();
+        // The first error warns at once.
+        assert_eq!(backoff.failed(Instant::now()).warn, Some(0));
+        // A storm of errors within the interval stays quiet...
+        for _ in 0..99 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            assert_eq!(backoff.failed(Instant::now()).warn, None);
+        }
+        // ...and the first one past it warns, saying how many were not logged.
+        tokio::time::advance(WARN_INTERVAL).await;
+        assert_eq!(backoff.failed(Instant::now()).warn, Some(99));
+        assert_eq!(backoff.failed(Instant::now()).warn, None);
+    }
+
+    fn sniff(bytes: &[u8]) -> Sniff {
+        Sniff::Start {
+            matched: 0,
+            limit: MAX_HEAD_BYTES,
+        }
+        .feed(bytes)
+    }
+
+    #[test]
+    fn an_http1_head_ends_the_opening_at_its_blank_line_not_before() {
+        assert!(matches!(
+            sniff(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"),
+            Sniff::Http1 { .. }
+        ));
+        assert_eq!(
+            sniff(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Sniff::Done
+        );
+        assert_eq!(sniff(b"GET / HTTP/1.1\nHost: x\n\n"), Sniff::Done);
+        // Byte by byte, as a slow client sends it, is the same.
+        let mut s = sniff(b"");
+        for b in b"POST / HTTP/1.1\r\n\r\n" {
+            s = s.feed(&[*b]);
+        }
+        assert_eq!(s, Sniff::Done);
+    }
+
+    #[test]
+    fn a_word_that_starts_like_the_preface_is_still_http1() {
+        assert!(matches!(sniff(b"PRI"), Sniff::Start { matched: 3, .. }));
+        assert!(matches!(sniff(b"PRIX / HTTP/1.1\r\n"), Sniff::Http1 { .. }));
+        assert_eq!(sniff(b"PRIX / HTTP/1.1\r\n\r\n"), Sniff::Done);
+    }
+
+    #[test]
+    fn an_http1_head_past_the_limit_is_too_large() {
+        let mut head = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        head.resize(MAX_HEAD_BYTES + 10, b'a');
+        assert_eq!(sniff(&head), Sniff::TooLarge);
+        let unbounded = Sniff::Start {
+            matched: 0,
+            limit: usize::MAX,
+        };
+        assert!(matches!(unbounded.feed(&head), Sniff::Http1 { .. }));
+    }
+
+    #[test]
+    fn http2_needs_the_whole_preface_and_the_first_frame() {
+        assert!(matches!(sniff(&H2_PREFACE[..12]), Sniff::Start { .. }));
+        assert!(matches!(
+            sniff(H2_PREFACE),
+            Sniff::Http2Header { seen: 0, .. }
+        ));
+        // A SETTINGS frame with one 6-byte setting.
+        let mut opening = H2_PREFACE.to_vec();
+        opening.extend_from_slice(&[0, 0, 6, 4, 0, 0, 0, 0, 0]);
+        assert!(matches!(sniff(&opening), Sniff::Http2Payload { left: 6 }));
+        opening.extend_from_slice(&[0, 3, 0, 0, 0, 100]);
+        assert_eq!(sniff(&opening), Sniff::Done);
+        // An empty SETTINGS frame is a whole frame too.
+        let mut empty = H2_PREFACE.to_vec();
+        empty.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        assert_eq!(sniff(&empty), Sniff::Done);
+    }
+
+    #[test]
+    fn opaque_bytes_end_the_opening_at_the_first_byte() {
+        assert_eq!(Sniff::Opaque.feed(&[0x16]), Sniff::Done);
+        assert_eq!(Sniff::Opaque.feed(&[]), Sniff::Opaque);
+    }
+}

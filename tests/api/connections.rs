@@ -1,0 +1,380 @@
+//! Connection exhaustion (issue 15, finding 1): sockets that send nothing,
+//! half an HTTP/2 preface or an unfinished HTTP/1 head are closed within
+//! the header-read timeout on both listeners, each listener holds at most
+//! its cap, clients beyond it wait instead of being refused, and the soft
+//! open-file limit is raised to the hard one at start-up.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::{Backend, TestApp, TestDb};
+
+/// The cap each listener gets in these tests.
+const CAP: usize = 20;
+/// The header-read timeout these tests set.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest a test waits for the server to close a socket: the slowest are
+/// queued behind a full cap for one timeout and then get their own, so
+/// this leaves room for a busy machine.
+const CLOSE_BOUND: Duration = Duration::from_secs(8);
+
+/// What an abandoned socket sends before falling silent.
+#[derive(Debug, Clone, Copy)]
+enum Abandoned {
+    /// Nothing at all.
+    Nothing,
+    /// The first 16 of the 24 bytes of the HTTP/2 preface.
+    HalfPreface,
+    /// An HTTP/1 request head without its blank line.
+    PartialHead,
+}
+
+impl Abandoned {
+    const ALL: [Self; 3] = [Self::Nothing, Self::HalfPreface, Self::PartialHead];
+
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            Self::Nothing => b"",
+            Self::HalfPreface => b"PRI * HTTP/2.0\r\n",
+            Self::PartialHead => b"GET /healthz HTTP/1.1\r\nHost: authd\r\nX-Slow: aaaa",
+        }
+    }
+}
+
+/// An authd whose listeners hold [`CAP`] connections each and close those
+/// that have not sent a request head within [`HEADER_TIMEOUT`].
+async fn spawn_with_small_limits() -> (TestApp, SocketAddr) {
+    TestApp::builder(Backend::Sqlite)
+        .config(|c| {
+            c.server.grpc_max_connections = CAP;
+            c.server.http_max_connections = CAP;
+            c.server.header_read_timeout = HEADER_TIMEOUT;
+        })
+        .spawn_with_addr()
+        .await
+}
+
+/// Opens a socket to `addr`, sends `what`, and watches it: the task answers
+/// how long after the last byte was sent the server closed it (EOF or
+/// reset), or `None` if it was still open after [`CLOSE_BOUND`].
+async fn abandon(addr: SocketAddr, what: Abandoned) -> JoinHandle<Option<Duration>> {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(what.bytes()).await.expect("send");
+    let sent = Instant::now();
+    tokio::spawn(async move {
+        let closed = async {
+            let mut buf = [0_u8; 4096];
+            // Whatever the server answers before closing is read and ignored.
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(CLOSE_BOUND, closed)
+            .await
+            .ok()
+            .map(|()| sent.elapsed())
+    })
+}
+
+/// Health over a brand-new gRPC connection (not the test's own channel).
+async fn health_over_a_new_connection(addr: SocketAddr) -> i32 {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect()
+        .await
+        .expect("connect");
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_beyond_the_cap_are_closed_within_the_header_timeout_and_new_clients_are_served()
+ {
+    let (app, grpc) = spawn_with_small_limits().await;
+    let http = crate::http::http(&app);
+    // Half as many again as the cap, on each port, of every kind.
+    let mut watchers = Vec::new();
+    for addr in [grpc, http] {
+        for i in 0..CAP + CAP / 2 {
+            let what = Abandoned::ALL[i % Abandoned::ALL.len()];
+            watchers.push((addr, what, abandon(addr, what).await));
+        }
+    }
+
+    // Meanwhile: the test's own connection (opened before) keeps working...
+    let mut health = HealthClient::new(app.channel.clone());
+    let existing = tokio::time::timeout(
+        Duration::from_secs(5),
+        health.check(HealthCheckRequest::default()),
+    )
+    .await
+    .expect("an existing connection is served at once")
+    .expect("health answers");
+    assert_eq!(existing.into_inner().status, 1, "SERVING");
+    // ...and new clients are served once the idle sockets have been closed.
+    let new_grpc = tokio::time::timeout(CLOSE_BOUND, health_over_a_new_connection(grpc))
+        .await
+        .expect("a new gRPC client is served");
+    assert_eq!(new_grpc, 1, "SERVING");
+    let healthz = tokio::time::timeout(CLOSE_BOUND, crate::http::get(http, "/healthz"))
+        .await
+        .expect("a new HTTP client is served");
+    assert_eq!(healthz.status, 200);
+
+    for (addr, what, watcher) in watchers {
+        let closed = watcher.await.expect("watcher");
+        let after = closed.unwrap_or_else(|| {
+            panic!("a socket to {addr} that sent {what:?} was still open after {CLOSE_BOUND:?}")
+        });
+        // Closed by the timeout, not refused at once: those beyond the
+        // cap waited for a slot, then had their own timeout.
+        assert!(
+            after >= HEADER_TIMEOUT.mul_f32(0.9),
+            "a socket to {addr} that sent {what:?} was closed after {after:?}, before the timeout"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sent_its_first_request_outlives_the_header_timeout() {
+    let (app, _) = spawn_with_small_limits().await;
+    // The test's channel finished its HTTP/2 opening at connect; idle past
+    // the timeout, it is not closed (keepalive and max age bound it).
+    tokio::time::sleep(HEADER_TIMEOUT * 2).await;
+    let mut health = HealthClient::new(app.channel.clone());
+    let status = health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("the idle connection still serves")
+        .into_inner()
+        .status;
+    assert_eq!(status, 1, "SERVING");
+    // A head sent slowly but within the timeout is served.
+    let http = crate::http::http(&app);
+    let mut stream = TcpStream::connect(http).await.expect("connect");
+    for part in [
+        &b"GET /healthz HTTP/1.1\r\n"[..],
+        b"Host: authd\r\n",
+        b"Connection: close\r\n\r\n",
+    ] {
+        stream.write_all(part).await.expect("send");
+        tokio::time::sleep(HEADER_TIMEOUT / 5).await;
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfinished_head_larger_than_the_limit_is_closed_before_the_timeout() {
+    // A long timeout, so only the size can close these.
+    let (app, grpc) = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.server.header_read_timeout = Duration::from_secs(60))
+        .spawn_with_addr()
+        .await;
+    for addr in [grpc, crate::http::http(&app)] {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut head = b"GET /healthz HTTP/1.1\r\nHost: authd\r\nX-Big: ".to_vec();
+        head.resize(authd::net::MAX_HEAD_BYTES + 4096, b'a');
+        let started = Instant::now();
+        // The server may close while this is still being written.
+        let _ = stream.write_all(&head).await;
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut buf = [0_u8; 4096];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "a {} KiB unfinished head to {addr} was still open after {:?}",
+            head.len() / 1024,
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_soft_open_file_limit_is_raised_to_the_hard_limit_at_start_up() {
+    use std::io::BufRead as _;
+    let db = TestDb::new(Backend::Sqlite).await;
+    // Started with a low soft limit (the shell's `ulimit -S`), as under many
+    // init systems' default of 1024.
+    let mut command = std::process::Command::new("bash");
+    command
+        .args([
+            "-c",
+            r#"ulimit -Sn "$(( $(ulimit -Hn) < 256 ? $(ulimit -Hn) : 256 ))" && exec "$0" "$@""#,
+        ])
+        .arg(env!("CARGO_BIN_EXE_authd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "off"])
+        .args(["--log-format", "json"]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .env("AUTHD_DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start authd");
+    let pid = child.id();
+    let stderr = child.stderr.take().expect("stderr");
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let serving = line.contains("authd serving gRPC");
+            seen.push(line);
+            if serving {
+                break;
+            }
+        }
+        seen
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(30), lines)
+        .await
+        .expect("authd starts")
+        .expect("reader");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let _ = child.kill();
+    let _ = child.wait();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("the open-files line");
+    let values: Vec<&str> = open_files
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .collect();
+    assert_eq!(values[0], values[1], "soft equals hard: {open_files}");
+    assert!(
+        lines.iter().any(|l| l.contains("open-file limit")),
+        "the limit is logged: {lines:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_new_connections_wait_until_one_closes_and_are_then_served() {
+    // A long timeout, so only the cap holds the new clients back.
+    let (app, grpc) = TestApp::builder(Backend::Sqlite)
+        .config(|c| {
+            c.server.grpc_max_connections = CAP;
+            c.server.http_max_connections = CAP;
+            c.server.header_read_timeout = Duration::from_secs(60);
+        })
+        .spawn_with_addr()
+        .await;
+    let http = crate::http::http(&app);
+    // The test's own channel holds one gRPC slot; fill the rest of both.
+    let mut idle = Vec::new();
+    for (addr, count) in [(grpc, CAP - 1), (http, CAP)] {
+        for _ in 0..count {
+            idle.push(TcpStream::connect(addr).await.expect("connect"));
+        }
+    }
+    let new_grpc = tokio::spawn(health_over_a_new_connection(grpc));
+    let healthz = tokio::spawn(crate::http::get(http, "/healthz"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !new_grpc.is_finished() && !healthz.is_finished(),
+        "clients beyond the cap wait"
+    );
+    // The connection already open is not held up by the cap.
+    let mut health = HealthClient::new(app.channel.clone());
+    health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("an existing connection is served at the cap");
+    // One slot free on each port, and the waiting clients are served.
+    drop(idle.pop());
+    drop(idle.remove(0));
+    let status = tokio::time::timeout(Duration::from_secs(10), new_grpc)
+        .await
+        .expect("the waiting gRPC client is served once a slot is free")
+        .expect("task");
+    assert_eq!(status, 1, "SERVING");
+    let answer = tokio::time::timeout(Duration::from_secs(10), healthz)
+        .await
+        .expect("the waiting HTTP client is served once a slot is free")
+        .expect("task");
+    assert_eq!(answer.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_to_the_http_port_with_no_request_is_closed_after_the_idle_timeout() {
+    let idle_timeout = Duration::from_secs(1);
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(move |c| c.server.http_idle_timeout = idle_timeout)
+        .spawn()
+        .await;
+    let mut stream = TcpStream::connect(crate::http::http(&app))
+        .await
+        .expect("connect");
+    // A complete HTTP/2 opening (preface and an empty SETTINGS frame), then
+    // no request at all.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .expect("send");
+    let opened = Instant::now();
+    // Read frames until the server closes, answering its PINGs as any
+    // client does (h2's graceful close waits for one to be answered).
+    let mut types = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut pending = Vec::new();
+        let mut buf = [0_u8; 4096];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            while pending.len() >= 9 {
+                let length = usize::from(pending[0]) << 16
+                    | usize::from(pending[1]) << 8
+                    | usize::from(pending[2]);
+                if pending.len() < 9 + length {
+                    break;
+                }
+                let frame: Vec<u8> = pending.drain(..9 + length).collect();
+                types.push(frame[3]);
+                if frame[3] == 6 && frame[4] & 1 == 0 {
+                    let mut ack = frame.clone();
+                    ack[4] = 1;
+                    let _ = stream.write_all(&ack).await;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the idle connection was still open after 10 s"
+    );
+    let after = opened.elapsed();
+    assert!(after >= idle_timeout.mul_f32(0.9), "closed after {after:?}");
+    assert!(
+        types.contains(&7),
+        "a GOAWAY (type 7) before the close: frame types {types:?}"
+    );
+}
