@@ -125,6 +125,9 @@ pub struct AuthCore {
     /// process until [`AuthCore::with_page_tokens`] gives the shared one
     /// (`None` only if the system had no randomness).
     pages: Option<pages::PageTokens>,
+    /// The key of the audit log's stand-ins for unknown login names, read
+    /// from the store the first time one is needed.
+    unknown_names: Arc<tokio::sync::OnceCell<crate::audit::NameDigests>>,
 }
 
 impl AuthCore {
@@ -144,6 +147,7 @@ impl AuthCore {
             sessions,
             throttle: ThrottlePolicy::default(),
             pages: pages::PageTokens::random().ok(),
+            unknown_names: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
