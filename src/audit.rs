@@ -416,7 +416,10 @@ mod tests {
         assert!(!subject.to_lowercase().contains("hunter2"));
         assert_eq!(subject, digests.subject("hunter2-password!"));
         assert_ne!(subject, digests.subject("hunter3-password!"));
-        assert_ne!(subject, NameDigests::new(&[8; 32]).subject("Hunter2-Password!"));
+        assert_ne!(
+            subject,
+            NameDigests::new(&[8; 32]).subject("Hunter2-Password!")
+        );
         assert!(subject.len() <= MAX_SUBJECT_CHARS);
     }
 

@@ -302,9 +302,10 @@ impl ThrottlePolicy {
         self.check(keys, counts, now).is_none()
     }
 
-    /// The keys that a failure bringing them from `before` to one more
-    /// failure at `now` blocks (the block that failure starts), with how
-    /// long: what the audit log records once per block.
+    /// The blocks that a failure bringing `keys` from `before` to one more
+    /// failure at `now` starts, at most one per key kind (an account's name
+    /// and id keys are one account: the longer block stands for both), with
+    /// how long: what the audit log records once per block.
     #[must_use]
     pub fn blocks_started(
         &self,
@@ -330,7 +331,24 @@ impl ThrottlePolicy {
                     secs: delay,
                 })
             })
-            .collect()
+            .fold(Vec::<BlockStart>::new(), |mut starts, start| {
+                match starts.iter_mut().find(|s| s.kind == start.kind) {
+                    // The id key names the account; keep it for the row.
+                    Some(s) if start.secs > s.secs || start.key.starts_with("user:") => {
+                        *s = BlockStart {
+                            secs: s.secs.max(start.secs),
+                            failures: s.failures.max(start.failures),
+                            ..start
+                        };
+                    }
+                    Some(s) => {
+                        s.secs = s.secs.max(start.secs);
+                        s.failures = s.failures.max(start.failures);
+                    }
+                    None => starts.push(start),
+                }
+                starts
+            })
     }
 
     /// Whether an attempt with `keys` is refused at `now`, given the stored

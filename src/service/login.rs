@@ -278,7 +278,12 @@ impl AuthCore {
     /// ([`crate::audit::NameDigests`]), so a password typed into the
     /// username field never reaches the log. Without the digest key (the
     /// database did not answer) a fixed stand-in: never the name.
-    pub(super) async fn login_subject(&self, login: &str, names_an_account: bool, now: i64) -> String {
+    pub(super) async fn login_subject(
+        &self,
+        login: &str,
+        names_an_account: bool,
+        now: i64,
+    ) -> String {
         if names_an_account {
             return login.to_owned();
         }

@@ -48,9 +48,9 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AttemptClaim, AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason, ImportedUser,
-    LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation,
-    Session, Store, StoredKey, UserFilter,
+    AttemptClaim, AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason,
+    ImportedUser, LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord,
+    Rotation, Session, Store, StoredKey, UserFilter,
 };
 use super::{NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
 use crate::error::{Error, Result};

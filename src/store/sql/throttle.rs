@@ -106,10 +106,7 @@ pub(super) async fn record_failure<DB: SqlDb>(
 /// no failures, which a rollback takes away again). An upsert rather than
 /// `SELECT ... FOR UPDATE`, which SQLite lacks; on SQLite the write takes
 /// the database's write lock, which serialises the claims just the same.
-async fn lock_key<DB: SqlDb>(
-    tx: &mut super::Tx<DB>,
-    key: &str,
-) -> sqlx::Result<LoginFailures> {
+async fn lock_key<DB: SqlDb>(tx: &mut super::Tx<DB>, key: &str) -> sqlx::Result<LoginFailures> {
     sqlx::query_as::<DB, LoginFailures>(
         "INSERT INTO login_failures (throttle_key, failures, last_failure_at) \
          VALUES ($1, 0, 0) ON CONFLICT (throttle_key) DO UPDATE SET \
