@@ -20,6 +20,9 @@ use crate::throttle::{AttemptKeys, Blocked, KeyKind};
 use crate::token::{IssuedToken, refresh};
 use crate::user::User;
 
+/// How long identical denials are collapsed into one audit row, seconds.
+pub const DENIAL_WINDOW_SECS: i64 = 600;
+
 /// Longest login name looked up; longer ones cannot exist.
 const MAX_LOGIN_LEN: usize = 320;
 
@@ -270,6 +273,37 @@ impl AuthCore {
                 record = record.user_id(id);
             }
             self.ctx().audit(record).await;
+        }
+    }
+
+    /// Records a denial (`record`, with `detail`) unless an identical one
+    /// (the same `what`: event and caller) was recorded within the last
+    /// [`DENIAL_WINDOW_SECS`], so a caller repeating a refused call cannot
+    /// grow the append-only log one row per call. Whether one was is kept
+    /// under the key `denied:<what>` with the failed-login counts (one
+    /// atomic claim, shared by every replica; purged with them). If the
+    /// store cannot say, the row is written: a denial is never lost.
+    pub(super) async fn audit_denial_once(
+        &self,
+        record: AuditRecord,
+        detail: &str,
+        what: &str,
+        now: i64,
+    ) {
+        let key = format!("denied:{what}");
+        let since = now.saturating_sub(DENIAL_WINDOW_SECS);
+        let first = |counts: &[LoginFailures]| counts.iter().all(|c| c.last_failure_at <= since);
+        let write = self
+            .store()
+            .claim_login_attempt(&[&key], now, since, &first)
+            .await
+            .map_or(true, |claim| claim.admitted);
+        if write {
+            let detail = format!(
+                "{detail}; identical denials in the next {} minutes are not recorded",
+                DENIAL_WINDOW_SECS / 60
+            );
+            self.ctx().audit(record.detail(&detail)).await;
         }
     }
 
