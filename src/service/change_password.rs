@@ -4,9 +4,9 @@
 //! session of the user ends while the calling one stays.
 //!
 //! The current password goes through Login's machinery: the same throttle
-//! keys (the account's username and the client address) and counts, so
-//! guesses here and at Login add up; the same hashing pool; a wrong one
-//! counts as a failed login. Must not tell a caller more about the current
+//! keys (the account's username, its id and the client address) and counts,
+//! claimed before the check, so guesses here and at Login add up; the same
+//! hashing pool; a wrong one counts as a failed login. Must not tell a caller more about the current
 //! password than Login would, nor end the caller's own session: its access
 //! and refresh tokens keep working (the session of the token's `sid` is
 //! kept, and a session only stops verifying when it ends).

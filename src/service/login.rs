@@ -76,11 +76,13 @@ impl AuthCore {
     /// passwords are still checked, so all three failures take the same time
     /// and return the same [`Error::InvalidCredentials`].
     ///
-    /// Failed logins are counted per login name and per client address
-    /// ([`crate::throttle`]); past the policy's allowance, attempts are
-    /// refused with [`Error::Throttled`] before any database lookup of the
-    /// user or any hashing, alike for existing and unknown names. A success
-    /// clears the login name's count (not the address's).
+    /// Attempts are counted per login name, per account id (when the name
+    /// names one) and per client address ([`crate::throttle`]), before the
+    /// password is checked; past the policy's allowance, attempts are
+    /// refused with [`Error::Throttled`] after the user lookup but before
+    /// any hashing, alike for existing and unknown names. A success takes
+    /// its attempt back: it clears the account's counts and leaves the
+    /// address's as it was.
     ///
     /// A right password against an imported Django hash
     /// ([`crate::password::django`]) replaces the hash with Argon2id at the
