@@ -185,20 +185,28 @@ pub(super) async fn uncount<DB: SqlDb>(
     restore: &[LoginFailures],
 ) -> Result<()> {
     let context = "taking back a counted login attempt";
-    let mut tx = begin(pool, context).await?;
-    let mut clear_keys = distinct(clear_keys);
-    clear_keys.sort_unstable();
-    let mut restore: Vec<&LoginFailures> = restore.iter().collect();
-    restore.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    restore.dedup_by(|a, b| a.key == b.key);
-    for key in clear_keys {
-        sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
-            .param(key)
-            .execute(DB::tx(&mut tx))
-            .await
-            .map_err(|e| Error::database(context, e))?;
-    }
+    // Every key once, in the claims' lock order, so this cannot deadlock
+    // with a claim either.
+    let mut keys: Vec<(&str, Option<&LoginFailures>)> = distinct(clear_keys)
+        .into_iter()
+        .map(|key| (key, None))
+        .collect();
     for was in restore {
+        if !keys.iter().any(|(key, _)| *key == was.key) {
+            keys.push((was.key.as_str(), Some(was)));
+        }
+    }
+    keys.sort_unstable_by_key(|(key, _)| *key);
+    let mut tx = begin(pool, context).await?;
+    for (key, was) in keys {
+        let Some(was) = was else {
+            sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
+                .param(key)
+                .execute(DB::tx(&mut tx))
+                .await
+                .map_err(|e| Error::database(context, e))?;
+            continue;
+        };
         // One attempt less. When nothing else was counted since (the count
         // is back where it was), the last failure goes back too, so a
         // right password does not restart a block from now; otherwise the
@@ -210,12 +218,12 @@ pub(super) async fn uncount<DB: SqlDb>(
         )
         .param(was.failures)
         .param(was.last_failure_at)
-        .param(was.key.as_str())
+        .param(key)
         .execute(DB::tx(&mut tx))
         .await
         .map_err(|e| Error::database(context, e))?;
         sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1 AND failures <= 0")
-            .param(was.key.as_str())
+            .param(key)
             .execute(DB::tx(&mut tx))
             .await
             .map_err(|e| Error::database(context, e))?;
