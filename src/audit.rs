@@ -17,6 +17,12 @@
 //! paragraph separators, so a row can neither be huge, rewrite the terminal
 //! of whoever tails the log, nor make its columns read as something else.
 //!
+//! A login name that matches no account is not stored as typed (it may be a
+//! password typed into the wrong field): its row holds [`NameDigests`]'s
+//! keyed hash of the folded name instead, the same for the same name, so an
+//! administrator can still see that one unknown name was tried again and
+//! again without learning what it was.
+//!
 //! Rows are written right after the action commits, not in its transaction:
 //! that keeps the [`crate::store::Store`] methods unchanged, and a login
 //! failure (which writes nothing else) costs one insert. The price is that a
@@ -29,6 +35,79 @@ use std::fmt::Write as _;
 use crate::store::{AuditEntry, NewAuditEntry, Store};
 use crate::user::User;
 use crate::validate;
+
+/// The name of the instance secret that keys [`NameDigests`].
+pub const UNKNOWN_NAME_SECRET: &str = "audit_unknown_names";
+
+/// The keyed hash (HMAC-SHA256) that stands in the audit log for a login
+/// name matching no account, under a key every replica on the database
+/// shares (the instance secret [`UNKNOWN_NAME_SECRET`], made by the first
+/// process that needs it). Without the key the name cannot be guessed
+/// back from its row, not even by trying every dictionary word; with it,
+/// an equal name gives the equal value on every replica, so repeats can
+/// still be counted. aws-lc-rs's HMAC, the crypto crate authd already uses.
+pub struct NameDigests {
+    key: aws_lc_rs::hmac::Key,
+}
+
+impl std::fmt::Debug for NameDigests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameDigests(..)")
+    }
+}
+
+impl NameDigests {
+    /// The prefix of a digest subject, so it never reads as a username.
+    pub const PREFIX: &'static str = "unknown-name:";
+
+    /// Digests under `secret` (at least 32 bytes).
+    #[must_use]
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
+        }
+    }
+
+    /// Digests under the key every process on `store`'s database shares.
+    ///
+    /// # Errors
+    /// Database errors; [`crate::Error::Internal`] without randomness or
+    /// for a stored key shorter than 32 bytes.
+    pub async fn shared(store: &dyn Store, now: i64) -> crate::Result<Self> {
+        use secrecy::ExposeSecret as _;
+        let mut fresh = vec![0u8; 32];
+        aws_lc_rs::rand::fill(&mut fresh).map_err(|_| {
+            crate::Error::internal_msg("making the audit name key", "no randomness")
+        })?;
+        let secret = store
+            .instance_secret(
+                UNKNOWN_NAME_SECRET,
+                &secrecy::SecretBox::new(Box::new(fresh)),
+                now,
+            )
+            .await?;
+        if secret.expose_secret().len() < 32 {
+            return Err(crate::Error::internal_msg(
+                "reading the audit name key",
+                "the stored key is shorter than 32 bytes",
+            ));
+        }
+        Ok(Self::new(secret.expose_secret()))
+    }
+
+    /// The subject standing for `login`: [`Self::PREFIX`] and the first 16
+    /// bytes of the HMAC of the name folded as logins are matched (so
+    /// `Mallory` and `mallory` agree), in hex.
+    #[must_use]
+    pub fn subject(&self, login: &str) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.key, crate::user::login_key(login).as_bytes());
+        let mut out = String::from(Self::PREFIX);
+        for byte in &tag.as_ref()[..16] {
+            let _ = write!(out, "{byte:02x}");
+        }
+        out
+    }
+}
 
 /// Longest subject stored, in characters (a login name as presented may be 320 bytes).
 pub const MAX_SUBJECT_CHARS: usize = 64;
@@ -330,6 +409,22 @@ pub fn render_json(entry: &AuditEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_name_is_digested_alike_for_alike_names_and_apart_under_another_key() {
+        let digests = NameDigests::new(&[7; 32]);
+        let subject = digests.subject("Hunter2-Password!");
+        assert!(subject.starts_with(NameDigests::PREFIX));
+        assert_eq!(subject.len(), NameDigests::PREFIX.len() + 32);
+        assert!(!subject.to_lowercase().contains("hunter2"));
+        assert_eq!(subject, digests.subject("hunter2-password!"));
+        assert_ne!(subject, digests.subject("hunter3-password!"));
+        assert_ne!(
+            subject,
+            NameDigests::new(&[8; 32]).subject("Hunter2-Password!")
+        );
+        assert!(subject.len() <= MAX_SUBJECT_CHARS);
+    }
 
     #[test]
     fn times_render_as_rfc3339_utc() {

@@ -13,9 +13,20 @@
 //!   [`crate::store::Store::find_credentials`] matches it
 //!   ([`crate::user::login_key`]), whether or not such an account exists,
 //!   so a throttled unknown name and a throttled real one look the same;
+//!   and, when the name names an account, that account's id too
+//!   ([`account_id_key`]), so its username and its email share one
+//!   allowance instead of each having their own;
 //! - the **address**: the client's IP address (IPv6 by its /64 prefix, the
 //!   smallest block one customer usually gets), with a higher allowance,
 //!   against one client spraying a common password over many accounts.
+//!
+//! An attempt is counted *before* its password is checked
+//! ([`crate::store::Store::claim_login_attempt`]: the counts are read, judged
+//! by [`ThrottlePolicy::admits`] and raised in one transaction), so guesses
+//! fired in parallel are judged one after the other, each seeing the ones
+//! before it: a burst gets no more password checks than the same guesses
+//! sent one at a time. A right password then takes its attempt back (see
+//! [`crate::service`]'s login).
 //!
 //! A block never outlasts [`ThrottlePolicy::max_delay_secs`], and a key's
 //! count is forgotten [`ThrottlePolicy::window_secs`] after its last failure:
@@ -147,6 +158,14 @@ pub fn account_key(login: &str) -> String {
     format!("account:{}", login_key(login))
 }
 
+/// The stored key of an account by its id: `user:` and the id. Counted
+/// besides the login name's key once a name resolves to an account, so
+/// every spelling of that account (username, email) adds to one count.
+#[must_use]
+pub fn account_id_key(id: &str) -> String {
+    format!("user:{id}")
+}
+
 /// The stored key of a client address: `address:` and the IP address, or
 /// for IPv6 its /64 network (an attacker usually has a whole /64; counting
 /// each address alone would give them 2^64 allowances). IPv4-mapped IPv6
@@ -169,6 +188,8 @@ pub fn address_key(addr: &str) -> String {
 pub struct AttemptKeys {
     /// The account name's key.
     pub account: String,
+    /// The account id's key, when the name names an account.
+    pub user: Option<String>,
     /// The client address's key, when the address is known.
     pub address: Option<String>,
 }
@@ -179,20 +200,39 @@ impl AttemptKeys {
     pub fn new(login: &str, addr: Option<&str>) -> Self {
         Self {
             account: account_key(login),
+            user: None,
             address: addr.map(address_key),
         }
+    }
+
+    /// The same, for a name that names the account with id `id`.
+    #[must_use]
+    pub fn with_user(mut self, id: &str) -> Self {
+        self.user = Some(account_id_key(id));
+        self
     }
 
     /// All keys, account first.
     #[must_use]
     pub fn all(&self) -> Vec<&str> {
         std::iter::once(self.account.as_str())
+            .chain(self.user.as_deref())
             .chain(self.address.as_deref())
             .collect()
     }
 
-    fn kind_of(&self, key: &str) -> Option<KeyKind> {
-        if key == self.account {
+    /// The keys a right password clears: the account's (name and id), not the address's.
+    #[must_use]
+    pub fn account_keys(&self) -> Vec<&str> {
+        std::iter::once(self.account.as_str())
+            .chain(self.user.as_deref())
+            .collect()
+    }
+
+    /// The kind of `key`, if it is one of these keys.
+    #[must_use]
+    pub fn kind_of(&self, key: &str) -> Option<KeyKind> {
+        if key == self.account || self.user.as_deref() == Some(key) {
             Some(KeyKind::Account)
         } else if self.address.as_deref() == Some(key) {
             Some(KeyKind::Address)
@@ -209,6 +249,19 @@ pub struct Blocked {
     pub kind: KeyKind,
     /// Seconds until an attempt will be checked again (at least 1).
     pub retry_after_secs: i64,
+}
+
+/// A block that a failure starts (or lengthens): see [`ThrottlePolicy::blocks_started`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockStart {
+    /// The kind of the blocked key.
+    pub kind: KeyKind,
+    /// The blocked key.
+    pub key: String,
+    /// The key's failures, this one included.
+    pub failures: i64,
+    /// How long the block lasts, seconds.
+    pub secs: i64,
 }
 
 impl ThrottlePolicy {
@@ -240,6 +293,62 @@ impl ThrottlePolicy {
         self.base_delay_secs
             .saturating_mul(1_i64 << doublings)
             .min(self.max_delay_secs)
+    }
+
+    /// Whether a new attempt with `keys` may have its password checked at
+    /// `now`, given the keys' stored counts: [`Self::check`] finds no block.
+    #[must_use]
+    pub fn admits(&self, keys: &AttemptKeys, counts: &[LoginFailures], now: i64) -> bool {
+        self.check(keys, counts, now).is_none()
+    }
+
+    /// The blocks that a failure bringing `keys` from `before` to one more
+    /// failure at `now` starts, at most one per key kind (an account's name
+    /// and id keys are one account: the longer block stands for both), with
+    /// how long: what the audit log records once per block.
+    #[must_use]
+    pub fn blocks_started(
+        &self,
+        keys: &AttemptKeys,
+        before: &[LoginFailures],
+        now: i64,
+    ) -> Vec<BlockStart> {
+        let forget_before = self.forget_before(now);
+        keys.all()
+            .into_iter()
+            .filter_map(|key| {
+                let kind = keys.kind_of(key)?;
+                let was = before
+                    .iter()
+                    .find(|c| c.key == key && c.last_failure_at > forget_before)
+                    .map_or(0, |c| c.failures);
+                let failures = was.saturating_add(1);
+                let delay = self.delay_after(kind, failures);
+                (delay > 0).then(|| BlockStart {
+                    kind,
+                    key: key.to_owned(),
+                    failures,
+                    secs: delay,
+                })
+            })
+            .fold(Vec::<BlockStart>::new(), |mut starts, start| {
+                match starts.iter_mut().find(|s| s.kind == start.kind) {
+                    // The id key names the account; keep it for the row.
+                    Some(s) if start.secs > s.secs || start.key.starts_with("user:") => {
+                        *s = BlockStart {
+                            secs: s.secs.max(start.secs),
+                            failures: s.failures.max(start.failures),
+                            ..start
+                        };
+                    }
+                    Some(s) => {
+                        s.secs = s.secs.max(start.secs);
+                        s.failures = s.failures.max(start.failures);
+                    }
+                    None => starts.push(start),
+                }
+                starts
+            })
     }
 
     /// Whether an attempt with `keys` is refused at `now`, given the stored

@@ -47,6 +47,7 @@ pub struct ServerSettings {
     /// with a cursor; one older than that gets a snapshot instead.
     #[arg(long, env = "AUTHD_REVOCATION_HISTORY", default_value = "10000", value_parser = int(1_usize, 1_000_000))]
     pub revocation_history: usize,
+
     /// Most connections the gRPC listener holds at once; further clients
     /// wait in the kernel's backlog until one closes. Below the open-file
     /// limit, so a flood of sockets cannot take every descriptor.

@@ -289,9 +289,10 @@ impl AuthService for AuthApi {
         request: Request<pb::RefreshRequest>,
     ) -> std::result::Result<Response<pb::RefreshResponse>, Status> {
         rpc(&self.metrics, Method::Refresh, async {
+            let client = client_info(&request, &self.trusted_proxies);
             let token = SecretString::from(request.into_inner().refresh_token);
             let now = self.core.clock().now_unix();
-            let out = self.core.refresh(&token, now).await?;
+            let out = self.core.refresh_from(&token, &client, now).await?;
             record_user(&out.access.claims.sub);
             Ok(pb::RefreshResponse {
                 expires_in: out.access.claims.exp - now,
@@ -311,8 +312,14 @@ impl AuthService for AuthApi {
         rpc(&self.metrics, Method::Logout, async {
             let token = bearer(request.metadata())?;
             let refresh_token = non_empty(request.get_ref().refresh_token.clone());
+            let client = client_info(&request, &self.trusted_proxies);
             self.core
-                .logout(token, refresh_token.as_ref(), self.core.clock().now_unix())
+                .logout(
+                    token,
+                    refresh_token.as_ref(),
+                    &client,
+                    self.core.clock().now_unix(),
+                )
                 .await?;
             Ok(pb::LogoutResponse {})
         })
@@ -325,9 +332,10 @@ impl AuthService for AuthApi {
     ) -> std::result::Result<Response<pb::LogoutAllResponse>, Status> {
         rpc(&self.metrics, Method::LogoutAll, async {
             let token = bearer(request.metadata())?;
+            let client = client_info(&request, &self.trusted_proxies);
             let ended = self
                 .core
-                .logout_all(token, self.core.clock().now_unix())
+                .logout_all(token, &client, self.core.clock().now_unix())
                 .await?;
             Ok(pb::LogoutAllResponse {
                 ended: i64::try_from(ended).unwrap_or(i64::MAX),
@@ -364,9 +372,10 @@ impl AuthService for AuthApi {
                 pb::revoke_sessions_request::User::Id(id) => UserSelector::Id(id),
                 pb::revoke_sessions_request::User::Username(name) => UserSelector::Username(name),
             });
+            let client = client_info(&request, &self.trusted_proxies);
             let ended = self
                 .core
-                .revoke_sessions(token, selector, self.core.clock().now_unix())
+                .revoke_sessions(token, selector, &client, self.core.clock().now_unix())
                 .await?;
             Ok(pb::RevokeSessionsResponse {
                 ended: i64::try_from(ended).unwrap_or(i64::MAX),

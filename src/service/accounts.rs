@@ -268,6 +268,7 @@ impl Accounts {
         if let Some(user) = self.ctx.store.user_by_username(login).await? {
             keys.push(account_key(&user.username));
             keys.extend(user.email.as_deref().map(account_key));
+            keys.push(crate::throttle::account_id_key(&user.id));
         }
         if let Some(address) = address {
             if address.parse::<std::net::IpAddr>().is_err() {

@@ -4,9 +4,9 @@
 //! session of the user ends while the calling one stays.
 //!
 //! The current password goes through Login's machinery: the same throttle
-//! keys (the account's username and the client address) and counts, so
-//! guesses here and at Login add up; the same hashing pool; a wrong one
-//! counts as a failed login. Must not tell a caller more about the current
+//! keys (the account's username, its id and the client address) and counts,
+//! claimed before the check, so guesses here and at Login add up; the same
+//! hashing pool; a wrong one counts as a failed login. Must not tell a caller more about the current
 //! password than Login would, nor end the caller's own session: its access
 //! and refresh tokens keep working (the session of the token's `sid` is
 //! kept, and a session only stops verifying when it ends).
@@ -19,12 +19,27 @@ use crate::audit::{AuditEvent, AuditRecord, Outcome};
 use crate::error::{Error, Result};
 use crate::password::{self, Verdict};
 use crate::store::Change;
-use crate::throttle::AttemptKeys;
+use crate::throttle::{AttemptKeys, Blocked};
 use crate::user::User;
 
 /// The answer to a wrong current password: `UNAUTHENTICATED`, worded like Login's.
 fn wrong_current_password() -> Error {
     Error::Unauthenticated("invalid current password".to_owned())
+}
+
+/// The answer to a throttled change: logged, not audited one by one (the
+/// block was recorded when the failure that started it was, so refused
+/// attempts cannot grow the log).
+fn throttled(user: &User, blocked: Blocked) -> Error {
+    tracing::info!(
+        key = blocked.kind.as_str(),
+        retry_after_secs = blocked.retry_after_secs,
+        user_id = %user.id,
+        "password change throttled"
+    );
+    Error::Throttled {
+        retry_after_secs: blocked.retry_after_secs,
+    }
 }
 
 impl AuthCore {
@@ -60,33 +75,24 @@ impl AuthCore {
         let (user, claims) = self.authenticate(bearer, now).await?;
 
         let addr = client.addr.as_deref();
-        let keys = AttemptKeys::new(&user.username, addr);
-        let had_failures = match self.throttle_gate(&keys, now).await? {
-            Ok(had_failures) => had_failures,
-            Err(blocked) => {
-                tracing::info!(
-                    key = blocked.kind.as_str(),
-                    retry_after_secs = blocked.retry_after_secs,
-                    "password change throttled"
-                );
-                let detail = format!(
-                    "{} blocked for {} s",
-                    blocked.kind.as_str(),
-                    blocked.retry_after_secs
-                );
-                self.audit_change(&user, addr, Outcome::Throttled, &detail, now)
-                    .await;
-                return Err(Error::Throttled {
-                    retry_after_secs: blocked.retry_after_secs,
-                });
-            }
-        };
+        let keys = AttemptKeys::new(&user.username, addr).with_user(&user.id);
+        // A first look at the counts, so a blocked caller costs no policy
+        // check; the claim below is what counts and decides.
+        let counts = self.store().login_failures(&keys.all()).await?;
+        if let Some(blocked) = self.throttle.check(&keys, &counts, now) {
+            return Err(throttled(&user, blocked));
+        }
         let mut context = vec![user.username.as_str()];
         context.extend(user.email.as_deref());
         self.hasher()
             .check_new("new_password", &new, &context)
             .await?;
 
+        // Counted before the current password is checked, as Login counts.
+        let counted = match self.throttle_claim(keys, now).await? {
+            Ok(counted) => counted,
+            Err(blocked) => return Err(throttled(&user, blocked)),
+        };
         // By username, which the token's user has; a user renamed or gone
         // since is checked against the dummy hash and fails like a wrong password.
         let stored = self
@@ -104,14 +110,19 @@ impl AuthCore {
             )
             .await?;
         let (Some(stored), Verdict::Match { .. }) = (stored, verdict) else {
-            self.count_failure(&keys, now).await?;
+            self.note_failure(
+                &counted,
+                AuditEvent::LoginThrottled,
+                &user.username,
+                addr,
+                now,
+            )
+            .await;
             self.audit_change(&user, addr, Outcome::Failure, "wrong current password", now)
                 .await;
             return Err(wrong_current_password());
         };
-        if had_failures {
-            self.clear_account_failures(&keys).await;
-        }
+        self.take_back(&counted).await;
 
         let hash = SecretString::from(self.hasher().hash(new).await?);
         let Some(ended) = self

@@ -11,14 +11,17 @@ use std::fmt::Write as _;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::AuthCore;
-use crate::audit::{AuditEvent, AuditRecord, Outcome};
+use crate::audit::{AuditEvent, AuditRecord, NameDigests, Outcome};
 use crate::error::{Error, Result};
 use crate::password::django::{DjangoAlgorithm, Inspected};
 use crate::password::{self, Verdict};
-use crate::store::{Change, LoginSnapshot, NewSession};
-use crate::throttle::{AttemptKeys, Blocked};
+use crate::store::{Change, LoginFailures, LoginSnapshot, NewSession};
+use crate::throttle::{AttemptKeys, Blocked, KeyKind};
 use crate::token::{IssuedToken, refresh};
 use crate::user::User;
+
+/// How long identical denials are collapsed into one audit row, seconds.
+pub const DENIAL_WINDOW_SECS: i64 = 600;
 
 /// Longest login name looked up; longer ones cannot exist.
 const MAX_LOGIN_LEN: usize = 320;
@@ -49,12 +52,20 @@ enum Attempt {
     /// Refused before any password check: too many recent failures.
     Throttled(Blocked),
     /// Unknown user, wrong password or disabled user: one answer for all.
-    Failed,
-    /// Logged in; `had_failures` if the account name had a failure count to clear.
+    Failed(Counted),
+    /// Logged in; its counted attempt is still to be taken back.
     Succeeded {
         outcome: Box<LoginOutcome>,
-        had_failures: bool,
+        counted: Counted,
     },
+}
+
+/// An attempt the throttle admitted and counted before its password was
+/// checked ([`AuthCore::throttle_claim`]): the keys, and their counts as
+/// they were before it.
+pub(super) struct Counted {
+    pub(super) keys: AttemptKeys,
+    pub(super) before: Vec<LoginFailures>,
 }
 
 impl AuthCore {
@@ -65,11 +76,13 @@ impl AuthCore {
     /// passwords are still checked, so all three failures take the same time
     /// and return the same [`Error::InvalidCredentials`].
     ///
-    /// Failed logins are counted per login name and per client address
-    /// ([`crate::throttle`]); past the policy's allowance, attempts are
-    /// refused with [`Error::Throttled`] before any database lookup of the
-    /// user or any hashing, alike for existing and unknown names. A success
-    /// clears the login name's count (not the address's).
+    /// Attempts are counted per login name, per account id (when the name
+    /// names one) and per client address ([`crate::throttle`]), before the
+    /// password is checked; past the policy's allowance, attempts are
+    /// refused with [`Error::Throttled`] after the user lookup but before
+    /// any hashing, alike for existing and unknown names. A success takes
+    /// its attempt back: it clears the account's counts and leaves the
+    /// address's as it was.
     ///
     /// A right password against an imported Django hash
     /// ([`crate::password::django`]) replaces the hash with Argon2id at the
@@ -113,91 +126,240 @@ impl AuthCore {
             return Err(password::busy());
         }
 
-        let keys = AttemptKeys::new(login, client.addr.as_deref());
         let addr = client.addr.clone();
-        let attempt = self
-            .attempt_login(login, password, client, &keys, now)
-            .await?;
+        let attempt = self.attempt_login(login, password, client, now).await?;
         // The one place where a login's outcome is decided and recorded:
         // success, failure or throttled (an audit trail belongs here).
         match attempt {
             Attempt::Throttled(blocked) => {
-                // The key kind, never the login name or the password.
+                // The key kind, never the login name or the password. No
+                // audit row: the block was recorded when it started
+                // (`note_failure`), and a refused attempt is free
+                // for its sender, so a row each would let anyone grow the
+                // append-only log without limit.
                 tracing::info!(
                     key = blocked.kind.as_str(),
                     retry_after_secs = blocked.retry_after_secs,
                     "login throttled"
                 );
-                self.audit_login_throttled(login, addr.as_deref(), &blocked, now)
-                    .await;
                 Err(Error::Throttled {
                     retry_after_secs: blocked.retry_after_secs,
                 })
             }
-            Attempt::Failed => {
-                self.count_failure(&keys, now).await?;
+            Attempt::Failed(counted) => {
+                let subject = self
+                    .login_subject(login, counted.keys.user.is_some(), now)
+                    .await;
+                self.note_failure(
+                    &counted,
+                    AuditEvent::LoginThrottled,
+                    &subject,
+                    addr.as_deref(),
+                    now,
+                )
+                .await;
                 Err(Error::InvalidCredentials)
             }
-            Attempt::Succeeded {
-                outcome,
-                had_failures,
-            } => {
-                if had_failures {
-                    self.clear_account_failures(&keys).await;
-                }
+            Attempt::Succeeded { outcome, counted } => {
+                self.take_back(&counted).await;
                 Ok(*outcome)
             }
         }
     }
 
-    /// The throttle's verdict on a password check with `keys` at `now`,
-    /// before any lookup of the user or hashing: `Err` with the block, or
-    /// `Ok(had_failures)`, whether the account key has a count to clear
-    /// after a right password. Login and ChangePassword share it, and so
-    /// share their counts.
-    pub(super) async fn throttle_gate(
+    /// Counts an attempt with `keys` at `now` before its password is
+    /// checked, unless the throttle refuses it: the counts are read, judged
+    /// and raised in one transaction ([`crate::store::Store::claim_login_attempt`]),
+    /// so parallel guesses are judged one after the other and a burst gets
+    /// no more password checks than the same guesses one at a time. `Err`
+    /// is the block that refused it (nothing is counted then). Login,
+    /// ChangePassword and the client-secret check share it, and so share
+    /// their counts where their keys agree.
+    pub(super) async fn throttle_claim(
         &self,
-        keys: &AttemptKeys,
+        keys: AttemptKeys,
         now: i64,
-    ) -> Result<std::result::Result<bool, Blocked>> {
-        let counts = self.store().login_failures(&keys.all()).await?;
-        if let Some(blocked) = self.throttle.check(keys, &counts, now) {
-            return Ok(Err(blocked));
+    ) -> Result<std::result::Result<Counted, Blocked>> {
+        let policy = self.throttle;
+        let admit = |counts: &[LoginFailures]| policy.admits(&keys, counts, now);
+        let claim = self
+            .store()
+            .claim_login_attempt(&keys.all(), now, policy.forget_before(now), &admit)
+            .await?;
+        if claim.admitted {
+            return Ok(Ok(Counted {
+                keys,
+                before: claim.before,
+            }));
         }
-        Ok(Ok(counts.iter().any(|c| c.key == keys.account)))
+        // The same counts that refused it say for how long.
+        Ok(Err(policy.check(&keys, &claim.before, now).unwrap_or(
+            Blocked {
+                kind: KeyKind::Account,
+                retry_after_secs: 1,
+            },
+        )))
     }
 
-    /// Counts a wrong password against both keys (one write).
-    pub(super) async fn count_failure(&self, keys: &AttemptKeys, now: i64) -> Result<()> {
-        self.store()
-            .record_login_failure(&keys.all(), now, self.throttle.forget_before(now))
+    /// Takes a counted attempt back after a right password. The attempt
+    /// was counted as a failure before the check, so a right password that
+    /// was attempt number k (at most the allowance, or it would not have
+    /// been checked) undoes it: the account's counts (name and id) are
+    /// cleared, as a success always did, and the address's goes back down
+    /// by one with its last failure as it was, so a success neither counts
+    /// against a shared address nor restarts its block. Meanwhile, for the
+    /// time of the check, the attempt counted as a failure: parallel
+    /// attempts saw it, which errs on the side of refusing.
+    pub(super) async fn take_back(&self, counted: &Counted) {
+        let restore: Vec<LoginFailures> = counted
+            .keys
+            .address
+            .iter()
+            .map(|key| {
+                counted
+                    .before
+                    .iter()
+                    .find(|c| &c.key == key)
+                    .cloned()
+                    .unwrap_or_else(|| LoginFailures {
+                        key: key.clone(),
+                        failures: 0,
+                        last_failure_at: 0,
+                    })
+            })
+            .collect();
+        if let Err(e) = self
+            .store()
+            .uncount_login_attempt(&counted.keys.account_keys(), &restore)
             .await
-    }
-
-    /// Clears the account key's count after a right password.
-    pub(super) async fn clear_account_failures(&self, keys: &AttemptKeys) {
-        if let Err(e) = self.store().clear_login_failures(&[&keys.account]).await {
+        {
             // What the right password allowed is done; a stale count is
             // forgotten after the window anyway.
-            tracing::warn!(error = %e, "could not clear the failed-login count");
+            tracing::warn!(error = %e, "could not take back a counted login attempt");
         }
     }
 
-    /// Checks the throttle, then the password, and on success starts the session.
+    /// After a wrong password (already counted): records each block this
+    /// failure starts, one `event` row (outcome `throttled`) per key and
+    /// block, and nothing for the attempts the block then refuses.
+    /// `subject` names the account key's row (the address's names the
+    /// address).
+    pub(super) async fn note_failure(
+        &self,
+        counted: &Counted,
+        event: AuditEvent,
+        subject: &str,
+        client_addr: Option<&str>,
+        now: i64,
+    ) {
+        let starts = self
+            .throttle
+            .blocks_started(&counted.keys, &counted.before, now);
+        for start in starts {
+            let detail = format!(
+                "{} blocked for {} s after {} failures; attempts until then are refused \
+                 unchecked and not recorded one by one",
+                start.kind.as_str(),
+                start.secs,
+                start.failures
+            );
+            let subject = match start.kind {
+                KeyKind::Address => client_addr.unwrap_or(""),
+                KeyKind::Account => subject,
+            };
+            let mut record = AuditRecord::new(event, Outcome::Throttled, now)
+                .subject(subject)
+                .client_addr(client_addr)
+                .detail(&detail);
+            if let Some(id) = start.key.strip_prefix("user:") {
+                record = record.user_id(id);
+            }
+            self.ctx().audit(record).await;
+        }
+    }
+
+    /// Records a denial (`record`, with `detail`) unless an identical one
+    /// (the same `what`: event and caller) was recorded within the last
+    /// [`DENIAL_WINDOW_SECS`], so a caller repeating a refused call cannot
+    /// grow the append-only log one row per call. Whether one was is kept
+    /// under the key `denied:<what>` with the failed-login counts (one
+    /// atomic claim, shared by every replica; purged with them). If the
+    /// store cannot say, the row is written: a denial is never lost.
+    pub(super) async fn audit_denial_once(
+        &self,
+        record: AuditRecord,
+        detail: &str,
+        what: &str,
+        now: i64,
+    ) {
+        let key = format!("denied:{what}");
+        let since = now.saturating_sub(DENIAL_WINDOW_SECS);
+        let first = |counts: &[LoginFailures]| counts.iter().all(|c| c.last_failure_at <= since);
+        let write = self
+            .store()
+            .claim_login_attempt(&[&key], now, since, &first)
+            .await
+            .map_or(true, |claim| claim.admitted);
+        if write {
+            let detail = format!(
+                "{detail}; identical denials in the next {} minutes are not recorded",
+                DENIAL_WINDOW_SECS / 60
+            );
+            self.ctx().audit(record.detail(&detail)).await;
+        }
+    }
+
+    /// What an audit row names a login attempt by: the name as presented
+    /// when it names an account, else its keyed digest
+    /// ([`crate::audit::NameDigests`]), so a password typed into the
+    /// username field never reaches the log. Without the digest key (the
+    /// database did not answer) a fixed stand-in: never the name.
+    pub(super) async fn login_subject(
+        &self,
+        login: &str,
+        names_an_account: bool,
+        now: i64,
+    ) -> String {
+        if names_an_account {
+            return login.to_owned();
+        }
+        let store = self.store();
+        match self
+            .unknown_names
+            .get_or_try_init(|| NameDigests::shared(store, now))
+            .await
+        {
+            Ok(digests) => digests.subject(login),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the audit name key");
+                format!("{}unavailable", NameDigests::PREFIX)
+            }
+        }
+    }
+
+    /// Looks the user up, counts the attempt (or is refused), checks the
+    /// password, and on success starts the session.
     async fn attempt_login(
         &self,
         login: &str,
         password: SecretString,
         client: ClientInfo,
-        keys: &AttemptKeys,
         now: i64,
     ) -> Result<Attempt> {
-        let had_failures = match self.throttle_gate(keys, now).await? {
-            Ok(had_failures) => had_failures,
+        // The lookup comes first so that an account's id is a throttle key
+        // too (its username and email share one allowance). An unknown name
+        // costs the same lookup and claim (one key fewer), and is counted
+        // under its name, so the two are refused alike.
+        let found = self.store().find_credentials(login).await?;
+        let mut keys = AttemptKeys::new(login, client.addr.as_deref());
+        if let Some(c) = &found {
+            keys = keys.with_user(&c.user.id);
+        }
+        let counted = match self.throttle_claim(keys, now).await? {
+            Ok(counted) => counted,
             Err(blocked) => return Ok(Attempt::Throttled(blocked)),
         };
 
-        let found = self.store().find_credentials(login).await?;
         let (user, stored_hash) = match found {
             Some(c) => (Some(c.user), Some(c.password_hash)),
             None => (None, None),
@@ -221,10 +383,9 @@ impl AuthCore {
                 let why = failure_reason(user.as_ref(), verdict);
                 self.audit_login_failure(login, user.as_ref(), client.addr.as_deref(), why, now)
                     .await;
-                return Ok(Attempt::Failed);
+                return Ok(Attempt::Failed(counted));
             }
         };
-
         let rehash = if needs_rehash {
             match self.hasher().hash(password).await {
                 Ok(h) => Some(SecretString::from(h)),
@@ -268,7 +429,7 @@ impl AuthCore {
                 now,
             )
             .await;
-            return Ok(Attempt::Failed);
+            return Ok(Attempt::Failed(counted));
         };
         self.audit_login_success(&user, client_addr.as_deref(), &sid, evicted.len(), now)
             .await;
@@ -291,7 +452,7 @@ impl AuthCore {
                 refresh_token,
                 user,
             }),
-            had_failures,
+            counted,
         })
     }
 
@@ -340,7 +501,7 @@ impl AuthCore {
     }
 
     /// Records a failed login: `login` is the name as presented (truncated),
-    /// `user` the account it named, if any.
+    /// or its digest when `user`, the account it named, is `None`.
     async fn audit_login_failure(
         &self,
         login: &str,
@@ -349,34 +510,14 @@ impl AuthCore {
         why: &str,
         now: i64,
     ) {
+        let subject = self.login_subject(login, user.is_some(), now).await;
         let mut record = AuditRecord::new(AuditEvent::Login, Outcome::Failure, now)
-            .subject(login)
+            .subject(&subject)
             .client_addr(client_addr)
             .detail(why);
         if let Some(user) = user {
             record = record.user_id(&user.id);
         }
-        self.ctx().audit(record).await;
-    }
-
-    /// Records a login refused by throttling: `login` is the name as
-    /// presented; the detail names the key kind, never the name or password.
-    async fn audit_login_throttled(
-        &self,
-        login: &str,
-        client_addr: Option<&str>,
-        blocked: &Blocked,
-        now: i64,
-    ) {
-        let detail = format!(
-            "{} blocked for {} s",
-            blocked.kind.as_str(),
-            blocked.retry_after_secs
-        );
-        let record = AuditRecord::new(AuditEvent::LoginThrottled, Outcome::Throttled, now)
-            .subject(login)
-            .client_addr(client_addr)
-            .detail(&detail);
         self.ctx().audit(record).await;
     }
 }

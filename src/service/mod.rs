@@ -135,6 +135,9 @@ pub struct AuthCore {
     /// The revocation hub behind WatchRevocations (`None` until the app
     /// gives it, [`AuthCore::with_revocations`]).
     revocations: Option<Arc<RevocationHub>>,
+    /// The key of the audit log's stand-ins for unknown login names, read
+    /// from the store the first time one is needed.
+    unknown_names: Arc<tokio::sync::OnceCell<crate::audit::NameDigests>>,
 }
 
 impl AuthCore {
@@ -155,6 +158,7 @@ impl AuthCore {
             throttle: ThrottlePolicy::default(),
             pages: pages::PageTokens::random().ok(),
             revocations: None,
+            unknown_names: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 

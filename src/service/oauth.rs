@@ -130,7 +130,12 @@ impl AuthCore {
         let token = token.expose_secret();
         if refresh::looks_valid(token) {
             let ended = self
-                .end_refresh_token_session(token, Some(&by), now)
+                .end_refresh_token_session(
+                    token,
+                    Some(&by),
+                    credentials.client.addr.as_deref(),
+                    now,
+                )
                 .await?;
             return Ok(if ended {
                 Revocation::Ended
@@ -147,8 +152,15 @@ impl AuthCore {
                     // A concurrent call ended it first.
                     return Ok(Revocation::NothingToEnd);
                 }
-                self.audit_session_end(Some(&user), Some(&user.id), &claims.sid, Some(&by), now)
-                    .await;
+                self.audit_session_end(
+                    Some(&user),
+                    Some(&user.id),
+                    &claims.sid,
+                    Some(&by),
+                    credentials.client.addr.as_deref(),
+                    now,
+                )
+                .await;
                 Ok(Revocation::Ended)
             }
             Verification::ValidServiceAccount { .. } => Ok(Revocation::Unsupported),

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
+use super::login::Counted;
 use super::{Accounts, AuthCore, ClientInfo, pages};
 use crate::audit::{AuditEvent, AuditRecord, Outcome};
 use crate::error::{Error, Result, Violation};
@@ -369,10 +370,10 @@ fn roles_text(roles: &[String]) -> String {
 /// How one token request ended.
 enum Attempt {
     Throttled(crate::throttle::Blocked),
-    Failed,
+    Failed(Counted),
     Succeeded {
         account: ServiceAccount,
-        had_failures: bool,
+        counted: Counted,
     },
 }
 
@@ -495,47 +496,32 @@ impl AuthCore {
         // with a username.
         let keys = AttemptKeys {
             account: format!("client:{client_id}"),
+            user: None,
             address: addr.map(address_key),
         };
         match self
-            .attempt_service_token(client_id, client_secret, &keys, addr, now)
+            .attempt_service_token(client_id, client_secret, keys, addr, now)
             .await?
         {
             Attempt::Throttled(blocked) => {
+                // Logged, not audited one by one: the block was recorded
+                // when the failure that started it was.
                 tracing::info!(
                     key = blocked.kind.as_str(),
                     retry_after_secs = blocked.retry_after_secs,
                     "service token request throttled"
                 );
-                let detail = format!(
-                    "{} blocked for {} s",
-                    blocked.kind.as_str(),
-                    blocked.retry_after_secs
-                );
-                let record = AuditRecord::new(AuditEvent::ServiceToken, Outcome::Throttled, now)
-                    .subject(client_id)
-                    .client_addr(addr)
-                    .detail(&detail);
-                self.ctx().audit(record).await;
                 Err(Error::Throttled {
                     retry_after_secs: blocked.retry_after_secs,
                 })
             }
-            Attempt::Failed => {
-                self.store()
-                    .record_login_failure(&keys.all(), now, self.throttle.forget_before(now))
-                    .await?;
+            Attempt::Failed(counted) => {
+                self.note_failure(&counted, AuditEvent::ServiceToken, client_id, addr, now)
+                    .await;
                 Err(Error::Unauthenticated(BAD_CLIENT.to_owned()))
             }
-            Attempt::Succeeded {
-                account,
-                had_failures,
-            } => {
-                if had_failures
-                    && let Err(e) = self.store().clear_login_failures(&[&keys.account]).await
-                {
-                    tracing::warn!(error = %e, "could not clear the failed token-request count");
-                }
+            Attempt::Succeeded { account, counted } => {
+                self.take_back(&counted).await;
                 Ok(account)
             }
         }
@@ -546,15 +532,15 @@ impl AuthCore {
         &self,
         client_id: &str,
         client_secret: &SecretString,
-        keys: &AttemptKeys,
+        keys: AttemptKeys,
         addr: Option<&str>,
         now: i64,
     ) -> Result<Attempt> {
-        let counts = self.store().login_failures(&keys.all()).await?;
-        if let Some(blocked) = self.throttle.check(keys, &counts, now) {
-            return Ok(Attempt::Throttled(blocked));
-        }
-        let had_failures = counts.iter().any(|c| c.key == keys.account);
+        // Counted before the secret is compared, as Login counts passwords.
+        let counted = match self.throttle_claim(keys, now).await? {
+            Ok(counted) => counted,
+            Err(blocked) => return Ok(Attempt::Throttled(blocked)),
+        };
         let found = self.store().service_account_credentials(client_id).await?;
         let presented = client_secret::hash(client_secret.expose_secret());
         // Every live secret is compared (in constant time), and an unknown
@@ -574,7 +560,7 @@ impl AuthCore {
         match found {
             Some(credentials) if matched => Ok(Attempt::Succeeded {
                 account: credentials.account,
-                had_failures,
+                counted,
             }),
             found => {
                 let (why, account) = match &found {
@@ -589,7 +575,7 @@ impl AuthCore {
                     record = record.user_id(&account.id).subject(&account.name);
                 }
                 self.ctx().audit(record).await;
-                Ok(Attempt::Failed)
+                Ok(Attempt::Failed(counted))
             }
         }
     }

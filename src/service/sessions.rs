@@ -8,8 +8,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::AuthCore;
 use super::users::{UserSelector, is_admin};
+use super::{AuthCore, ClientInfo};
 use crate::audit::{AuditEvent, AuditRecord, Outcome};
 use crate::error::{Error, Result};
 use crate::store::{Change, EndReason, RefreshRecord, Rotation, Session};
@@ -52,6 +52,20 @@ impl AuthCore {
     /// [`Error::Unauthenticated`] for any token that cannot be used, saying
     /// what to do; database errors.
     pub async fn refresh(&self, token: &SecretString, now: i64) -> Result<RefreshOutcome> {
+        self.refresh_from(token, &ClientInfo::default(), now).await
+    }
+
+    /// [`Self::refresh`] for a call from `client`, whose address a reuse's
+    /// audit row names (the gRPC Refresh).
+    ///
+    /// # Errors
+    /// As [`Self::refresh`].
+    pub async fn refresh_from(
+        &self,
+        token: &SecretString,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<RefreshOutcome> {
         let token = token.expose_secret();
         if !refresh::looks_valid(token) {
             return Err(refresh_refused("it is not a refresh token"));
@@ -124,7 +138,9 @@ impl AuthCore {
         }
 
         let Some(successor) = self.retry_answer(token, &record, now).await? else {
-            return Err(self.revoke_for_reuse(&user, &session.id, now).await?);
+            return Err(self
+                .revoke_for_reuse(&user, &session.id, client.addr.as_deref(), now)
+                .await?);
         };
         let access = self
             .tokens
@@ -164,12 +180,19 @@ impl AuthCore {
 
     /// Revokes a session whose spent refresh token came back (reuse
     /// detection), audits it, and returns the answer for the caller.
-    async fn revoke_for_reuse(&self, user: &User, session_id: &str, now: i64) -> Result<Error> {
+    async fn revoke_for_reuse(
+        &self,
+        user: &User,
+        session_id: &str,
+        client_addr: Option<&str>,
+        now: i64,
+    ) -> Result<Error> {
         self.end_session(session_id, EndReason::Reuse, now).await?;
         self.ctx()
             .audit(
                 AuditRecord::new(AuditEvent::RefreshReuse, Outcome::Denied, now)
                     .user(user)
+                    .client_addr(client_addr)
                     .detail(&format!(
                         "a spent refresh token was presented again; session {session_id} revoked"
                     )),
@@ -199,10 +222,12 @@ impl AuthCore {
         &self,
         bearer: Option<&str>,
         refresh_token: Option<&SecretString>,
+        client: &ClientInfo,
         now: i64,
     ) -> Result<()> {
+        let addr = client.addr.as_deref();
         if let Some(token) = refresh_token {
-            self.end_refresh_token_session(token.expose_secret(), None, now)
+            self.end_refresh_token_session(token.expose_secret(), None, addr, now)
                 .await?;
             return Ok(());
         }
@@ -213,7 +238,7 @@ impl AuthCore {
             .end_session(&claims.sid, EndReason::Logout, now)
             .await?
         {
-            self.audit_logout(Some(&user), Some(&user.id), &claims.sid, now)
+            self.audit_session_end(Some(&user), Some(&user.id), &claims.sid, None, addr, now)
                 .await;
         }
         Ok(())
@@ -227,6 +252,7 @@ impl AuthCore {
         &self,
         token: &str,
         by: Option<&str>,
+        client_addr: Option<&str>,
         now: i64,
     ) -> Result<bool> {
         if !refresh::looks_valid(token) {
@@ -258,34 +284,33 @@ impl AuthCore {
             user_id.as_deref(),
             &record.session_id,
             by,
+            client_addr,
             now,
         )
         .await;
         Ok(true)
     }
 
-    /// Records that a Logout ended session `sid`.
-    async fn audit_logout(&self, user: Option<&User>, user_id: Option<&str>, sid: &str, now: i64) {
-        self.audit_session_end(user, user_id, sid, None, now).await;
-    }
-
     /// Records that session `sid` ended at its user's (or its token
     /// holder's) request, as a Logout; `by` says who asked when it was not a
-    /// Logout call (an OAuth2 client revoking the token).
+    /// Logout call (an OAuth2 client revoking the token); `client_addr` is
+    /// where the call came from.
     pub(super) async fn audit_session_end(
         &self,
         user: Option<&User>,
         user_id: Option<&str>,
         sid: &str,
         by: Option<&str>,
+        client_addr: Option<&str>,
         now: i64,
     ) {
         let detail = match by {
             Some(by) => format!("session {sid} ended; {by}"),
             None => format!("session {sid} ended"),
         };
-        let mut record =
-            AuditRecord::new(AuditEvent::Logout, Outcome::Success, now).detail(&detail);
+        let mut record = AuditRecord::new(AuditEvent::Logout, Outcome::Success, now)
+            .client_addr(client_addr)
+            .detail(&detail);
         if let Some(user) = user {
             record = record.user(user);
         } else if let Some(id) = user_id {
@@ -305,7 +330,12 @@ impl AuthCore {
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] without a valid bearer token.
-    pub async fn logout_all(&self, bearer: Option<&str>, now: i64) -> Result<u64> {
+    pub async fn logout_all(
+        &self,
+        bearer: Option<&str>,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<u64> {
         let (user, _) = self.authenticate(bearer, now).await?;
         let ended = self
             .end_user_sessions(&user.id, EndReason::LogoutAll, now)
@@ -314,6 +344,7 @@ impl AuthCore {
             .audit(
                 AuditRecord::new(AuditEvent::LogoutAll, Outcome::Success, now)
                     .user(&user)
+                    .client_addr(client.addr.as_deref())
                     .detail(&format!("{ended} sessions ended")),
             )
             .await;
@@ -353,17 +384,24 @@ impl AuthCore {
         &self,
         bearer: Option<&str>,
         selector: Option<UserSelector>,
+        client: &ClientInfo,
         now: i64,
     ) -> Result<u64> {
         let (caller, claims) = self.authenticate(bearer, now).await?;
+        let addr = client.addr.as_deref();
         if !is_admin(&caller, &claims) {
-            self.ctx()
-                .audit(
-                    AuditRecord::new(AuditEvent::SessionsRevoked, Outcome::Denied, now)
-                        .user(&caller)
-                        .detail("the caller lacks the admin role"),
-                )
-                .await;
+            // Collapsed: a caller repeating the denied call leaves one row
+            // per window, not one per call.
+            let record = AuditRecord::new(AuditEvent::SessionsRevoked, Outcome::Denied, now)
+                .user(&caller)
+                .client_addr(addr);
+            self.audit_denial_once(
+                record,
+                "the caller lacks the admin role",
+                &format!("sessions_revoked:{}", caller.id),
+                now,
+            )
+            .await;
             return Err(Error::PermissionDenied(
                 "revoking sessions needs the `admin` role".to_owned(),
             ));
@@ -380,6 +418,7 @@ impl AuthCore {
             .audit(
                 AuditRecord::new(AuditEvent::SessionsRevoked, Outcome::Success, now)
                     .user(&target)
+                    .client_addr(addr)
                     .detail(&detail),
             )
             .await;

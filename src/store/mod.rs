@@ -348,6 +348,30 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     async fn record_login_failure(&self, keys: &[&str], now: i64, forget_before: i64)
     -> Result<()>;
 
+    /// Counts one login attempt against every key in `keys` before its
+    /// password is checked, if `admit` allows it, atomically: in one
+    /// transaction the keys' rows are locked (in key order), `admit` is
+    /// asked about their counts as they were (keys without a count are left
+    /// out), and only when it says yes is each count raised by one (or
+    /// started again at one when its last failure is at or before
+    /// `forget_before`) with `now` as its last failure. Concurrent claims on
+    /// a key, on any replica, are judged one after the other, each seeing
+    /// the ones before it; a refused claim writes nothing.
+    async fn claim_login_attempt(
+        &self,
+        keys: &[&str],
+        now: i64,
+        forget_before: i64,
+        admit: &(dyn for<'c> Fn(&'c [LoginFailures]) -> bool + Sync),
+    ) -> Result<AttemptClaim>;
+
+    /// Takes a claimed attempt back after its password turned out right, in
+    /// one transaction: the counts of `clear` are deleted, and each key in
+    /// `restore` (given with the count it had before the claim; no failures
+    /// when it had none) goes down by one, its last failure restored when
+    /// nothing else was counted since.
+    async fn uncount_login_attempt(&self, clear: &[&str], restore: &[LoginFailures]) -> Result<()>;
+
     /// Deletes the counts of `keys` (a successful login, `authd user
     /// unlock`); returns how many there were.
     async fn clear_login_failures(&self, keys: &[&str]) -> Result<u64>;
@@ -523,6 +547,15 @@ pub struct LoginFailures {
     pub failures: i64,
     /// The latest failure, Unix seconds.
     pub last_failure_at: i64,
+}
+
+/// What [`Store::claim_login_attempt`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptClaim {
+    /// Whether the attempt was admitted (and counted).
+    pub admitted: bool,
+    /// The keys' counts as they were before this attempt (keys without one left out).
+    pub before: Vec<LoginFailures>,
 }
 
 /// An audit-log row to append; see [`crate::audit`] for what goes in it.

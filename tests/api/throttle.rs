@@ -21,6 +21,11 @@ on_both_backends!(
     a_successful_login_clears_the_account_count_but_not_the_address_count,
     a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored,
     forwarded_for_from_a_trusted_proxy_names_the_client,
+    a_parallel_burst_of_wrong_guesses_gets_no_more_password_checks_than_one_at_a_time,
+    a_parallel_burst_with_eight_hashing_threads_gets_no_more_password_checks,
+    the_username_and_the_email_of_an_account_share_one_allowance,
+    a_right_password_inside_the_allowance_still_logs_in_and_is_not_counted,
+    client_secret_guesses_in_a_parallel_burst_are_counted_before_they_are_checked,
 );
 
 const ATTACKER: &str = "192.0.2.66";
@@ -369,4 +374,197 @@ async fn forwarded_for_from_a_trusted_proxy_names_the_client(backend: Backend) {
     );
     assert_eq!(stored_count(&app, &address_key("10.9.9.9")).await, None);
     assert_eq!(stored_count(&app, &address_key("127.0.0.1")).await, None);
+}
+
+/// Blocks long enough that the real clock cannot end one during a test.
+fn long_blocks(config: &mut authd::Config) {
+    config.throttle.login_backoff_base = std::time::Duration::from_secs(600);
+    config.throttle.login_backoff_max = std::time::Duration::from_secs(600);
+}
+
+/// Fires `count` wrong guesses for `name` at once over gRPC; returns how
+/// many were answered UNAUTHENTICATED (checked) and how many throttled.
+async fn burst_of_wrong_guesses(app: &TestApp, name: &str, count: usize) -> (usize, usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    // All start together: each waits for the barrier before sending.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(count));
+    for i in 0..count {
+        let mut client = app.client.clone();
+        let barrier = std::sync::Arc::clone(&barrier);
+        let request = authd::grpc::pb::LoginRequest {
+            username: name.to_owned(),
+            password: format!("wrong guess number {i}"),
+        };
+        tasks.spawn(async move {
+            barrier.wait().await;
+            client.login(request).await.map(drop)
+        });
+    }
+    let (mut checked, mut throttled) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("task") {
+            Err(status) if status.code() == Code::Unauthenticated => checked += 1,
+            Err(status) if status.code() == Code::ResourceExhausted => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (checked, throttled)
+}
+
+/// 30 wrong guesses fired at once used to all read the old count before any
+/// of them was written, and 10 to 12 got a password check where 6 would one
+/// at a time (the 5 free failures and the one that starts the block). Each
+/// attempt is now counted before its check, in one transaction per attempt.
+async fn a_parallel_burst_of_wrong_guesses_gets_no_more_password_checks_than_one_at_a_time(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend).config(long_blocks).spawn().await;
+    app.create_user("alice", &[]).await;
+    let runs_before = app.hash_runs().await;
+    let (checked, throttled) = burst_of_wrong_guesses(&app, "alice", 30).await;
+    let runs = app.hash_runs().await - runs_before;
+    assert!(
+        runs <= 6,
+        "30 parallel guesses got {runs} password checks; one at a time get 6"
+    );
+    // Busy answers (a saturated hashing pool) are RESOURCE_EXHAUSTED too;
+    // every checked guess was hashed.
+    assert_eq!(u64::try_from(checked).unwrap(), runs);
+    assert_eq!(checked + throttled, 30);
+    assert_eq!(
+        stored_count(&app, &account_key("alice")).await,
+        Some(runs.cast_signed()),
+        "the count is the number of checks"
+    );
+    // The same for a name that is no account: the same allowance.
+    let runs_before = app.hash_runs().await;
+    burst_of_wrong_guesses(&app, "mallory", 30).await;
+    let unknown_runs = app.hash_runs().await - runs_before;
+    assert!(unknown_runs <= 6, "{unknown_runs}");
+}
+
+/// With eight hashing threads the old race let 42 of one burst through.
+async fn a_parallel_burst_with_eight_hashing_threads_gets_no_more_password_checks(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            long_blocks(config);
+            config.password.hash_concurrency = 8;
+        })
+        .spawn()
+        .await;
+    app.create_user("alice", &[]).await;
+    let runs_before = app.hash_runs().await;
+    let (checked, _) = burst_of_wrong_guesses(&app, "alice", 60).await;
+    let runs = app.hash_runs().await - runs_before;
+    assert!(runs <= 6, "60 parallel guesses got {runs} password checks");
+    assert!(checked <= 6, "{checked}");
+}
+
+/// A name that resolves to an account counts under the account's id too,
+/// so guessing by username and by email draws on one allowance.
+async fn the_username_and_the_email_of_an_account_share_one_allowance(backend: Backend) {
+    let app = TestApp::builder(backend).config(long_blocks).spawn().await;
+    app.create_user_with("alice", Some("alice@example.com"), &[], PASSWORD)
+        .await;
+    let now = now_unix();
+    for login in [
+        "alice",
+        "alice@example.com",
+        "ALICE",
+        "Alice@Example.com",
+        "alice",
+        "alice@example.com",
+    ] {
+        assert_invalid_credentials(login_at(&app, login, "not the password", ATTACKER, now).await);
+    }
+    // Six failures in all: the account is blocked under either spelling,
+    // although neither spelling has six failures of its own.
+    let runs_before = app.hash_runs().await;
+    retry_after(login_at(&app, "alice@example.com", PASSWORD, ATTACKER, now).await);
+    retry_after(login_at(&app, "alice", PASSWORD, "198.51.100.1", now).await);
+    assert_eq!(app.hash_runs().await, runs_before, "refused unhashed");
+    assert_eq!(stored_count(&app, &account_key("alice")).await, Some(3));
+    // Unlocking clears the account under every spelling.
+    app.core
+        .accounts()
+        .unlock("alice", None)
+        .await
+        .expect("unlock");
+    login_at(&app, "alice@example.com", PASSWORD, ATTACKER, now)
+        .await
+        .expect("unlocked");
+}
+
+/// The attempt is counted before its check; a right password takes it back,
+/// so a login within the allowance works and leaves no count behind, and the
+/// address's count is as it was (a success never counts against a NAT).
+async fn a_right_password_inside_the_allowance_still_logs_in_and_is_not_counted(backend: Backend) {
+    let app = TestApp::builder(backend).config(long_blocks).spawn().await;
+    app.create_user("alice", &[]).await;
+    let now = now_unix();
+    for _ in 0..5 {
+        assert_invalid_credentials(
+            login_at(&app, "alice", "not the password", ATTACKER, now).await,
+        );
+    }
+    login_at(&app, "alice", PASSWORD, ATTACKER, now)
+        .await
+        .expect("attempt number 6 is within the allowance");
+    assert_eq!(stored_count(&app, &account_key("alice")).await, None);
+    assert_eq!(stored_count(&app, &address_key(ATTACKER)).await, Some(5));
+    // Successes alone never build up a count on an address.
+    for _ in 0..3 {
+        login_at(&app, "alice", PASSWORD, "198.51.100.9", now)
+            .await
+            .expect("login");
+    }
+    assert_eq!(stored_count(&app, &address_key("198.51.100.9")).await, None);
+}
+
+/// IssueServiceToken and POST /oauth2/token check client secrets through the
+/// same claim: a burst of wrong secrets gets the allowance's checks only.
+async fn client_secret_guesses_in_a_parallel_burst_are_counted_before_they_are_checked(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend).config(long_blocks).spawn().await;
+    let (client_id, _secret) = crate::oauth2::service_account(&app, "billing-bot").await;
+    let now = now_unix();
+    let mut tasks = tokio::task::JoinSet::new();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(30));
+    for i in 0..30 {
+        let core = app.core.clone();
+        let client_id = client_id.clone();
+        let barrier = std::sync::Arc::clone(&barrier);
+        tasks.spawn(async move {
+            barrier.wait().await;
+            core.issue_service_token(
+                &client_id,
+                SecretString::from(format!("authd_sa_wrong-guess-{i}")),
+                None,
+                from(ATTACKER),
+                now,
+            )
+            .await
+            .map(drop)
+        });
+    }
+    let (mut checked, mut throttled) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("task") {
+            Err(Error::Unauthenticated(_)) => checked += 1,
+            Err(Error::Throttled { .. }) => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        checked <= 6,
+        "30 parallel wrong secrets got {checked} checks"
+    );
+    assert_eq!(checked + throttled, 30);
+    assert_eq!(
+        stored_count(&app, &format!("client:{client_id}")).await,
+        Some(checked)
+    );
 }

@@ -49,9 +49,9 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, Deletion, DisabledUser, EndReason,
-    ImportedUser, LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord,
-    Rotation, Session, Store, StoredKey, UserFilter,
+    AttemptClaim, AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, Deletion,
+    DisabledUser, EndReason, ImportedUser, LoginFailures, LoginSnapshot, NewAuditEntry,
+    NewSession, NewUser, RefreshRecord, Rotation, Session, Store, StoredKey, UserFilter,
 };
 use super::{
     ExportedRows, KeyRetirement, NewServiceAccount, ServiceAccount, ServiceAccountCredentials,
@@ -515,6 +515,20 @@ impl<S: SqlStore> Store for S {
         forget_before: i64,
     ) -> Result<()> {
         throttle::record_failure(self.pool(), keys, now, forget_before).await
+    }
+
+    async fn claim_login_attempt(
+        &self,
+        keys: &[&str],
+        now: i64,
+        forget_before: i64,
+        admit: &(dyn for<'c> Fn(&'c [LoginFailures]) -> bool + Sync),
+    ) -> Result<AttemptClaim> {
+        throttle::claim(self.pool(), keys, now, forget_before, admit).await
+    }
+
+    async fn uncount_login_attempt(&self, clear: &[&str], restore: &[LoginFailures]) -> Result<()> {
+        throttle::uncount(self.pool(), clear, restore).await
     }
 
     async fn clear_login_failures(&self, keys: &[&str]) -> Result<u64> {

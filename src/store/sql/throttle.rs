@@ -2,9 +2,9 @@
 
 use sqlx::{FromRow, Pool};
 
-use super::{Columns, Params, RowsAffected, SqlDb};
+use super::{Columns, Params, RowsAffected, SqlDb, begin, commit, rollback};
 use crate::error::{Error, Result};
-use crate::store::LoginFailures;
+use crate::store::{AttemptClaim, LoginFailures};
 
 impl<R: Columns> FromRow<'_, R> for LoginFailures {
     fn from_row(row: &R) -> sqlx::Result<Self> {
@@ -99,6 +99,136 @@ pub(super) async fn record_failure<DB: SqlDb>(
         .await
         .map(drop)
         .map_err(|e| Error::database("counting a failed login", e))
+}
+
+/// The row of one key, locked for the rest of `tx`, and its count as it
+/// was: an upsert that changes nothing (a key without a row gets one with
+/// no failures, which a rollback takes away again). An upsert rather than
+/// `SELECT ... FOR UPDATE`, which SQLite lacks; on SQLite the write takes
+/// the database's write lock, which serialises the claims just the same.
+async fn lock_key<DB: SqlDb>(tx: &mut super::Tx<DB>, key: &str) -> sqlx::Result<LoginFailures> {
+    sqlx::query_as::<DB, LoginFailures>(
+        "INSERT INTO login_failures (throttle_key, failures, last_failure_at) \
+         VALUES ($1, 0, 0) ON CONFLICT (throttle_key) DO UPDATE SET \
+         failures = login_failures.failures \
+         RETURNING throttle_key, failures, last_failure_at",
+    )
+    .param(key)
+    .fetch_one(DB::tx(tx))
+    .await
+}
+
+pub(super) async fn claim<DB: SqlDb>(
+    pool: &Pool<DB>,
+    keys: &[&str],
+    now: i64,
+    forget_before: i64,
+    admit: &(dyn for<'c> Fn(&'c [LoginFailures]) -> bool + Sync),
+) -> Result<AttemptClaim> {
+    let context = "counting a login attempt";
+    let mut keys = distinct(keys);
+    // One lock order for every claim, so two claims sharing keys cannot
+    // deadlock (PostgreSQL locks each row as its upsert runs).
+    keys.sort_unstable();
+    if keys.is_empty() {
+        return Ok(AttemptClaim {
+            admitted: admit(&[]),
+            before: Vec::new(),
+        });
+    }
+    let mut tx = begin(pool, context).await?;
+    let mut before = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let row = lock_key(&mut tx, key)
+            .await
+            .map_err(|e| Error::database(context, e))?;
+        // A fresh row (no failures) is no count.
+        if row.failures > 0 {
+            before.push(row);
+        }
+    }
+    if !admit(&before) {
+        // Refused: nothing is counted or written.
+        rollback(tx, context).await?;
+        return Ok(AttemptClaim {
+            admitted: false,
+            before,
+        });
+    }
+    // Placeholders in order of first use: forget_before $1, now $2, keys $3...
+    let sql = format!(
+        "UPDATE login_failures SET \
+         failures = CASE WHEN last_failure_at > $1 THEN failures + 1 ELSE 1 END, \
+         last_failure_at = $2 WHERE throttle_key IN ({})",
+        placeholders(3, keys.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .param(forget_before)
+        .param(now);
+    for key in &keys {
+        query = query.param(*key);
+    }
+    query
+        .execute(DB::tx(&mut tx))
+        .await
+        .map_err(|e| Error::database(context, e))?;
+    commit(tx, context).await?;
+    Ok(AttemptClaim {
+        admitted: true,
+        before,
+    })
+}
+
+pub(super) async fn uncount<DB: SqlDb>(
+    pool: &Pool<DB>,
+    clear_keys: &[&str],
+    restore: &[LoginFailures],
+) -> Result<()> {
+    let context = "taking back a counted login attempt";
+    // Every key once, in the claims' lock order, so this cannot deadlock
+    // with a claim either.
+    let mut keys: Vec<(&str, Option<&LoginFailures>)> = distinct(clear_keys)
+        .into_iter()
+        .map(|key| (key, None))
+        .collect();
+    for was in restore {
+        if !keys.iter().any(|(key, _)| *key == was.key) {
+            keys.push((was.key.as_str(), Some(was)));
+        }
+    }
+    keys.sort_unstable_by_key(|(key, _)| *key);
+    let mut tx = begin(pool, context).await?;
+    for (key, was) in keys {
+        let Some(was) = was else {
+            sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
+                .param(key)
+                .execute(DB::tx(&mut tx))
+                .await
+                .map_err(|e| Error::database(context, e))?;
+            continue;
+        };
+        // One attempt less. When nothing else was counted since (the count
+        // is back where it was), the last failure goes back too, so a
+        // right password does not restart a block from now; otherwise the
+        // later failures' time stands.
+        sqlx::query(
+            "UPDATE login_failures SET \
+             last_failure_at = CASE WHEN failures - 1 = $1 THEN $2 ELSE last_failure_at END, \
+             failures = failures - 1 WHERE throttle_key = $3",
+        )
+        .param(was.failures)
+        .param(was.last_failure_at)
+        .param(key)
+        .execute(DB::tx(&mut tx))
+        .await
+        .map_err(|e| Error::database(context, e))?;
+        sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1 AND failures <= 0")
+            .param(key)
+            .execute(DB::tx(&mut tx))
+            .await
+            .map_err(|e| Error::database(context, e))?;
+    }
+    commit(tx, context).await
 }
 
 pub(super) async fn clear<DB: SqlDb>(pool: &Pool<DB>, keys: &[&str]) -> Result<u64> {
