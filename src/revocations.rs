@@ -49,7 +49,7 @@ use crate::token::keys::KeySet;
 /// Events buffered per subscriber before it counts as too slow and is reset.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
 
-/// How often an idle stream gets a heartbeat (at most a third of the
+/// How often a stream gets a heartbeat, idle or not (at most a third of the
 /// clients' default staleness bound of 3 s).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -288,7 +288,7 @@ pub enum WatchItem {
     Hello {
         /// The token rules.
         rules: Rules,
-        /// How often heartbeats come when idle.
+        /// How often heartbeats come.
         heartbeat_interval: Duration,
         /// Whether the request's cursor resumed the stream.
         resumed: bool,
@@ -844,6 +844,7 @@ struct Streaming {
     queue: VecDeque<WatchItem>,
     subscription: Subscription,
     stopping: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// When the last heartbeat was due (the stream's start at first).
     last_sent: tokio::time::Instant,
     done: bool,
 }
@@ -854,17 +855,27 @@ impl Streaming {
             return None;
         }
         if let Some(item) = self.queue.pop_front() {
-            self.last_sent = tokio::time::Instant::now();
             return Some((Ok(item), self));
         }
         loop {
             if let Some(end) = self.subscription.end.get().copied() {
                 return Some(self.finish(end.error()));
             }
+            // A heartbeat every interval whatever else is sent: under a
+            // steady stream of events it is still the proof a client that
+            // resumed late needs that it is caught up and live.
+            let deadline = self.last_sent + HEARTBEAT_INTERVAL;
+            if tokio::time::Instant::now() >= deadline {
+                self.last_sent = tokio::time::Instant::now();
+                if self.subscription.hub.cache.is_trusted() {
+                    let cursor = self.subscription.cursor().encode();
+                    return Some((Ok(WatchItem::Heartbeat { cursor }), self));
+                }
+                continue;
+            }
             if let Some(event) = self.subscription.backlog.pop_front() {
                 return Some(self.deliver(&event));
             }
-            let deadline = self.last_sent + HEARTBEAT_INTERVAL;
             tokio::select! {
                 biased;
                 () = &mut self.stopping => {
@@ -899,7 +910,6 @@ impl Streaming {
 
     fn deliver(mut self, event: &Sequenced) -> (Result<WatchItem>, Self) {
         self.subscription.position = event.seq;
-        self.last_sent = tokio::time::Instant::now();
         let item = WatchItem::Revocation {
             cursor: Some(self.subscription.cursor().encode()),
             revocation: event.revocation.clone(),

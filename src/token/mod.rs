@@ -23,7 +23,9 @@ use jsonwebtoken::Header;
 use crate::error::{Error, Result};
 use crate::user::User;
 
-pub mod bearer;
+/// The `Authorization: Bearer` rules ext_authz and forward-auth share (and
+/// the Rust client's layer: they live in the shared crate).
+pub use authd_token::bearer;
 pub mod client_secret;
 pub mod kek;
 mod keygen;

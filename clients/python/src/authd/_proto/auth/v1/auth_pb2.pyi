@@ -1181,7 +1181,9 @@ class RevocationEvent(_message.Message):
 
     @_builtins.property
     def heartbeat(self) -> Global___Heartbeat:
-        """Nothing happened; sent every `heartbeat_interval` while idle."""
+        """Proof of life, with the current cursor: sent every `heartbeat_interval`
+        (whatever else is sent) while this replica's change feed is healthy.
+        """
 
     @_builtins.property
     def session_ended(self) -> Global___SessionEnded:
@@ -1263,7 +1265,7 @@ class RevocationHello(_message.Message):
     """
     @_builtins.property
     def heartbeat_interval(self) -> _duration_pb2.Duration:
-        """How often a heartbeat is sent when nothing happens."""
+        """How often a heartbeat is sent."""
 
     def __init__(
         self,
@@ -1309,7 +1311,7 @@ Global___SnapshotEnd: _TypeAlias = SnapshotEnd  # noqa: Y015
 
 @_typing.final
 class Heartbeat(_message.Message):
-    """Nothing changed since the last event."""
+    """Proof that the stream is live and caught up to the envelope's cursor."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -142,7 +142,7 @@ class AuthServiceStub:
     server no longer has the history for, a snapshot follows: every
     revocation that can still matter (made within the longest access-token
     lifetime plus leeway), closed by `snapshot_end`. Then live events, and a
-    `heartbeat` every second when nothing happens, so a verifier can tell
+    `heartbeat` every second (events or not), so a verifier can tell
     "nothing changed" from "cut off". A verifier that hears nothing for
     longer than its staleness bound must stop answering valid.
 
@@ -259,7 +259,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
     server no longer has the history for, a snapshot follows: every
     revocation that can still matter (made within the longest access-token
     lifetime plus leeway), closed by `snapshot_end`. Then live events, and a
-    `heartbeat` every second when nothing happens, so a verifier can tell
+    `heartbeat` every second (events or not), so a verifier can tell
     "nothing changed" from "cut off". A verifier that hears nothing for
     longer than its staleness bound must stop answering valid.
 
@@ -445,7 +445,7 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         server no longer has the history for, a snapshot follows: every
         revocation that can still matter (made within the longest access-token
         lifetime plus leeway), closed by `snapshot_end`. Then live events, and a
-        `heartbeat` every second when nothing happens, so a verifier can tell
+        `heartbeat` every second (events or not), so a verifier can tell
         "nothing changed" from "cut off". A verifier that hears nothing for
         longer than its staleness bound must stop answering valid.
 
