@@ -62,6 +62,7 @@ use crate::metrics::{Metrics, Sources};
 use crate::password::settings::PasswordSettings;
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::readiness::Readiness;
+use crate::revocations::RevocationHub;
 use crate::service::pages::PageTokens;
 use crate::service::{Accounts, AuthCore, SessionPolicy};
 use crate::store::{self, DatabaseUrl, PoolSettings, Store};
@@ -221,7 +222,8 @@ impl App {
             CACHE_MAX_ENTRIES,
             clock.clone(),
         ));
-        spawn_state_tasks(&mut tasks, &config, &store, &cache, &clock);
+        let revocations = revocation_hub(&config, &store, &cache, &keys, &readiness);
+        spawn_state_tasks(&mut tasks, &config, &store, &cache, &revocations, &clock);
         let policy = SessionPolicy {
             lifetime_secs: i64::try_from(config.token.session_lifetime.as_secs())
                 .unwrap_or(i64::MAX),
@@ -235,12 +237,14 @@ impl App {
                 tokens: tokens.clone(),
                 keys: keys.clone(),
                 store: Arc::clone(&store),
+                revocations: Arc::clone(&revocations),
             },
             hash_wait,
         );
         let accounts = Accounts::new(Arc::clone(&store), hasher, clock.clone());
         let core = AuthCore::new(accounts, tokens, Arc::clone(&cache), policy)
-            .with_throttle(config.throttle.policy());
+            .with_throttle(config.throttle.policy())
+            .with_revocations(revocations);
         // Page tokens must open on every replica: their key is the one
         // stored in the database. A start-up still waiting for the database
         // keeps this process's own key until the next start (its page
@@ -522,6 +526,7 @@ fn spawn_state_tasks(
     config: &Config,
     store: &Arc<dyn Store>,
     cache: &Arc<StateCache>,
+    revocations: &Arc<RevocationHub>,
     clock: &Clock,
 ) {
     tasks.spawn(
@@ -529,9 +534,11 @@ fn spawn_state_tasks(
         cache::follow_changes(
             Arc::clone(store),
             Arc::clone(cache),
+            Arc::clone(revocations) as Arc<dyn cache::FeedListener>,
             config.server.cache_trust_bound.max(Duration::from_secs(1)) * 2,
         ),
     );
+    tasks.spawn("revocation-hub", Arc::clone(revocations).run());
     tasks.spawn(
         "feed-heartbeat",
         cache::send_heartbeats(
@@ -539,9 +546,12 @@ fn spawn_state_tasks(
             (config.server.cache_trust_bound / 3).max(Duration::from_millis(100)),
         ),
     );
+    // Ended sessions and tombstones stay while a token from before could
+    // still be unexpired: the revocation stream's snapshot reads them.
+    let retention = ENDED_SESSION_RETENTION_SECS.max(revocation_window_secs(config));
     tasks.spawn(
         "session-purge",
-        purge_sessions(Arc::clone(store), clock.clone()),
+        purge_sessions(Arc::clone(store), clock.clone(), retention),
     );
     tasks.spawn(
         "login-failure-purge",
@@ -581,17 +591,41 @@ async fn bind_listeners(
     Ok((listener, local_addr, http))
 }
 
-/// Deletes expired and long-ended sessions, forever.
-async fn purge_sessions(store: Arc<dyn Store>, clock: Clock) {
+/// The revocation hub over the app's store, cache, keys and clock.
+fn revocation_hub(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    cache: &Arc<StateCache>,
+    keys: &KeyManager,
+    readiness: &Readiness,
+) -> Arc<RevocationHub> {
+    Arc::new(RevocationHub::new(
+        Arc::clone(store),
+        Arc::clone(cache),
+        Arc::clone(keys.keys()),
+        keys.clock().clone(),
+        readiness.clone(),
+        revocation_window_secs(config),
+        config.server.revocation_history,
+    ))
+}
+
+/// How far back a revocation can still matter, seconds: the longest
+/// access-token lifetime plus the leeway.
+fn revocation_window_secs(config: &Config) -> i64 {
+    let window = config.lifetimes.access_token_ttl + config.lifetimes.leeway;
+    i64::try_from(window.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Deletes expired sessions, and sessions and tombstones older than
+/// `retention_secs`, forever.
+async fn purge_sessions(store: Arc<dyn Store>, clock: Clock, retention_secs: i64) {
     let mut ticker = tokio::time::interval(PURGE_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let now = clock.now_unix();
-        match store
-            .purge_sessions(now, now - ENDED_SESSION_RETENTION_SECS)
-            .await
-        {
+        match store.purge_sessions(now, now - retention_secs).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "purged expired and ended sessions"),
             Err(e) => tracing::warn!(error = %e, "purging sessions failed; will retry"),

@@ -81,6 +81,12 @@ pub enum Error {
         source: Cause,
     },
 
+    /// `UNAVAILABLE`: authd ended a long-lived call (a revocation stream)
+    /// on purpose, for example while shutting down or after its change feed
+    /// reconnected; the message tells the caller to call again.
+    #[error("{0}")]
+    Interrupted(String),
+
     /// `INTERNAL`: a bug or an unexpected failure inside authd.
     #[error("{context}: {source}")]
     Internal {

@@ -73,6 +73,9 @@
 //! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.
 //! - [`tls`]: TLS for both listeners from PEM files, optional client certificates (mutual TLS),
 //!   and the pure `--admin-clients` check of a verified client certificate.
+//! - [`revocations`]: the revocation hub behind `WatchRevocations`: change-feed changes become
+//!   numbered revocation events with a bounded history and opaque cursors; the snapshot; each
+//!   subscriber's bounded stream with heartbeats while the feed is trusted.
 
 pub mod app;
 pub mod audit;
@@ -87,6 +90,7 @@ pub mod http;
 pub mod metrics;
 pub mod password;
 pub mod readiness;
+pub mod revocations;
 pub mod service;
 pub mod settings;
 pub mod store;

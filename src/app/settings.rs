@@ -42,6 +42,11 @@ pub struct ServerSettings {
     /// turn NOT_SERVING at the first ping that fails.
     #[arg(long, env = "AUTHD_READINESS_PROBE_INTERVAL", default_value = "1s", value_parser = duration("100ms", "1m"))]
     pub readiness_probe_interval: Duration,
+
+    /// Revocation events kept for WatchRevocations subscribers resuming
+    /// with a cursor; one older than that gets a snapshot instead.
+    #[arg(long, env = "AUTHD_REVOCATION_HISTORY", default_value = "10000", value_parser = int(1_usize, 1_000_000))]
+    pub revocation_history: usize,
 }
 
 /// A value parser for `IP:PORT`.

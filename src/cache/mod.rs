@@ -43,7 +43,7 @@ use crate::user::User;
 
 mod feed;
 
-pub use feed::{follow_changes, send_heartbeats};
+pub use feed::{FeedListener, follow_changes, send_heartbeats};
 
 /// A cached answer (`None`: known not to exist) and when it was stored.
 type Slot<T> = (Option<T>, Instant);

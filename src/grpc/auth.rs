@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::{ExposeSecret as _, SecretString};
+use tokio_stream::StreamExt as _;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
@@ -449,9 +450,30 @@ impl AuthService for AuthApi {
 
     async fn watch_revocations(
         &self,
-        _request: Request<pb::WatchRevocationsRequest>,
+        request: Request<pb::WatchRevocationsRequest>,
     ) -> std::result::Result<Response<Self::WatchRevocationsStream>, Status> {
-        // Skeleton: the revocation stream lands with issue 13's server work.
-        Err(Status::unimplemented("WatchRevocations is not built yet"))
+        rpc(&self.metrics, Method::WatchRevocations, async {
+            // An allowed client certificate admits the call by itself; the
+            // service decides the rest.
+            let cert_admitted =
+                self.admin_clients.is_on() && self.admit("WatchRevocations", &request).is_ok();
+            let token = bearer(request.metadata())?;
+            let watch = self
+                .core
+                .watch_revocations(
+                    token,
+                    cert_admitted,
+                    &request.get_ref().cursor,
+                    self.core.clock().now_unix(),
+                )
+                .await?;
+            let clock = self.core.clock().clone();
+            let events: Self::WatchRevocationsStream = Box::pin(watch.map(move |item| {
+                item.map(|item| convert::revocation_event(item, clock.now_unix()))
+                    .map_err(Status::from)
+            }));
+            Ok(events)
+        })
+        .await
     }
 }

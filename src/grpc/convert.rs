@@ -5,6 +5,7 @@
 //! Verify answer costs to build.
 
 use super::pb;
+use crate::revocations::{AccountChange, Revocation, UserChange, WatchItem};
 use crate::service::SessionInfo;
 use crate::store::ServiceAccount;
 use crate::token::{Claims, InvalidReason, KeySet};
@@ -134,5 +135,97 @@ pub fn jwks(keys: &KeySet) -> pb::GetJwksResponse {
             .collect(),
         // From the same snapshot as `keys`, even if a reload happens meanwhile.
         jwks_json: crate::token::keys::jwks_document(&published),
+    }
+}
+
+/// One item of a revocation stream as the `auth.v1.RevocationEvent`
+/// message, stamped with the server's time `now` (Unix seconds).
+#[must_use]
+pub fn revocation_event(item: WatchItem, now: i64) -> pb::RevocationEvent {
+    use pb::revocation_event::Event;
+    let (cursor, event) = match item {
+        WatchItem::Hello {
+            rules,
+            heartbeat_interval,
+            resumed,
+            reset_reason,
+            cursor,
+        } => (
+            cursor.unwrap_or_default(),
+            Event::Hello(pb::RevocationHello {
+                issuer: rules.issuer,
+                audience: rules.audience,
+                leeway_seconds: rules.leeway_secs,
+                max_token_bytes: rules.max_token_bytes,
+                max_token_lifetime_seconds: rules.max_token_lifetime_secs,
+                heartbeat_interval: prost_types::Duration::try_from(heartbeat_interval).ok(),
+                resumed,
+                reset_reason: reset_reason.unwrap_or_default(),
+            }),
+        ),
+        WatchItem::SnapshotEnd { cursor, events } => (
+            cursor,
+            Event::SnapshotEnd(pb::SnapshotEnd {
+                events: i64::try_from(events).unwrap_or(i64::MAX),
+            }),
+        ),
+        WatchItem::Heartbeat { cursor } => (cursor, Event::Heartbeat(pb::Heartbeat {})),
+        WatchItem::Revocation { cursor, revocation } => {
+            (cursor.unwrap_or_default(), revocation_kind(revocation))
+        }
+    };
+    pb::RevocationEvent {
+        cursor,
+        server_time: Some(timestamp(now)),
+        event: Some(event),
+    }
+}
+
+fn revocation_kind(revocation: Revocation) -> pb::revocation_event::Event {
+    use pb::revocation_event::Event;
+    match revocation {
+        Revocation::SessionEnded {
+            session_id,
+            user_id,
+            reason: why,
+            ended_at,
+        } => Event::SessionEnded(pb::SessionEnded {
+            session_id,
+            user_id,
+            reason: reason(why).into(),
+            ended_at: Some(timestamp(ended_at)),
+        }),
+        Revocation::UserChanged {
+            user_id,
+            change,
+            changed_at,
+        } => Event::UserChanged(pb::UserChanged {
+            user_id,
+            change: match change {
+                UserChange::Disabled => pb::UserChange::Disabled,
+                UserChange::Enabled => pb::UserChange::Enabled,
+                UserChange::Deleted => pb::UserChange::Deleted,
+                UserChange::Password => pb::UserChange::Password,
+                UserChange::Roles => pb::UserChange::Roles,
+            }
+            .into(),
+            changed_at: Some(timestamp(changed_at)),
+        }),
+        Revocation::ServiceAccountChanged {
+            service_account_id,
+            change,
+            changed_at,
+        } => Event::ServiceAccountChanged(pb::ServiceAccountChanged {
+            service_account_id,
+            change: match change {
+                AccountChange::Deleted => pb::ServiceAccountChange::Deleted,
+                AccountChange::SecretRotated => pb::ServiceAccountChange::SecretRotated,
+            }
+            .into(),
+            changed_at: Some(timestamp(changed_at)),
+        }),
+        Revocation::KeysChanged { retired_kids } => {
+            Event::KeysChanged(pb::KeysChanged { retired_kids })
+        }
     }
 }

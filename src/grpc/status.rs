@@ -20,7 +20,7 @@ pub fn code_of(error: &Error) -> Code {
         Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::FailedPrecondition(_) => Code::FailedPrecondition,
         Error::ResourceExhausted(_) | Error::Throttled { .. } => Code::ResourceExhausted,
-        Error::Unavailable { .. } => Code::Unavailable,
+        Error::Unavailable { .. } | Error::Interrupted(_) => Code::Unavailable,
         Error::Internal { .. } | Error::Config(_) => Code::Internal,
     }
 }

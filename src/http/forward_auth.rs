@@ -104,10 +104,12 @@ impl From<Error> for Refusal {
                     "invalid or missing bearer token\n".to_owned(),
                 )
             }
-            Error::ResourceExhausted(_) | Error::Throttled { .. } => refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "authd is saturated; retry later\n".to_owned(),
-            ),
+            Error::ResourceExhausted(_) | Error::Throttled { .. } | Error::Interrupted(_) => {
+                refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "authd is saturated; retry later\n".to_owned(),
+                )
+            }
             Error::Unavailable { .. } => {
                 let id = status::correlation_id();
                 tracing::error!(error = %error, error_id = %id, "dependency unavailable");

@@ -42,6 +42,8 @@
 //! - `authd_verified_token_cache_{hits,misses}_total`, `authd_verified_token_cache_entries`;
 //! - `authd_change_feed_reconnects_total`, `authd_change_feed_last_item_age_seconds`;
 //! - `authd_db_pool_connections{state}` (in_use, idle), `authd_db_pool_max_connections`;
+//! - `authd_revocation_subscribers` (gauge), `authd_revocation_subscriber_resets_total{reason}`
+//!   (too_slow, resync);
 //! - `authd_build_info{version}` (always 1);
 //! - on Linux, `process_cpu_seconds_total`, `process_resident_memory_bytes`,
 //!   `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
@@ -62,6 +64,7 @@ use tonic::Code;
 
 use crate::cache::StateCache;
 use crate::password::PasswordHasher;
+use crate::revocations::RevocationHub;
 use crate::store::Store;
 use crate::token::TokenService;
 use crate::token::rotation::KeyManager;
@@ -138,6 +141,8 @@ pub enum Method {
     RotateServiceAccountSecret,
     /// `AdminService/DeleteServiceAccount`.
     DeleteServiceAccount,
+    /// `AuthService/WatchRevocations` (the opening of the stream).
+    WatchRevocations,
     /// `POST /oauth2/token` on the HTTP listener (client credentials).
     OAuth2Token,
     /// `POST /oauth2/introspect` on the HTTP listener (RFC 7662).
@@ -150,7 +155,7 @@ pub enum Method {
 
 impl Method {
     /// Every method, in label order.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::Login,
         Self::Verify,
         Self::GetUser,
@@ -174,6 +179,7 @@ impl Method {
         Self::ListServiceAccounts,
         Self::RotateServiceAccountSecret,
         Self::DeleteServiceAccount,
+        Self::WatchRevocations,
         Self::OAuth2Token,
         Self::OAuth2Introspect,
         Self::OAuth2Revoke,
@@ -207,6 +213,7 @@ impl Method {
             Self::ListServiceAccounts => "ListServiceAccounts",
             Self::RotateServiceAccountSecret => "RotateServiceAccountSecret",
             Self::DeleteServiceAccount => "DeleteServiceAccount",
+            Self::WatchRevocations => "WatchRevocations",
             Self::OAuth2Token => "OAuth2Token",
             Self::OAuth2Introspect => "OAuth2Introspect",
             Self::OAuth2Revoke => "OAuth2Revoke",
@@ -395,6 +402,8 @@ pub struct Sources {
     pub keys: KeyManager,
     /// The database pool.
     pub store: Arc<dyn Store>,
+    /// The revocation stream's subscribers.
+    pub revocations: Arc<RevocationHub>,
 }
 
 /// Every series one app exports; cheap to clone.

@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use super::Sources;
 use crate::cache::StateCache;
 use crate::password::PasswordHasher;
+use crate::revocations::RevocationHub;
 use crate::store::Store;
 use crate::token::TokenService;
 use crate::token::rotation::KeyManager;
@@ -83,6 +84,7 @@ impl Collector for Pulled {
         key_events(e, &sources.keys)?;
         state_cache(e, &sources.cache)?;
         verified_tokens(e, &sources.tokens)?;
+        revocations(e, &sources.revocations)?;
         pool(e, sources.store.as_ref())
     }
 }
@@ -183,6 +185,27 @@ fn state_cache(e: &mut DescriptorEncoder, cache: &StateCache) -> fmt::Result {
         "Seconds since the change feed last delivered anything (heartbeat, change or poll); \
          since start-up if never.",
         cache.feed_silence().as_secs_f64(),
+    )
+}
+
+fn revocations(e: &mut DescriptorEncoder, hub: &RevocationHub) -> fmt::Result {
+    gauge(
+        e,
+        "authd_revocation_subscribers",
+        "WatchRevocations streams open now.",
+        hub.subscribers(),
+    )?;
+    let (too_slow, resync) = hub.resets();
+    family(
+        e,
+        (
+            "authd_revocation_subscriber_resets",
+            "WatchRevocations streams ended by authd: buffer full (too_slow) or change feed \
+             resynced (resync).",
+            MetricType::Counter,
+        ),
+        "reason",
+        &[("too_slow", too_slow), ("resync", resync)],
     )
 }
 

@@ -23,6 +23,8 @@
 //! - `oauth`: [`AuthCore::introspect`] and [`AuthCore::revoke`], what an
 //!   authenticated OAuth2 client may learn about or do to a token (RFC 7662,
 //!   RFC 7009).
+//! - `watch`: [`AuthCore::watch_revocations`], who may open the revocation
+//!   stream ([`crate::revocations`]) and the token rules its hello carries.
 //! - [`pages`]: page sizes and tamper-evident page tokens for List methods.
 //! - `import`: [`DjangoImport`], `authd import django`'s decisions: a Django
 //!   user row to an authd user (roles, external id, the hash verbatim),
@@ -39,6 +41,7 @@ use crate::audit::{self, AuditRecord};
 use crate::cache::StateCache;
 use crate::clock::Clock;
 use crate::password::PasswordHasher;
+use crate::revocations::RevocationHub;
 use crate::store::{Change, Store};
 use crate::throttle::ThrottlePolicy;
 use crate::token::TokenService;
@@ -54,6 +57,7 @@ mod service_accounts;
 mod sessions;
 mod users;
 mod verify;
+mod watch;
 
 pub use accounts::{Accounts, NewAccount};
 pub use admin::{Admin, CreateUser, ListAuditEvents, ListUsers, Page, UpdateUser};
@@ -125,6 +129,9 @@ pub struct AuthCore {
     /// process until [`AuthCore::with_page_tokens`] gives the shared one
     /// (`None` only if the system had no randomness).
     pages: Option<pages::PageTokens>,
+    /// The revocation hub behind WatchRevocations (`None` until the app
+    /// gives it, [`AuthCore::with_revocations`]).
+    revocations: Option<Arc<RevocationHub>>,
 }
 
 impl AuthCore {
@@ -144,7 +151,15 @@ impl AuthCore {
             sessions,
             throttle: ThrottlePolicy::default(),
             pages: pages::PageTokens::random().ok(),
+            revocations: None,
         }
+    }
+
+    /// The same, serving WatchRevocations from `hub`.
+    #[must_use]
+    pub fn with_revocations(mut self, hub: Arc<RevocationHub>) -> Self {
+        self.revocations = Some(hub);
+        self
     }
 
     /// The same, with page tokens under the key every replica shares.

@@ -8,7 +8,8 @@
 
 use super::AuthCore;
 use crate::error::{Error, Result};
-use crate::store::{EndReason, ServiceAccount};
+use crate::revocations::end_reason_invalid;
+use crate::store::ServiceAccount;
 use crate::token::{Claims, InvalidReason, PrincipalKind, principal_kind};
 use crate::user::User;
 
@@ -93,15 +94,8 @@ impl AuthCore {
             return Ok(Verification::Invalid(InvalidReason::Revoked));
         }
         if let Some((_, reason)) = session.ended {
-            return Ok(Verification::Invalid(match reason {
-                EndReason::Logout | EndReason::LogoutAll | EndReason::Evicted => {
-                    InvalidReason::SessionEnded
-                }
-                EndReason::Admin | EndReason::Reuse => InvalidReason::Revoked,
-                EndReason::PasswordChanged => InvalidReason::PasswordChanged,
-                EndReason::RolesChanged => InvalidReason::RolesChanged,
-                EndReason::UserDisabled => InvalidReason::UserDisabled,
-            }));
+            // The one mapping, shared with the revocation stream.
+            return Ok(Verification::Invalid(end_reason_invalid(reason)));
         }
         if session.expires_at <= now {
             return Ok(Verification::Invalid(InvalidReason::SessionEnded));

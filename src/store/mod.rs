@@ -270,8 +270,23 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     /// Ends every live session of a user; returns how many.
     async fn end_user_sessions(&self, user_id: &str, reason: EndReason, now: i64) -> Result<u64>;
 
-    /// Deletes sessions that expired by `now` or ended before `ended_before`.
+    /// Deletes sessions that expired by `now` or ended before `ended_before`,
+    /// and the tombstones of deletions made before `ended_before`; returns
+    /// how many rows went.
     async fn purge_sessions(&self, now: i64, ended_before: i64) -> Result<u64>;
+
+    /// Sessions that ended at or after `since` (of `user_id` only, when
+    /// given), ordered by id: what the revocation stream reports.
+    async fn ended_sessions(&self, since: i64, user_id: Option<&str>) -> Result<Vec<Session>>;
+
+    /// Disabled users whose row last changed at or after `since` (a user
+    /// disabled before that has no unexpired token left), ordered by id.
+    async fn disabled_users(&self, since: i64) -> Result<Vec<DisabledUser>>;
+
+    /// Users and service accounts deleted at or after `since`, from the
+    /// tombstones each delete writes in its transaction (stamped by the
+    /// database's clock), ordered by kind and id.
+    async fn deletions(&self, since: i64) -> Result<Vec<Deletion>>;
 
     /// Opens a feed of the changes made by any process sharing the database.
     async fn change_feed(&self) -> Result<Box<dyn ChangeFeed>>;
@@ -631,6 +646,57 @@ impl EndReason {
             _ => Self::Admin,
         }
     }
+}
+
+/// A disabled user, for the revocation stream's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledUser {
+    /// The user's id.
+    pub id: String,
+    /// When the row last changed (the disable, or a later edit), Unix seconds.
+    pub changed_at: i64,
+}
+
+/// What a tombstone is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletedKind {
+    /// A user (their sessions went with them).
+    User,
+    /// A service account.
+    ServiceAccount,
+}
+
+impl DeletedKind {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::ServiceAccount => "service_account",
+        }
+    }
+
+    /// Parses a stored name; `None` for one a newer authd wrote.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "service_account" => Some(Self::ServiceAccount),
+            _ => None,
+        }
+    }
+}
+
+/// A deleted user or service account, remembered for the revocation
+/// stream's snapshot while its tokens may still be unexpired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// What was deleted.
+    pub kind: DeletedKind,
+    /// Its id (its tokens' `sub`).
+    pub id: String,
+    /// When, Unix seconds by the database's clock.
+    pub deleted_at: i64,
 }
 
 /// A refresh token as stored (its value is never stored).

@@ -111,6 +111,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 impl SqlDb for sqlx::Sqlite {
     const PUBLISH: &'static str = "INSERT INTO change_log (event, created_at) \
         VALUES ($1, CAST(strftime('%s', 'now') AS INTEGER))";
+    const TOMBSTONE: &'static str = "INSERT INTO deletions (kind, id, deleted_at) \
+        VALUES ($1, $2, CAST(strftime('%s', 'now') AS INTEGER)) \
+        ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at";
 
     fn pool(pool: &SqlitePool) -> impl Executor<'_, Database = Self> {
         pool

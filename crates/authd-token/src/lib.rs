@@ -21,10 +21,12 @@
 //! - [`check`]: [`Rules`] and the [`Checker`] that applies them to a token
 //!   with keys from a [`KeyLookup`];
 //! - [`verified`]: the bounded cache of tokens whose signature and claims
-//!   already checked out.
+//!   already checked out;
+//! - [`bearer`]: the `Authorization: Bearer` header rules.
 
 use serde::{Deserialize, Serialize};
 
+pub mod bearer;
 pub mod check;
 pub mod verified;
 

@@ -201,7 +201,7 @@ impl From<Error> for Refusal {
                 error.to_string(),
             )
             .with_retry_after(retry_after_secs),
-            Error::ResourceExhausted(message) => refusal(
+            Error::ResourceExhausted(message) | Error::Interrupted(message) => refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 message,

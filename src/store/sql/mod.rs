@@ -48,9 +48,9 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, EndReason, ImportedUser,
-    LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord, Rotation,
-    Session, Store, StoredKey, UserFilter,
+    AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, Deletion, DisabledUser, EndReason,
+    ImportedUser, LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser, RefreshRecord,
+    Rotation, Session, Store, StoredKey, UserFilter,
 };
 use super::{KeyRetirement, NewServiceAccount, ServiceAccount, ServiceAccountCredentials};
 use crate::error::{Error, Result};
@@ -58,6 +58,7 @@ use crate::user::User;
 
 mod audit;
 mod keys;
+mod revocations;
 mod secrets;
 mod service_accounts;
 mod sessions;
@@ -78,6 +79,11 @@ pub trait SqlDb:
 {
     /// The statement that announces a change, its encoded form bound as `$1`.
     const PUBLISH: &'static str;
+
+    /// The statement that writes a deletion's tombstone (kind `$1`, id
+    /// `$2`), stamped with the database's own clock: the deletes take no
+    /// `now` (see `sql/revocations.rs`).
+    const TOMBSTONE: &'static str;
 
     /// The pool as an executor, for statements outside a transaction.
     fn pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self>;
@@ -428,7 +434,21 @@ impl<S: SqlStore> Store for S {
     }
 
     async fn purge_sessions(&self, now: i64, ended_before: i64) -> Result<u64> {
-        sessions::purge(self.pool(), now, ended_before).await
+        let sessions = sessions::purge(self.pool(), now, ended_before).await?;
+        let tombstones = revocations::purge_tombstones(self.pool(), ended_before).await?;
+        Ok(sessions + tombstones)
+    }
+
+    async fn ended_sessions(&self, since: i64, user_id: Option<&str>) -> Result<Vec<Session>> {
+        sessions::ended_since(self.pool(), since, user_id).await
+    }
+
+    async fn disabled_users(&self, since: i64) -> Result<Vec<DisabledUser>> {
+        revocations::disabled_users(self.pool(), since).await
+    }
+
+    async fn deletions(&self, since: i64) -> Result<Vec<Deletion>> {
+        revocations::deletions(self.pool(), since).await
     }
 
     async fn change_feed(&self) -> Result<Box<dyn ChangeFeed>> {

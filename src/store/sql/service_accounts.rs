@@ -4,10 +4,10 @@
 use sqlx::{FromRow, Pool};
 
 use super::users::join_roles;
-use super::{Columns, Params, SqlDb, begin, commit, publish};
+use super::{Columns, Params, SqlDb, begin, commit, publish, revocations};
 use crate::error::{Error, Result};
 use crate::store::{
-    Change, NewServiceAccount, SecretRecord, ServiceAccount, ServiceAccountCredentials,
+    Change, DeletedKind, NewServiceAccount, SecretRecord, ServiceAccount, ServiceAccountCredentials,
 };
 
 /// The columns of a service-account row, for SELECT lists.
@@ -258,6 +258,9 @@ pub(super) async fn rotate_secret<DB: SqlDb>(
         .await
         .map_err(|e| Error::database(context, e))?;
     insert_secret::<DB>(&mut tx, id, new_hash, now).await?;
+    // Announced so the revocation stream reports the rotation (the cached
+    // account itself is unchanged by it).
+    publish(&mut tx, &Change::ServiceAccount(id.to_owned())).await?;
     commit(tx, context).await?;
     Ok(account.into())
 }
@@ -285,7 +288,9 @@ pub(super) async fn delete<DB: SqlDb>(pool: &Pool<DB>, id: &str) -> Result<Servi
     .map_err(|e| Error::database(context, e))?
     .ok_or_else(no_such_account)?;
     // Its secrets went with it (ON DELETE CASCADE); its tokens go with the
-    // announcement.
+    // announcement, and the tombstone keeps the deletion for the revocation
+    // stream's snapshot.
+    revocations::tombstone(&mut tx, DeletedKind::ServiceAccount, &account.id).await?;
     publish(&mut tx, &Change::ServiceAccount(account.id.clone())).await?;
     commit(tx, context).await?;
     Ok(account.into())

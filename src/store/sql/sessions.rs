@@ -218,6 +218,40 @@ pub(super) async fn live<DB: SqlDb>(
     .map_err(|e| Error::database("listing sessions", e))
 }
 
+/// Sessions that ended at or after `since` (of `user_id` only, if given).
+pub(super) async fn ended_since<DB: SqlDb>(
+    pool: &Pool<DB>,
+    since: i64,
+    user_id: Option<&str>,
+) -> Result<Vec<Session>> {
+    let rows = match user_id {
+        None => {
+            sqlx::query_as::<DB, SessionRow>(concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY id"
+            ))
+            .param(since)
+            .fetch_all(DB::pool(pool))
+            .await
+        }
+        Some(user_id) => {
+            sqlx::query_as::<DB, SessionRow>(concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL \
+                 AND revoked_at >= $2 ORDER BY id"
+            ))
+            .param(user_id)
+            .param(since)
+            .fetch_all(DB::pool(pool))
+            .await
+        }
+    };
+    rows.map(|rows| rows.into_iter().map(Session::from).collect())
+        .map_err(|e| Error::database("listing ended sessions", e))
+}
+
 pub(super) async fn refresh_token<DB: SqlDb>(
     pool: &Pool<DB>,
     hash: &str,

@@ -4,10 +4,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::{FromRow, Pool};
 
 use super::{
-    Columns, Params, RowsAffected, SqlDb, Statement, Tx, begin, commit, publish, rollback, sessions,
+    Columns, Params, RowsAffected, SqlDb, Statement, Tx, begin, commit, publish, revocations,
+    rollback, sessions,
 };
 use crate::error::{Error, Result};
-use crate::store::{Change, Credentials, EndReason, ImportedUser, NewUser, UserFilter};
+use crate::store::{
+    Change, Credentials, DeletedKind, EndReason, ImportedUser, NewUser, UserFilter,
+};
 use crate::user::{User, email_key, login_key, username_key};
 
 /// The columns of a user row, for SELECT lists (a macro so it can be `concat!`ed).
@@ -424,7 +427,9 @@ pub(super) async fn delete<DB: SqlDb>(pool: &Pool<DB>, username: &str) -> Result
     ))
     .param(username_key(username));
     let user = update_in(&mut tx, query, username, context).await?;
-    // Sessions went with the user (ON DELETE CASCADE).
+    // Sessions went with the user (ON DELETE CASCADE); the tombstone keeps
+    // the deletion for the revocation stream's snapshot.
+    revocations::tombstone(&mut tx, DeletedKind::User, &user.id).await?;
     publish(&mut tx, &Change::UserSessions(user.id.clone())).await?;
     commit(tx, context).await?;
     Ok(user)
@@ -589,7 +594,9 @@ pub(super) async fn delete_unless_last_admin<DB: SqlDb>(pool: &Pool<DB>, id: &st
         });
     };
     publish(&mut tx, &Change::User(user.id.clone())).await?;
-    // Sessions went with the user (ON DELETE CASCADE).
+    // Sessions went with the user (ON DELETE CASCADE); the tombstone keeps
+    // the deletion for the revocation stream's snapshot.
+    revocations::tombstone(&mut tx, DeletedKind::User, &user.id).await?;
     publish(&mut tx, &Change::UserSessions(user.id.clone())).await?;
     commit(tx, context).await?;
     Ok(user)
