@@ -16,7 +16,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         .compile_with_config(
             config,
-            &[proto.join("auth/v1/auth.proto"), proto.join("auth/v1/admin.proto")],
+            &[
+                proto.join("auth/v1/auth.proto"),
+                proto.join("auth/v1/admin.proto"),
+            ],
             &[proto.clone(), protoc_bin_vendored::include_path()?],
         )?;
     println!("cargo:rerun-if-changed={}", proto.join("auth").display());

@@ -357,7 +357,8 @@ mod tests {
         Args::command().debug_assert();
         let args = Args::try_parse_from(["authd-load", "--spawn", "--duration", "8s"]);
         assert!(args.is_ok_and(|args| args.spawn && args.scenario == "verify-same"));
-        let args = Args::try_parse_from(["authd-load", "--scenario", "subscribers", "--rate", "20"]);
-        assert!(args.is_ok_and(|args| args.rate == 20.0 && args.subscribers == 100));
+        let args =
+            Args::try_parse_from(["authd-load", "--scenario", "subscribers", "--rate", "20"]);
+        assert!(args.is_ok_and(|args| (args.rate - 20.0).abs() < 1e-9 && args.subscribers == 100));
     }
 }

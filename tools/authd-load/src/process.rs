@@ -151,15 +151,12 @@ pub fn serve(authd: &Path, url: &str, extra_flags: &[String]) -> Result<Server, 
         .map_err(|e| e.to_string())?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let mut lines = std::io::BufReader::new(stderr).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
-            (entry["fields"]["message"] == "authd serving gRPC")
-                .then(|| entry["fields"]["addr"].as_str()?.parse().ok())
-                .flatten()
-        });
+    let addr = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
+        (entry["fields"]["message"] == "authd serving gRPC")
+            .then(|| entry["fields"]["addr"].as_str()?.parse().ok())
+            .flatten()
+    });
     let Some(addr) = addr else {
         // Reap it (by its own PID) before saying so.
         let _ = child.kill();
@@ -231,7 +228,16 @@ impl Drop for ScratchDatabase {
 
 fn psql(url: &str, statement: &str) -> Result<(), String> {
     let output = Command::new("psql")
-        .args(["--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", statement])
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            statement,
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run psql (the PostgreSQL client; install it): {e}"))?;
@@ -255,7 +261,9 @@ fn database_url(url: &str, name: &str) -> Option<String> {
         Some((rest, query)) => (rest, Some(query)),
         None => (rest, None),
     };
-    let authority = rest.split_once('/').map_or(rest, |(authority, _)| authority);
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
     Some(match query {
         Some(q) => format!("{scheme}{authority}/{name}?{q}"),
         None => format!("{scheme}{authority}/{name}"),
@@ -285,7 +293,12 @@ pub fn spawn_noop() -> Result<Server, String> {
 /// The system's load averages (1, 5 and 15 minutes), from /proc/loadavg.
 pub fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// Server CPU seconds per answered call during a phase.

@@ -41,9 +41,7 @@ use crate::Args;
 use crate::pb;
 use crate::pb::admin_service_client::AdminServiceClient;
 use crate::pb::auth_service_client::AuthServiceClient;
-use crate::process::{
-    ScratchDatabase, Server, authd_binary, authd_command, load_average, serve,
-};
+use crate::process::{ScratchDatabase, Server, authd_binary, authd_command, load_average, serve};
 
 /// The longest a revocation may take to show before it counts as not seen.
 pub const LAG_LIMIT: Duration = Duration::from_secs(5);
@@ -59,7 +57,10 @@ const SETUP_CONCURRENCY: usize = 4;
 /// Runs `revocation-lag` or `subscribers`.
 pub async fn run(args: &Args, window: Duration) -> Result<(), String> {
     if !args.rate.is_finite() || args.rate <= 0.0 || args.rate > 10_000.0 {
-        return Err(format!("--rate {} must be above 0 and at most 10000", args.rate));
+        return Err(format!(
+            "--rate {} must be above 0 and at most 10000",
+            args.rate
+        ));
     }
     match args.scenario.as_str() {
         "revocation-lag" => lag(args).await,
@@ -466,7 +467,11 @@ async fn lag(args: &Args) -> Result<(), String> {
         for (name, verifier) in [("A", &verifier_a), ("B", &verifier_b)] {
             match verifier.verify(&session.access_token) {
                 Ok(Verdict::Valid(_)) => {}
-                other => return Err(format!("the verifier on {name} answered {other:?} before any revocation")),
+                other => {
+                    return Err(format!(
+                        "the verifier on {name} answered {other:?} before any revocation"
+                    ));
+                }
             }
         }
         let answer = on_a
@@ -528,10 +533,10 @@ async fn lag(args: &Args) -> Result<(), String> {
         measured.elapsed().as_secs_f64(),
         load_average().unwrap_or_default()
     );
-    let [on_a_lags, on_b_lags, remote_lags] = &mut lags;
-    let a_p99 = on_a_lags.report("verifier on A (other replica)");
-    let b_p99 = on_b_lags.report("verifier on B (revoking replica)");
-    let remote_p99 = remote_lags.report("baseline: remote Verify on A");
+    let [other_replica, revoking_replica, remote] = &mut lags;
+    let a_p99 = other_replica.report("verifier on A (other replica)");
+    let b_p99 = revoking_replica.report("verifier on B (revoking replica)");
+    let remote_p99 = remote.report("baseline: remote Verify on A");
     println!(
         "  ratio: p99 verifier on A {} the baseline's, verifier on B {}; {} unavailable answers",
         ratio(a_p99, remote_p99),
@@ -631,7 +636,9 @@ async fn subscribers(args: &Args, window: Duration) -> Result<(), String> {
             let mut stream = match watcher.watch_revocations(request).await {
                 Ok(stream) => stream.into_inner(),
                 Err(e) => {
-                    let _ = synced.send(Err(format!("WatchRevocations failed: {e}"))).await;
+                    let _ = synced
+                        .send(Err(format!("WatchRevocations failed: {e}")))
+                        .await;
                     return Err(format!("WatchRevocations failed: {e}"));
                 }
             };
@@ -643,7 +650,10 @@ async fn subscribers(args: &Args, window: Duration) -> Result<(), String> {
                 };
                 match message {
                     Ok(Some(event)) => {
-                        if matches!(event.event, Some(pb::revocation_event::Event::SnapshotEnd(_))) {
+                        if matches!(
+                            event.event,
+                            Some(pb::revocation_event::Event::SnapshotEnd(_))
+                        ) {
                             live = true;
                             let _ = synced.send(Ok(())).await;
                         } else if live {
@@ -651,7 +661,9 @@ async fn subscribers(args: &Args, window: Duration) -> Result<(), String> {
                         }
                     }
                     Ok(None) => return Err("a stream ended".to_owned()),
-                    Err(e) => return Err(format!("a stream failed: {:?} {}", e.code(), e.message())),
+                    Err(e) => {
+                        return Err(format!("a stream failed: {:?} {}", e.code(), e.message()));
+                    }
                 }
             }
         });
@@ -704,7 +716,11 @@ async fn subscribers(args: &Args, window: Duration) -> Result<(), String> {
         );
     }
     if !stream_errors.is_empty() {
-        println!("  {} streams ended early: {}", stream_errors.len(), stream_errors[0]);
+        println!(
+            "  {} streams ended early: {}",
+            stream_errors.len(),
+            stream_errors[0]
+        );
     }
     drop(fleet);
     Ok(())
@@ -758,32 +774,47 @@ async fn measure(server: &Server, window: Duration) -> Usage {
 mod tests {
     use super::*;
 
-    fn ms(n: u64) -> Option<Duration> {
-        Some(Duration::from_millis(n))
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     #[test]
     fn percentiles_are_nearest_rank_over_every_revocation() {
         let mut lags = Lags::default();
         for n in (1..=100).rev() {
-            lags.add(ms(n));
+            lags.add(Some(ms(n)));
         }
-        assert_eq!(lags.percentile(0.50), Some(Lag::Seen(Duration::from_millis(50))));
-        assert_eq!(lags.percentile(0.99), Some(Lag::Seen(Duration::from_millis(99))));
-        assert_eq!(lags.percentile(1.0), Some(Lag::Seen(Duration::from_millis(100))));
-        assert_eq!(lags.percentile(0.0), Some(Lag::Seen(Duration::from_millis(1))));
+        assert_eq!(
+            lags.percentile(0.50),
+            Some(Lag::Seen(Duration::from_millis(50)))
+        );
+        assert_eq!(
+            lags.percentile(0.99),
+            Some(Lag::Seen(Duration::from_millis(99)))
+        );
+        assert_eq!(
+            lags.percentile(1.0),
+            Some(Lag::Seen(Duration::from_millis(100)))
+        );
+        assert_eq!(
+            lags.percentile(0.0),
+            Some(Lag::Seen(Duration::from_millis(1)))
+        );
     }
 
     #[test]
     fn revocations_never_seen_rank_above_every_seen_one() {
         let mut lags = Lags::default();
         for n in 1..=98 {
-            lags.add(ms(n));
+            lags.add(Some(ms(n)));
         }
         lags.add(None);
         lags.add(None);
         assert_eq!(lags.count(), 100);
-        assert_eq!(lags.percentile(0.98), Some(Lag::Seen(Duration::from_millis(98))));
+        assert_eq!(
+            lags.percentile(0.98),
+            Some(Lag::Seen(Duration::from_millis(98)))
+        );
         assert_eq!(lags.percentile(0.99), Some(Lag::Missed));
         assert_eq!(lags.percentile(1.0), Some(Lag::Missed));
         assert_eq!(Lag::Missed.to_string(), "> 5 s");
@@ -793,9 +824,15 @@ mod tests {
     fn a_single_revocation_is_every_percentile_and_none_is_none() {
         let mut lags = Lags::default();
         assert_eq!(lags.percentile(0.5), None);
-        lags.add(ms(7));
-        assert_eq!(lags.percentile(0.01), Some(Lag::Seen(Duration::from_millis(7))));
-        assert_eq!(lags.percentile(1.0), Some(Lag::Seen(Duration::from_millis(7))));
+        lags.add(Some(ms(7)));
+        assert_eq!(
+            lags.percentile(0.01),
+            Some(Lag::Seen(Duration::from_millis(7)))
+        );
+        assert_eq!(
+            lags.percentile(1.0),
+            Some(Lag::Seen(Duration::from_millis(7)))
+        );
     }
 
     #[test]
