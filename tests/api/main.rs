@@ -34,6 +34,7 @@ mod interop;
 mod introspect;
 mod key_store;
 mod limits;
+mod local_verifier;
 mod log_capture;
 mod login;
 mod metrics;

@@ -104,7 +104,7 @@ impl From<Status> for ConnectError {
 /// Settings of a connected [`Verifier`]; from [`Verifier::builder`].
 #[derive(Debug)]
 pub struct VerifierBuilder {
-    endpoint: Endpoint,
+    target: Target,
     credentials: Credentials,
     staleness: Duration,
     backoff_max: Duration,
@@ -112,6 +112,15 @@ pub struct VerifierBuilder {
     clock: Clock,
     cache_entries: usize,
     cache_ttl_secs: i64,
+}
+
+/// Where authd is.
+#[derive(Debug)]
+enum Target {
+    /// Connected lazily when the verifier connects.
+    Endpoint(Box<Endpoint>),
+    /// A channel the caller already has.
+    Channel(Channel),
 }
 
 /// The first reconnect waits this long; each next one twice as long, up to
@@ -173,7 +182,10 @@ impl VerifierBuilder {
             self.cache_entries,
             self.cache_ttl_secs,
         ));
-        let channel = self.endpoint.connect_lazy();
+        let channel = match self.target {
+            Target::Endpoint(endpoint) => endpoint.connect_lazy(),
+            Target::Channel(channel) => channel,
+        };
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = Task {
             client: AuthServiceClient::new(channel),
@@ -199,8 +211,19 @@ impl Verifier {
     /// `credentials`.
     #[must_use]
     pub fn builder(endpoint: Endpoint, credentials: Credentials) -> VerifierBuilder {
+        Self::builder_for(Target::Endpoint(Box::new(endpoint)), credentials)
+    }
+
+    /// [`Self::builder`] over a channel the caller already has (it
+    /// reconnects by itself).
+    #[must_use]
+    pub fn builder_on(channel: Channel, credentials: Credentials) -> VerifierBuilder {
+        Self::builder_for(Target::Channel(channel), credentials)
+    }
+
+    fn builder_for(target: Target, credentials: Credentials) -> VerifierBuilder {
         VerifierBuilder {
-            endpoint,
+            target,
             credentials,
             staleness: DEFAULT_STALENESS,
             backoff_max: Duration::from_secs(5),

@@ -203,3 +203,37 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Clock;
+    use std::convert::Infallible;
+    use std::time::Duration;
+    use tower::ServiceExt as _;
+
+    fn request(grpc: bool) -> Request<String> {
+        let mut request = Request::builder().header(AUTHORIZATION, "Bearer a.b.c");
+        if grpc {
+            request = request.header(CONTENT_TYPE, "application/grpc+proto");
+        }
+        request.body(String::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_verifier_answers_503_or_grpc_unavailable_and_never_calls_through() {
+        let (verifier, _feed) = Verifier::offline(Clock::system(), Duration::from_secs(3));
+        let inner = tower::service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new("reached".to_owned()))
+        });
+        let service = AuthLayer::new(verifier).layer(inner);
+        let http = service.clone().oneshot(request(false)).await.unwrap();
+        assert_eq!(http.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(http.headers()[RETRY_AFTER], "1");
+        assert!(http.body().is_empty());
+        let grpc = service.oneshot(request(true)).await.unwrap();
+        assert_eq!(grpc.status(), StatusCode::OK);
+        assert_eq!(grpc.headers()["grpc-status"], GRPC_UNAVAILABLE);
+        assert!(grpc.body().is_empty());
+    }
+}
