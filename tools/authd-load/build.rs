@@ -1,4 +1,5 @@
-//! Generates the gRPC client and server code for `auth.v1` from the service's
+//! Generates the gRPC client and server code for `auth.v1` (AuthService, and
+//! AdminService for the revocation scenarios' set-up) from the service's
 //! `proto/` (two directories up), with the vendored `protoc`.
 
 use std::error::Error;
@@ -15,7 +16,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         .compile_with_config(
             config,
-            &[proto.join("auth/v1/auth.proto")],
+            &[
+                proto.join("auth/v1/auth.proto"),
+                proto.join("auth/v1/admin.proto"),
+            ],
             &[proto.clone(), protoc_bin_vendored::include_path()?],
         )?;
     println!("cargo:rerun-if-changed={}", proto.join("auth").display());

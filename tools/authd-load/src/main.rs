@@ -20,7 +20,12 @@
 //! Scenarios: `verify-same` (one valid token), `verify-distinct` (`--tokens`
 //! valid tokens round-robin), `verify-invalid` (random garbage), `login`,
 //! and `mixed` (Verify latency while clients flood Login, against the same
-//! Verify load without the flood).
+//! Verify load without the flood). Two more measure the revocation stream
+//! on a scratch PostgreSQL database (`--postgres`), always with servers of
+//! their own: `revocation-lag` (from a revoking call's return on one
+//! replica to local verifiers on both answering invalid, against the other
+//! replica's remote Verify) and `subscribers` (server CPU and memory per
+//! WatchRevocations subscriber); see [`revocations`].
 //!
 //! # Layout
 //!
@@ -28,7 +33,8 @@
 //! and measures the servers (spawned authd, no-op baseline, CPU pinning),
 //! [`drive`] runs the client workers and summarises what they saw, [`noop`]
 //! is the baseline server, and [`argon`] the raw Argon2id reference of the
-//! `login` scenario. The gRPC types are generated from the service's
+//! `login` scenario; [`revocations`] holds the two revocation-stream
+//! scenarios. The gRPC types are generated from the service's
 //! `proto/` by `build.rs`; the tool does not link the `authd` library.
 
 #![allow(
@@ -43,6 +49,7 @@ mod argon;
 mod drive;
 mod noop;
 mod process;
+mod revocations;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -71,7 +78,7 @@ mod pb {
 #[derive(Debug, Parser)]
 #[command(name = "authd-load", version, about)]
 struct Args {
-    /// verify-same, verify-distinct, verify-invalid, login or mixed.
+    /// verify-same, verify-distinct, verify-invalid, login, mixed, revocation-lag or subscribers.
     #[arg(long, default_value = "verify-same")]
     scenario: String,
     /// Start a scratch authd (release binary beside this one) instead of using --target.
@@ -111,6 +118,21 @@ struct Args {
     /// (by default the servers run on CPU 0 and the load on the others).
     #[arg(long)]
     unpinned: bool,
+    /// PostgreSQL server for revocation-lag and subscribers (a scratch database is made there and dropped).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// Users whose sessions revocation-lag ends (round-robin).
+    #[arg(long, default_value_t = 100)]
+    users: usize,
+    /// Sessions revocation-lag ends, one revocation each.
+    #[arg(long, default_value_t = 1000)]
+    revocations: usize,
+    /// Revocations per second in revocation-lag and subscribers.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Raw WatchRevocations streams in the subscribers scenario.
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
     /// Internal: run the no-op baseline server and print its address.
     #[arg(long, hide = true)]
     serve_noop: bool,
@@ -150,6 +172,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 async fn run(args: Args) -> Result<(), String> {
     let duration = parse_duration(&args.duration)
         .ok_or_else(|| format!("--duration {:?} is not a duration", args.duration))?;
+    if matches!(args.scenario.as_str(), "revocation-lag" | "subscribers") {
+        return revocations::run(&args, duration).await;
+    }
     let scratch = Scratch::new()?;
     let authd_server = if args.spawn {
         Some(spawn_authd(&scratch.0, &args)?)
@@ -332,5 +357,8 @@ mod tests {
         Args::command().debug_assert();
         let args = Args::try_parse_from(["authd-load", "--spawn", "--duration", "8s"]);
         assert!(args.is_ok_and(|args| args.spawn && args.scenario == "verify-same"));
+        let args =
+            Args::try_parse_from(["authd-load", "--scenario", "subscribers", "--rate", "20"]);
+        assert!(args.is_ok_and(|args| (args.rate - 20.0).abs() < 1e-9 && args.subscribers == 100));
     }
 }

@@ -1,0 +1,845 @@
+//! The revocation stream's scenarios (issue 13), both on a scratch
+//! PostgreSQL database (`--postgres`, created with `psql` and dropped at the
+//! end) with authd's release binary spawned on loopback:
+//!
+//! - `revocation-lag`: two replicas, A and B, and one `authd_client`
+//!   [`Verifier`] connected to each (a service account's credentials).
+//!   `--users` users log in `--revocations` times in all (on both replicas);
+//!   every token is checked valid by both verifiers and by A's remote Verify
+//!   first. Then, at `--rate` per second, each session is ended **on B**
+//!   (Logout with its refresh token; each user's last one with LogoutAll),
+//!   and for each, the time from that call's return until each verifier
+//!   answers invalid is taken by a watcher task that re-checks the token on
+//!   every change the verifier applies ([`Verifier::changes`]). The baseline,
+//!   for the same revocations at the same moments: A's remote Verify polled
+//!   over gRPC in a tight loop until it answers `valid=false`, which is the
+//!   same path up to A (B's commit, PostgreSQL NOTIFY, A's change feed) with
+//!   A's cache instead of A's stream and the verifier at the end.
+//! - `subscribers`: one authd; an admin service account flips the `active`
+//!   flag of a pool of users at `--rate` per second for the whole run (each
+//!   flip is one `UserChanged` event to every subscriber). The server's CPU
+//!   time (`/proc/PID/stat`) and resident memory (`VmRSS`) are read over a
+//!   `--duration` window with no subscriber, then with `--subscribers` raw
+//!   WatchRevocations streams (each on its own connection, read as fast as
+//!   they come), then with none again; the differences divided by the
+//!   number of subscribers are the cost of one.
+//!
+//! Every wait here is bounded ([`LAG_LIMIT`], [`SETUP_LIMIT`]) and every loop
+//! counted; the servers are killed by their own PIDs when they drop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use authd_client::{Credentials, Verdict, Verifier};
+use tokio::task::JoinSet;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request};
+
+use crate::Args;
+use crate::pb;
+use crate::pb::admin_service_client::AdminServiceClient;
+use crate::pb::auth_service_client::AuthServiceClient;
+use crate::process::{ScratchDatabase, Server, authd_binary, authd_command, load_average, serve};
+
+/// The longest a revocation may take to show before it counts as not seen.
+pub const LAG_LIMIT: Duration = Duration::from_secs(5);
+/// The longest any one set-up step (a login, a stream's snapshot) may take.
+const SETUP_LIMIT: Duration = Duration::from_secs(30);
+/// The password of the scenario's users (they exist only in the scratch database).
+const PASSWORD: &str = "load test password 1";
+/// Users whose `active` flag the `subscribers` scenario flips.
+const FLIPPED_USERS: usize = 10;
+/// Logins and user creations in flight at once during set-up.
+const SETUP_CONCURRENCY: usize = 4;
+
+/// Runs `revocation-lag` or `subscribers`.
+pub async fn run(args: &Args, window: Duration) -> Result<(), String> {
+    if !args.rate.is_finite() || args.rate <= 0.0 || args.rate > 10_000.0 {
+        return Err(format!(
+            "--rate {} must be above 0 and at most 10000",
+            args.rate
+        ));
+    }
+    match args.scenario.as_str() {
+        "revocation-lag" => lag(args).await,
+        "subscribers" => subscribers(args, window).await,
+        other => Err(format!("unknown scenario {other}")),
+    }
+}
+
+/// The servers and the database they share. Fields drop in order: the
+/// servers (killed by PID) before the database is dropped.
+struct Fleet {
+    replicas: Vec<Server>,
+    db: ScratchDatabase,
+    authd: PathBuf,
+}
+
+impl Fleet {
+    /// A scratch database and `count` replicas on it, started one after the
+    /// other (the first one migrates and makes the signing keys).
+    fn start(args: &Args, count: usize) -> Result<Self, String> {
+        let authd = authd_binary()?;
+        let db = ScratchDatabase::create(&args.postgres)?;
+        let mut replicas = Vec::new();
+        for _ in 0..count {
+            replicas.push(serve(&authd, &db.url, &args.extra_server_flags)?);
+        }
+        Ok(Self {
+            replicas,
+            db,
+            authd,
+        })
+    }
+
+    /// Creates a service account with the command line; its client id and secret.
+    fn service_account(&self, name: &str, roles: &[&str]) -> Result<(String, String), String> {
+        let mut command = vec!["service-account", "add", name];
+        for role in roles {
+            command.extend(["--role", role]);
+        }
+        let out = authd_command(&self.authd, &self.db.url, &command)?;
+        let field = |label: &str| {
+            out.lines()
+                .find_map(|line| line.strip_prefix(label))
+                .map(|value| value.trim().to_owned())
+                .ok_or_else(|| format!("`authd service-account add` printed no {label:?}"))
+        };
+        Ok((field("client id:")?, field("client secret:")?))
+    }
+}
+
+async fn channel(server: &Server) -> Result<Channel, String> {
+    endpoint(server)?
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", server.addr))
+}
+
+fn endpoint(server: &Server) -> Result<Endpoint, String> {
+    Ok(Endpoint::from_shared(format!("http://{}", server.addr))
+        .map_err(|e| e.to_string())?
+        .tcp_nodelay(true))
+}
+
+/// A request carrying `authorization: Bearer <token>`.
+fn bearer<T>(message: T, token: &str) -> Result<Request<T>, String> {
+    let mut request = Request::new(message);
+    let value = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "a token that is not header text".to_owned())?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
+
+async fn service_token(
+    client: &mut AuthServiceClient<Channel>,
+    (client_id, client_secret): &(String, String),
+) -> Result<String, String> {
+    let answer = client
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            audience: String::new(),
+        })
+        .await
+        .map_err(|e| format!("IssueServiceToken failed: {e}"))?;
+    Ok(answer.into_inner().access_token)
+}
+
+/// Creates `count` users named `{prefix}-{i}` through the admin API; their ids, in order.
+async fn create_users(
+    admin: &AdminServiceClient<Channel>,
+    token: &str,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<String>, String> {
+    let mut tasks = JoinSet::new();
+    for worker in 0..SETUP_CONCURRENCY {
+        let admin = admin.clone();
+        let token = token.to_owned();
+        let prefix = prefix.to_owned();
+        tasks.spawn(async move {
+            let mut made = Vec::new();
+            for i in (worker..count).step_by(SETUP_CONCURRENCY) {
+                let request = pb::CreateUserRequest {
+                    username: format!("{prefix}-{i}"),
+                    email: String::new(),
+                    roles: Vec::new(),
+                    password: PASSWORD.to_owned(),
+                    active: Some(true),
+                };
+                let user = retry_busy(|| {
+                    let mut admin = admin.clone();
+                    let request = bearer(request.clone(), &token);
+                    async move { admin.create_user(request?).await.map_err(Into::into) }
+                })
+                .await
+                .map_err(|e| format!("CreateUser failed: {e}"))?;
+                made.push((i, user.into_inner().id));
+            }
+            Ok::<_, String>(made)
+        });
+    }
+    let mut ids = vec![String::new(); count];
+    while let Some(done) = tasks.join_next().await {
+        for (i, id) in done.map_err(|e| e.to_string())?? {
+            ids[i] = id;
+        }
+    }
+    Ok(ids)
+}
+
+/// Why a set-up call failed: a status (retried when RESOURCE_EXHAUSTED) or
+/// a request that could not be built.
+enum CallError {
+    Status(tonic::Status),
+    Other(String),
+}
+
+impl From<tonic::Status> for CallError {
+    fn from(status: tonic::Status) -> Self {
+        Self::Status(status)
+    }
+}
+
+impl From<String> for CallError {
+    fn from(text: String) -> Self {
+        Self::Other(text)
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Status(status) => write!(f, "{:?}: {}", status.code(), status.message()),
+            Self::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Calls `call` until it succeeds, backing off 50 ms after RESOURCE_EXHAUSTED
+/// (the hashing pool is busy) as its message asks, for at most [`SETUP_LIMIT`].
+async fn retry_busy<T, F, Fut>(mut call: F) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    let deadline = Instant::now() + SETUP_LIMIT;
+    loop {
+        match call().await {
+            Err(CallError::Status(status))
+                if status.code() == Code::ResourceExhausted && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One logged-in session and how the scenario ends it.
+#[derive(Clone)]
+struct Session {
+    access_token: String,
+    refresh_token: String,
+    /// Ended with LogoutAll (the user's last session) rather than Logout.
+    logout_all: bool,
+}
+
+/// `total` sessions of `users` users, round-robin (session `k` belongs to
+/// user `k % users`), logged in alternately on each of `servers`; in the
+/// order they will be ended, each user's last one marked for LogoutAll.
+async fn log_in(
+    servers: &[AuthServiceClient<Channel>],
+    users: usize,
+    total: usize,
+) -> Result<Vec<Session>, String> {
+    let mut tasks = JoinSet::new();
+    for worker in 0..SETUP_CONCURRENCY {
+        let servers = servers.to_vec();
+        tasks.spawn(async move {
+            let mut made = Vec::new();
+            for k in (worker..total).step_by(SETUP_CONCURRENCY) {
+                let request = pb::LoginRequest {
+                    username: format!("lag-{}", k % users),
+                    password: PASSWORD.to_owned(),
+                };
+                let answer = retry_busy(|| {
+                    let mut client = servers[k % servers.len()].clone();
+                    let request = request.clone();
+                    async move { client.login(request).await.map_err(Into::into) }
+                })
+                .await
+                .map_err(|e| format!("Login failed: {e}"))?
+                .into_inner();
+                made.push((k, answer.access_token, answer.refresh_token));
+            }
+            Ok::<_, String>(made)
+        });
+    }
+    let mut sessions = vec![None; total];
+    while let Some(done) = tasks.join_next().await {
+        for (k, access_token, refresh_token) in done.map_err(|e| e.to_string())?? {
+            sessions[k] = Some(Session {
+                access_token,
+                refresh_token,
+                logout_all: k + users >= total,
+            });
+        }
+    }
+    sessions
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| "a login went missing".to_owned())
+}
+
+/// How long the revocations took to show at one place, one entry per
+/// revocation: `None` when it did not show within [`LAG_LIMIT`].
+#[derive(Debug, Default)]
+pub struct Lags {
+    seen: Vec<Duration>,
+    missed: usize,
+}
+
+/// One percentile of [`Lags`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// Within [`LAG_LIMIT`].
+    Seen(Duration),
+    /// Past [`LAG_LIMIT`] (that many revocations were never seen).
+    Missed,
+}
+
+impl std::fmt::Display for Lag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Seen(d) => write!(f, "{:.3} ms", d.as_secs_f64() * 1000.0),
+            Self::Missed => write!(f, "> {} s", LAG_LIMIT.as_secs()),
+        }
+    }
+}
+
+impl Lags {
+    pub fn add(&mut self, lag: Option<Duration>) {
+        match lag {
+            Some(lag) => self.seen.push(lag),
+            None => self.missed += 1,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.len() + self.missed
+    }
+
+    /// The nearest-rank percentile, `p` in (0, 1] (1 is the maximum): the
+    /// smallest lag at least `p` of all revocations were seen within. The
+    /// missed ones rank above every seen one. `None` when there is none.
+    pub fn percentile(&mut self, p: f64) -> Option<Lag> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        self.seen.sort_unstable();
+        let rank = ((p.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n);
+        Some(
+            self.seen
+                .get(rank - 1)
+                .map_or(Lag::Missed, |lag| Lag::Seen(*lag)),
+        )
+    }
+
+    fn report(&mut self, label: &str) -> Option<Lag> {
+        let (p50, p99, max) = (
+            self.percentile(0.50)?,
+            self.percentile(0.99)?,
+            self.percentile(1.0)?,
+        );
+        println!(
+            "  {label:<36} p50 {p50:>10}  p99 {p99:>10}  max {max:>10}  ({} revocations, {} not seen within {} s)",
+            self.count(),
+            self.missed,
+            LAG_LIMIT.as_secs()
+        );
+        Some(p99)
+    }
+}
+
+/// `ours` / `base` as text, when both were seen.
+fn ratio(ours: Option<Lag>, base: Option<Lag>) -> String {
+    match (ours, base) {
+        (Some(Lag::Seen(ours)), Some(Lag::Seen(base))) if !base.is_zero() => {
+            format!("{:.2}x", ours.as_secs_f64() / base.as_secs_f64())
+        }
+        _ => "n/a".to_owned(),
+    }
+}
+
+/// From `since` until `verifier` answers invalid for `token`, re-checking on
+/// every change it applies; `None` past [`LAG_LIMIT`]. Also counts the
+/// answers that were "unavailable" (fail closed) on the way.
+async fn verifier_until_invalid(
+    verifier: Verifier,
+    token: String,
+    since: Instant,
+    unavailable: Arc<AtomicU64>,
+) -> Option<Duration> {
+    let deadline = tokio::time::Instant::from_std(since + LAG_LIMIT);
+    let mut changes = verifier.changes();
+    // Bounded by the deadline; each pass waits for a change.
+    loop {
+        // Marked seen before the check, so a change after it wakes the wait.
+        changes.borrow_and_update();
+        match verifier.verify(&token) {
+            Ok(Verdict::Invalid(_)) => return Some(since.elapsed()),
+            Ok(Verdict::Valid(_)) => {}
+            Err(_) => {
+                unavailable.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return None,
+        }
+    }
+}
+
+/// From `since` until `client`'s remote Verify answers `valid=false` for
+/// `token`, polling in a tight loop; `None` past [`LAG_LIMIT`].
+async fn remote_until_invalid(
+    mut client: AuthServiceClient<Channel>,
+    token: String,
+    since: Instant,
+) -> Option<Duration> {
+    let deadline = since + LAG_LIMIT;
+    while Instant::now() < deadline {
+        if let Ok(answer) = client
+            .verify(pb::VerifyRequest {
+                token: token.clone(),
+            })
+            .await
+            && !answer.into_inner().valid
+        {
+            return Some(since.elapsed());
+        }
+    }
+    None
+}
+
+async fn lag(args: &Args) -> Result<(), String> {
+    let (users, total) = (args.users.max(1), args.revocations.max(1));
+    let fleet = Fleet::start(args, 2)?;
+    let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
+    println!(
+        "authd-load: scenario revocation-lag, replicas A {} and B {} on a scratch PostgreSQL \
+         database, {users} users, {total} revocations on B at {}/s; load average {}",
+        a.addr,
+        b.addr,
+        args.rate,
+        load_average().unwrap_or_default()
+    );
+    let admin_account = fleet.service_account("load-admin", &["admin"])?;
+    let verifier_account = fleet.service_account("load-verifiers", &[])?;
+    let mut on_a = AuthServiceClient::new(channel(a).await?);
+    let on_b = AuthServiceClient::new(channel(b).await?);
+    let admin_token = service_token(&mut on_a, &admin_account).await?;
+    let admin = AdminServiceClient::new(channel(a).await?);
+    create_users(&admin, &admin_token, "lag", users).await?;
+    let started = Instant::now();
+    let sessions = log_in(&[on_a.clone(), on_b.clone()], users, total).await?;
+    println!(
+        "  {total} sessions of {users} users logged in ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+
+    let credentials =
+        Credentials::service_account(verifier_account.0.clone(), verifier_account.1.clone());
+    let verifier_a = Verifier::connect(endpoint(a)?, credentials.clone())
+        .await
+        .map_err(|e| format!("the verifier on A did not connect: {e}"))?;
+    let verifier_b = Verifier::connect(endpoint(b)?, credentials)
+        .await
+        .map_err(|e| format!("the verifier on B did not connect: {e}"))?;
+    // Every token valid everywhere first (this also warms A's caches).
+    for session in &sessions {
+        for (name, verifier) in [("A", &verifier_a), ("B", &verifier_b)] {
+            match verifier.verify(&session.access_token) {
+                Ok(Verdict::Valid(_)) => {}
+                other => {
+                    return Err(format!(
+                        "the verifier on {name} answered {other:?} before any revocation"
+                    ));
+                }
+            }
+        }
+        let answer = on_a
+            .verify(pb::VerifyRequest {
+                token: session.access_token.clone(),
+            })
+            .await
+            .map_err(|e| format!("Verify on A failed: {e}"))?;
+        if !answer.into_inner().valid {
+            return Err("A's Verify answered invalid before any revocation".into());
+        }
+    }
+
+    let unavailable = Arc::new(AtomicU64::new(0));
+    let mut waits = JoinSet::new();
+    let mut revoker = on_b.clone();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let measured = Instant::now();
+    for session in &sessions {
+        ticker.tick().await;
+        let ended = if session.logout_all {
+            revoker
+                .logout_all(bearer(pb::LogoutAllRequest {}, &session.access_token)?)
+                .await
+                .map(|_| ())
+        } else {
+            revoker
+                .logout(pb::LogoutRequest {
+                    refresh_token: session.refresh_token.clone(),
+                })
+                .await
+                .map(|_| ())
+        };
+        let returned = Instant::now();
+        ended.map_err(|e| format!("the revocation on B failed: {e}"))?;
+        let token = &session.access_token;
+        for (place, verifier) in [(0, &verifier_a), (1, &verifier_b)] {
+            let wait = verifier_until_invalid(
+                verifier.clone(),
+                token.clone(),
+                returned,
+                Arc::clone(&unavailable),
+            );
+            waits.spawn(async move { (place, wait.await) });
+        }
+        let wait = remote_until_invalid(on_a.clone(), token.clone(), returned);
+        waits.spawn(async move { (2, wait.await) });
+    }
+    let mut lags: [Lags; 3] = Default::default();
+    while let Some(done) = waits.join_next().await {
+        let (place, lag) = done.map_err(|e| e.to_string())?;
+        lags[place].add(lag);
+    }
+    println!(
+        "  {total} revocations ({} Logout, {} LogoutAll) in {:.1} s; load average {}",
+        sessions.iter().filter(|s| !s.logout_all).count(),
+        sessions.iter().filter(|s| s.logout_all).count(),
+        measured.elapsed().as_secs_f64(),
+        load_average().unwrap_or_default()
+    );
+    let [other_replica, revoking_replica, remote] = &mut lags;
+    let a_p99 = other_replica.report("verifier on A (other replica)");
+    let b_p99 = revoking_replica.report("verifier on B (revoking replica)");
+    let remote_p99 = remote.report("baseline: remote Verify on A");
+    println!(
+        "  ratio: p99 verifier on A {} the baseline's, verifier on B {}; {} unavailable answers",
+        ratio(a_p99, remote_p99),
+        ratio(b_p99, remote_p99),
+        unavailable.load(Ordering::Relaxed)
+    );
+    let met = |p99: Option<Lag>| match p99 {
+        Some(Lag::Seen(d)) if d <= Duration::from_millis(100) => "met",
+        _ => "NOT met",
+    };
+    println!(
+        "  target p99 <= 100 ms: verifier on A {}, verifier on B {}",
+        met(a_p99),
+        met(b_p99)
+    );
+    drop((verifier_a, verifier_b));
+    drop(fleet);
+    Ok(())
+}
+
+async fn subscribers(args: &Args, window: Duration) -> Result<(), String> {
+    let count = args.subscribers;
+    let fleet = Fleet::start(args, 1)?;
+    let server = &fleet.replicas[0];
+    println!(
+        "authd-load: scenario subscribers, authd {} on a scratch PostgreSQL database, \
+         {count} subscribers, {}/s user changes, {window:?} per window; load average {}",
+        server.addr,
+        args.rate,
+        load_average().unwrap_or_default()
+    );
+    let admin_account = fleet.service_account("load-admin", &["admin"])?;
+    let watcher_account = fleet.service_account("load-watchers", &[])?;
+    let mut client = AuthServiceClient::new(channel(server).await?);
+    let admin_token = service_token(&mut client, &admin_account).await?;
+    let watch_token = service_token(&mut client, &watcher_account).await?;
+    let admin = AdminServiceClient::new(channel(server).await?);
+    let users = create_users(&admin, &admin_token, "flip", FLIPPED_USERS).await?;
+
+    // The steady revocation rate, for the whole run (bounded in count).
+    let warmup = Duration::from_secs(2);
+    let run_for = (window + warmup) * 3 + SETUP_LIMIT;
+    let limit = (args.rate * run_for.as_secs_f64()).ceil() as u64;
+    let (stop_flipper, mut flipper_stopped) = tokio::sync::watch::channel(false);
+    let flipper = {
+        let mut admin = admin.clone();
+        let period = Duration::from_secs_f64(1.0 / args.rate);
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u64, 0u64);
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            for i in 0..limit {
+                tokio::select! {
+                    _ = flipper_stopped.changed() => break,
+                    _ = ticker.tick() => {}
+                }
+                let i = usize::try_from(i).unwrap_or(usize::MAX);
+                let user = pb::User {
+                    id: users[i % users.len()].clone(),
+                    // The first pass disables, the next enables, and so on.
+                    active: (i / users.len()) % 2 == 1,
+                    ..pb::User::default()
+                };
+                let request = pb::UpdateUserRequest {
+                    user: Some(user),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["active".to_owned()],
+                    }),
+                };
+                let answer = match bearer(request, &admin_token) {
+                    Ok(request) => admin.update_user(request).await.map(|_| ()),
+                    Err(e) => Err(tonic::Status::internal(e)),
+                };
+                if answer.is_ok() { ok += 1 } else { failed += 1 }
+            }
+            (ok, failed)
+        })
+    };
+
+    tokio::time::sleep(warmup).await;
+    let idle = measure(server, window).await;
+    idle.report("0 subscribers");
+
+    let events = Arc::new(AtomicU64::new(0));
+    let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
+    let (synced_tx, mut synced_rx) = tokio::sync::mpsc::channel::<Result<(), String>>(count.max(1));
+    let mut streams = JoinSet::new();
+    for _ in 0..count {
+        let request = bearer(pb::WatchRevocationsRequest::default(), &watch_token)?;
+        let mut watcher = AuthServiceClient::new(channel(server).await?);
+        let (events, synced, mut stop) = (
+            Arc::clone(&events),
+            synced_tx.clone(),
+            streams_stopped.clone(),
+        );
+        streams.spawn(async move {
+            let mut stream = match watcher.watch_revocations(request).await {
+                Ok(stream) => stream.into_inner(),
+                Err(e) => {
+                    let _ = synced
+                        .send(Err(format!("WatchRevocations failed: {e}")))
+                        .await;
+                    return Err(format!("WatchRevocations failed: {e}"));
+                }
+            };
+            let mut live = false;
+            loop {
+                let message = tokio::select! {
+                    _ = stop.changed() => return Ok(()),
+                    message = stream.message() => message,
+                };
+                match message {
+                    Ok(Some(event)) => {
+                        if matches!(
+                            event.event,
+                            Some(pb::revocation_event::Event::SnapshotEnd(_))
+                        ) {
+                            live = true;
+                            let _ = synced.send(Ok(())).await;
+                        } else if live {
+                            events.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(None) => return Err("a stream ended".to_owned()),
+                    Err(e) => {
+                        return Err(format!("a stream failed: {:?} {}", e.code(), e.message()));
+                    }
+                }
+            }
+        });
+    }
+    drop(synced_tx);
+    for _ in 0..count {
+        match tokio::time::timeout(SETUP_LIMIT, synced_rx.recv()).await {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) | Err(_) => return Err("a subscriber got no snapshot in time".into()),
+        }
+    }
+    tokio::time::sleep(warmup).await;
+    let events_before = events.load(Ordering::Relaxed);
+    let busy = measure(server, window).await;
+    let delivered = events.load(Ordering::Relaxed) - events_before;
+    busy.report(&format!("{count} subscribers"));
+    println!(
+        "  {:.1} events/s delivered to each subscriber in the window",
+        delivered as f64 / count.max(1) as f64 / window.as_secs_f64()
+    );
+
+    // Streams closed: does the cost go away again?
+    let _ = stop_streams.send(true);
+    let mut stream_errors = Vec::new();
+    while let Some(done) = streams.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => stream_errors.push(e),
+            Err(e) => stream_errors.push(e.to_string()),
+        }
+    }
+    tokio::time::sleep(warmup).await;
+    let after = measure(server, window).await;
+    after.report("0 again (streams closed)");
+    let _ = stop_flipper.send(true);
+    let (ok, failed) = flipper.await.map_err(|e| e.to_string())?;
+    println!("  {ok} user changes made ({failed} failed) over the run");
+    if count > 0 {
+        let n = count as f64;
+        println!(
+            "  per subscriber: CPU {:.3}% of one core ({:.1} us per second), memory {:.1} KiB \
+             (RSS {} -> {} KiB); load average {}",
+            (busy.cpu_share() - idle.cpu_share()) * 100.0 / n,
+            (busy.cpu_share() - idle.cpu_share()) * 1e6 / n,
+            (busy.rss_mean_kib - idle.rss_mean_kib) / n,
+            idle.rss_end_kib,
+            busy.rss_end_kib,
+            load_average().unwrap_or_default()
+        );
+    }
+    if !stream_errors.is_empty() {
+        println!(
+            "  {} streams ended early: {}",
+            stream_errors.len(),
+            stream_errors[0]
+        );
+    }
+    drop(fleet);
+    Ok(())
+}
+
+/// The server's CPU and memory over one window.
+struct Usage {
+    window: Duration,
+    cpu_seconds: f64,
+    rss_mean_kib: f64,
+    rss_end_kib: u64,
+}
+
+impl Usage {
+    fn cpu_share(&self) -> f64 {
+        self.cpu_seconds / self.window.as_secs_f64()
+    }
+
+    fn report(&self, label: &str) {
+        println!(
+            "  {label:<26} server CPU {:>6.2}% of one core, RSS mean {:>8.0} KiB, at the end {:>7} KiB",
+            self.cpu_share() * 100.0,
+            self.rss_mean_kib,
+            self.rss_end_kib
+        );
+    }
+}
+
+/// Reads `server`'s CPU time over `window` and samples its RSS every 100 ms.
+async fn measure(server: &Server, window: Duration) -> Usage {
+    let started = Instant::now();
+    let cpu_before = server.cpu_seconds().unwrap_or_default();
+    let mut samples = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    while started.elapsed() < window {
+        ticker.tick().await;
+        if let Some((_, rss)) = server.memory_kib() {
+            samples.push(rss);
+        }
+    }
+    let cpu_seconds = server.cpu_seconds().unwrap_or_default() - cpu_before;
+    Usage {
+        window: started.elapsed(),
+        cpu_seconds,
+        rss_mean_kib: samples.iter().sum::<u64>() as f64 / samples.len().max(1) as f64,
+        rss_end_kib: samples.last().copied().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank_over_every_revocation() {
+        let mut lags = Lags::default();
+        for n in (1..=100).rev() {
+            lags.add(Some(ms(n)));
+        }
+        assert_eq!(
+            lags.percentile(0.50),
+            Some(Lag::Seen(Duration::from_millis(50)))
+        );
+        assert_eq!(
+            lags.percentile(0.99),
+            Some(Lag::Seen(Duration::from_millis(99)))
+        );
+        assert_eq!(
+            lags.percentile(1.0),
+            Some(Lag::Seen(Duration::from_millis(100)))
+        );
+        assert_eq!(
+            lags.percentile(0.0),
+            Some(Lag::Seen(Duration::from_millis(1)))
+        );
+    }
+
+    #[test]
+    fn revocations_never_seen_rank_above_every_seen_one() {
+        let mut lags = Lags::default();
+        for n in 1..=98 {
+            lags.add(Some(ms(n)));
+        }
+        lags.add(None);
+        lags.add(None);
+        assert_eq!(lags.count(), 100);
+        assert_eq!(
+            lags.percentile(0.98),
+            Some(Lag::Seen(Duration::from_millis(98)))
+        );
+        assert_eq!(lags.percentile(0.99), Some(Lag::Missed));
+        assert_eq!(lags.percentile(1.0), Some(Lag::Missed));
+        assert_eq!(Lag::Missed.to_string(), "> 5 s");
+    }
+
+    #[test]
+    fn a_single_revocation_is_every_percentile_and_none_is_none() {
+        let mut lags = Lags::default();
+        assert_eq!(lags.percentile(0.5), None);
+        lags.add(Some(ms(7)));
+        assert_eq!(
+            lags.percentile(0.01),
+            Some(Lag::Seen(Duration::from_millis(7)))
+        );
+        assert_eq!(
+            lags.percentile(1.0),
+            Some(Lag::Seen(Duration::from_millis(7)))
+        );
+    }
+
+    #[test]
+    fn the_ratio_needs_both_figures_seen() {
+        let seen = |n| Some(Lag::Seen(Duration::from_millis(n)));
+        assert_eq!(ratio(seen(30), seen(20)), "1.50x");
+        assert_eq!(ratio(Some(Lag::Missed), seen(20)), "n/a");
+        assert_eq!(ratio(seen(30), None), "n/a");
+    }
+}
