@@ -73,6 +73,8 @@
 //! - [`client_addr`]: the client's address: the peer, or a trusted proxy's `x-forwarded-for`.
 //! - [`tls`]: TLS for both listeners from PEM files, optional client certificates (mutual TLS),
 //!   and the pure `--admin-clients` check of a verified client certificate.
+//! - `fuzzing` (hidden): the fuzz targets' entry points (token, ext_authz `CheckRequest`, config
+//!   file, password hash), called by `fuzz/` and by the test that replays `fuzz/corpus/`.
 
 pub mod app;
 pub mod audit;
@@ -82,6 +84,8 @@ pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
