@@ -109,7 +109,10 @@ pub fn token(data: &[u8]) {
     let fixtures = &*FIXTURES;
     let Some((&first, rest)) = data.split_first() else {
         for fixture in fixtures {
-            assert!(fixture.service.verify("", NOW).is_err(), "the empty token verified");
+            assert!(
+                fixture.service.verify("", NOW).is_err(),
+                "the empty token verified"
+            );
         }
         return;
     };
@@ -213,22 +216,36 @@ fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 
 /// What must hold of a token that verified.
 fn check_verified(service: &TokenService, token: &str, claims: &Claims) {
-    assert_eq!(claims.iss, ISSUER, "verified with another issuer: {token:?}");
+    assert_eq!(
+        claims.iss, ISSUER,
+        "verified with another issuer: {token:?}"
+    );
     assert!(
         claims.aud.to_vec().iter().any(|a| a == ISSUER),
         "verified without the audience: {token:?}"
     );
-    assert!(NOW < claims.exp.saturating_add(LEEWAY), "verified expired: {token:?}");
+    assert!(
+        NOW < claims.exp.saturating_add(LEEWAY),
+        "verified expired: {token:?}"
+    );
     assert!(
         claims.nbf <= NOW + LEEWAY && claims.iat <= NOW + LEEWAY,
         "verified before its time: {token:?}"
     );
     let header = jsonwebtoken::decode_header(token).expect("a verified token's header parses");
     let kid = header.kid.expect("a verified token names its key");
-    let key = service.keys().get(&kid).expect("a verified token's key is held");
-    assert_eq!(header.alg, key.algorithm, "verified with another algorithm: {token:?}");
+    let key = service
+        .keys()
+        .get(&kid)
+        .expect("a verified token's key is held");
+    assert_eq!(
+        header.alg, key.algorithm,
+        "verified with another algorithm: {token:?}"
+    );
     let payload = token.split('.').nth(1).unwrap_or_default();
-    let payload = URL_SAFE_NO_PAD.decode(payload).expect("a verified payload decodes");
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("a verified payload decodes");
     let signed: Claims = serde_json::from_slice(&payload).expect("verified claims parse");
     assert_eq!(&signed, claims, "the claims did not round-trip: {token:?}");
 }
@@ -370,7 +387,10 @@ pub fn password_hash(data: &[u8]) {
     }
     match inspected {
         Ok(Inspected::Usable(_)) => assert!(
-            matches!(verdict, Verdict::Mismatch | Verdict::Match { needs_rehash: true }),
+            matches!(
+                verdict,
+                Verdict::Mismatch | Verdict::Match { needs_rehash: true }
+            ),
             "a Django hash matched without asking for a rehash"
         ),
         _ => assert_eq!(verdict, Verdict::Mismatch, "a refused hash matched"),
@@ -415,9 +435,9 @@ fn cheap(stored: &str) -> bool {
 fn assert_no_secret(stored: &str, problem: &str) {
     for field in stored.split('$').skip(1) {
         let secret_like = field.len() >= 16
-            && field
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'.' | b'_' | b'-'))
+            && field.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'.' | b'_' | b'-')
+            })
             && field.bytes().any(|b| b.is_ascii_alphabetic())
             && field.bytes().any(|b| b.is_ascii_digit());
         assert!(
@@ -431,8 +451,11 @@ fn assert_no_secret(stored: &str, problem: &str) {
 mod tests {
     use super::*;
 
+    /// An entry point.
+    type Entry = fn(&[u8]);
+
     /// The fuzz targets and their entry points.
-    const TARGETS: [(&str, fn(&[u8])); 4] = [
+    const TARGETS: [(&str, Entry); 4] = [
         ("token", token),
         ("ext_authz", ext_authz),
         ("config_file", config_file),
@@ -451,9 +474,11 @@ mod tests {
             assert!(!files.is_empty(), "the corpus {} is empty", dir.display());
             for file in files {
                 let data = std::fs::read(&file).expect("a corpus file");
-                if std::panic::catch_unwind(|| entry(&data)).is_err() {
-                    panic!("{} panicked on {}", target, file.display());
-                }
+                assert!(
+                    std::panic::catch_unwind(|| entry(&data)).is_ok(),
+                    "{target} panicked on {}",
+                    file.display()
+                );
             }
         }
     }
@@ -467,9 +492,13 @@ mod tests {
         for (i, fixture) in FIXTURES.iter().enumerate() {
             let service = &fixture.service;
             let signed = sign(service, None, claims.as_bytes()).expect("signed");
-            let verified = service.verify(&signed, NOW).expect("the fixture's token verifies");
+            let verified = service
+                .verify(&signed, NOW)
+                .expect("the fixture's token verifies");
             check_verified(service, &signed, &verified);
-            let issued = service.verify(&fixture.token, NOW).expect("the issued token verifies");
+            let issued = service
+                .verify(&fixture.token, NOW)
+                .expect("the issued token verifies");
             check_verified(service, &fixture.token, &issued);
             let alg = alg_name(service.keys().signing().expect("a signing key").algorithm);
             let header = format!(r#"{{"alg":"{alg}","kid":"@kid"}}"#);
@@ -478,7 +507,15 @@ mod tests {
             // The same through the entry point, in both signed modes.
             let key = u8::try_from(i).expect("four keys") << 2;
             token(&[&[key | 2][..], claims.as_bytes()].concat());
-            token(&[&[key | 3][..], header.as_bytes(), &[0xff], claims.as_bytes()].concat());
+            token(
+                &[
+                    &[key | 3][..],
+                    header.as_bytes(),
+                    &[0xff],
+                    claims.as_bytes(),
+                ]
+                .concat(),
+            );
         }
     }
 
