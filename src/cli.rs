@@ -120,8 +120,9 @@ pub enum ParseFailure {
 }
 
 /// The command-line parser, with the config file's values installed as
-/// the defaults of its arguments (see [`crate::config`]).
-fn command(file: &FileValues) -> std::result::Result<clap::Command, Error> {
+/// the defaults of its arguments (see [`crate::config`]); `pub(crate)` for
+/// the `fuzzing` entry point.
+pub(crate) fn command(file: &FileValues) -> std::result::Result<clap::Command, Error> {
     use clap::CommandFactory as _;
     let mut command = Cli::command();
     for name in ADMIN_COMMANDS {

@@ -78,6 +78,8 @@
 //!   subscriber's bounded stream with heartbeats while the feed is trusted.
 //! - [`net`]: connection limits for both listeners: a cap each, the opening (header-read)
 //!   deadline and head size, accept-error backoff, the raised open-file limit.
+//! - `fuzzing` (hidden): the fuzz targets' entry points (token, ext_authz `CheckRequest`, config
+//!   file, password hash), called by `fuzz/` and by the test that replays `fuzz/corpus/`.
 
 pub mod app;
 pub mod audit;
@@ -87,6 +89,8 @@ pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

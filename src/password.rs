@@ -48,7 +48,7 @@ mod cost;
 pub mod django;
 pub mod policy;
 pub mod settings;
-mod verify;
+pub(crate) mod verify;
 mod workers;
 
 use cost::argon2_for;

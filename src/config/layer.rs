@@ -105,7 +105,9 @@ impl FileValues {
         Self::parse(path, &text)
     }
 
-    fn parse(path: &Path, text: &str) -> Result<Self> {
+    /// Parses `text`, the content of the file at `path` (`pub(crate)` for
+    /// the `fuzzing` entry point; [`Self::read`] reads the file).
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Self> {
         use toml::de::{DeTable, DeValue};
         let at = |offset: usize| {
             let before = &text[..offset.min(text.len())];

@@ -114,8 +114,9 @@ impl ExtAuthzApi {
     }
 }
 
-/// Why a request's credential was refused before any token check.
-fn bearer_token(request: &CheckRequest) -> Result<&str, &'static str> {
+/// Why a request's credential was refused before any token check
+/// (`pub(crate)` for the `fuzzing` entry point).
+pub(crate) fn bearer_token(request: &CheckRequest) -> Result<&str, &'static str> {
     let http = request
         .attributes
         .as_ref()

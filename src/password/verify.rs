@@ -20,8 +20,9 @@ use crate::error::Result;
 
 /// Checks `password` against `stored` (`real`: a user's hash, else the
 /// dummy hash, which never gives a match), with `configured` the parameters
-/// new hashes get and `dummy` the hash verified in place of a refused one.
-pub(super) fn check(
+/// new hashes get and `dummy` the hash verified in place of a refused one
+/// (`pub(crate)` for the `fuzzing` entry point).
+pub(crate) fn check(
     password: &SecretString,
     stored: &str,
     real: bool,
