@@ -49,9 +49,9 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    AttemptClaim, AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, Deletion,
-    DisabledUser, EndReason, ImportedUser, LoginFailures, LoginSnapshot, NewAuditEntry,
-    NewSession, NewUser, RefreshRecord, Rotation, Session, Store, StoredKey, UserFilter,
+    AttemptClaim, AuditEntry, AuditFilter, Change, ChangeFeed, Credentials, Deletion, DisabledUser,
+    EndReason, ImportedUser, LoginFailures, LoginSnapshot, NewAuditEntry, NewSession, NewUser,
+    RefreshRecord, Rotation, Session, Store, StoredKey, UserFilter,
 };
 use super::{
     ExportedRows, KeyRetirement, NewServiceAccount, ServiceAccount, ServiceAccountCredentials,
