@@ -304,9 +304,17 @@ impl KeyManager {
         // The announcement of the new key may reach a server that promotes
         // it first (it is due at once), with the ordinary overlap; the old
         // key is retired below either way.
+        // Demoted with an ordinary retirement time, and retired explicitly
+        // below: a replica's maintenance never races this command to the
+        // retirement (and its audit row).
         let promoted_here = self
             .store
-            .promote_signing_key(&current.kid, &rotation.kid, now, now)
+            .promote_signing_key(
+                &current.kid,
+                &rotation.kid,
+                now,
+                now + secs(self.policy.overlap),
+            )
             .await?;
         let promoted = promoted_here
             || self
@@ -335,10 +343,20 @@ impl KeyManager {
             )
             .await;
         }
-        if self.store.retire_signing_key(&current.kid).await? == KeyRetirement::Retired {
-            self.record_retired(&current.kid, "emergency rotation", now)
-                .await;
-            retired.push(current.kid.clone());
+        match self.store.retire_signing_key(&current.kid).await? {
+            KeyRetirement::Retired => {
+                self.record_retired(&current.kid, "emergency rotation", now)
+                    .await;
+                retired.push(current.kid.clone());
+            }
+            KeyRetirement::AlreadyRetired => retired.push(current.kid.clone()),
+            KeyRetirement::Current | KeyRetirement::NotFound => {
+                return Err(Error::FailedPrecondition(format!(
+                    "the new key {} signs, but the old key {} could not be retired; \
+                     run `authd keys retire {}`",
+                    rotation.kid, current.kid, current.kid
+                )));
+            }
         }
         tracing::warn!(kid = %rotation.kid, previous = %current.kid,
             "emergency key rotation: the previous key's tokens no longer verify");
