@@ -160,8 +160,9 @@ class _UserChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UserChange
     stays disabled.
     """
     USER_CHANGE_ENABLED: _UserChange.ValueType  # 2
-    """Enabled again: tokens of sessions that ended stay invalid, and new
-    logins are valid.
+    """The user is active: sent when an active user's record changes (enabled
+    again, or any other change, such as an email), so a verifier clears any
+    disabled mark it holds. Tokens of sessions that ended stay invalid.
     """
     USER_CHANGE_DELETED: _UserChange.ValueType  # 3
     """Deleted: every token of the user is invalid (USER_NOT_FOUND)."""
@@ -180,8 +181,9 @@ USER_CHANGE_DISABLED: UserChange.ValueType  # 1
 stays disabled.
 """
 USER_CHANGE_ENABLED: UserChange.ValueType  # 2
-"""Enabled again: tokens of sessions that ended stay invalid, and new
-logins are valid.
+"""The user is active: sent when an active user's record changes (enabled
+again, or any other change, such as an email), so a verifier clears any
+disabled mark it holds. Tokens of sessions that ended stay invalid.
 """
 USER_CHANGE_DELETED: UserChange.ValueType  # 3
 """Deleted: every token of the user is invalid (USER_NOT_FOUND)."""
@@ -1164,6 +1166,9 @@ class RevocationEvent(_message.Message):
     cursor: _builtins.str
     """Position of this event in the stream: pass it back in
     WatchRevocationsRequest.cursor to resume after this event. Opaque.
+    Empty on the events of a snapshot (a stream cut off mid-snapshot starts
+    afresh) and on a hello that did not resume; `snapshot_end`, live events
+    and heartbeats always carry one. Keep the last non-empty cursor.
     """
     @_builtins.property
     def server_time(self) -> _timestamp_pb2.Timestamp:
