@@ -531,7 +531,7 @@ fn grpc_incoming(
         config.grpc_max_connections,
         config.header_read_timeout,
     )
-    .into_stream(opening)
+    .into_stream(opening, config.grpc_idle_timeout)
 }
 
 /// A reflection service builder knowing authd's services, health, ext_authz

@@ -577,7 +577,6 @@ async fn run_keys(
     sources: &Sources,
 ) -> Result<()> {
     use crate::token::rotation::{KeyManager, KeyPolicy};
-    let now = now_unix();
     match command {
         KeysCommand::Rotate {
             now: true,
@@ -586,8 +585,9 @@ async fn run_keys(
         } => {
             sources.attribute(signing.check())?;
             let policy = KeyPolicy::new(&signing, &lifetimes, None)?;
-            let keys = KeyManager::load(store.clone(), policy, now).await?;
-            let done = keys.rotate_now(now).await?;
+            let keys = KeyManager::load(store.clone(), policy).await?;
+            // Key times are the database's (token::rotation), not this host's.
+            let done = keys.rotate_now(store.db_now().await?).await?;
             println!(
                 "key {} ({}) is now signing; retired at once: {}",
                 done.rotation.kid,
@@ -597,6 +597,7 @@ async fn run_keys(
         }
         KeysCommand::Retire { kid } => {
             // No key material is needed: a row changes state, is audited and announced.
+            let now = store.db_now().await?;
             match crate::token::rotation::retire_key(store.as_ref(), &kid, now).await? {
                 crate::store::KeyRetirement::AlreadyRetired => {
                     println!("key {kid} was already retired");
@@ -611,7 +612,8 @@ async fn run_keys(
         } => {
             sources.attribute(signing.check())?;
             let policy = KeyPolicy::new(&signing, &lifetimes, None)?;
-            let keys = KeyManager::load(store.clone(), policy, now).await?;
+            let keys = KeyManager::load(store.clone(), policy).await?;
+            let now = store.db_now().await?;
             let rotation = keys.rotate(now).await?;
             if rotation.activates_at <= now {
                 println!(

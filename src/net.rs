@@ -34,6 +34,19 @@
 //!   retried at once.
 //! - **The soft open-file limit is raised to the hard limit** at start-up
 //!   ([`raise_open_file_limit`]), logged at info with both values.
+//! - **An idle timeout on the gRPC port** ([`Guarded::with_idle_timeout`],
+//!   `--grpc-idle-timeout`; tonic has no such option, and the HTTP listener
+//!   has its own in `http::serve`): a connection that carries no traffic
+//!   for the timeout has its reads fail, so the server closes it. Traffic is
+//!   any byte either way except HTTP/2 PING frames and their answers: the
+//!   server pings every idle connection every 30 s (keepalive), and a client
+//!   answering them is not using the connection. A stream that sends (such
+//!   as WatchRevocations' heartbeats) keeps its connection. No task or
+//!   timer per byte: one `Sleep` per connection, re-armed from the last
+//!   traffic only when it fires. Over TLS this wrapper sits below tonic's
+//!   acceptor and sees ciphertext, so every byte counts, pings too: a
+//!   silent TLS client that answers pings keeps its connection until the
+//!   connection age (1 h) ends it.
 //!
 //! Later requests on a kept-alive connection are bounded by hyper itself
 //! (its HTTP/1 header read timeout restarts for each head; HTTP/2 keepalive
@@ -241,17 +254,22 @@ impl Listener {
     }
 
     /// The connections as a stream (what tonic's `serve_with_incoming`
-    /// takes), each guarded with `opening`. It never ends and never yields
-    /// an error.
+    /// takes), each guarded with `opening` and closed after `idle` without
+    /// traffic ([`Guarded::with_idle_timeout`]). It never ends and never
+    /// yields an error.
     pub fn into_stream(
         self,
         opening: Opening,
+        idle: Option<Duration>,
     ) -> impl Stream<Item = io::Result<Guarded<TcpStream>>> + Send + 'static {
         // futures-util's `unfold` (already in the build through axum and
         // tonic) turns the async accept into a stream without a task of its own.
         futures_util::stream::unfold(self, move |mut listener| async move {
             let accepted = listener.accept().await;
-            Some((Ok(accepted.guard(opening)), listener))
+            Some((
+                Ok(accepted.guard(opening).with_idle_timeout(idle)),
+                listener,
+            ))
         })
     }
 }
@@ -321,13 +339,159 @@ impl AcceptBackoff {
 /// [`Opening`]), reads fail with `TimedOut` once the deadline has passed,
 /// and (if asked) an HTTP/1 head longer than [`MAX_HEAD_BYTES`] fails them
 /// at once.
-/// After the opening it is the inner stream, unchanged.
+/// After the opening it is the inner stream, unchanged, unless it has an
+/// idle timeout ([`Self::with_idle_timeout`]).
 #[derive(Debug)]
 pub struct Guarded<S> {
     inner: S,
     /// `None` once the opening is over.
     opening: Option<Box<Watch>>,
+    /// `None` without an idle timeout.
+    idle: Option<Box<Idle>>,
     _permit: OwnedSemaphorePermit,
+}
+
+/// The idle timeout of one connection.
+#[derive(Debug)]
+struct Idle {
+    timeout: Duration,
+    /// When traffic was last seen either way.
+    last: Instant,
+    /// Fires at `last + timeout` as it was when last armed; re-armed then
+    /// if traffic came since, so traffic itself never touches the timer.
+    timer: Pin<Box<Sleep>>,
+    /// Where the parse of what the client sends is.
+    read: Traffic,
+    /// What the server sends: `None` until its first write, which follows
+    /// the protocol the client's first bytes chose.
+    write: Option<Traffic>,
+}
+
+/// HTTP/2's PING frame type: keepalive, not use.
+const H2_PING: u8 = 0x6;
+
+/// Where one direction's parse is, for telling traffic from pings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traffic {
+    /// The client's first bytes, matching the HTTP/2 preface so far.
+    Preface(usize),
+    /// HTTP/2: `seen` bytes of a frame header, with its length and type
+    /// read so far.
+    Header {
+        seen: usize,
+        length: usize,
+        kind: u8,
+    },
+    /// HTTP/2: the payload bytes left of a frame, a PING or not.
+    Payload { left: usize, ping: bool },
+    /// HTTP/1, or bytes this wrapper cannot read (TLS): every byte counts.
+    Bytes,
+}
+
+impl Traffic {
+    const FRAME: Self = Self::Header {
+        seen: 0,
+        length: 0,
+        kind: 0,
+    };
+
+    /// Parses `bytes`; whether any of them was traffic (not part of a PING).
+    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        let mut traffic = false;
+        while let Some(&first) = bytes.first() {
+            match *self {
+                Self::Bytes => return true,
+                Self::Preface(matched) => {
+                    let n = (H2_PREFACE.len() - matched).min(bytes.len());
+                    if bytes[..n] != H2_PREFACE[matched..matched + n] {
+                        *self = Self::Bytes;
+                        return true;
+                    }
+                    traffic = true;
+                    *self = if matched + n == H2_PREFACE.len() {
+                        Self::FRAME
+                    } else {
+                        Self::Preface(matched + n)
+                    };
+                    bytes = &bytes[n..];
+                }
+                Self::Header { seen, length, kind } => {
+                    let length = if seen < 3 {
+                        (length << 8) | usize::from(first)
+                    } else {
+                        length
+                    };
+                    let kind = if seen == 3 { first } else { kind };
+                    *self = if seen + 1 < H2_FRAME_HEADER {
+                        Self::Header {
+                            seen: seen + 1,
+                            length,
+                            kind,
+                        }
+                    } else {
+                        traffic |= kind != H2_PING;
+                        if length == 0 {
+                            Self::FRAME
+                        } else {
+                            Self::Payload {
+                                left: length,
+                                ping: kind == H2_PING,
+                            }
+                        }
+                    };
+                    bytes = &bytes[1..];
+                }
+                Self::Payload { left, ping } => {
+                    let n = left.min(bytes.len());
+                    traffic |= !ping;
+                    *self = if n == left {
+                        Self::FRAME
+                    } else {
+                        Self::Payload {
+                            left: left - n,
+                            ping,
+                        }
+                    };
+                    bytes = &bytes[n..];
+                }
+            }
+        }
+        traffic
+    }
+}
+
+impl Idle {
+    fn saw_read(&mut self, bytes: &[u8]) {
+        if self.read.feed(bytes) {
+            self.last = Instant::now();
+        }
+    }
+
+    fn saw_write(&mut self, bytes: &[u8]) {
+        let read = self.read;
+        let write = self.write.get_or_insert(match read {
+            Traffic::Header { .. } | Traffic::Payload { .. } => Traffic::FRAME,
+            Traffic::Preface(_) | Traffic::Bytes => Traffic::Bytes,
+        });
+        if write.feed(bytes) {
+            self.last = Instant::now();
+        }
+    }
+
+    /// Whether `timeout` has passed since the last traffic; if not, the
+    /// timer is armed (and `cx` woken) for when it would.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last + self.timeout;
+            if due <= self.timer.deadline() {
+                return true;
+            }
+            self.timer.as_mut().reset(due);
+        }
+    }
 }
 
 /// The opening in progress: its deadline and what has been seen so far.
@@ -355,8 +519,35 @@ impl<S> Guarded<S> {
                     Opening::Opaque => Sniff::Opaque,
                 },
             })),
+            idle: None,
             _permit: permit,
         }
+    }
+
+    /// This connection, whose reads fail once it has carried no traffic
+    /// (bytes other than HTTP/2 pings, see the module doc) for `timeout`;
+    /// `None`: no idle timeout.
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle = timeout.map(|timeout| {
+            let plain = matches!(
+                self.opening.as_ref().map(|watch| watch.sniff),
+                Some(Sniff::Start { .. })
+            );
+            let last = Instant::now();
+            Box::new(Idle {
+                timeout,
+                last,
+                timer: Box::pin(tokio::time::sleep_until(last + timeout)),
+                read: if plain {
+                    Traffic::Preface(0)
+                } else {
+                    Traffic::Bytes
+                },
+                write: None,
+            })
+        });
+        self
     }
 
     /// The stream inside.
@@ -470,35 +661,50 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let Some(watch) = this.opening.as_mut() else {
+        if this.opening.is_none() && this.idle.is_none() {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
-        };
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                watch.sniff = watch.sniff.feed(&buf.filled()[before..]);
-                match watch.sniff {
-                    Sniff::Done => this.opening = None,
-                    Sniff::TooLarge => {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "the request head is larger than authd accepts before a first request",
-                        )));
+                let read = &buf.filled()[before..];
+                if let Some(idle) = this.idle.as_mut() {
+                    idle.saw_read(read);
+                }
+                if let Some(watch) = this.opening.as_mut() {
+                    watch.sniff = watch.sniff.feed(read);
+                    match watch.sniff {
+                        Sniff::Done => this.opening = None,
+                        Sniff::TooLarge => {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "the request head is larger than authd accepts before a first request",
+                            )));
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                if watch.deadline.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(Err(io::Error::new(
+                if let Some(watch) = this.opening.as_mut()
+                    && watch.deadline.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "no complete request head within --header-read-timeout",
-                    )))
-                } else {
-                    Poll::Pending
+                    )));
                 }
+                if let Some(idle) = this.idle.as_mut()
+                    && idle.expired(cx)
+                {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no traffic within --grpc-idle-timeout",
+                    )));
+                }
+                Poll::Pending
             }
         }
     }
@@ -510,7 +716,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let (Some(idle), Poll::Ready(Ok(n))) = (this.idle.as_mut(), &written) {
+            idle.saw_write(&buf[..*n]);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -526,7 +737,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let (Some(idle), Poll::Ready(Ok(n))) = (this.idle.as_mut(), &written) {
+            let mut left = *n;
+            for slice in bufs {
+                let take = left.min(slice.len());
+                idle.saw_write(&slice[..take]);
+                left -= take;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -693,6 +917,74 @@ mod tests {
         let mut empty = H2_PREFACE.to_vec();
         empty.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
         assert_eq!(sniff(&empty), Sniff::Done);
+    }
+
+    /// An HTTP/2 frame of `kind` with `payload`, on stream 0.
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+        let mut bytes = vec![length[1], length[2], length[3], kind, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    #[test]
+    fn pings_are_not_traffic_but_every_other_frame_and_http1_byte_is() {
+        let ping = frame(H2_PING, &[7; 8]);
+        let settings = frame(0x4, &[0, 3, 0, 0, 0, 100]);
+        let mut read = Traffic::Preface(0);
+        assert!(read.feed(H2_PREFACE), "the preface");
+        assert_eq!(read, Traffic::FRAME);
+        assert!(!read.feed(&ping));
+        // Split anywhere, as reads split them: still no traffic.
+        for b in ping.iter().chain(&ping) {
+            assert!(!read.feed(&[*b]));
+        }
+        assert!(read.feed(&settings));
+        assert!(!read.feed(&ping));
+        // A ping and a frame in one read are traffic.
+        assert!(read.feed(&[ping.clone(), settings].concat()));
+        assert_eq!(read, Traffic::FRAME);
+        // A DATA frame trickling in counts with each piece.
+        let data = frame(0x0, &[1; 100]);
+        assert!(read.feed(&data[..9]));
+        assert!(read.feed(&data[9..50]));
+        assert!(read.feed(&data[50..]));
+        assert!(!read.feed(&ping));
+
+        let mut http1 = Traffic::Preface(0);
+        assert!(http1.feed(b"PRI"));
+        assert!(http1.feed(b"X / HTTP/1.1\r\n"));
+        assert_eq!(http1, Traffic::Bytes);
+        assert!(http1.feed(&ping), "HTTP/1 bytes are never pings");
+        assert!(!http1.feed(&[]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_with_only_pings_for_the_idle_timeout_fails_its_reads() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (mut client, server) = tokio::io::duplex(4096);
+        let permit = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let opening = Opening::Http { bound_head: true };
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut server = Guarded::new(server, permit, far, opening)
+            .with_idle_timeout(Some(Duration::from_secs(10)));
+        let mut buf = [0_u8; 4096];
+        let opening = [H2_PREFACE.as_slice(), &frame(0x4, &[])].concat();
+        client.write_all(&opening).await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), opening.len());
+        // Pings both ways for 9 s, then a frame that is traffic.
+        for _ in 0..9 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            client.write_all(&frame(H2_PING, &[0; 8])).await.unwrap();
+            assert_eq!(server.read(&mut buf).await.unwrap(), 17);
+            server.write_all(&frame(H2_PING, &[0; 8])).await.unwrap();
+        }
+        server.write_all(&frame(0x0, &[1])).await.unwrap();
+        // 10 s after it, not before, the next read fails.
+        let started = Instant::now();
+        let error = server.read(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 
     #[test]

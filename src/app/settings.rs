@@ -57,6 +57,13 @@ pub struct ServerSettings {
     /// An HTTP-listener connection with no request in progress this long is closed.
     #[arg(long, env, default_value = "5m", value_parser = duration("1s", "1h"))]
     pub http_idle_timeout: Duration,
+
+    /// A gRPC-listener connection with no traffic but HTTP/2 pings either
+    /// way for this long is closed (`off`: only the 1 h connection age);
+    /// at least 2s, above WatchRevocations' 1 s heartbeat.
+    #[arg(long, env = "AUTHD_GRPC_IDLE_TIMEOUT", default_value = "5m",
+          value_parser = settings::or_off(duration("2s", "1h")))]
+    pub grpc_idle_timeout: OrOff<Duration>,
 }
 
 /// A value parser for `IP:PORT`.

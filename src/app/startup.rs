@@ -21,7 +21,7 @@ const STARTUP_RETRY_MAX: Duration = Duration::from_secs(1);
 /// before any call is served.
 async fn start_up(store: &dyn Store, keys: &KeyManager) -> Result<()> {
     store.migrate().await?;
-    keys.start(keys.clock().now_unix()).await
+    keys.start().await
 }
 
 /// Runs [`start_up`] once. On success `readiness` is started; with

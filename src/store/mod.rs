@@ -332,6 +332,11 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     /// `overlap_secs`.
     async fn record_key_overlap(&self, overlap_secs: i64) -> Result<()>;
 
+    /// The database's clock, Unix seconds (PostgreSQL's `now()`, SQLite's
+    /// `strftime('%s', 'now')`): what key transitions are judged by, so
+    /// replicas whose own clocks disagree still agree on them.
+    async fn db_now(&self) -> Result<i64>;
+
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
 

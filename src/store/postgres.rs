@@ -277,6 +277,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 impl SqlDb for sqlx::Postgres {
     const PUBLISH: &'static str = "SELECT pg_notify('authd_changes', $1)";
+    const SELECT_NOW: &'static str = "SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) AS now";
     const TOMBSTONE: &'static str = "INSERT INTO deletions (kind, id, deleted_at) \
         VALUES ($1, $2, CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)) \
         ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at";

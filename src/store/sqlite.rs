@@ -109,6 +109,7 @@ impl SqliteStore {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqlDb for sqlx::Sqlite {
+    const SELECT_NOW: &'static str = "SELECT CAST(strftime('%s', 'now') AS INTEGER) AS now";
     const PUBLISH: &'static str = "INSERT INTO change_log (event, created_at) \
         VALUES ($1, CAST(strftime('%s', 'now') AS INTEGER))";
     const TOMBSTONE: &'static str = "INSERT INTO deletions (kind, id, deleted_at) \

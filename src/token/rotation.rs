@@ -12,7 +12,17 @@
 //! does not hold is simply invalid: caller input never causes a reload, so
 //! garbage kids cost no database query.
 //!
-//! Timing, all decided against a `now` passed in by the caller:
+//! Timing, all decided against a `now` passed in by the caller, which is
+//! the **database's clock** ([`Store::db_now`], read once per pass by
+//! [`KeyManager::refresh`], at start-up and by the `keys` commands), not the
+//! process's [`Clock`]: every time in a key's row (`activates_at`,
+//! `retires_at`) is written and compared in the one clock all replicas
+//! share, so a replica whose own clock runs hours ahead neither promotes a
+//! pre-published key early nor retires a demoted one while other replicas'
+//! tokens still need it, and one running behind does not keep signing with
+//! a key the others have replaced. The process's clock still times the
+//! refresher's waits and everything outside key transitions (token `iat`
+//! and `exp`, sessions).
 //! - `keys rotate` (or the schedule) stores a *next* key that activates after
 //!   the pre-publish period; it is in the JWKS from then on.
 //! - When its time comes, the first process to notice makes it *current* and
@@ -109,8 +119,9 @@ pub struct KeyManager {
     store: Arc<dyn Store>,
     keys: Arc<KeySet>,
     policy: Arc<KeyPolicy>,
-    /// Times the refresher's waits and stamps its maintenance; the app's one
-    /// clock, so tests drive the refresher by moving it.
+    /// Times the refresher's waits (its passes are judged by the
+    /// database's clock); the app's one clock, so tests drive the refresher
+    /// by moving it.
     clock: Clock,
     /// How many times the stored keys were read, for tests and metrics.
     reloads: Arc<AtomicU64>,
@@ -153,14 +164,14 @@ fn secs(d: Duration) -> i64 {
 
 impl KeyManager {
     /// Loads the keys (creating the first one if there is none) and applies
-    /// any transition that is due at `now`; for one-shot commands, which run
-    /// no refresher (the manager keeps the system clock).
+    /// any transition that is due by the database's clock; for one-shot
+    /// commands, which run no refresher (the manager keeps the system clock).
     ///
     /// # Errors
     /// Database errors; [`Error::Config`] for keys encrypted with another secret.
-    pub async fn load(store: Arc<dyn Store>, policy: KeyPolicy, now: i64) -> Result<Self> {
+    pub async fn load(store: Arc<dyn Store>, policy: KeyPolicy) -> Result<Self> {
         let manager = Self::unloaded(store, policy, Clock::system());
-        manager.start(now).await?;
+        manager.start().await?;
         Ok(manager)
     }
 
@@ -186,12 +197,13 @@ impl KeyManager {
     }
 
     /// Loads the stored keys into the shared set (creating the first key if
-    /// there is none) and applies any transition due at `now`. Safe to call
-    /// again after a failure.
+    /// there is none) and applies any transition due by the database's
+    /// clock. Safe to call again after a failure.
     ///
     /// # Errors
     /// Database errors; [`Error::Config`] for keys encrypted with another secret.
-    pub async fn start(&self, now: i64) -> Result<()> {
+    pub async fn start(&self) -> Result<()> {
+        let now = self.store.db_now().await?;
         let loaded = KeySet::load_or_create_with(
             self.store.as_ref(),
             &self.policy.signing,
@@ -409,8 +421,18 @@ impl KeyManager {
         Ok(rotation)
     }
 
+    /// [`Self::maintain`] at the database's time: one maintenance pass as
+    /// the refresher runs it.
+    ///
+    /// # Errors
+    /// As [`Self::maintain`].
+    pub async fn refresh(&self) -> Result<()> {
+        self.maintain(self.store.db_now().await?).await
+    }
+
     /// Applies what is due at `now` (promotion of a next key, retirement of
-    /// previous keys, a scheduled rotation) and reloads the key set.
+    /// previous keys, a scheduled rotation) and reloads the key set. `now`
+    /// is the database's time (see the module doc); tests pass their own.
     ///
     /// # Errors
     /// Database errors, or unusable stored keys (the old set stays in use).
@@ -501,13 +523,14 @@ impl KeyManager {
         self.store.all_signing_keys().await
     }
 
-    /// Runs [`Self::maintain`] every refresh interval, and soon after
+    /// Runs [`Self::refresh`] every refresh interval, and soon after
     /// `keys_changed` is signalled (a rotation announced on the change
     /// feed, or a feed reconnect), until `stop` resolves (the app passes
     /// [`crate::readiness::Readiness::stopping`]). A token naming
     /// an unknown `kid` triggers nothing: reloads follow announcements,
     /// never caller input. Failures are logged; the last good key set stays.
-    /// Every wait and every `now` is the manager's clock.
+    /// Every wait is by the manager's clock; every pass is judged by the
+    /// database's.
     pub async fn run_refresher(
         self,
         keys_changed: Arc<Notify>,
@@ -530,7 +553,7 @@ impl KeyManager {
                     () = &mut stop => break,
                 }
             }
-            if let Err(e) = self.maintain(self.clock.now_unix()).await {
+            if let Err(e) = self.refresh().await {
                 tracing::warn!(error = %e, "could not refresh signing keys; keeping the loaded ones");
             }
             last = self.clock.now();

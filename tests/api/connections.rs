@@ -378,3 +378,113 @@ async fn an_http2_connection_to_the_http_port_with_no_request_is_closed_after_th
         "a GOAWAY (type 7) before the close: frame types {types:?}"
     );
 }
+
+/// The gRPC idle timeout of the silent-client test: shorter than the
+/// settings allow (2 s), to keep the test short.
+const GRPC_IDLE_TIMEOUT: Duration = Duration::from_millis(500);
+
+async fn spawn_with_grpc_idle_timeout(timeout: Duration) -> (TestApp, SocketAddr) {
+    TestApp::builder(Backend::Sqlite)
+        .config(move |c| c.server.grpc_idle_timeout = Some(timeout))
+        .spawn_with_addr()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_client_silent_after_one_call_is_closed_after_the_idle_timeout_pings_or_not() {
+    let (_app, addr) = spawn_with_grpc_idle_timeout(GRPC_IDLE_TIMEOUT).await;
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (client, mut connection) = h2::client::Builder::new()
+        .handshake::<_, &'static [u8]>(tcp)
+        .await
+        .expect("HTTP/2 handshake");
+    let mut pings = connection.ping_pong().expect("a ping handle");
+    let connection = tokio::spawn(async move {
+        let _ = connection.await;
+        Instant::now()
+    });
+
+    // One call: a health check (an empty message, length-prefixed).
+    let mut client = client.ready().await.expect("ready");
+    let request = http::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("a request");
+    let (response, mut body) = client.send_request(request, false).expect("send");
+    body.send_data(&[0, 0, 0, 0, 0], true).expect("the message");
+    let response = response.await.expect("an answer");
+    assert_eq!(response.status(), 200);
+    let mut answer = response.into_body();
+    while let Some(chunk) = answer.data().await {
+        let chunk = chunk.expect("the answer's body");
+        let _ = answer.flow_control().release_capacity(chunk.len());
+    }
+    let trailers = answer.trailers().await.expect("trailers").expect("some");
+    assert_eq!(trailers["grpc-status"], "0");
+    let called = Instant::now();
+
+    // Then nothing but pings, as a keepalive sends them (and as the
+    // server's own keepalive asks for): the server answers them, and still
+    // closes the connection once it has carried nothing else for the timeout.
+    let mut answered = 0;
+    while tokio::time::timeout(CLOSE_BOUND, pings.ping(h2::Ping::opaque()))
+        .await
+        .is_ok_and(|pong| pong.is_ok())
+    {
+        answered += 1;
+        assert!(
+            called.elapsed() < CLOSE_BOUND,
+            "still open after {CLOSE_BOUND:?} of pings"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let closed = tokio::time::timeout(CLOSE_BOUND, connection)
+        .await
+        .expect("the connection ended")
+        .expect("task");
+    let after = closed.duration_since(called);
+    assert!(answered >= 3, "pings were answered meanwhile: {answered}");
+    assert!(
+        after + Duration::from_millis(100) >= GRPC_IDLE_TIMEOUT,
+        "closed {after:?} after the call, before the timeout"
+    );
+    assert!(client.ready().await.is_err(), "no new call on it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_revocations_stream_keeps_its_connection_past_the_grpc_idle_timeout() {
+    // Just above the heartbeat interval (1 s), as the settings' minimum is.
+    let idle_timeout = Duration::from_millis(1500);
+    let (app, _) = spawn_with_grpc_idle_timeout(idle_timeout).await;
+    // Heartbeats flow while the change feed is trusted.
+    app.wait_for_feed().await;
+    app.create_user("root", &["admin"]).await;
+    let root = app.token_for("root").await;
+    let mut stream = app
+        .client
+        .clone()
+        .watch_revocations(crate::helpers::with_bearer(
+            authd::grpc::pb::WatchRevocationsRequest::default(),
+            &root,
+        ))
+        .await
+        .expect("admitted")
+        .into_inner();
+    // Its heartbeats (one a second) are traffic: the stream goes on for
+    // four idle timeouts and more.
+    let opened = Instant::now();
+    let mut events = 0;
+    while opened.elapsed() < idle_timeout * 4 {
+        let event = tokio::time::timeout(Duration::from_secs(3), stream.message())
+            .await
+            .expect("an event within 3 s");
+        assert!(
+            matches!(event, Ok(Some(_))),
+            "the stream ended after {:?}: {event:?}",
+            opened.elapsed()
+        );
+        events += 1;
+    }
+    assert!(events >= 3, "hello and heartbeats: {events}");
+}

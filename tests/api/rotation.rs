@@ -541,3 +541,137 @@ async fn a_replica_never_promotes_a_key_it_cannot_sign_with(backend: Backend) {
         .expect("maintain on B");
     assert_eq!(kid_of(&b.token_for("alice").await), sealed);
 }
+
+/// How far the skewed replicas' clocks are from the database's.
+const SKEW: Duration = Duration::from_secs(2 * 3600);
+
+/// Lets `app`'s key refresher run whole passes by its own (manual) clock,
+/// as it does in production: moves `clock` past the refresh interval until
+/// a second pass has begun (so the first is over). The clock moves at most
+/// a few minutes, far less than [`SKEW`].
+async fn refresher_passes(app: &TestApp, clock: &ManualClock) {
+    let target = app.keys.reloads() + 2;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for _ in 0..100 {
+        if app.keys.reloads() >= target {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refresher never ran"
+        );
+        clock.advance(Duration::from_secs(31));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the refresher did not run two passes");
+}
+
+/// The database's clock, as the replicas' store reads it.
+async fn db_now(app: &TestApp) -> i64 {
+    app.core.accounts().store().db_now().await.expect("db_now")
+}
+
+/// Moves key `kid`'s `column` (a Unix time) to `at`: the test's stand-in
+/// for the database's clock reaching that moment.
+async fn set_key_time(app: &TestApp, kid: &str, column: &str, at: i64) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(app.database_url())
+        .await
+        .expect("connect");
+    let sql = format!("UPDATE signing_keys SET {column} = $1 WHERE kid = $2");
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(at)
+        .bind(kid)
+        .execute(&mut conn)
+        .await
+        .expect("update");
+    assert_eq!(done.rows_affected(), 1);
+}
+
+async fn state_of(app: &TestApp, kid: &str) -> authd::store::StoredKey {
+    app.keys
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .expect("the key")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_skewed_clocks_promote_and_retire_keys_by_the_database_clock() {
+    // Every process's refresher runs only when its clock is moved: the
+    // first one's never is; one replica's runs two hours ahead, the other's
+    // two hours behind.
+    let still = ManualClock::new();
+    let ahead = ManualClock::starting_at(Duration::from_secs(now_unix().unsigned_abs()) + SKEW);
+    let behind = ManualClock::starting_at(
+        Duration::from_secs(now_unix().unsigned_abs())
+            .checked_sub(SKEW)
+            .expect("long after 1970"),
+    );
+    let prepublish = |c: &mut authd::Config| {
+        c.signing.key_prepublish = Duration::from_secs(PREPUBLISH.unsigned_abs());
+    };
+    let a = TestApp::builder(Backend::Postgres)
+        .clock(&still)
+        .config(prepublish)
+        .spawn()
+        .await;
+    let on_a = |clock: &ManualClock| {
+        TestApp::builder_on(crate::helpers::TestDb::attach(a.database_url()))
+            .clock(clock)
+            .config(prepublish)
+            .spawn()
+    };
+    let early = on_a(&ahead).await;
+    let late = on_a(&behind).await;
+    a.create_user("alice", &[]).await;
+    let old_kid = kid_of(&a.token_for("alice").await);
+
+    // A key is published to sign a minute from now by the database.
+    let t0 = db_now(&a).await;
+    let new_kid = a.keys.rotate(t0).await.expect("rotate").kid;
+    assert_eq!(state_of(&a, &new_kid).await.activates_at, t0 + PREPUBLISH);
+
+    // The replica two hours ahead does not promote it: by the database it
+    // is not due, and that replica's tokens still name the old key.
+    refresher_passes(&early, &ahead).await;
+    assert_eq!(state_of(&a, &new_kid).await.state, KeyState::Next);
+    assert_eq!(kid_of(&early.token_for("alice").await), old_kid);
+    assert!(
+        jwks_kids(&early).await.contains(&new_kid),
+        "but publishes it"
+    );
+
+    // The database's clock reaches its time: the replica two hours behind,
+    // by whose own clock it is two hours early, promotes it, and signs with it.
+    let due = db_now(&a).await;
+    set_key_time(&a, &new_kid, "activates_at", due).await;
+    refresher_passes(&late, &behind).await;
+    let promoted_at = db_now(&a).await;
+    assert_eq!(state_of(&a, &new_kid).await.state, KeyState::Current);
+    assert_eq!(kid_of(&late.token_for("alice").await), new_kid);
+    // The old key verifies for one overlap of the database's time.
+    let overlap = 900 + 10 + 30;
+    let old = state_of(&a, &old_kid).await;
+    assert_eq!(old.state, KeyState::Previous);
+    let retires_at = old.retires_at.expect("a retirement time");
+    assert!(
+        (due + overlap..=promoted_at + overlap).contains(&retires_at),
+        "retires at {retires_at}, promoted between {due} and {promoted_at} by the database"
+    );
+
+    // The replica ahead, by whose clock that overlap ended long ago, does
+    // not retire it...
+    refresher_passes(&early, &ahead).await;
+    assert_eq!(state_of(&a, &old_kid).await.state, KeyState::Previous);
+    assert!(jwks_kids(&early).await.contains(&old_kid));
+    assert_eq!(kid_of(&early.token_for("alice").await), new_kid);
+
+    // ...and when the database's clock passes it, the replica behind does.
+    set_key_time(&a, &old_kid, "retires_at", db_now(&a).await).await;
+    refresher_passes(&late, &behind).await;
+    assert_eq!(state_of(&a, &old_kid).await.state, KeyState::Retired);
+    assert!(!jwks_kids(&late).await.contains(&old_kid));
+}

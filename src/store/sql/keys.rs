@@ -191,6 +191,16 @@ pub(super) async fn retire<DB: SqlDb>(pool: &Pool<DB>, now: i64) -> Result<Vec<S
     Ok(retired)
 }
 
+/// The database's clock, Unix seconds ([`crate::store::Store::db_now`]).
+pub(super) async fn db_now<DB: SqlDb>(pool: &Pool<DB>) -> Result<i64> {
+    let context = "reading the database's clock";
+    sqlx::query(DB::SELECT_NOW)
+        .fetch_one(DB::pool(pool))
+        .await
+        .and_then(|row| row.field("now"))
+        .map_err(|e| Error::database(context, e))
+}
+
 /// Raises the stored overlap of the current and next keys to at least
 /// `overlap_secs` (a signer's own need); no announcement, since nothing a
 /// verifier holds changes.

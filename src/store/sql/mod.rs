@@ -88,6 +88,10 @@ pub trait SqlDb:
     /// `now` (see `sql/revocations.rs`).
     const TOMBSTONE: &'static str;
 
+    /// The statement that reads the database's clock: Unix seconds, as
+    /// the column `now`.
+    const SELECT_NOW: &'static str;
+
     /// The pool as an executor, for statements outside a transaction.
     fn pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self>;
 
@@ -498,6 +502,10 @@ impl<S: SqlStore> Store for S {
 
     async fn record_key_overlap(&self, overlap_secs: i64) -> Result<()> {
         keys::record_overlap(self.pool(), overlap_secs).await
+    }
+
+    async fn db_now(&self) -> Result<i64> {
+        keys::db_now(self.pool()).await
     }
 
     async fn ping(&self) -> Result<()> {

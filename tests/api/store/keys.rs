@@ -16,7 +16,20 @@ on_both_backends!(
     all_signing_keys_lists_retired_keys_too_newest_first,
     retiring_one_key_wipes_it_announces_it_and_never_touches_the_current_key,
     the_recorded_overlap_only_grows_and_only_on_keys_that_sign_or_will,
+    the_database_clock_reads_unix_seconds,
 );
+
+async fn the_database_clock_reads_unix_seconds(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    // The same machine's clock here: within a second or two of this process's.
+    let before = authd::clock::now_unix();
+    let db_now = store.db_now().await.expect("db_now");
+    let after = authd::clock::now_unix();
+    assert!(
+        (before - 1..=after + 1).contains(&db_now),
+        "{before} <= {db_now} <= {after}"
+    );
+}
 
 async fn retiring_one_key_wipes_it_announces_it_and_never_touches_the_current_key(
     backend: Backend,
