@@ -61,8 +61,7 @@ pub struct ServerSettings {
     /// A gRPC-listener connection with no traffic but HTTP/2 pings either
     /// way for this long is closed (`off`: only the 1 h connection age);
     /// at least 2s, above WatchRevocations' 1 s heartbeat.
-    #[arg(long, env = "AUTHD_GRPC_IDLE_TIMEOUT", default_value = "5m",
-          value_parser = settings::or_off(duration("2s", "1h")))]
+    #[arg(long, env, default_value = "5m", value_parser = or_off(duration("2s", "1h")))]
     pub grpc_idle_timeout: OrOff<Duration>,
 }
 
