@@ -571,7 +571,11 @@ mod tests {
         let policy = ThrottlePolicy::default();
         let keys = AttemptKeys::new("alice", Some("192.0.2.7"));
         let account = |failures, pending| {
-            [in_flight(count(&keys.account, failures, 990), pending, 1000)]
+            [in_flight(
+                count(&keys.account, failures, 990),
+                pending,
+                1000,
+            )]
         };
         // 2 failures and 2 in flight leave room for one more; 3 in flight fill it.
         assert_eq!(policy.judge(&keys, &account(2, 2), 1000), Judgement::Admit);
@@ -630,10 +634,6 @@ mod tests {
                 },
             ]
         );
-        assert!(
-            policy
-                .blocks_started(&keys, &after[..1], 1000)
-                .is_empty()
-        );
+        assert!(policy.blocks_started(&keys, &after[..1], 1000).is_empty());
     }
 }

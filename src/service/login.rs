@@ -234,11 +234,9 @@ impl AuthCore {
         now: i64,
     ) -> Result<std::result::Result<Counted, Blocked>> {
         let policy = self.throttle;
-        let admit =
-            |counts: &[LoginFailures]| policy.judge(&keys, counts, now) == Judgement::Admit;
-        let deadline = tokio::time::Instant::now()
-            + self.hasher().queue_timeout()
-            + CLAIM_WAIT_MARGIN;
+        let admit = |counts: &[LoginFailures]| policy.judge(&keys, counts, now) == Judgement::Admit;
+        let deadline =
+            tokio::time::Instant::now() + self.hasher().queue_timeout() + CLAIM_WAIT_MARGIN;
         let mut pause = std::time::Duration::from_millis(5);
         // Held while waiting: a flood of attempts for one key must not turn
         // into a flood of claims, so only so many wait at once.

@@ -372,7 +372,10 @@ enum Attempt {
     Throttled(crate::throttle::Blocked),
     /// A wrong secret or an unknown client id; with what the audit log
     /// names the client by (an unknown id by its keyed digest).
-    Failed { counted: Counted, subject: String },
+    Failed {
+        counted: Counted,
+        subject: String,
+    },
     Succeeded {
         account: ServiceAccount,
         counted: Counted,

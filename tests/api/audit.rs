@@ -760,7 +760,10 @@ async fn an_unknown_client_id_is_stored_as_its_keyed_digest_never_as_typed(backe
     // Two failures and the block the second started; the third is refused unrecorded.
     assert_eq!(unknown.len(), 3, "{rows:#?}");
     assert_eq!(
-        unknown.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(),
+        unknown
+            .iter()
+            .map(|r| r.outcome.as_str())
+            .collect::<Vec<_>>(),
         ["failure", "failure", "throttled"]
     );
     assert_eq!(unknown[0].detail, "unknown client id");

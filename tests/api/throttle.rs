@@ -614,7 +614,11 @@ async fn the_attempt_after_the_free_failures_is_refused_unchecked_for_every_kind
     // One account by two spellings, from five addresses.
     let tries = (0..6)
         .map(|i| {
-            let login = if i % 2 == 0 { "alice" } else { "alice@example.com" };
+            let login = if i % 2 == 0 {
+                "alice"
+            } else {
+                "alice@example.com"
+            };
             (login.to_owned(), format!("203.0.113.{i}"))
         })
         .collect();

@@ -318,9 +318,9 @@ pub(super) async fn purge<DB: SqlDb>(pool: &Pool<DB>, forget_before: i64) -> Res
         "DELETE FROM login_failures WHERE last_failure_at <= $1 \
          AND (pending <= 0 OR pending_since <= $1)",
     )
-        .param(forget_before)
-        .execute(DB::pool(pool))
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(|e| Error::database("purging failed-login counts", e))
+    .param(forget_before)
+    .execute(DB::pool(pool))
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(|e| Error::database("purging failed-login counts", e))
 }
