@@ -124,7 +124,7 @@ pub enum ParseFailure {
 /// the `fuzzing` entry point.
 pub(crate) fn command(file: &FileValues) -> std::result::Result<clap::Command, Error> {
     use clap::CommandFactory as _;
-    let mut command = Cli::command();
+    let mut command = crate::config::authd_env(Cli::command());
     for name in ADMIN_COMMANDS {
         command = command.mut_subcommand(name, |sub| sub.mut_args(|arg| arg.global(true)));
     }

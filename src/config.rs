@@ -1,37 +1,21 @@
-//! Configuration: zero-set-up defaults, overridden by a TOML file, then by
-//! `AUTHD_*` environment variables, then by command-line flags.
+//! Configuration: defaults < TOML file < `AUTHD_*` environment < flags,
+//! composed from the owners' settings groups (ARCHITECTURE.md, "settings").
 //!
-//! # Mechanism
-//!
-//! Each setting is one typed field of a `clap::Args` group owned by its
-//! subsystem (`store::StoreSettings`, `password::settings`, `token::settings`,
-//! `throttle`, `tls`, `grpc::ext_authz`, `grpc::web`, `telemetry`, `app::settings`): its
-//! `///` doc is the help, `#[arg(long, env = "AUTHD_...", default_value =
-//! "...", value_parser = ...)]` the flag, variable, default and check, its
-//! name the file key and its type the checked value (shared parsers in
-//! [`crate::settings`]). [`Config`] composes the groups and its `Default` is
-//! an empty command line, so no default is written twice; each command
-//! composes only the groups it uses ([`AdminArgs`] for all of them).
-//!
-//! The file is layered *between* the defaults and the environment as the
-//! defaults of the arguments (`config::layer`), so the value parser runs on
-//! whichever value won and a value parses the same from anywhere
-//! (`access_token_ttl = 600` is seconds). A refused value
-//! ([`Sources::explain`]) or failed cross-field check ([`Config::check`],
-//! the owners' `check`) names the key, where its value came from
-//! (`/etc/authd.toml:3:20`, the variable or the flag) and how to fix it.
+//! Each setting is one typed `clap` field: its `///` doc is the help, its name
+//! the flag, the file key and (with `AUTHD_`, [`authd_env`]) the variable, its
+//! `#[arg]` the default and the value parser (shared ones in [`crate::settings`]).
+//! `Config::default()` is an empty command line, so no default is written
+//! twice. The file's values become the arguments' defaults (`config::layer`),
+//! so a value parses the same from anywhere (`access_token_ttl = 600` is
+//! seconds) and a refused one ([`Sources::explain`]) or a failed check across
+//! fields ([`Config::check`]) names its key, where it came from and the fix.
 //! figment would need a second, serde-shaped declaration beside clap's.
-//!
-//! This module owns layering and attribution; nothing below `app` and `cli`
-//! imports it. Secrets are [`secrecy`] types from the moment they are read.
-//! `tools/settings-lines` counts the settings code (ARCHITECTURE.md).
 //!
 //! # How to add a setting
 //!
-//! Add one field (doc, `#[arg(long, env = "AUTHD_NAME", default_value = "...",
-//! value_parser = ...)]`, the checked type) to its owner's settings group and
-//! use it (`config.server.name`); if it depends on another setting, say so in
-//! the owner's `check`. Then add its row to README's configuration table.
+//! Add one field (doc, `#[arg(long, env, default_value = "...", value_parser =
+//! ...)]`, the checked type) to its owner's group and use it; a rule across
+//! fields goes in the owner's `check`. Then add its row to README's table.
 
 use std::path::PathBuf;
 
@@ -43,13 +27,13 @@ mod layer;
 pub use crate::password::Argon2Config;
 pub use crate::tls::TlsArgs;
 pub use crate::token::{rotation::Signing, settings::Algorithm};
-pub use layer::{FileValues, Sources, settings_after_subcommand};
+pub use layer::{FileValues, Sources, authd_env, settings_after_subcommand};
 
 /// What every command reads: the config file, the database and logging.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdminArgs {
     /// TOML config file; its keys are the flag names with `_` for `-`.
-    #[arg(long, env = "AUTHD_CONFIG", value_name = "FILE")]
+    #[arg(long, env, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// The database.
@@ -62,9 +46,7 @@ pub struct AdminArgs {
 }
 
 /// The configuration of one authd server: everything `authd serve` (or
-/// plain `authd`) takes, grouped by owner. Each setting can also be set by
-/// the environment variable named in its help, or in the config file under
-/// the flag's name with `_` for `-`.
+/// plain `authd`) takes, grouped by owner.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Config file, database and logging.

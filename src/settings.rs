@@ -1,9 +1,6 @@
-//! The value parsers and checks the owners' settings groups share: durations
-//! and integers in a range, values that can be `off`, secrets, and a group's
-//! defaults.
-//!
-//! A leaf: owners import it; it must not import them, nor `config`, which
-//! attributes an [`Invalid`] to where the value came from.
+//! The value parsers and checks the owners' settings groups share. A leaf:
+//! it must not import the owners, nor `config`, which attributes an
+//! [`Invalid`] to where the value came from.
 
 use std::fmt::Display;
 use std::path::Path;
@@ -46,83 +43,62 @@ pub type OrOff<T> = Option<T>;
 #[must_use]
 #[allow(clippy::expect_used)] // a default that does not parse is a bug the tests catch
 pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
-    let command = T::augment_args(clap::Command::new("defaults"))
-        .mut_args(|arg| arg.env(None::<&'static str>));
+    let command = T::augment_args(clap::Command::new("defaults")).mut_args(|a| a.env(None::<&str>));
     let matches = command.try_get_matches_from(["defaults"]);
     T::from_arg_matches(&matches.expect("the defaults parse")).expect("the defaults parse")
 }
 
-/// Parses `250ms`, `30s`, `15m`, `1h`, `7d`, or a bare number of seconds.
+/// Parses a bare number of seconds or what humantime reads (`250ms`, `15m`, `1h30m`, `7d`).
 #[must_use]
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number.parse().ok()?;
-    let millis = match unit.trim() {
-        "ms" => Some(n),
-        "" | "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "d" => n.checked_mul(86_400_000),
-        _ => None,
-    }?;
-    Some(Duration::from_millis(millis))
+    let secs = text.parse().map(Duration::from_secs);
+    secs.or_else(|_| humantime::parse_duration(text)).ok()
 }
 
-/// A value parser for a duration from `min` to `max` (both written as the
-/// user would, `"100ms"`, `"30d"`).
-pub fn duration(
-    min: &'static str,
-    max: &'static str,
-) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
-    let (low, high) = (
-        parse_duration(min).unwrap_or_default(),
-        parse_duration(max).unwrap_or_default(),
-    );
-    move |text| match parse_duration(text) {
-        Some(value) if (low..=high).contains(&value) => Ok(value),
+/// A value parser for a duration from `min` to `max` (written as users do: `"100ms"`, `"30d"`).
+#[must_use]
+pub fn duration(min: &'static str, max: &'static str) -> impl Parser<Duration> {
+    let (low, high) = (parse_duration(min), parse_duration(max));
+    move |text: &str| match parse_duration(text) {
+        Some(value) if (low..=high).contains(&Some(value)) => Ok(value),
         Some(_) => Err(format!("{text} is out of range ({min} to {max})")),
-        None => Err(format!(
-            "`{text}` is not a duration; use a number with ms, s, m, h or d, e.g. 15m"
-        )),
+        None => Err(format!("`{text}` is not a duration (e.g. 90s, 15m, 7d)")),
     }
 }
 
 /// A value parser for a whole number from `min` to `max`.
-pub fn int<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+#[must_use]
+pub fn int<T>(min: T, max: T) -> impl Parser<T>
 where
     T: FromStr + PartialOrd + Display + Copy + Send + Sync + 'static,
 {
-    move |text| match text.trim().parse::<T>() {
+    move |text: &str| match text.trim().parse::<T>() {
         Ok(value) if (min..=max).contains(&value) => Ok(value),
         _ => Err(format!("must be between {min} and {max}")),
     }
 }
 
 /// A value parser for `off` or what `inner` parses.
-pub fn or_off<T>(
-    inner: impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,
-) -> impl Fn(&str) -> Result<OrOff<T>, String> + Clone + Send + Sync + 'static {
-    move |text| {
-        if text.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        inner(text).map(Some).map_err(|e| format!("{e}, or off"))
+#[must_use]
+pub fn or_off<T>(inner: impl Parser<T>) -> impl Parser<OrOff<T>> {
+    move |text: &str| match text {
+        off if off.eq_ignore_ascii_case("off") => Ok(None),
+        _ => inner(text).map(Some).map_err(|e| format!("{e}, or off")),
     }
 }
+
+/// What clap takes as a value parser (a closure from text to a value or the fix).
+pub trait Parser<T>: Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {}
+impl<T, F: Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static> Parser<T> for F {}
 
 /// A value parser for a string that is not blank.
 ///
 /// # Errors
 /// For a blank string.
 pub fn non_empty(text: &str) -> Result<String, String> {
-    if text.trim().is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    Ok(text.to_owned())
+    let value = Some(text.to_owned()).filter(|text| !text.trim().is_empty());
+    value.ok_or_else(|| "must not be empty".to_owned())
 }
 
 /// Reads a `*_FILE` secret (trailing newline ignored) straight into a secret type.
@@ -131,15 +107,13 @@ pub fn non_empty(text: &str) -> Result<String, String> {
 /// `key`, and why, when the file cannot be read.
 pub fn read_secret_file(path: &Path, key: &'static str) -> Checked<SecretString> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(SecretString::from(
-            text.trim_end_matches(['\r', '\n']).to_owned(),
-        )),
+        Ok(text) => Ok(text.trim_end_matches(['\r', '\n']).into()),
         Err(e) => invalid(key, format!("cannot read {}: {e}", path.display())),
     }
 }
 
-/// A secret of at least 32 bytes given by value (`key`) or in a file
-/// (`file_key`); a short one is blamed on the setting it came from.
+/// The secret of at least 32 bytes given by value (`keys.0`) or in a file
+/// (`keys.1`), if either is set; a short one is blamed on the setting it came from.
 ///
 /// # Errors
 /// An unreadable file or a short secret.
@@ -154,12 +128,9 @@ pub fn long_secret(
         (None, None) => return Ok(None),
     };
     if secret.expose_secret().len() < 32 {
-        return invalid(
-            from,
-            "is shorter than 32 bytes; generate one with `head -c 48 /dev/urandom | base64`",
-        );
+        let fix = "is shorter than 32 bytes; generate one with `head -c 48 /dev/urandom | base64`";
+        return invalid(from, fix);
     }
-    Ok(Some(Arc::new(SecretBox::new(Box::new(
-        secret.expose_secret().as_bytes().to_vec(),
-    )))))
+    let bytes = Box::new(secret.expose_secret().as_bytes().to_vec());
+    Ok(Some(Arc::new(SecretBox::new(bytes))))
 }

@@ -18,28 +18,19 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogSettings {
     /// Log format.
-    #[arg(
-        long,
-        env = "AUTHD_LOG_FORMAT",
-        value_enum,
-        ignore_case = true,
-        default_value = "text"
-    )]
+    #[arg(long, env, value_enum, ignore_case = true, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// Log filter in `tracing` syntax, e.g. `info` or `authd=debug` [default:
-    /// info for the server, warn for the other commands].
-    #[arg(long, env = "AUTHD_LOG", value_parser = filter)]
+    /// Log filter, e.g. `authd=debug` [default: info for the server, warn for other commands].
+    #[arg(long, env, value_parser = filter)]
     pub log: Option<String>,
 }
 
 /// OpenTelemetry export: the server only.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct OtlpSettings {
-    /// OpenTelemetry collector to export RPC spans to over OTLP/gRPC, e.g.
-    /// `http://127.0.0.1:4317`; unset: no export. Needs a build with
-    /// `--features otlp`; spans never carry tokens, passwords or hashes.
-    #[arg(long, env = "AUTHD_OTLP_ENDPOINT", value_name = "URL", value_parser = otlp_endpoint)]
+    /// OTLP/gRPC collector for RPC spans, e.g. `http://127.0.0.1:4317`; needs `--features otlp`.
+    #[arg(long, env, value_name = "URL", value_parser = otlp_endpoint)]
     pub otlp_endpoint: Option<String>,
 }
 

@@ -81,37 +81,29 @@ impl Default for ThrottlePolicy {
 /// The throttling settings, and the proxies trusted to name the client address.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ThrottleSettings {
-    /// Failed logins per login name (existing or not) that are checked
-    /// freely; the attempt after them waits out a block that doubles with
-    /// each further failure.
-    #[arg(long, env = "AUTHD_LOGIN_FREE_FAILURES", default_value = "5", value_parser = int(1_u32, 1000))]
+    /// Failed logins per login name (existing or not) checked freely; the last starts the back-off.
+    #[arg(long, env, default_value = "5", value_parser = int(1_u32, 1000))]
     pub login_free_failures: u32,
 
-    /// Failed logins per client address that are checked freely (the one
-    /// after them waits out a block), against password spraying over many
-    /// names; higher, since users may share a NAT.
-    #[arg(long, env = "AUTHD_LOGIN_FREE_FAILURES_PER_ADDRESS", default_value = "50",
-          value_parser = int(1_u32, 1_000_000))]
+    /// The same per client address (higher: users may share a NAT).
+    #[arg(long, env, default_value = "50", value_parser = int(1_u32, 1_000_000))]
     pub login_free_failures_per_address: u32,
 
     /// A login name's or address's failures are forgotten this long after its last failure.
-    #[arg(long, env = "AUTHD_LOGIN_FAILURE_WINDOW", default_value = "1h", value_parser = duration("1s", "30d"))]
+    #[arg(long, env, default_value = "1h", value_parser = duration("1s", "30d"))]
     pub login_failure_window: Duration,
 
-    /// The block that the last free failure starts; each further failure doubles it.
-    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_BASE", default_value = "1s", value_parser = duration("1s", "1h"))]
+    /// The block the last free failure starts; each further failure doubles it.
+    #[arg(long, env, default_value = "1s", value_parser = duration("1s", "1h"))]
     pub login_backoff_base: Duration,
 
     /// Longest block; at most the failure window, so no lock-out is permanent.
-    #[arg(long, env = "AUTHD_LOGIN_BACKOFF_MAX", default_value = "15m", value_parser = duration("1s", "30d"))]
+    #[arg(long, env, default_value = "15m", value_parser = duration("1s", "30d"))]
     pub login_backoff_max: Duration,
 
-    /// Proxies whose `x-forwarded-for` is believed (its last hop becomes the
-    /// client address): comma-separated IPs or CIDR networks, e.g.
-    /// `10.0.0.0/8,127.0.0.1`. Only list proxies that append the real peer
-    /// [default: none, the peer address is used].
-    #[arg(long, env = "AUTHD_TRUSTED_PROXIES", value_name = "LIST", default_value = "",
-          hide_default_value = true, value_parser = TrustedProxies::from_str)]
+    /// Proxies (IPs, CIDRs) that append the real peer to `x-forwarded-for` [default: none].
+    #[arg(long, env, value_name = "LIST", default_value = "", hide_default_value = true,
+          value_parser = TrustedProxies::from_str)]
     pub trusted_proxies: TrustedProxies,
 }
 
@@ -138,11 +130,9 @@ impl ThrottleSettings {
             return invalid("login_backoff_max", "must be at least --login-backoff-base");
         }
         if self.login_backoff_max > self.login_failure_window {
-            return invalid(
-                "login_backoff_max",
-                "must be at most --login-failure-window (failures are forgotten after the \
-                 window, so a longer block could not happen); lower it or lengthen the window",
-            );
+            let fix = "must be at most --login-failure-window (failures are forgotten after the \
+                window, so a longer block could not happen); lower it or lengthen the window";
+            return invalid("login_backoff_max", fix);
         }
         Ok(())
     }

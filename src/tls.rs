@@ -21,11 +21,13 @@
 //!   information and never asks for a client certificate.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{ArgAction, builder::BoolishValueParser};
 use secrecy::{ExposeSecret as _, SecretBox};
 use tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
@@ -414,32 +416,24 @@ impl AdminClients {
 /// the plaintext escape hatch, each needing the one before it.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
-    /// PEM certificate chain (leaf first) served on the gRPC and HTTP
-    /// listeners; with `--tls-key` turns TLS on for both [default: off].
-    #[arg(long, env = "AUTHD_TLS_CERT", value_name = "FILE")]
+    /// PEM certificate chain (leaf first); with `--tls-key` turns TLS on [default: off].
+    #[arg(long, env, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, env = "AUTHD_TLS_KEY", value_name = "FILE")]
+    #[arg(long, env, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
-    /// PEM bundle of CAs that gRPC client certificates must chain to (mutual
-    /// TLS). Certificates stay optional for callers; one that is presented
-    /// must verify [default: off].
-    #[arg(long, env = "AUTHD_TLS_CLIENT_CA", value_name = "FILE")]
+    /// PEM CA bundle a presented gRPC client certificate must chain to (mTLS) [default: off].
+    #[arg(long, env, value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
 
-    /// Client-certificate identities allowed to call GetUser and
-    /// RevokeSessions, comma-separated: `dns:NAME`, `uri:URI` (SPIFFE ID) or
-    /// `cn:NAME`. Needs `--tls-client-ca` [default: off, no restriction].
-    #[arg(long, env = "AUTHD_ADMIN_CLIENTS", value_name = "IDS", value_delimiter = ',',
-          value_parser = ClientIdentity::from_str)]
+    /// Client certificates allowed admin RPCs: `dns:NAME`, `uri:URI`, `cn:NAME`, comma-separated.
+    #[arg(long, env, value_name = "IDS", value_delimiter = ',')]
     pub admin_clients: Vec<ClientIdentity>,
 
-    /// Serve without TLS on a non-loopback address, for example behind a
-    /// mesh sidecar that terminates mutual TLS.
-    #[arg(long, env = "AUTHD_ALLOW_PLAINTEXT", action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::BoolishValueParser::new())]
+    /// Serve without TLS on a non-loopback address (e.g. behind a sidecar terminating mTLS).
+    #[arg(long, env, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub allow_plaintext: bool,
 }
 
@@ -449,24 +443,17 @@ impl TlsArgs {
     /// # Errors
     /// The setting that lacks what it needs.
     pub fn check(&self) -> Checked {
+        let both = "give both --tls-cert and --tls-key (PEM files)";
+        let ca = self.tls_client_ca.is_some();
         match (&self.tls_cert, &self.tls_key) {
-            (Some(_), None) => invalid(
-                "tls_key",
-                "--tls-cert is set but its private key is not; give both (PEM files)",
-            ),
-            (None, Some(_)) => invalid(
-                "tls_cert",
-                "--tls-key is set but the certificate is not; give both (PEM files)",
-            ),
-            (None, None) if self.tls_client_ca.is_some() => invalid(
-                "tls_client_ca",
-                "client certificates need TLS; also give --tls-cert and --tls-key",
-            ),
-            _ if !self.admin_clients.is_empty() && self.tls_client_ca.is_none() => invalid(
-                "admin_clients",
-                "the allow-list checks client certificates, so it needs mutual TLS: also give \
-                 --tls-cert, --tls-key and --tls-client-ca",
-            ),
+            (Some(_), None) => invalid("tls_key", format!("is missing; {both}")),
+            (None, Some(_)) => invalid("tls_cert", format!("is missing; {both}")),
+            (None, None) if ca => invalid("tls_client_ca", format!("needs TLS; {both}")),
+            _ if !ca && !self.admin_clients.is_empty() => {
+                let fix = "the allow-list checks client certificates, so it needs mutual TLS: \
+                    also give --tls-cert, --tls-key and --tls-client-ca";
+                invalid("admin_clients", fix)
+            }
             _ => Ok(()),
         }
     }
@@ -477,28 +464,19 @@ impl TlsArgs {
     ///
     /// # Errors
     /// The listener to blame and the two ways to fix it.
-    pub fn check_plaintext(
-        &self,
-        listeners: &[(&'static str, Option<std::net::SocketAddr>)],
-    ) -> Checked {
-        if self.tls_cert.is_some() || self.allow_plaintext {
-            return Ok(());
-        }
-        for (key, addr) in listeners {
-            if let Some(addr) = addr.filter(|addr| !addr.ip().is_loopback()) {
-                return invalid(
-                    key,
-                    format!(
-                        "refusing to serve plaintext on {addr}, which is not a loopback \
-                         address: turn TLS on with --tls-cert and --tls-key (AUTHD_TLS_CERT, \
-                         AUTHD_TLS_KEY), or, if something else encrypts the traffic (such as a \
-                         mesh sidecar terminating mutual TLS), pass --allow-plaintext \
-                         (AUTHD_ALLOW_PLAINTEXT=true)"
-                    ),
-                );
+    pub fn check_plaintext(&self, listeners: &[(&'static str, Option<SocketAddr>)]) -> Checked {
+        let exposed =
+            |(_, addr): &&(_, Option<SocketAddr>)| addr.is_some_and(|a| !a.ip().is_loopback());
+        match listeners.iter().find(exposed) {
+            Some(&(key, Some(addr))) if self.tls_cert.is_none() && !self.allow_plaintext => {
+                let what = format!("refusing to serve plaintext on {addr}, not a loopback address");
+                let fix = "turn TLS on with --tls-cert and --tls-key (AUTHD_TLS_CERT, AUTHD_TLS_KEY), \
+                    or, if something else encrypts the traffic (such as a mesh sidecar terminating \
+                    mutual TLS), pass --allow-plaintext (AUTHD_ALLOW_PLAINTEXT=true)";
+                invalid(key, format!("{what}: {fix}"))
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -137,14 +137,14 @@ pub async fn run(args: HealthcheckArgs) -> Result<()> {
 fn default_target(tls: bool) -> Result<String> {
     use crate::app::settings::ServerSettings;
     use clap::{Args as _, FromArgMatches as _};
-    let command =
-        ServerSettings::augment_args(clap::Command::new("authd healthcheck")).mut_args(|arg| {
-            if arg.get_id() == "listen" {
-                arg
-            } else {
-                arg.env(None::<&'static str>)
-            }
-        });
+    let command = ServerSettings::augment_args(clap::Command::new("authd healthcheck"));
+    let command = crate::config::authd_env(command).mut_args(|arg| {
+        if arg.get_id() == "listen" {
+            arg
+        } else {
+            arg.env(None::<&'static str>)
+        }
+    });
     let listen = command
         .try_get_matches_from(["authd healthcheck"])
         .and_then(|matches| ServerSettings::from_arg_matches(&matches))

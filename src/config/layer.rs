@@ -1,14 +1,9 @@
-//! Layering: the TOML file becomes the defaults of the command line, and
-//! every value remembers where it came from.
-//!
-//! clap already orders flags over `AUTHD_*` variables over defaults, so the
-//! file's values are installed as the defaults of the arguments whose id is
-//! the file key (`Arg::default_values`), on every (sub)command that has one,
-//! before parsing. That gives defaults < file < env < flags with one parser,
-//! and `ArgMatches::value_source` (of a parse that accepts every value, so
-//! a refused one has a source too) plus the file's spans say where a value
-//! came from. A key that no command knows is refused with its line; a key
-//! another command uses is ignored by this one.
+//! Layering: the TOML file's values become the defaults of the arguments
+//! whose id is the key, on every (sub)command that has one, so clap's own
+//! order gives defaults < file < env < flags with one parser. Where a value
+//! came from is `ArgMatches::value_source` of a parse that accepts every
+//! value (so a refused one has a source too) plus the file's spans. A key no
+//! command knows is refused with its line; one another command uses is ignored.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -35,36 +30,29 @@ impl Sources {
     }
 
     /// A configuration error about `key` (a file key): its flag, variable
-    /// and file key, where its value came from, and `message` (which says
-    /// how to fix it).
+    /// and file key, where its value came from, and `message` (the fix).
     #[must_use]
     pub fn bad(&self, key: &str, message: &str) -> Error {
         let (flag, env) = (key.replace('_', "-"), key.to_ascii_uppercase());
         let from = self.0.get(key).map_or(String::new(), |s| format!(", {s}"));
-        Error::Config(format!(
-            "invalid configuration --{flag} (env AUTHD_{env}, file key {key}){from}: {message}"
-        ))
+        let at = format!("--{flag} (env AUTHD_{env}, file key {key}){from}");
+        Error::Config(format!("invalid configuration {at}: {message}"))
     }
 
-    /// clap's refusal of a value of `command`, as a configuration error
-    /// naming the key, where the value came from and the value parser's fix.
+    /// clap's refusal of a value of `command`, as [`Self::bad`] with the
+    /// value parser's fix.
     ///
     /// # Errors
     /// Any other clap error (usage, `--help`) is handed back unchanged.
-    pub fn explain(
-        &self,
-        command: &Command,
-        error: clap::Error,
-    ) -> std::result::Result<Error, clap::Error> {
+    pub fn explain(&self, command: &Command, error: clap::Error) -> Result<Error, clap::Error> {
         use clap::error::{ContextKind, ContextValue, ErrorKind};
         let text = |kind| match error.get(kind) {
             Some(ContextValue::String(text)) => Some(text.as_str()),
             _ => None,
         };
         let long = text(ContextKind::InvalidArg).and_then(|arg| arg.strip_prefix("--"));
-        let long = long.and_then(|long| long.split([' ', '=']).next());
-        let (Some(arg), ErrorKind::ValueValidation | ErrorKind::InvalidValue) =
-            (long.and_then(|long| find(command, long)), error.kind())
+        let arg = long.and_then(|long| find(command, long.split([' ', '=']).next()?));
+        let (Some(arg), ErrorKind::ValueValidation | ErrorKind::InvalidValue) = (arg, error.kind())
         else {
             return Err(error);
         };
@@ -97,10 +85,8 @@ impl FileValues {
     /// or array of those.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!(
-                "cannot read config file {}: {e}; check --config / AUTHD_CONFIG",
-                path.display()
-            ))
+            let why = format!("cannot read config file {}: {e}", path.display());
+            Error::Config(format!("{why}; check --config / AUTHD_CONFIG"))
         })?;
         Self::parse(path, &text)
     }
@@ -135,9 +121,8 @@ impl FileValues {
                 other => scalar(other).map(|v| vec![v]),
             };
             let Some(values) = values else {
-                return Err(Error::Config(format!(
-                    "config file {at}: `{key}` must be a string, number, boolean or a list of those"
-                )));
+                let what = "must be a string, number, boolean or a list of those";
+                return Err(Error::Config(format!("config file {at}: `{key}` {what}")));
             };
             entries.push((key, values, at));
         }
@@ -158,8 +143,7 @@ impl FileValues {
                     return arg;
                 }
                 known = true;
-                // A secret's value from the file must not show up as the
-                // "[default: ...]" of `--help`.
+                // A secret's value must not show up as `--help`'s "[default: ...]".
                 let secret = arg.is_hide_env_values_set();
                 arg.default_values(values.clone())
                     .hide_default_value(secret)
@@ -216,6 +200,20 @@ impl FileValues {
     }
 }
 
+/// `command` with each variable a bare `#[arg(env)]` names after its field
+/// (`LISTEN`) given the `AUTHD_` prefix, so flag, file key and variable all
+/// come from the field's name.
+#[must_use]
+pub fn authd_env(command: Command) -> Command {
+    each_arg(command, &mut |arg| {
+        let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());
+        match env {
+            Some(env) if !env.starts_with("AUTHD_") => arg.env(format!("AUTHD_{env}")),
+            _ => arg,
+        }
+    })
+}
+
 /// `command` with `change` applied to the arguments of it and of every subcommand.
 fn each_arg(command: Command, change: &mut impl FnMut(Arg) -> Arg) -> Command {
     command
@@ -225,10 +223,8 @@ fn each_arg(command: Command, change: &mut impl FnMut(Arg) -> Arg) -> Command {
 
 /// The argument with long flag `long` on `command` or a subcommand.
 fn find<'a>(command: &'a Command, long: &str) -> Option<&'a Arg> {
-    command
-        .get_arguments()
-        .find(|a| a.get_long() == Some(long))
-        .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
+    let here = command.get_arguments().find(|a| a.get_long() == Some(long));
+    here.or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
 }
 
 /// `authd --config FILE migrate` as `authd migrate --config FILE`: settings
@@ -239,9 +235,7 @@ pub fn settings_after_subcommand(command: &Command, mut args: Vec<OsString>) -> 
     // Whether `word` is a `--flag` of `on`, and then whether its value is the next word.
     let flag = |on: &Command, word: &OsString| {
         let word = word.to_str()?.strip_prefix("--")?;
-        let (name, inline) = word
-            .split_once('=')
-            .map_or((word, false), |(n, _)| (n, true));
+        let (name, inline) = (word.split('=').next()?, word.contains('='));
         let arg = on.get_arguments().find(|a| a.get_long() == Some(name))?;
         Some(!inline && arg.get_action().takes_values())
     };
@@ -255,12 +249,8 @@ pub fn settings_after_subcommand(command: &Command, mut args: Vec<OsString>) -> 
             .filter(|w| w.to_string_lossy().starts_with("--"));
         flags.all(|word| flag(sub, word).is_some())
     };
-    if at > 1
-        && args
-            .get(at)
-            .and_then(|w| command.find_subcommand(w))
-            .is_some_and(takes_all)
-    {
+    let sub = args.get(at).and_then(|word| command.find_subcommand(word));
+    if at > 1 && sub.is_some_and(takes_all) {
         args[1..=at].rotate_right(1);
     }
     args

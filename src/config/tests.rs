@@ -19,7 +19,8 @@ fn durations_parse_with_and_without_units() {
     assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
     assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
     assert_eq!(parse_duration("-1s"), None);
-    assert_eq!(parse_duration("1.5s"), None);
+    assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+    assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
     assert_eq!(parse_duration("10 parsecs"), None);
     assert_eq!(parse_duration(""), None);
     assert_eq!(parse_duration("99999999999999999999h"), None);
@@ -147,8 +148,7 @@ fn bad_values_name_the_flag_and_variable() {
 
 #[test]
 fn every_setting_is_a_flag_a_variable_and_a_file_key_of_the_same_name() {
-    use clap::CommandFactory as _;
-    let command = crate::cli::Cli::command();
+    let command = crate::cli::command(&FileValues::default()).unwrap();
     let mut count = 0;
     for arg in command.get_arguments().filter(|a| a.get_long().is_some()) {
         let key = arg.get_id().as_str();

@@ -403,25 +403,19 @@ impl Default for ExtAuthzHeaders {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExtAuthzSettings {
     /// ext_authz and forward-auth: request header carrying the user id upstream.
-    #[arg(long, env = "AUTHD_EXT_AUTHZ_USER_ID_HEADER", default_value = "x-authd-user-id",
-          value_parser = header_name)]
+    #[arg(long, env, default_value = "x-authd-user-id", value_parser = header_name)]
     pub ext_authz_user_id_header: String,
 
     /// ext_authz and forward-auth: request header carrying the username.
-    #[arg(long, env = "AUTHD_EXT_AUTHZ_USERNAME_HEADER", default_value = "x-authd-username",
-          value_parser = header_name)]
+    #[arg(long, env, default_value = "x-authd-username", value_parser = header_name)]
     pub ext_authz_username_header: String,
 
     /// ext_authz and forward-auth: request header carrying the roles, comma-separated.
-    #[arg(long, env = "AUTHD_EXT_AUTHZ_ROLES_HEADER", default_value = "x-authd-roles",
-          value_parser = header_name)]
+    #[arg(long, env, default_value = "x-authd-roles", value_parser = header_name)]
     pub ext_authz_roles_header: String,
 
-    /// ext_authz and forward-auth: request header carrying the kind of principal,
-    /// `user` or `service_account` (for a service account the user-id header
-    /// carries its id and the username header its name).
-    #[arg(long, env = "AUTHD_EXT_AUTHZ_PRINCIPAL_TYPE_HEADER",
-          default_value = "x-authd-principal-type", value_parser = header_name)]
+    /// ext_authz and forward-auth: request header carrying `user` or `service_account`.
+    #[arg(long, env, default_value = "x-authd-principal-type", value_parser = header_name)]
     pub ext_authz_principal_type_header: String,
 }
 
@@ -443,22 +437,16 @@ impl ExtAuthzSettings {
     /// Blames the roles header, or the principal-type header.
     pub fn check(&self) -> crate::settings::Checked {
         let h = self.headers();
-        let spelled = |n: &str| n.replace('_', "-");
-        let (a, b, c) = (spelled(&h.user_id), spelled(&h.username), spelled(&h.roles));
-        let kind = spelled(&h.principal_type);
-        if kind == a || kind == b || kind == c {
-            return crate::settings::invalid(
-                "ext_authz_principal_type_header",
-                "--ext-authz-principal-type-header must name a header other than the user-id, \
-                 username and roles headers",
-            );
+        let [a, b, c, kind] =
+            [h.user_id, h.username, h.roles, h.principal_type].map(|n| n.replace('_', "-"));
+        if [&a, &b, &c].contains(&&kind) {
+            let fix = "must name a header other than the user-id, username and roles headers";
+            return crate::settings::invalid("ext_authz_principal_type_header", fix);
         }
         if a == b || a == c || b == c {
-            return crate::settings::invalid(
-                "ext_authz_roles_header",
-                "--ext-authz-user-id-header, --ext-authz-username-header and \
-                 --ext-authz-roles-header must name three different headers",
-            );
+            let fix = "--ext-authz-user-id-header, --ext-authz-username-header and \
+                --ext-authz-roles-header must name three different headers";
+            return crate::settings::invalid("ext_authz_roles_header", fix);
         }
         Ok(())
     }

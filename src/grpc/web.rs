@@ -61,13 +61,8 @@ const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 /// Which web origins may call authd from a browser.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GrpcWebSettings {
-    /// Web origins allowed to call the gRPC port from a browser (gRPC-Web
-    /// with CORS), comma-separated, each `scheme://host[:port]` exactly as
-    /// the browser sends it, e.g. `https://app.example.com`. `*` is refused
-    /// [default: none: no CORS headers, browsers refuse cross-origin calls;
-    /// same-origin and non-browser gRPC-Web still work].
-    #[arg(long, env = "AUTHD_GRPC_WEB_ALLOWED_ORIGINS", value_name = "ORIGINS",
-          value_delimiter = ',', value_parser = Origin::from_str)]
+    /// Browser origins (`https://app.example.com`) allowed to call gRPC-Web (CORS) [default: none].
+    #[arg(long, env, value_name = "ORIGINS", value_delimiter = ',')]
     pub grpc_web_allowed_origins: Vec<Origin>,
 }
 

@@ -19,23 +19,20 @@ use secrecy::{ExposeSecret as _, SecretString};
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreSettings {
     /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
-    #[arg(long, env = "AUTHD_DATABASE_URL", value_name = "URL", hide_env_values = true,
+    #[arg(long, env, value_name = "URL", hide_env_values = true,
           default_value = "sqlite://authd.db", value_parser = DatabaseUrl::from_str)]
     pub database_url: DatabaseUrl,
 
-    /// File holding the database URL (keeps a password out of the
-    /// environment); when set, it is used instead of `--database-url`.
-    #[arg(long, env = "AUTHD_DATABASE_URL_FILE", value_name = "FILE")]
+    /// File with the database URL, used instead of `--database-url` (keeps a password out of env).
+    #[arg(long, env, value_name = "FILE")]
     pub database_url_file: Option<PathBuf>,
 
     /// Most database connections per authd process.
-    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS", default_value = "10",
-          value_parser = settings::int(1_u32, 1000))]
+    #[arg(long, env, default_value = "10", value_parser = settings::int(1_u32, 1000))]
     pub database_max_connections: u32,
 
     /// How long a call waits for a database connection before failing with UNAVAILABLE.
-    #[arg(long, env = "AUTHD_DATABASE_ACQUIRE_TIMEOUT", default_value = "1s",
-          value_parser = settings::duration("10ms", "60s"))]
+    #[arg(long, env, default_value = "1s", value_parser = settings::duration("10ms", "60s"))]
     pub database_acquire_timeout: Duration,
 }
 
@@ -45,14 +42,12 @@ impl StoreSettings {
     /// # Errors
     /// An unreadable file or an unsupported scheme in it.
     pub fn url(&self) -> settings::Checked<DatabaseUrl> {
-        let Some(path) = &self.database_url_file else {
+        let (key, Some(path)) = ("database_url_file", &self.database_url_file) else {
             return Ok(self.database_url.clone());
         };
-        let key = "database_url_file";
-        settings::read_secret_file(path, key)?
-            .expose_secret()
-            .parse()
-            .or_else(|fix: String| settings::invalid(key, fix))
+        let text = settings::read_secret_file(path, key)?;
+        let url = DatabaseUrl::from_str(text.expose_secret());
+        url.or_else(|fix| settings::invalid(key, fix))
     }
 
     /// Pool size and acquire timeout.

@@ -1,10 +1,7 @@
-//! Token settings owned by `token`: how access tokens are signed
-//! ([`SigningSettings`], building a [`Signing`]), the lifetimes that decide how long a
-//! replaced key verifies ([`LifetimeSettings`]), and the server's token and
-//! session settings ([`TokenSettings`]).
-//!
-//! Declares the settings, their checks and the runtime values built from
-//! them; saying where a bad value came from is `config`'s job, above this module.
+//! Token settings owned by `token`: signing ([`SigningSettings`], building a
+//! [`Signing`]), the lifetimes that also decide how long a replaced key
+//! verifies ([`LifetimeSettings`]), and the server's token and session
+//! settings ([`TokenSettings`]), with their checks.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,52 +10,33 @@ use std::time::Duration;
 use secrecy::{SecretBox, SecretString};
 
 use super::rotation::Signing;
-use crate::settings::{self, Checked, OrOff, duration, int, invalid};
+use crate::settings::{self, Checked, OrOff, duration, int, invalid, or_off};
 
 /// How new signing keys are made: the server and `keys rotate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SigningSettings {
-    /// Signing algorithm: `EdDSA` (Ed25519), `ES256` or `RS256` (keys generated,
-    /// stored in the database and published as a JWKS), or `HS256` (shared
-    /// secret, nothing published).
-    #[arg(
-        long,
-        env = "AUTHD_SIGNING_ALGORITHM",
-        value_enum,
-        ignore_case = true,
-        default_value = "EdDSA"
-    )]
+    /// Signing algorithm: `EdDSA`, `ES256`, `RS256` (published as a JWKS) or `HS256` (a secret).
+    #[arg(long, env, value_enum, ignore_case = true, default_value = "EdDSA")]
     pub signing_algorithm: Algorithm,
 
     /// HS256 secret, at least 32 bytes. Prefer `--hs256-secret-file`.
-    #[arg(
-        long,
-        env = "AUTHD_HS256_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
+    #[arg(long, env, hide_env_values = true, value_name = "SECRET")]
     pub hs256_secret: Option<SecretString>,
 
     /// File holding the HS256 secret (trailing newline ignored).
-    #[arg(long, env = "AUTHD_HS256_SECRET_FILE", value_name = "FILE")]
+    #[arg(long, env, value_name = "FILE")]
     pub hs256_secret_file: Option<PathBuf>,
 
-    /// Secret that encrypts private signing keys in the database (at least
-    /// 32 bytes). Prefer `--key-encryption-secret-file`.
-    #[arg(
-        long,
-        env = "AUTHD_KEY_ENCRYPTION_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
+    /// Secret (at least 32 bytes) encrypting private signing keys in the database.
+    #[arg(long, env, hide_env_values = true, value_name = "SECRET")]
     pub key_encryption_secret: Option<SecretString>,
 
-    /// File holding the key-encryption secret (trailing newline ignored).
-    #[arg(long, env = "AUTHD_KEY_ENCRYPTION_SECRET_FILE", value_name = "FILE")]
+    /// File holding the key-encryption secret (trailing newline ignored); preferred.
+    #[arg(long, env, value_name = "FILE")]
     pub key_encryption_secret_file: Option<PathBuf>,
 
     /// How long a new key is published before it signs, so JWKS caches learn it first.
-    #[arg(long, env = "AUTHD_KEY_PREPUBLISH", default_value = "1h", value_parser = duration("0s", "30d"))]
+    #[arg(long, env, default_value = "1h", value_parser = duration("0s", "30d"))]
     pub key_prepublish: Duration,
 }
 
@@ -89,18 +67,16 @@ impl SigningSettings {
             Algorithm::EdDsa => Signing::EdDsa,
             Algorithm::Es256 => Signing::Es256,
             Algorithm::Rs256 => Signing::Rs256,
-            Algorithm::Hs256 => match settings::long_secret(
-                self.hs256_secret.as_ref(),
-                self.hs256_secret_file.as_deref(),
-                ("hs256_secret", "hs256_secret_file"),
-            )? {
-                Some(secret) => Signing::Hs256 { secret },
-                None => invalid(
-                    "hs256_secret_file",
-                    "HS256 needs a secret of at least 32 bytes; generate one with \
-                     `head -c 48 /dev/urandom | base64 > hs256.secret`",
-                )?,
-            },
+            Algorithm::Hs256 => {
+                let file = self.hs256_secret_file.as_deref();
+                let keys = ("hs256_secret", "hs256_secret_file");
+                let fix = "HS256 needs a secret of at least 32 bytes; generate one with \
+                    `head -c 48 /dev/urandom | base64 > hs256.secret`";
+                match settings::long_secret(self.hs256_secret.as_ref(), file, keys)? {
+                    Some(secret) => Signing::Hs256 { secret },
+                    None => invalid(keys.1, fix)?,
+                }
+            }
         })
     }
 
@@ -109,11 +85,9 @@ impl SigningSettings {
     /// # Errors
     /// A short or unreadable secret.
     pub fn key_encryption_secret(&self) -> Checked<Option<Arc<SecretBox<Vec<u8>>>>> {
-        settings::long_secret(
-            self.key_encryption_secret.as_ref(),
-            self.key_encryption_secret_file.as_deref(),
-            ("key_encryption_secret", "key_encryption_secret_file"),
-        )
+        let file = self.key_encryption_secret_file.as_deref();
+        let keys = ("key_encryption_secret", "key_encryption_secret_file");
+        settings::long_secret(self.key_encryption_secret.as_ref(), file, keys)
     }
 
     /// Checks the secrets.
@@ -131,16 +105,15 @@ impl SigningSettings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LifetimeSettings {
     /// Lifetime of access tokens, e.g. `900s`, `15m`, `1h`.
-    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = duration("10s", "1d"))]
+    #[arg(long, env, default_value = "15m", value_parser = duration("10s", "1d"))]
     pub access_token_ttl: Duration,
 
     /// Clock skew tolerated when checking `exp` and `nbf`.
-    #[arg(long, env = "AUTHD_LEEWAY", default_value = "10s", value_parser = duration("0s", "5m"))]
+    #[arg(long, env, default_value = "10s", value_parser = duration("0s", "5m"))]
     pub leeway: Duration,
 
-    /// How often each replica reloads keys from the database and applies due
-    /// rotations and retirements.
-    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "30s", value_parser = duration("1s", "1h"))]
+    /// How often each replica reloads keys and applies due rotations and retirements.
+    #[arg(long, env, default_value = "30s", value_parser = duration("1s", "1h"))]
     pub key_refresh_interval: Duration,
 }
 
@@ -148,53 +121,45 @@ pub struct LifetimeSettings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct TokenSettings {
     /// `iss` claim of issued tokens; Verify rejects any other.
-    #[arg(long, env = "AUTHD_ISSUER", default_value = "authd", value_parser = settings::non_empty)]
+    #[arg(long, env, default_value = "authd", value_parser = settings::non_empty)]
     pub issuer: String,
 
     /// `aud` claim of issued tokens; Verify rejects tokens without it.
-    #[arg(long, env = "AUTHD_AUDIENCE", default_value = "authd", value_parser = settings::non_empty)]
+    #[arg(long, env, default_value = "authd", value_parser = settings::non_empty)]
     pub audience: String,
 
-    /// Absolute lifetime of a session (and of its refresh tokens); refreshing
-    /// does not extend it.
-    #[arg(long, env = "AUTHD_SESSION_LIFETIME", default_value = "7d", value_parser = duration("60s", "366d"))]
+    /// Absolute lifetime of a session and its refresh tokens; refreshing does not extend it.
+    #[arg(long, env, default_value = "7d", value_parser = duration("60s", "366d"))]
     pub session_lifetime: Duration,
 
-    /// Window in which presenting an already-rotated refresh token again
-    /// returns the same successor instead of revoking the session.
-    #[arg(long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = duration("0s", "5m"))]
+    /// Window in which a spent refresh token returns the same successor instead of revoking.
+    #[arg(long, env, default_value = "10s", value_parser = duration("0s", "5m"))]
     pub refresh_grace: Duration,
 
-    /// End a session whose refresh token has not been used for this long,
-    /// e.g. `24h` (`off`: only `--session-lifetime` ends an unused session).
-    /// Off by default, so an upgrade logs nobody out; must be longer than
-    /// `--access-token-ttl`.
-    #[arg(long, env = "AUTHD_REFRESH_IDLE_TIMEOUT", default_value = "off",
-          value_parser = settings::or_off(duration("1m", "366d")))]
+    /// End a session whose refresh token went unused this long (e.g. `24h`), or `off`.
+    #[arg(long, env, default_value = "off", value_parser = or_off(duration("1m", "366d")))]
     pub refresh_idle_timeout: OrOff<Duration>,
 
     /// Most live sessions per user; logging in beyond it ends the oldest (0: no limit).
-    #[arg(long, env = "AUTHD_MAX_SESSIONS_PER_USER", default_value = "100")]
+    #[arg(long, env, default_value = "100")]
     pub max_sessions_per_user: u32,
 
-    /// Tokens whose signature and claims already checked out, remembered so
-    /// Verify need not check them again (0: off; at most 10000000, about 3 GB).
-    #[arg(long, env = "AUTHD_VERIFY_CACHE_ENTRIES", default_value_t = super::DEFAULT_VERIFIED_CACHE_ENTRIES,
+    /// Verified tokens remembered so Verify skips their checks (0: off; 10000000 is about 3 GB).
+    #[arg(long, env, default_value_t = super::DEFAULT_VERIFIED_CACHE_ENTRIES,
           value_parser = int(0_usize, 10_000_000))]
     pub verify_cache_entries: usize,
 
     /// Longest time a verified token is remembered (never past its `exp`).
-    #[arg(long, env = "AUTHD_VERIFY_CACHE_TTL", default_value = "5m", value_parser = duration("0s", "1d"))]
+    #[arg(long, env, default_value = "5m", value_parser = duration("0s", "1d"))]
     pub verify_cache_ttl: Duration,
 
     /// Longest token Verify will parse; longer ones are malformed.
-    #[arg(long, env = "AUTHD_MAX_TOKEN_BYTES", default_value_t = super::MAX_TOKEN_BYTES,
+    #[arg(long, env, default_value_t = super::MAX_TOKEN_BYTES,
           value_parser = int(1024_usize, 65_536))]
     pub max_token_bytes: usize,
 
     /// Rotate the signing key automatically this often, e.g. `720h`, or `off`.
-    #[arg(long, env = "AUTHD_KEY_ROTATION_INTERVAL", default_value = "off",
-          value_parser = settings::or_off(duration("1h", "366d")))]
+    #[arg(long, env, default_value = "off", value_parser = or_off(duration("1h", "366d")))]
     pub key_rotation_interval: OrOff<Duration>,
 }
 
@@ -206,26 +171,19 @@ impl TokenSettings {
     /// than an access token, or a rotation interval not longer than the
     /// pre-publish period.
     pub fn check(&self, signing: &SigningSettings, lifetimes: &LifetimeSettings) -> Checked {
-        if self.session_lifetime < lifetimes.access_token_ttl {
-            return invalid(
-                "session_lifetime",
-                "must be at least the access token lifetime (--access-token-ttl)",
-            );
+        let ttl = lifetimes.access_token_ttl;
+        if self.session_lifetime < ttl {
+            return invalid("session_lifetime", "must be at least --access-token-ttl");
         }
-        if self
-            .refresh_idle_timeout
-            .is_some_and(|idle| idle <= lifetimes.access_token_ttl)
-        {
-            return invalid(
-                "refresh_idle_timeout",
-                "must be longer than --access-token-ttl (a client that refreshes when its \
-                 access token expires would be logged out), or `off`",
-            );
+        if self.refresh_idle_timeout.is_some_and(|idle| idle <= ttl) {
+            let fix = "must be longer than --access-token-ttl (a client that refreshes when its \
+                access token expires would be logged out), or `off`";
+            return invalid("refresh_idle_timeout", fix);
         }
         let prepublish = signing.key_prepublish;
         if self.key_rotation_interval.is_some_and(|i| i <= prepublish) {
-            let message = "must be longer than --key-prepublish";
-            return invalid("key_rotation_interval", message);
+            let fix = "must be longer than --key-prepublish";
+            return invalid("key_rotation_interval", fix);
         }
         Ok(())
     }

@@ -50,6 +50,7 @@ mod replicas;
 mod revocations;
 mod rotation;
 mod rpc_spans;
+mod security_doc;
 mod service_accounts;
 mod sessions;
 mod store;

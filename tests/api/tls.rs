@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use authd::config::{Sources, TlsArgs};
 use authd::grpc::pb;
+use authd::grpc::pb::admin_service_client::AdminServiceClient;
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::tls::{ClientIdentity, TlsSettings};
 use authd::{Config, Error};
@@ -470,6 +471,41 @@ async fn admin_calls_without_an_allowed_client_certificate_are_permission_denied
     }
     // The refused calls revoked nothing.
     assert!(app.verify(&bob).await.valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_service_needs_an_allowed_client_certificate_too() {
+    let pki = Pki::new();
+    let (app, addr) = mutual_tls_app(&pki).await;
+    for cert in [None, Some("intruder"), Some("admin-dns")] {
+        let channel = pki
+            .endpoint(addr, cert)
+            .connect()
+            .await
+            .expect("a TLS connection");
+        let root = login(&AuthServiceClient::new(channel.clone()), "root")
+            .await
+            .expect("login")
+            .access_token;
+        let listed = AdminServiceClient::new(channel)
+            .list_users(with_bearer(pb::ListUsersRequest::default(), &root))
+            .await;
+        if cert == Some("admin-dns") {
+            let users = listed
+                .expect("ListUsers with an allowed certificate")
+                .into_inner();
+            assert!(users.users.iter().any(|u| u.username == "bob"), "{users:?}");
+        } else {
+            let status = assert_code(listed, Code::PermissionDenied);
+            assert!(
+                status.message().contains("ListUsers")
+                    && status.message().contains("client certificate"),
+                "{cert:?}: {}",
+                status.message()
+            );
+        }
+    }
+    drop(app);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

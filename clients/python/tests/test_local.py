@@ -195,7 +195,7 @@ def _answering_within(verifier: authd.LocalVerifier, token: str, seconds: float)
 
 
 def test_it_fails_closed_when_authd_is_gone_and_honours_what_changed_meanwhile(
-    make_authd: Callable[..., Authd],
+    make_authd: Callable[..., Authd], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = make_authd()
     account = add_service_account(server)
@@ -214,9 +214,25 @@ def test_it_fails_closed_when_authd_is_gone_and_honours_what_changed_meanwhile(
             verifier.verify(bob)
         # Revoked while no server runs: the command writes the database.
         server.cli("user", "disable", "alice")
+        # What verify answers while the new stream's hello is handled (the
+        # keys are fetched then, a round trip that is slow under load): the
+        # old state lacks the disable, so it must not answer from it yet.
+        during_hello: list[str] = []
+        fetch_keys = verifier._fetch_keys
+
+        def fetch_keys_watched() -> None:
+            try:
+                during_hello.append(verifier.verify(alice).reason or "valid")
+            except authd.Unavailable:
+                during_hello.append("unavailable")
+            fetch_keys()
+
+        monkeypatch.setattr(verifier, "_fetch_keys", fetch_keys_watched)
         server.start()
         assert _answering_within(verifier, bob, SLOW).valid
         assert verifier.verify(alice).reason == "USER_DISABLED"
+        assert during_hello, "the new stream's hello fetched no keys"
+        assert "valid" not in during_hello, during_hello
 
 
 def test_a_retired_keys_tokens_are_unknown_key(make_authd: Callable[..., Authd]) -> None:

@@ -163,7 +163,12 @@ class LocalVerifier:
         self._pending: _Revocations | None = None
         self._ready = False
         self._cursor = ""
+        # Freshness for verify(): refreshed only by a stream that is in sync
+        # (after its snapshot, or a resumed stream once caught up), as the
+        # Rust client does. Any message at all keeps the watchdog quiet.
         self._last_heard = time.monotonic()
+        self._last_message = time.monotonic()
+        self._in_sync = False
         self._last_error = "no answer from authd yet"
         self._max_lifetime = 0
         self._heartbeat = 1.0
@@ -339,11 +344,12 @@ class LocalVerifier:
         call: Any = self._client.stub.WatchRevocations(request, metadata=o.bearer(self._bearer()))
         self._call = call
         greeted = False
+        self._in_sync = False
         try:
             if self._stop.is_set():
                 return False
             for event in call:
-                self._last_heard = time.monotonic()
+                self._last_message = time.monotonic()
                 kind = event.WhichOneof("event")
                 if kind == "hello":
                     self._hello(event.hello)
@@ -352,12 +358,24 @@ class LocalVerifier:
                     raise AuthdError(f"the revocation stream began with {kind}, not hello")
                 else:
                     self._event(kind, event)
+                # Heard only once the event is applied and the stream is in
+                # sync: a hello alone (or half a snapshot) proves nothing.
+                if self._in_sync:
+                    self._last_heard = time.monotonic()
         finally:
             # Leaving early (closing, a failed key fetch, an unknown event) ends the call.
             call.cancel()
         return greeted
 
     def _hello(self, hello: auth_pb2.RevocationHello) -> None:
+        # Within the staleness bound a resumed stream missed at most what the
+        # bound allows (replayed next); otherwise it is in sync from its first
+        # heartbeat, which follows the replay.
+        within_bound = self.ready
+        if not hello.resumed:
+            # Before anything else (the keys are fetched below, a round trip):
+            # the state held may be missing what happened while disconnected.
+            self._ready = False
         rules = _rules.Rules(
             issuer=hello.issuer,
             audience=hello.audience,
@@ -375,6 +393,7 @@ class LocalVerifier:
         if hello.resumed:
             logger.info("authd.LocalVerifier(%s): revocation stream resumed", self.target)
             self._pending = None
+            self._in_sync = within_bound
             self._ready = True
             self._ready_event.set()
         else:
@@ -398,6 +417,7 @@ class LocalVerifier:
             if self._pending is not None:
                 self._state = self._pending
                 self._pending = None
+            self._in_sync = True
             self._ready = True
             self._ready_event.set()
             logger.info(
@@ -407,6 +427,8 @@ class LocalVerifier:
                 self._state.count(),
             )
         elif kind == "heartbeat":
+            if self._pending is None:
+                self._in_sync = True
             self._maintain(now)
         elif kind == "session_ended":
             ended = event.session_ended
@@ -478,7 +500,7 @@ class LocalVerifier:
             if call is None:
                 continue
             limit = max(self.staleness, 3 * self._heartbeat)
-            quiet = time.monotonic() - max(self._last_heard, self._call_started)
+            quiet = time.monotonic() - max(self._last_message, self._call_started)
             if quiet > limit:
                 self._last_error = f"the revocation stream was silent for {quiet:.1f} s"
                 call.cancel()
