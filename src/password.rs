@@ -225,6 +225,12 @@ impl PasswordHasher {
             && self.waiting.load(Ordering::Acquire) >= self.max_waiting
     }
 
+    /// How long a caller waits for a hashing slot at most.
+    #[must_use]
+    pub fn queue_timeout(&self) -> Duration {
+        self.queue_timeout
+    }
+
     /// How many Argon2 computations have started (after getting a permit).
     #[must_use]
     pub fn runs(&self) -> u64 {

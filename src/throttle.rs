@@ -20,13 +20,26 @@
 //!   smallest block one customer usually gets), with a higher allowance,
 //!   against one client spraying a common password over many accounts.
 //!
-//! An attempt is counted *before* its password is checked
-//! ([`crate::store::Store::claim_login_attempt`]: the counts are read, judged
-//! by [`ThrottlePolicy::admits`] and raised in one transaction), so guesses
-//! fired in parallel are judged one after the other, each seeing the ones
-//! before it: a burst gets no more password checks than the same guesses
-//! sent one at a time. A right password then takes its attempt back (see
-//! [`crate::service`]'s login).
+//! An attempt is claimed *before* its password is checked
+//! ([`crate::store::Store::claim_login_attempt`]: the counts are read,
+//! judged by [`ThrottlePolicy::judge`] and the claim recorded in one
+//! transaction), so guesses fired in parallel are judged one after the
+//! other, each seeing the ones before it. A claim is an attempt *in flight*,
+//! kept apart from the failures: while a key's failures plus its attempts in
+//! flight fill its free allowance, a further attempt waits for one of them
+//! to be resolved ([`Judgement::Wait`]) instead of being checked, so a burst
+//! gets at most the free failures checked, no more than the same guesses sent
+//! one at a time; and since an attempt in flight is no failure, parallel
+//! *right* passwords only wait their turn and are never refused while the
+//! real failures are under the allowance. A wrong password turns its claim
+//! into a failure; a right one (or a check that never ran) takes only its
+//! own claim back (see [`crate::service`]'s login), never undoing another
+//! attempt's failure. A claim older than [`STALE_CLAIM_SECS`] (its process
+//! died mid-check) no longer counts.
+//!
+//! The free allowance means what it says: after `N` free failures the next
+//! attempt is refused unchecked until the first block (the base delay) has
+//! passed; each failure after that doubles the block.
 //!
 //! A block never outlasts [`ThrottlePolicy::max_delay_secs`], and a key's
 //! count is forgotten [`ThrottlePolicy::window_secs`] after its last failure:
@@ -44,7 +57,8 @@ use crate::user::login_key;
 /// The numbers of the throttling policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
-    /// Failures per account name that cost nothing; the next one starts the back-off.
+    /// Failures per account name that cost nothing: the last of them starts
+    /// the back-off, so the attempt after them is refused unchecked.
     pub account_free_failures: u32,
     /// Failures per client address that cost nothing (higher: many users may share a NAT).
     pub address_free_failures: u32,
@@ -67,11 +81,11 @@ impl Default for ThrottlePolicy {
 /// The throttling settings, and the proxies trusted to name the client address.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ThrottleSettings {
-    /// Failed logins per login name (existing or not) that cost nothing before the back-off.
+    /// Failed logins per login name (existing or not) checked freely; the last starts the back-off.
     #[arg(long, env, default_value = "5", value_parser = int(1_u32, 1000))]
     pub login_free_failures: u32,
 
-    /// Failed logins per client address that cost nothing (higher: users may share a NAT).
+    /// The same per client address (higher: users may share a NAT).
     #[arg(long, env, default_value = "50", value_parser = int(1_u32, 1_000_000))]
     pub login_free_failures_per_address: u32,
 
@@ -79,7 +93,7 @@ pub struct ThrottleSettings {
     #[arg(long, env, default_value = "1h", value_parser = duration("1s", "30d"))]
     pub login_failure_window: Duration,
 
-    /// First block after the free failures; each further failure doubles it.
+    /// The block the last free failure starts; each further failure doubles it.
     #[arg(long, env, default_value = "1s", value_parser = duration("1s", "1h"))]
     pub login_backoff_base: Duration,
 
@@ -243,6 +257,24 @@ pub struct Blocked {
     pub retry_after_secs: i64,
 }
 
+/// What [`ThrottlePolicy::judge`] makes of a new attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// Its password may be checked now.
+    Admit,
+    /// Not blocked, but a key of this kind has its free allowance filled by
+    /// failures and attempts in flight: the attempt must wait until one of
+    /// those is resolved, then be judged again.
+    Wait(KeyKind),
+    /// Refused unchecked: a block.
+    Refuse(Blocked),
+}
+
+/// How long a claimed attempt counts as in flight at most, seconds: longer
+/// than any check takes (the hashing queue waits at most a minute), so
+/// only the claim of a process that died during its check outlives it.
+pub const STALE_CLAIM_SECS: i64 = 120;
+
 /// A block that a failure starts (or lengthens): see [`ThrottlePolicy::blocks_started`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockStart {
@@ -272,11 +304,14 @@ impl ThrottlePolicy {
     }
 
     /// How long a key with `failures` failures is blocked after the last one:
-    /// zero within the free allowance, then the base delay doubling with each
-    /// further failure, never more than the cap.
+    /// zero before the free allowance is used up, the base delay once it is
+    /// (so the attempt after the free failures is refused), then doubling
+    /// with each further failure, never more than the cap.
     #[must_use]
     pub fn delay_after(&self, kind: KeyKind, failures: i64) -> i64 {
-        let over = failures.saturating_sub(self.free_failures(kind));
+        let over = failures
+            .saturating_sub(self.free_failures(kind))
+            .saturating_add(1);
         if over <= 0 {
             return 0;
         }
@@ -287,22 +322,57 @@ impl ThrottlePolicy {
             .min(self.max_delay_secs)
     }
 
-    /// Whether a new attempt with `keys` may have its password checked at
-    /// `now`, given the keys' stored counts: [`Self::check`] finds no block.
+    /// The Unix time at or before which a claim no longer counts as in
+    /// flight at `now` ([`STALE_CLAIM_SECS`]).
     #[must_use]
-    pub fn admits(&self, keys: &AttemptKeys, counts: &[LoginFailures], now: i64) -> bool {
-        self.check(keys, counts, now).is_none()
+    pub fn stale_before(&self, now: i64) -> i64 {
+        now.saturating_sub(STALE_CLAIM_SECS)
     }
 
-    /// The blocks that a failure bringing `keys` from `before` to one more
-    /// failure at `now` starts, at most one per key kind (an account's name
-    /// and id keys are one account: the longer block stands for both), with
-    /// how long: what the audit log records once per block.
+    /// What to do with a new attempt with `keys` at `now`, given the keys'
+    /// stored counts (others are ignored): refuse it if a key is blocked
+    /// ([`Self::check`]); make it wait if a key's failures plus its
+    /// attempts in flight leave no room (its free allowance less its
+    /// failures, and at least one, so after a block one attempt at a time is
+    /// checked); else admit it.
+    #[must_use]
+    pub fn judge(&self, keys: &AttemptKeys, counts: &[LoginFailures], now: i64) -> Judgement {
+        if let Some(blocked) = self.check(keys, counts, now) {
+            return Judgement::Refuse(blocked);
+        }
+        let (forget_before, stale_before) = (self.forget_before(now), self.stale_before(now));
+        for c in counts {
+            let Some(kind) = keys.kind_of(&c.key) else {
+                continue;
+            };
+            let failures = if c.last_failure_at > forget_before {
+                c.failures
+            } else {
+                0
+            };
+            let in_flight = if c.pending_since > stale_before {
+                c.pending
+            } else {
+                0
+            };
+            let room = self.free_failures(kind).saturating_sub(failures).max(1);
+            if in_flight >= room {
+                return Judgement::Wait(kind);
+            }
+        }
+        Judgement::Admit
+    }
+
+    /// The blocks that a failure started, given the counts it left `after`
+    /// ([`crate::store::Store::fail_login_attempt`]) at `now`: at most one
+    /// per key kind (an account's name and id keys are one account: the
+    /// longer block stands for both), with how long: what the audit log
+    /// records once per block.
     #[must_use]
     pub fn blocks_started(
         &self,
         keys: &AttemptKeys,
-        before: &[LoginFailures],
+        after: &[LoginFailures],
         now: i64,
     ) -> Vec<BlockStart> {
         let forget_before = self.forget_before(now);
@@ -310,11 +380,10 @@ impl ThrottlePolicy {
             .into_iter()
             .filter_map(|key| {
                 let kind = keys.kind_of(key)?;
-                let was = before
+                let failures = after
                     .iter()
-                    .find(|c| c.key == key && c.last_failure_at > forget_before)
-                    .map_or(0, |c| c.failures);
-                let failures = was.saturating_add(1);
+                    .find(|c| c.key == key && c.last_failure_at > forget_before)?
+                    .failures;
                 let delay = self.delay_after(kind, failures);
                 (delay > 0).then(|| BlockStart {
                     kind,
@@ -374,6 +443,8 @@ mod tests {
             key: key.to_owned(),
             failures,
             last_failure_at,
+            pending: 0,
+            pending_since: 0,
         }
     }
 
@@ -409,11 +480,11 @@ mod tests {
         assert_eq!(
             delays,
             [
-                0, 0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900
+                0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900
             ]
         );
-        assert_eq!(policy.delay_after(KeyKind::Address, 50), 0);
-        assert_eq!(policy.delay_after(KeyKind::Address, 51), 1);
+        assert_eq!(policy.delay_after(KeyKind::Address, 49), 0);
+        assert_eq!(policy.delay_after(KeyKind::Address, 50), 1);
         assert_eq!(policy.delay_after(KeyKind::Account, i64::MAX), 900);
     }
 
@@ -421,10 +492,10 @@ mod tests {
     fn a_block_ends_by_itself_and_the_longer_block_wins() {
         let policy = ThrottlePolicy::default();
         let keys = AttemptKeys::new("alice", Some("192.0.2.7"));
-        // The account is blocked 4 s (8 failures), the address 8 s (54).
+        // The account is blocked 4 s (7 failures), the address 8 s (53).
         let counts = [
-            count(&keys.account, 8, 1000),
-            count(keys.address.as_deref().unwrap(), 54, 1000),
+            count(&keys.account, 7, 1000),
+            count(keys.address.as_deref().unwrap(), 53, 1000),
             count("account:someone-else", 99, 1000),
         ];
         assert_eq!(
@@ -462,5 +533,97 @@ mod tests {
         let counts = [count(&keys.account, 60, 1000)];
         assert!(policy.check(&keys, &counts, 1000 + 3599).is_some());
         assert_eq!(policy.check(&keys, &counts, 1000 + 3600), None);
+    }
+
+    fn in_flight(mut c: LoginFailures, pending: i64, since: i64) -> LoginFailures {
+        c.pending = pending;
+        c.pending_since = since;
+        c
+    }
+
+    #[test]
+    fn the_attempt_after_the_free_failures_is_refused() {
+        let policy = ThrottlePolicy::default();
+        let keys = AttemptKeys::new("alice", None);
+        let judge = |failures| policy.judge(&keys, &[count(&keys.account, failures, 1000)], 1000);
+        assert_eq!(judge(4), Judgement::Admit);
+        assert_eq!(
+            judge(5),
+            Judgement::Refuse(Blocked {
+                kind: KeyKind::Account,
+                retry_after_secs: 1
+            })
+        );
+    }
+
+    #[test]
+    fn attempts_in_flight_fill_the_allowance_and_make_others_wait() {
+        let policy = ThrottlePolicy::default();
+        let keys = AttemptKeys::new("alice", Some("192.0.2.7"));
+        let account = |failures, pending| {
+            [in_flight(
+                count(&keys.account, failures, 990),
+                pending,
+                1000,
+            )]
+        };
+        // 2 failures and 2 in flight leave room for one more; 3 in flight fill it.
+        assert_eq!(policy.judge(&keys, &account(2, 2), 1000), Judgement::Admit);
+        assert_eq!(
+            policy.judge(&keys, &account(2, 3), 1000),
+            Judgement::Wait(KeyKind::Account)
+        );
+        // In flight only, no failure: five at once, the sixth waits (not refused).
+        assert_eq!(policy.judge(&keys, &account(0, 4), 1000), Judgement::Admit);
+        assert_eq!(
+            policy.judge(&keys, &account(0, 5), 1000),
+            Judgement::Wait(KeyKind::Account)
+        );
+        // After a block has passed, one attempt at a time.
+        assert_eq!(policy.judge(&keys, &account(6, 0), 1000), Judgement::Admit);
+        assert_eq!(
+            policy.judge(&keys, &account(6, 1), 1000),
+            Judgement::Wait(KeyKind::Account)
+        );
+        // A claim past the stale horizon no longer counts.
+        let stale = [in_flight(count(&keys.account, 0, 0), 5, 1000)];
+        assert_eq!(
+            policy.judge(&keys, &stale, 1000 + STALE_CLAIM_SECS),
+            Judgement::Admit
+        );
+        // Failures forgotten after the window leave the whole allowance.
+        let old = [in_flight(count(&keys.account, 9, 1), 4, 5000)];
+        assert_eq!(policy.judge(&keys, &old, 5000), Judgement::Admit);
+    }
+
+    #[test]
+    fn the_failure_that_uses_up_the_allowance_starts_one_block_per_kind() {
+        let policy = ThrottlePolicy::default();
+        let keys = AttemptKeys::new("alice", Some("192.0.2.7")).with_user("u1");
+        let address = keys.address.clone().unwrap();
+        let after = [
+            count(&keys.account, 4, 1000),
+            count("user:u1", 5, 1000),
+            count(&address, 50, 1000),
+        ];
+        let starts = policy.blocks_started(&keys, &after, 1000);
+        assert_eq!(
+            starts,
+            vec![
+                BlockStart {
+                    kind: KeyKind::Account,
+                    key: "user:u1".to_owned(),
+                    failures: 5,
+                    secs: 1
+                },
+                BlockStart {
+                    kind: KeyKind::Address,
+                    key: address,
+                    failures: 50,
+                    secs: 1
+                },
+            ]
+        );
+        assert!(policy.blocks_started(&keys, &after[..1], 1000).is_empty());
     }
 }

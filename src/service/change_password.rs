@@ -111,7 +111,7 @@ impl AuthCore {
             .await?;
         let (Some(stored), Verdict::Match { .. }) = (stored, verdict) else {
             self.note_failure(
-                &counted,
+                counted,
                 AuditEvent::LoginThrottled,
                 &user.username,
                 addr,
@@ -122,7 +122,7 @@ impl AuthCore {
                 .await;
             return Err(wrong_current_password());
         };
-        self.take_back(&counted).await;
+        self.take_back(counted, now).await;
 
         let hash = SecretString::from(self.hasher().hash(new).await?);
         let Some(ended) = self

@@ -15,13 +15,24 @@ use crate::audit::{AuditEvent, AuditRecord, NameDigests, Outcome};
 use crate::error::{Error, Result};
 use crate::password::django::{DjangoAlgorithm, Inspected};
 use crate::password::{self, Verdict};
-use crate::store::{Change, LoginFailures, LoginSnapshot, NewSession};
-use crate::throttle::{AttemptKeys, Blocked, KeyKind};
+use tokio::sync::Notify;
+
+use crate::store::{Change, LoginFailures, LoginSnapshot, NewSession, Store};
+use crate::throttle::{AttemptKeys, Blocked, Judgement, KeyKind};
 use crate::token::{IssuedToken, refresh};
 use crate::user::User;
 
 /// How long identical denials are collapsed into one audit row, seconds.
 pub const DENIAL_WINDOW_SECS: i64 = 600;
+
+/// How much longer than the hashing queue's timeout an attempt waits for
+/// room among the attempts in flight ([`AuthCore::throttle_claim`]): about
+/// the time one check takes once it has its thread.
+pub const CLAIM_WAIT_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Attempts that may wait for room among the attempts in flight at once, per
+/// process ([`AuthCore::throttle_claim`]); more are shed as busy.
+pub const MAX_CLAIM_WAITERS: usize = 32;
 
 /// Longest login name looked up; longer ones cannot exist.
 const MAX_LOGIN_LEN: usize = 320;
@@ -60,12 +71,46 @@ enum Attempt {
     },
 }
 
-/// An attempt the throttle admitted and counted before its password was
-/// checked ([`AuthCore::throttle_claim`]): the keys, and their counts as
-/// they were before it.
+/// An attempt the throttle admitted before its password was checked
+/// ([`AuthCore::throttle_claim`]): its keys, their counts as the claim saw
+/// them, and what resolves it. It is resolved exactly once: as a failure
+/// ([`AuthCore::note_failure`]) or taken back ([`AuthCore::take_back`]);
+/// dropped unresolved (the check never ran: a busy hashing pool, a database
+/// error, the caller gone), it takes itself back, so an attempt in flight
+/// never outlives its check.
 pub(super) struct Counted {
     pub(super) keys: AttemptKeys,
     pub(super) before: Vec<LoginFailures>,
+    store: std::sync::Arc<dyn Store>,
+    /// Woken when a claim of this process is resolved, so attempts waiting
+    /// for room try again at once ([`AuthCore::throttle_claim`]).
+    resolved_claims: std::sync::Arc<Notify>,
+    resolved: bool,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.resolved {
+            return;
+        }
+        let (store, woken) = (
+            std::sync::Arc::clone(&self.store),
+            std::sync::Arc::clone(&self.resolved_claims),
+        );
+        let keys: Vec<String> = self.keys.all().into_iter().map(str::to_owned).collect();
+        // One statement that ends with itself, not a background task: the
+        // claim must not wait for the stale horizon because its caller went
+        // away. Outside a runtime (never in the server) the horizon does it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                if let Err(e) = store.release_login_attempt(&keys, &[]).await {
+                    tracing::warn!(error = %e, "could not take back an unchecked login attempt");
+                }
+                woken.notify_waiters();
+            });
+        }
+    }
 }
 
 impl AuthCore {
@@ -81,8 +126,8 @@ impl AuthCore {
     /// password is checked; past the policy's allowance, attempts are
     /// refused with [`Error::Throttled`] after the user lookup but before
     /// any hashing, alike for existing and unknown names. A success takes
-    /// its attempt back: it clears the account's counts and leaves the
-    /// address's as it was.
+    /// its attempt back: it clears the account's failures its claim saw and
+    /// leaves the address's as they were ([`Self::take_back`]).
     ///
     /// A right password against an imported Django hash
     /// ([`crate::password::django`]) replaces the hash with Argon2id at the
@@ -151,7 +196,7 @@ impl AuthCore {
                     .login_subject(login, counted.keys.user.is_some(), now)
                     .await;
                 self.note_failure(
-                    &counted,
+                    counted,
                     AuditEvent::LoginThrottled,
                     &subject,
                     addr.as_deref(),
@@ -161,18 +206,26 @@ impl AuthCore {
                 Err(Error::InvalidCredentials)
             }
             Attempt::Succeeded { outcome, counted } => {
-                self.take_back(&counted).await;
+                self.take_back(counted, now).await;
                 Ok(*outcome)
             }
         }
     }
 
-    /// Counts an attempt with `keys` at `now` before its password is
+    /// Claims an attempt with `keys` at `now` before its password is
     /// checked, unless the throttle refuses it: the counts are read, judged
-    /// and raised in one transaction ([`crate::store::Store::claim_login_attempt`]),
-    /// so parallel guesses are judged one after the other and a burst gets
-    /// no more password checks than the same guesses one at a time. `Err`
-    /// is the block that refused it (nothing is counted then). Login,
+    /// and the claim recorded in one transaction
+    /// ([`crate::store::Store::claim_login_attempt`]), so parallel guesses
+    /// are judged one after the other. While a key's free allowance is
+    /// filled by failures and attempts in flight, the attempt waits (polling
+    /// the store, woken early when a claim of this process is resolved) and
+    /// is judged again, for at most the hashing queue's timeout and
+    /// [`CLAIM_WAIT_MARGIN`]; still no room then, it is refused for a
+    /// second. At most [`MAX_CLAIM_WAITERS`] wait at once in a process; one
+    /// more is shed as busy (`RESOURCE_EXHAUSTED`, as a saturated hashing
+    /// pool sheds), so a flood costs no more claims. So a burst gets at most the free failures checked, and
+    /// parallel right passwords wait their turn instead of being refused.
+    /// `Err` is the block that refused it (nothing is counted then). Login,
     /// ChangePassword and the client-secret check share it, and so share
     /// their counts where their keys agree.
     pub(super) async fn throttle_claim(
@@ -181,80 +234,119 @@ impl AuthCore {
         now: i64,
     ) -> Result<std::result::Result<Counted, Blocked>> {
         let policy = self.throttle;
-        let admit = |counts: &[LoginFailures]| policy.admits(&keys, counts, now);
-        let claim = self
-            .store()
-            .claim_login_attempt(&keys.all(), now, policy.forget_before(now), &admit)
-            .await?;
-        if claim.admitted {
-            return Ok(Ok(Counted {
-                keys,
-                before: claim.before,
-            }));
+        let admit = |counts: &[LoginFailures]| policy.judge(&keys, counts, now) == Judgement::Admit;
+        let deadline =
+            tokio::time::Instant::now() + self.hasher().queue_timeout() + CLAIM_WAIT_MARGIN;
+        let mut pause = std::time::Duration::from_millis(5);
+        // Held while waiting: a flood of attempts for one key must not turn
+        // into a flood of claims, so only so many wait at once.
+        let mut waiting: Option<tokio::sync::SemaphorePermit<'_>> = None;
+        loop {
+            // Registered before the claim, so a resolution between the
+            // claim and the wait is not missed.
+            let woken = self.resolved_claims.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let claim = self
+                .store()
+                .claim_login_attempt(&keys.all(), now, policy.stale_before(now), &admit)
+                .await?;
+            if claim.admitted {
+                return Ok(Ok(Counted {
+                    keys,
+                    before: claim.before,
+                    store: std::sync::Arc::clone(&self.ctx().store),
+                    resolved_claims: std::sync::Arc::clone(&self.resolved_claims),
+                    resolved: false,
+                }));
+            }
+            // The same counts that refused it say why.
+            let kind = match policy.judge(&keys, &claim.before, now) {
+                Judgement::Refuse(blocked) => return Ok(Err(blocked)),
+                Judgement::Wait(kind) => kind,
+                Judgement::Admit => KeyKind::Account,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Err(Blocked {
+                    kind,
+                    retry_after_secs: 1,
+                }));
+            }
+            if waiting.is_none() {
+                waiting = Some(
+                    self.claim_waiters
+                        .try_acquire()
+                        .map_err(|_| password::busy())?,
+                );
+            }
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(std::time::Duration::from_millis(100));
         }
-        // The same counts that refused it say for how long.
-        Ok(Err(policy.check(&keys, &claim.before, now).unwrap_or(
-            Blocked {
-                kind: KeyKind::Account,
-                retry_after_secs: 1,
-            },
-        )))
     }
 
-    /// Takes a counted attempt back after a right password. The attempt
-    /// was counted as a failure before the check, so a right password that
-    /// was attempt number k (at most the allowance, or it would not have
-    /// been checked) undoes it: the account's counts (name and id) are
-    /// cleared, as a success always did, and the address's goes back down
-    /// by one with its last failure as it was, so a success neither counts
-    /// against a shared address nor restarts its block. Meanwhile, for the
-    /// time of the check, the attempt counted as a failure: parallel
-    /// attempts saw it, which errs on the side of refusing.
-    pub(super) async fn take_back(&self, counted: &Counted) {
-        let restore: Vec<LoginFailures> = counted
-            .keys
-            .address
+    /// Takes a claimed attempt back after a right password: its claim on
+    /// every key goes, and the account's failures (name and id) that the
+    /// claim saw are cleared, as a success always cleared them; failures
+    /// counted meanwhile by other attempts stay, and the address's count is
+    /// untouched, so a success never counts against a shared address nor
+    /// erases a concurrent guess.
+    pub(super) async fn take_back(&self, mut counted: Counted, now: i64) {
+        let forget_before = self.throttle.forget_before(now);
+        let account = counted.keys.account_keys();
+        let clear: Vec<LoginFailures> = counted
+            .before
             .iter()
-            .map(|key| {
-                counted
-                    .before
-                    .iter()
-                    .find(|c| &c.key == key)
-                    .cloned()
-                    .unwrap_or_else(|| LoginFailures {
-                        key: key.clone(),
-                        failures: 0,
-                        last_failure_at: 0,
-                    })
-            })
+            .filter(|c| account.contains(&c.key.as_str()) && c.last_failure_at > forget_before)
+            .cloned()
             .collect();
-        if let Err(e) = self
+        match self
             .store()
-            .uncount_login_attempt(&counted.keys.account_keys(), &restore)
+            .release_login_attempt(&counted.keys.all(), &clear)
             .await
         {
-            // What the right password allowed is done; a stale count is
-            // forgotten after the window anyway.
-            tracing::warn!(error = %e, "could not take back a counted login attempt");
+            Ok(()) => counted.resolved = true,
+            // What the right password allowed is done; the drop tries once
+            // more to take the claim back, and the stale horizon ends it.
+            Err(e) => tracing::warn!(error = %e, "could not take back a counted login attempt"),
         }
+        drop(counted);
+        self.resolved_claims.notify_waiters();
     }
 
-    /// After a wrong password (already counted): records each block this
-    /// failure starts, one `event` row (outcome `throttled`) per key and
-    /// block, and nothing for the attempts the block then refuses.
-    /// `subject` names the account key's row (the address's names the
-    /// address).
+    /// After a wrong password: turns the claim into a failure on every key,
+    /// then records each block this failure starts, one `event` row
+    /// (outcome `throttled`) per key kind and block, and nothing for the
+    /// attempts the block then refuses. `subject` names the account key's
+    /// row (the address's names the address).
     pub(super) async fn note_failure(
         &self,
-        counted: &Counted,
+        mut counted: Counted,
         event: AuditEvent,
         subject: &str,
         client_addr: Option<&str>,
         now: i64,
     ) {
-        let starts = self
-            .throttle
-            .blocks_started(&counted.keys, &counted.before, now);
+        let after = self
+            .store()
+            .fail_login_attempt(&counted.keys.all(), now, self.throttle.forget_before(now))
+            .await;
+        let after = match after {
+            Ok(after) => {
+                counted.resolved = true;
+                after
+            }
+            Err(e) => {
+                // Not counted: the drop takes the claim back instead.
+                tracing::warn!(error = %e, "could not count a failed login attempt");
+                Vec::new()
+            }
+        };
+        let starts = self.throttle.blocks_started(&counted.keys, &after, now);
+        drop(counted);
+        self.resolved_claims.notify_waiters();
         for start in starts {
             let detail = format!(
                 "{} blocked for {} s after {} failures; attempts until then are refused \
@@ -283,7 +375,7 @@ impl AuthCore {
     /// [`DENIAL_WINDOW_SECS`], so a caller repeating a refused call cannot
     /// grow the append-only log one row per call. Whether one was is kept
     /// under the key `denied:<what>` with the failed-login counts (one
-    /// atomic claim, shared by every replica; purged with them). If the
+    /// atomic statement, [`crate::store::Store::note_once`], shared by every replica; purged with them). If the
     /// store cannot say, the row is written: a denial is never lost.
     pub(super) async fn audit_denial_once(
         &self,
@@ -294,12 +386,11 @@ impl AuthCore {
     ) {
         let key = format!("denied:{what}");
         let since = now.saturating_sub(DENIAL_WINDOW_SECS);
-        let first = |counts: &[LoginFailures]| counts.iter().all(|c| c.last_failure_at <= since);
         let write = self
             .store()
-            .claim_login_attempt(&[&key], now, since, &first)
+            .note_once(&key, now, since)
             .await
-            .map_or(true, |claim| claim.admitted);
+            .unwrap_or(true);
         if write {
             let detail = format!(
                 "{detail}; identical denials in the next {} minutes are not recorded",

@@ -138,6 +138,11 @@ pub struct AuthCore {
     /// The key of the audit log's stand-ins for unknown login names, read
     /// from the store the first time one is needed.
     unknown_names: Arc<tokio::sync::OnceCell<crate::audit::NameDigests>>,
+    /// Woken whenever a claimed login attempt of this process is resolved,
+    /// so attempts waiting for room in the throttle try again at once.
+    resolved_claims: Arc<tokio::sync::Notify>,
+    /// Permits to wait for such room, [`login::MAX_CLAIM_WAITERS`] in all.
+    claim_waiters: Arc<tokio::sync::Semaphore>,
 }
 
 impl AuthCore {
@@ -159,6 +164,8 @@ impl AuthCore {
             pages: pages::PageTokens::random().ok(),
             revocations: None,
             unknown_names: Arc::new(tokio::sync::OnceCell::new()),
+            resolved_claims: Arc::new(tokio::sync::Notify::new()),
+            claim_waiters: Arc::new(tokio::sync::Semaphore::new(login::MAX_CLAIM_WAITERS)),
         }
     }
 

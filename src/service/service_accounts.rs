@@ -370,7 +370,12 @@ fn roles_text(roles: &[String]) -> String {
 /// How one token request ended.
 enum Attempt {
     Throttled(crate::throttle::Blocked),
-    Failed(Counted),
+    /// A wrong secret or an unknown client id; with what the audit log
+    /// names the client by (an unknown id by its keyed digest).
+    Failed {
+        counted: Counted,
+        subject: String,
+    },
     Succeeded {
         account: ServiceAccount,
         counted: Counted,
@@ -515,13 +520,13 @@ impl AuthCore {
                     retry_after_secs: blocked.retry_after_secs,
                 })
             }
-            Attempt::Failed(counted) => {
-                self.note_failure(&counted, AuditEvent::ServiceToken, client_id, addr, now)
+            Attempt::Failed { counted, subject } => {
+                self.note_failure(counted, AuditEvent::ServiceToken, &subject, addr, now)
                     .await;
                 Err(Error::Unauthenticated(BAD_CLIENT.to_owned()))
             }
             Attempt::Succeeded { account, counted } => {
-                self.take_back(&counted).await;
+                self.take_back(counted, now).await;
                 Ok(account)
             }
         }
@@ -563,19 +568,30 @@ impl AuthCore {
                 counted,
             }),
             found => {
-                let (why, account) = match &found {
-                    None => ("unknown client id", None),
-                    Some(c) => ("wrong or expired client secret", Some(&c.account)),
+                // An unknown client id may be a secret pasted into the wrong
+                // field: the log holds its keyed digest, as for login names.
+                let subject = match &found {
+                    Some(c) => c.account.name.clone(),
+                    None => self.login_subject(client_id, false, now).await,
+                };
+                let why = if found.is_some() {
+                    "wrong or expired client secret"
+                } else {
+                    "unknown client id"
                 };
                 let mut record = AuditRecord::new(AuditEvent::ServiceToken, Outcome::Failure, now)
-                    .subject(client_id)
+                    .subject(&subject)
                     .client_addr(addr)
                     .detail(why);
-                if let Some(account) = account {
-                    record = record.user_id(&account.id).subject(&account.name);
+                if let Some(c) = &found {
+                    record = record.user_id(&c.account.id);
                 }
                 self.ctx().audit(record).await;
-                Ok(Attempt::Failed(counted))
+                let subject = match found {
+                    Some(_) => client_id.to_owned(),
+                    None => subject,
+                };
+                Ok(Attempt::Failed { counted, subject })
             }
         }
     }

@@ -353,29 +353,51 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
     async fn record_login_failure(&self, keys: &[&str], now: i64, forget_before: i64)
     -> Result<()>;
 
-    /// Counts one login attempt against every key in `keys` before its
-    /// password is checked, if `admit` allows it, atomically: in one
-    /// transaction the keys' rows are locked (in key order), `admit` is
-    /// asked about their counts as they were (keys without a count are left
-    /// out), and only when it says yes is each count raised by one (or
-    /// started again at one when its last failure is at or before
-    /// `forget_before`) with `now` as its last failure. Concurrent claims on
-    /// a key, on any replica, are judged one after the other, each seeing
-    /// the ones before it; a refused claim writes nothing.
+    /// Counts one login attempt in flight against every key in `keys`
+    /// before its password is checked, if `admit` allows it, atomically: in
+    /// one transaction the keys' rows are locked (in key order), `admit` is
+    /// asked about their counts as they were (keys with neither failures
+    /// nor attempts in flight are left out), and only when it says yes does
+    /// each key's `pending` go up by one (or start again at one when its
+    /// latest claim is at or before `stale_before`), with `now` as its
+    /// latest claim. Concurrent claims on a key, on any replica, are judged
+    /// one after the other, each seeing the ones before it; a refused claim
+    /// writes nothing. An admitted claim must be resolved by
+    /// [`Self::fail_login_attempt`] or [`Self::release_login_attempt`].
     async fn claim_login_attempt(
         &self,
         keys: &[&str],
         now: i64,
-        forget_before: i64,
+        stale_before: i64,
         admit: &(dyn for<'c> Fn(&'c [LoginFailures]) -> bool + Sync),
     ) -> Result<AttemptClaim>;
 
-    /// Takes a claimed attempt back after its password turned out right, in
-    /// one transaction: the counts of `clear` are deleted, and each key in
-    /// `restore` (given with the count it had before the claim; no failures
-    /// when it had none) goes down by one, its last failure restored when
-    /// nothing else was counted since.
-    async fn uncount_login_attempt(&self, clear: &[&str], restore: &[LoginFailures]) -> Result<()>;
+    /// Resolves a claimed attempt as a failure, in one transaction: each
+    /// key's attempt in flight becomes a failure (its count goes up by one,
+    /// or starts again at one when its last failure is at or before
+    /// `forget_before`, and its last failure becomes `now`). A key whose
+    /// row was deleted meanwhile starts at one. Returns the keys' counts as
+    /// this failure left them.
+    async fn fail_login_attempt(
+        &self,
+        keys: &[&str],
+        now: i64,
+        forget_before: i64,
+    ) -> Result<Vec<LoginFailures>>;
+
+    /// Takes a claimed attempt back (a right password, or a check that did
+    /// not run), in one transaction: each key in `keys` has one attempt in
+    /// flight less, and each key in `clear` loses the failures given there
+    /// (a right password clears those its claim saw; failures counted since
+    /// by other attempts stay). A key left with no failures and nothing in
+    /// flight is deleted. Never restores an earlier snapshot.
+    async fn release_login_attempt(&self, keys: &[&str], clear: &[LoginFailures]) -> Result<()>;
+
+    /// Marks `key` (a `denied:` key, stored with the failed-login counts)
+    /// at `now` unless it was marked after `since`, in one atomic
+    /// statement; returns whether this call marked it, so of concurrent
+    /// callers on any replica exactly one is first.
+    async fn note_once(&self, key: &str, now: i64, since: i64) -> Result<bool>;
 
     /// Deletes the counts of `keys` (a successful login, `authd user
     /// unlock`); returns how many there were.
@@ -552,6 +574,11 @@ pub struct LoginFailures {
     pub failures: i64,
     /// The latest failure, Unix seconds.
     pub last_failure_at: i64,
+    /// Attempts claimed and not yet resolved (their passwords are being
+    /// checked), counted apart from the failures.
+    pub pending: i64,
+    /// The latest claim, Unix seconds (0: none).
+    pub pending_since: i64,
 }
 
 /// What [`Store::claim_login_attempt`] decided.

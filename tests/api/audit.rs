@@ -24,6 +24,9 @@ on_both_backends!(
     three_thousand_throttled_logins_add_at_most_a_handful_of_audit_rows,
     logout_revoke_and_reuse_rows_carry_the_client_address,
     repeated_identical_denials_are_recorded_once,
+    an_unknown_client_id_is_stored_as_its_keyed_digest_never_as_typed,
+    repeated_wrong_client_secrets_add_at_most_a_handful_of_rows,
+    repeated_permission_denied_admin_calls_add_no_rows,
 );
 
 /// The audit subject standing for a login name that names no account.
@@ -510,12 +513,11 @@ async fn a_throttled_login_is_recorded(backend: Backend) {
         .spawn()
         .await;
     app.create_user("alice", &[]).await;
-    for _ in 0..2 {
-        assert_code(
-            app.login("alice", "not the password").await,
-            Code::Unauthenticated,
-        );
-    }
+    // One free failure: it starts the block.
+    assert_code(
+        app.login("alice", "not the password").await,
+        Code::Unauthenticated,
+    );
     assert_code(app.login("alice", PASSWORD).await, Code::ResourceExhausted);
 
     let rows = rows_of(&app, "login_throttled").await;
@@ -549,12 +551,11 @@ async fn three_thousand_throttled_logins_add_at_most_a_handful_of_audit_rows(bac
         .spawn()
         .await;
     app.create_user("alice", &[]).await;
-    for _ in 0..2 {
-        assert_code(
-            app.login("alice", "not the password").await,
-            Code::Unauthenticated,
-        );
-    }
+    // One free failure: it starts the block.
+    assert_code(
+        app.login("alice", "not the password").await,
+        Code::Unauthenticated,
+    );
     let rows_before = audit_rows(&app).await.len();
 
     // 3,000 attempts, 100 in flight at a time, within a bounded time.
@@ -713,4 +714,117 @@ async fn repeated_identical_denials_are_recorded_once(backend: Backend) {
         Code::PermissionDenied,
     );
     assert_eq!(rows_of(&app, "sessions_revoked").await.len(), 2);
+}
+
+/// A wrong client secret for `client_id` at `now` through IssueServiceToken.
+async fn wrong_client_secret(app: &TestApp, client_id: &str, i: usize, now: i64) -> authd::Error {
+    app.core
+        .issue_service_token(
+            client_id,
+            SecretString::from(format!("authd_sa_wrong-guess-{i}")),
+            None,
+            authd::service::ClientInfo {
+                addr: Some("192.0.2.9".to_owned()),
+                user_agent: None,
+            },
+            now,
+        )
+        .await
+        .expect_err("a wrong secret")
+}
+
+/// A client id that matches no service account may be a secret pasted into
+/// the wrong field; it was stored as typed. Now its failure rows and the
+/// block's row hold its keyed digest, as unknown login names do, and a
+/// known client is still named.
+async fn an_unknown_client_id_is_stored_as_its_keyed_digest_never_as_typed(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.throttle.login_free_failures = 2;
+            config.throttle.login_backoff_base = Duration::from_secs(600);
+            config.throttle.login_backoff_max = Duration::from_secs(600);
+        })
+        .spawn()
+        .await;
+    let (known, _secret) = crate::oauth2::service_account(&app, "billing-bot").await;
+    let typed = "sa_Pasted-Secret-Looking-Value-42";
+    let now = now_unix();
+    for i in 0..3 {
+        wrong_client_secret(&app, typed, i, now).await;
+    }
+    wrong_client_secret(&app, &known, 9, now).await;
+
+    let rows = rows_of(&app, "service_token").await;
+    let digest = digest_of(&app, typed).await;
+    let unknown: Vec<&AuditEntry> = rows.iter().filter(|r| r.subject == digest).collect();
+    // Two failures and the block the second started; the third is refused unrecorded.
+    assert_eq!(unknown.len(), 3, "{rows:#?}");
+    assert_eq!(
+        unknown
+            .iter()
+            .map(|r| r.outcome.as_str())
+            .collect::<Vec<_>>(),
+        ["failure", "failure", "throttled"]
+    );
+    assert_eq!(unknown[0].detail, "unknown client id");
+    for row in audit_rows(&app).await {
+        let text = format!("{row:?}").to_lowercase();
+        assert!(!text.contains("pasted-secret"), "{row:?}");
+    }
+    let named: Vec<&AuditEntry> = rows.iter().filter(|r| r.subject == "billing-bot").collect();
+    assert_eq!(named.len(), 1, "{rows:#?}");
+    assert_eq!(named[0].detail, "wrong or expired client secret");
+}
+
+/// Wrong secrets for one client, as fast as they come: the free failures
+/// and the block's start are recorded, the refused attempts are not.
+async fn repeated_wrong_client_secrets_add_at_most_a_handful_of_rows(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .config(|config| {
+            config.throttle.login_backoff_base = Duration::from_secs(600);
+            config.throttle.login_backoff_max = Duration::from_secs(600);
+        })
+        .spawn()
+        .await;
+    let (client_id, _secret) = crate::oauth2::service_account(&app, "billing-bot").await;
+    let rows_before = audit_rows(&app).await.len();
+    let now = now_unix();
+    for i in 0..300 {
+        wrong_client_secret(&app, &client_id, i, now).await;
+    }
+    let added = audit_rows(&app).await.len() - rows_before;
+    // Five failures and one block.
+    assert!(added <= 6, "300 wrong client secrets added {added} rows");
+}
+
+/// Admin calls refused for want of the role write no row at all (the
+/// refusal is decided before anything the call names is read), so repeating
+/// them cannot grow the log.
+async fn repeated_permission_denied_admin_calls_add_no_rows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("bob", &[]).await;
+    app.create_user("carol", &[]).await;
+    let token = app.token_for("bob").await;
+    let rows_before = audit_rows(&app).await.len();
+    let mut admin = pb::admin_service_client::AdminServiceClient::new(app.channel.clone());
+    let mut auth = app.client.clone();
+    for _ in 0..50 {
+        assert_code(
+            admin
+                .list_users(with_bearer(pb::ListUsersRequest::default(), &token))
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_code(
+            auth.get_user(with_bearer(
+                pb::GetUserRequest {
+                    selector: Some(pb::get_user_request::Selector::Username("carol".to_owned())),
+                },
+                &token,
+            ))
+            .await,
+            Code::PermissionDenied,
+        );
+    }
+    assert_eq!(audit_rows(&app).await.len(), rows_before);
 }

@@ -307,7 +307,11 @@ async fn unknown_user_wrong_password_and_disabled_user_get_identical_answers(bac
 }
 
 async fn passwords_are_compared_exactly_as_sent(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Five wrong variants would use up the default allowance before the right one.
+    let app = TestApp::builder(backend)
+        .config(|config| config.throttle.login_free_failures = 10)
+        .spawn()
+        .await;
     // "Crème brûlée" in NFC (precomposed) form.
     let nfc = "Cr\u{e8}me br\u{fb}l\u{e9}e";
     let nfd = "Cre\u{300}me bru\u{302}le\u{301}e";

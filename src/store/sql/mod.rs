@@ -529,14 +529,27 @@ impl<S: SqlStore> Store for S {
         &self,
         keys: &[&str],
         now: i64,
-        forget_before: i64,
+        stale_before: i64,
         admit: &(dyn for<'c> Fn(&'c [LoginFailures]) -> bool + Sync),
     ) -> Result<AttemptClaim> {
-        throttle::claim(self.pool(), keys, now, forget_before, admit).await
+        throttle::claim(self.pool(), keys, now, stale_before, admit).await
     }
 
-    async fn uncount_login_attempt(&self, clear: &[&str], restore: &[LoginFailures]) -> Result<()> {
-        throttle::uncount(self.pool(), clear, restore).await
+    async fn fail_login_attempt(
+        &self,
+        keys: &[&str],
+        now: i64,
+        forget_before: i64,
+    ) -> Result<Vec<LoginFailures>> {
+        throttle::fail(self.pool(), keys, now, forget_before).await
+    }
+
+    async fn release_login_attempt(&self, keys: &[&str], clear: &[LoginFailures]) -> Result<()> {
+        throttle::release(self.pool(), keys, clear).await
+    }
+
+    async fn note_once(&self, key: &str, now: i64, since: i64) -> Result<bool> {
+        throttle::note_once(self.pool(), key, now, since).await
     }
 
     async fn clear_login_failures(&self, keys: &[&str]) -> Result<u64> {

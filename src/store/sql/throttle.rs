@@ -12,6 +12,8 @@ impl<R: Columns> FromRow<'_, R> for LoginFailures {
             key: row.field("throttle_key")?,
             failures: row.field("failures")?,
             last_failure_at: row.field("last_failure_at")?,
+            pending: row.field("pending")?,
+            pending_since: row.field("pending_since")?,
         })
     }
 }
@@ -46,7 +48,8 @@ pub(super) async fn failures<DB: SqlDb>(
     }
     // Only placeholders are spliced in; the keys are bound.
     let sql = format!(
-        "SELECT throttle_key, failures, last_failure_at FROM login_failures \
+        "SELECT throttle_key, failures, last_failure_at, pending, pending_since \
+         FROM login_failures \
          WHERE throttle_key IN ({})",
         placeholders(1, keys.len())
     );
@@ -111,7 +114,7 @@ async fn lock_key<DB: SqlDb>(tx: &mut super::Tx<DB>, key: &str) -> sqlx::Result<
         "INSERT INTO login_failures (throttle_key, failures, last_failure_at) \
          VALUES ($1, 0, 0) ON CONFLICT (throttle_key) DO UPDATE SET \
          failures = login_failures.failures \
-         RETURNING throttle_key, failures, last_failure_at",
+         RETURNING throttle_key, failures, last_failure_at, pending, pending_since",
     )
     .param(key)
     .fetch_one(DB::tx(tx))
@@ -122,7 +125,7 @@ pub(super) async fn claim<DB: SqlDb>(
     pool: &Pool<DB>,
     keys: &[&str],
     now: i64,
-    forget_before: i64,
+    stale_before: i64,
     admit: &(dyn for<'c> Fn(&'c [LoginFailures]) -> bool + Sync),
 ) -> Result<AttemptClaim> {
     let context = "counting a login attempt";
@@ -142,8 +145,8 @@ pub(super) async fn claim<DB: SqlDb>(
         let row = lock_key(&mut tx, key)
             .await
             .map_err(|e| Error::database(context, e))?;
-        // A fresh row (no failures) is no count.
-        if row.failures > 0 {
+        // A fresh row (no failures, nothing in flight) is no count.
+        if row.failures > 0 || row.pending > 0 {
             before.push(row);
         }
     }
@@ -155,15 +158,16 @@ pub(super) async fn claim<DB: SqlDb>(
             before,
         });
     }
-    // Placeholders in order of first use: forget_before $1, now $2, keys $3...
+    // One more in flight; claims from before the stale horizon no longer
+    // count. Placeholders in order of first use: stale_before $1, now $2, keys $3...
     let sql = format!(
         "UPDATE login_failures SET \
-         failures = CASE WHEN last_failure_at > $1 THEN failures + 1 ELSE 1 END, \
-         last_failure_at = $2 WHERE throttle_key IN ({})",
+         pending = CASE WHEN pending_since > $1 THEN pending + 1 ELSE 1 END, \
+         pending_since = $2 WHERE throttle_key IN ({})",
         placeholders(3, keys.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .param(forget_before)
+        .param(stale_before)
         .param(now);
     for key in &keys {
         query = query.param(*key);
@@ -179,56 +183,113 @@ pub(super) async fn claim<DB: SqlDb>(
     })
 }
 
-pub(super) async fn uncount<DB: SqlDb>(
+/// `pending` less one, never below zero.
+const ONE_LESS_PENDING: &str =
+    "pending = CASE WHEN login_failures.pending > 0 THEN login_failures.pending - 1 ELSE 0 END";
+
+pub(super) async fn fail<DB: SqlDb>(
     pool: &Pool<DB>,
-    clear_keys: &[&str],
-    restore: &[LoginFailures],
+    keys: &[&str],
+    now: i64,
+    forget_before: i64,
+) -> Result<Vec<LoginFailures>> {
+    let context = "counting a failed login attempt";
+    let mut keys = distinct(keys);
+    keys.sort_unstable();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One upsert per key, in the claims' lock order, in one transaction: a
+    // row deleted meanwhile (`authd user unlock`) is made again, and each
+    // returns the count this failure made.
+    let mut tx = begin(pool, context).await?;
+    let mut after = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let sql = format!(
+            "INSERT INTO login_failures (throttle_key, failures, last_failure_at) \
+             VALUES ($1, 1, $2) ON CONFLICT (throttle_key) DO UPDATE SET \
+             failures = CASE WHEN login_failures.last_failure_at > $3 \
+             THEN login_failures.failures + 1 ELSE 1 END, \
+             last_failure_at = excluded.last_failure_at, {ONE_LESS_PENDING} \
+             RETURNING throttle_key, failures, last_failure_at, pending, pending_since"
+        );
+        let row = sqlx::query_as::<DB, LoginFailures>(sqlx::AssertSqlSafe(sql))
+            .param(*key)
+            .param(now)
+            .param(forget_before)
+            .fetch_one(DB::tx(&mut tx))
+            .await
+            .map_err(|e| Error::database(context, e))?;
+        after.push(row);
+    }
+    commit(tx, context).await?;
+    Ok(after)
+}
+
+pub(super) async fn release<DB: SqlDb>(
+    pool: &Pool<DB>,
+    keys: &[&str],
+    clear: &[LoginFailures],
 ) -> Result<()> {
     let context = "taking back a counted login attempt";
     // Every key once, in the claims' lock order, so this cannot deadlock
     // with a claim either.
-    let mut keys: Vec<(&str, Option<&LoginFailures>)> = distinct(clear_keys)
-        .into_iter()
-        .map(|key| (key, None))
-        .collect();
-    for was in restore {
-        if !keys.iter().any(|(key, _)| *key == was.key) {
-            keys.push((was.key.as_str(), Some(was)));
-        }
-    }
-    keys.sort_unstable_by_key(|(key, _)| *key);
+    let mut keys = distinct(keys);
+    keys.sort_unstable();
     let mut tx = begin(pool, context).await?;
-    for (key, was) in keys {
-        let Some(was) = was else {
-            sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
-                .param(key)
-                .execute(DB::tx(&mut tx))
-                .await
-                .map_err(|e| Error::database(context, e))?;
-            continue;
-        };
-        // One attempt less. When nothing else was counted since (the count
-        // is back where it was), the last failure goes back too, so a
-        // right password does not restart a block from now; otherwise the
-        // later failures' time stands.
-        sqlx::query(
-            "UPDATE login_failures SET \
-             last_failure_at = CASE WHEN failures - 1 = $1 THEN $2 ELSE last_failure_at END, \
-             failures = failures - 1 WHERE throttle_key = $3",
-        )
-        .param(was.failures)
-        .param(was.last_failure_at)
-        .param(key)
-        .execute(DB::tx(&mut tx))
-        .await
-        .map_err(|e| Error::database(context, e))?;
-        sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1 AND failures <= 0")
+    for key in keys {
+        // Only what the caller names as cleared goes: failures counted
+        // meanwhile by others stay.
+        let cleared = clear
+            .iter()
+            .find(|c| c.key == key)
+            .map_or(0, |c| c.failures);
+        let sql = format!(
+            "UPDATE login_failures SET {ONE_LESS_PENDING}, \
+             failures = CASE WHEN failures > $1 THEN failures - $1 ELSE 0 END \
+             WHERE throttle_key = $2"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .param(cleared)
             .param(key)
             .execute(DB::tx(&mut tx))
             .await
             .map_err(|e| Error::database(context, e))?;
+        sqlx::query(
+            "DELETE FROM login_failures WHERE throttle_key = $1 AND failures <= 0 AND pending <= 0",
+        )
+        .param(key)
+        .execute(DB::tx(&mut tx))
+        .await
+        .map_err(|e| Error::database(context, e))?;
     }
     commit(tx, context).await
+}
+
+pub(super) async fn note_once<DB: SqlDb>(
+    pool: &Pool<DB>,
+    key: &str,
+    now: i64,
+    since: i64,
+) -> Result<bool> {
+    // One statement: a row is returned only when this call inserted the
+    // key or found its last mark at or before `since`; a concurrent call
+    // waits for the row (PostgreSQL) or the write lock (SQLite) and then
+    // sees the mark just made.
+    sqlx::query_as::<DB, LoginFailures>(
+        "INSERT INTO login_failures (throttle_key, failures, last_failure_at) \
+         VALUES ($1, 1, $2) ON CONFLICT (throttle_key) DO UPDATE SET \
+         failures = login_failures.failures + 1, last_failure_at = excluded.last_failure_at \
+         WHERE login_failures.last_failure_at <= $3 \
+         RETURNING throttle_key, failures, last_failure_at, pending, pending_since",
+    )
+    .param(key)
+    .param(now)
+    .param(since)
+    .fetch_optional(DB::pool(pool))
+    .await
+    .map(|row| row.is_some())
+    .map_err(|e| Error::database("noting a denial", e))
 }
 
 pub(super) async fn clear<DB: SqlDb>(pool: &Pool<DB>, keys: &[&str]) -> Result<u64> {
@@ -252,10 +313,14 @@ pub(super) async fn clear<DB: SqlDb>(pool: &Pool<DB>, keys: &[&str]) -> Result<u
 }
 
 pub(super) async fn purge<DB: SqlDb>(pool: &Pool<DB>, forget_before: i64) -> Result<u64> {
-    sqlx::query("DELETE FROM login_failures WHERE last_failure_at <= $1")
-        .param(forget_before)
-        .execute(DB::pool(pool))
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(|e| Error::database("purging failed-login counts", e))
+    // A row with an attempt in flight stays until that claim is stale too.
+    sqlx::query(
+        "DELETE FROM login_failures WHERE last_failure_at <= $1 \
+         AND (pending <= 0 OR pending_since <= $1)",
+    )
+    .param(forget_before)
+    .execute(DB::pool(pool))
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(|e| Error::database("purging failed-login counts", e))
 }
