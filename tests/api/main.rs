@@ -50,6 +50,7 @@ mod replicas;
 mod revocations;
 mod rotation;
 mod rpc_spans;
+mod seed;
 mod service_accounts;
 mod sessions;
 mod store;

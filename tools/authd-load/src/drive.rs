@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
@@ -84,6 +85,12 @@ impl Outcome {
 #[derive(Clone)]
 pub enum Load {
     Verify(Arc<Vec<String>>),
+    /// Each token once, shared by all workers (`next` is the next unsent
+    /// one); a worker stops when they run out.
+    VerifyOnce {
+        tokens: Arc<Vec<String>>,
+        next: Arc<AtomicUsize>,
+    },
     Login {
         username: String,
         password: String,
@@ -114,6 +121,18 @@ pub async fn drive(
                             let token = tokens[i % tokens.len()].clone();
                             i += 1;
                             client.verify(pb::VerifyRequest { token }).await.map(|_| ())
+                        }
+                        Load::VerifyOnce { tokens, next } => {
+                            let Some(token) = tokens.get(next.fetch_add(1, Ordering::Relaxed))
+                            else {
+                                break;
+                            };
+                            client
+                                .verify(pb::VerifyRequest {
+                                    token: token.clone(),
+                                })
+                                .await
+                                .map(|_| ())
                         }
                         Load::Login {
                             username, password, ..
