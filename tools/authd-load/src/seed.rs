@@ -755,7 +755,7 @@ mod tests {
             let counts = session_counts(&plan(users, sessions));
             assert_eq!(counts.iter().map(|&c| u64::from(c)).sum::<u64>(), sessions);
             assert!(counts.iter().all(|&c| c <= 100));
-            if users == 1_000 {
+            if sessions == 10_000 {
                 let light = counts.iter().filter(|&&c| c <= 2).count();
                 assert!(light * 2 > counts.len(), "{light} of {}", counts.len());
                 assert!(counts.iter().any(|&c| c >= 20), "some users have many");
