@@ -127,12 +127,19 @@ pub async fn drive(
                             else {
                                 break;
                             };
-                            client
+                            // A first-sight token must be valid: an invalid
+                            // answer counts as a failure, not as a call served.
+                            match client
                                 .verify(pb::VerifyRequest {
                                     token: token.clone(),
                                 })
                                 .await
-                                .map(|_| ())
+                            {
+                                Ok(answer) if !answer.get_ref().valid => {
+                                    Err(tonic::Status::failed_precondition("invalid"))
+                                }
+                                other => other.map(|_| ()),
+                            }
                         }
                         Load::Login {
                             username, password, ..

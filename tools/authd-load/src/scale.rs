@@ -7,7 +7,8 @@
 //!   `--hs256-secret`). Every token is sent once: each Verify checks a
 //!   signature it has not seen and reads a session (and, unless another of
 //!   the user's sessions came first, the user) from the database. The phase
-//!   ends at `--duration` or when the tokens run out. With `--baseline`, the
+//!   ends at `--duration` or when the tokens run out; an answer of invalid
+//!   counts as `FailedPrecondition`, not as a call served. With `--baseline`, the
 //!   no-op server answers the same tokens first.
 //! - `list-users`: the admin `user-0` (a seeded known user) lists users:
 //!   the first page, repeatedly; then it walks the whole table a page of
