@@ -49,6 +49,7 @@ async fn scalar(backend: Backend, url: &str, sql: &str, bind: &str) -> i64 {
     }
 }
 
+#[allow(clippy::too_many_lines, reason = "one story: seed, count, serve")]
 async fn a_seeded_database_has_the_rows_asked_for_and_serves_its_users(backend: Backend) {
     let db = TestDb::new(backend).await;
     let migrated = authd_command()

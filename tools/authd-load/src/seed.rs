@@ -41,6 +41,13 @@
 //! suite compiles it too (`tests/api/seed.rs`), to seed a database and log
 //! in to the real server with a seeded user.
 
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "counts become f64 for the spread's shares and rates, far below 2^52"
+)]
+
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
