@@ -25,7 +25,12 @@
 //! their own: `revocation-lag` (from a revoking call's return on one
 //! replica to local verifiers on both answering invalid, against the other
 //! replica's remote Verify) and `subscribers` (server CPU and memory per
-//! WatchRevocations subscriber); see [`revocations`].
+//! WatchRevocations subscriber); see [`revocations`]. `seed` (a
+//! subcommand, [`seed`]) writes users and sessions into an authd database
+//! for the scale measurements (docs/scaling.md), and with `--on-database`
+//! authd is spawned on such a database, where `verify-first-sight` and
+//! `list-users` run ([`scale`]); `--csv` appends each phase's figures to a
+//! CSV in docs/scaling's format.
 //!
 //! # Layout
 //!
@@ -34,7 +39,8 @@
 //! [`drive`] runs the client workers and summarises what they saw, [`noop`]
 //! is the baseline server, and [`argon`] the raw Argon2id reference of the
 //! `login` scenario; [`revocations`] holds the two revocation-stream
-//! scenarios. The gRPC types are generated from the service's
+//! scenarios, [`seed`] the seeding, [`first_sight`] the tokens it signs for
+//! seeded sessions and [`scale`] the two scale scenarios. The gRPC types are generated from the service's
 //! `proto/` by `build.rs`; the tool does not link the `authd` library.
 
 #![allow(
