@@ -51,6 +51,7 @@ mod revocations;
 mod rotation;
 mod rpc_spans;
 mod security_doc;
+mod seed;
 mod service_accounts;
 mod sessions;
 mod store;

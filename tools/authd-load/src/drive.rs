@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
@@ -84,6 +85,12 @@ impl Outcome {
 #[derive(Clone)]
 pub enum Load {
     Verify(Arc<Vec<String>>),
+    /// Each token once, shared by all workers (`next` is the next unsent
+    /// one); a worker stops when they run out.
+    VerifyOnce {
+        tokens: Arc<Vec<String>>,
+        next: Arc<AtomicUsize>,
+    },
     Login {
         username: String,
         password: String,
@@ -114,6 +121,25 @@ pub async fn drive(
                             let token = tokens[i % tokens.len()].clone();
                             i += 1;
                             client.verify(pb::VerifyRequest { token }).await.map(|_| ())
+                        }
+                        Load::VerifyOnce { tokens, next } => {
+                            let Some(token) = tokens.get(next.fetch_add(1, Ordering::Relaxed))
+                            else {
+                                break;
+                            };
+                            // A first-sight token must be valid: an invalid
+                            // answer counts as a failure, not as a call served.
+                            match client
+                                .verify(pb::VerifyRequest {
+                                    token: token.clone(),
+                                })
+                                .await
+                            {
+                                Ok(answer) if !answer.get_ref().valid => {
+                                    Err(tonic::Status::failed_precondition("invalid"))
+                                }
+                                other => other.map(|_| ()),
+                            }
                         }
                         Load::Login {
                             username, password, ..

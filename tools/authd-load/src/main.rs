@@ -25,7 +25,12 @@
 //! their own: `revocation-lag` (from a revoking call's return on one
 //! replica to local verifiers on both answering invalid, against the other
 //! replica's remote Verify) and `subscribers` (server CPU and memory per
-//! WatchRevocations subscriber); see [`revocations`].
+//! WatchRevocations subscriber); see [`revocations`]. `seed` (a
+//! subcommand, [`seed`]) writes users and sessions into an authd database
+//! for the scale measurements (docs/scaling.md), and with `--on-database`
+//! authd is spawned on such a database, where `verify-first-sight` and
+//! `list-users` run ([`scale`]); `--csv` appends each phase's figures to a
+//! CSV in docs/scaling's format.
 //!
 //! # Layout
 //!
@@ -34,7 +39,8 @@
 //! [`drive`] runs the client workers and summarises what they saw, [`noop`]
 //! is the baseline server, and [`argon`] the raw Argon2id reference of the
 //! `login` scenario; [`revocations`] holds the two revocation-stream
-//! scenarios. The gRPC types are generated from the service's
+//! scenarios, [`seed`] the seeding, [`first_sight`] the tokens it signs for
+//! seeded sessions and [`scale`] the two scale scenarios. The gRPC types are generated from the service's
 //! `proto/` by `build.rs`; the tool does not link the `authd` library.
 
 #![allow(
@@ -47,9 +53,12 @@
 
 mod argon;
 mod drive;
+mod first_sight;
 mod noop;
 mod process;
 mod revocations;
+mod scale;
+mod seed;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -76,9 +85,18 @@ mod pb {
 /// Load generator for authd.
 #[allow(clippy::struct_excessive_bools)] // independent command-line switches
 #[derive(Debug, Parser)]
-#[command(name = "authd-load", version, about)]
+#[command(
+    name = "authd-load",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
-    /// verify-same, verify-distinct, verify-invalid, login, mixed, revocation-lag or subscribers.
+    /// `seed`: write users and sessions into a database instead of running a scenario.
+    #[command(subcommand)]
+    command: Option<Sub>,
+    /// verify-same, verify-distinct, verify-invalid, login, mixed, revocation-lag, subscribers,
+    /// verify-first-sight or list-users (the last two need --on-database).
     #[arg(long, default_value = "verify-same")]
     scenario: String,
     /// Start a scratch authd (release binary beside this one) instead of using --target.
@@ -133,6 +151,24 @@ struct Args {
     /// Raw WatchRevocations streams in the subscribers scenario.
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
+    /// Spawn authd on this existing (seeded) database instead of a scratch
+    /// SQLite one, adding no user (log in with a seeded one: --username
+    /// user-1 --password "seeded user password 1"). Needed by
+    /// verify-first-sight and list-users.
+    #[arg(long)]
+    on_database: Option<String>,
+    /// The HS256 secret the server on --on-database runs with
+    /// (`--server-arg=--signing-algorithm=HS256 --server-arg=--hs256-secret=...`),
+    /// so verify-first-sight can sign tokens for seeded sessions.
+    #[arg(long)]
+    hs256_secret: Option<String>,
+    /// Append the phase's figures (p50, p99 in ms; ok/s) to this CSV
+    /// (docs/scaling's format: series,x,y,unit,note; tools/scaling/plot.py).
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
+    /// The x value of the CSV rows (e.g. the seeded users).
+    #[arg(long, default_value_t = 0)]
+    csv_x: u64,
     /// Internal: run the no-op baseline server and print its address.
     #[arg(long, hide = true)]
     serve_noop: bool,
@@ -141,8 +177,94 @@ struct Args {
     raw_argon2: Option<u64>,
 }
 
+/// Commands other than the scenarios.
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Write N users and M sessions straight into an authd database (runs
+    /// `authd migrate` first), for scale measurements. Only the first
+    /// --known-users users get a real Argon2id hash, of the password
+    /// "seeded user password 1" (user-0 .. user-K-1; user-0 is an admin); all
+    /// the others share one hash of a random password nobody knows, so
+    /// seeding a million users takes seconds, not hours. Most users get 0-2
+    /// sessions, a few up to --max-per-user; the same --seed gives the same
+    /// rows. PostgreSQL: COPY in one transaction; SQLite: batched inserts.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SeedArgs {
+    /// The authd database: postgres://... or sqlite:PATH (must have no users).
+    #[arg(long)]
+    database_url: String,
+    /// Users to write (user-0, user-1, ...).
+    #[arg(long)]
+    users: u64,
+    /// Sessions to write, one refresh-token row each.
+    #[arg(long)]
+    sessions: u64,
+    /// Users with a real Argon2id hash of the known password.
+    #[arg(long, default_value_t = 100)]
+    known_users: u64,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Most sessions one user gets (authd's --max-sessions-per-user).
+    #[arg(long, default_value_t = 100)]
+    max_per_user: u32,
+    /// Session lifetime (authd's --session-lifetime): sessions start within
+    /// the last one and expire within the next.
+    #[arg(long, default_value = "7d")]
+    session_lifetime: String,
+    /// Do not run `authd migrate` first (the schema is there already).
+    #[arg(long)]
+    no_migrate: bool,
+}
+
+/// `authd-load seed`.
+fn seed_command(args: &SeedArgs) -> Result<(), String> {
+    let lifetime = parse_duration(&args.session_lifetime).ok_or_else(|| {
+        format!(
+            "--session-lifetime {:?} is not a duration",
+            args.session_lifetime
+        )
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let plan = seed::Plan {
+        users: args.users,
+        sessions: args.sessions,
+        known: args.known_users.min(args.users),
+        seed: args.seed,
+        max_per_user: args.max_per_user,
+        session_lifetime: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+        now: i64::try_from(now).unwrap_or(i64::MAX),
+    };
+    plan.check()?;
+    if !args.no_migrate {
+        process::authd_command(&process::authd_binary()?, &args.database_url, &["migrate"])?;
+    }
+    let report = runtime()?.block_on(seed::seed(&args.database_url, &plan))?;
+    println!(
+        "authd-load seed: {} users, {} sessions, {} refresh tokens in {:.1} s \
+         ({:.0} rows/s; {} Argon2id hashes in {:.1} s before)",
+        report.users,
+        report.sessions,
+        report.refresh_tokens,
+        report.writing.as_secs_f64(),
+        report.rows_per_second(),
+        plan.known + 1,
+        report.hashing.as_secs_f64()
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), String> {
     let args = Args::parse();
+    if let Some(Sub::Seed(seed)) = &args.command {
+        return seed_command(seed);
+    }
     if args.serve_noop {
         return runtime()?.block_on(noop::serve());
     }
@@ -176,11 +298,35 @@ async fn run(args: Args) -> Result<(), String> {
         return revocations::run(&args, duration).await;
     }
     let scratch = Scratch::new()?;
-    let authd_server = if args.spawn {
+    let authd_server = if let Some(url) = &args.on_database {
+        Some(process::serve(
+            &process::authd_binary()?,
+            url,
+            &args.extra_server_flags,
+        )?)
+    } else if args.spawn {
         Some(spawn_authd(&scratch.0, &args)?)
     } else {
         None
     };
+    if matches!(args.scenario.as_str(), "verify-first-sight" | "list-users") {
+        let (Some(server), Some(url)) = (&authd_server, &args.on_database) else {
+            return Err(format!("{} needs --on-database", args.scenario));
+        };
+        println!(
+            "authd-load: scenario {}, {} connections, {} in flight, {:?} per phase, load average {}",
+            args.scenario,
+            args.connections,
+            args.concurrency,
+            duration,
+            process::load_average().unwrap_or_default()
+        );
+        return if args.scenario == "list-users" {
+            scale::list_users(&args, server, duration).await
+        } else {
+            scale::first_sight(&args, server, url, duration).await
+        };
+    }
     let target: SocketAddr = match &authd_server {
         Some(server) => server.addr,
         None => args
@@ -229,6 +375,7 @@ async fn run(args: Args) -> Result<(), String> {
         let cpu_before = noop.cpu_seconds();
         let mut outcome = drive(&noop_clients, &verify, args.concurrency, duration).await;
         outcome.report("baseline");
+        emit(&args, "baseline verify", &mut outcome);
         report_cpu(&noop, cpu_before, &outcome);
         baseline_rate = Some(outcome.ok_per_second());
         baseline_cpu = cpu_per_call(&noop, cpu_before, &outcome);
@@ -240,6 +387,7 @@ async fn run(args: Args) -> Result<(), String> {
             drive(&clients, &login, args.concurrency, warmup).await;
             let mut outcome = drive(&clients, &login, args.concurrency, duration).await;
             outcome.report("authd");
+            emit(&args, "login", &mut outcome);
             let raw = argon::measure(duration)?;
             println!("  raw argon2id {raw:.1} hashes/s on the server's CPU");
             println!(
@@ -300,6 +448,7 @@ async fn run(args: Args) -> Result<(), String> {
             let cpu_before = authd_server.as_ref().and_then(Server::cpu_seconds);
             let mut outcome = drive(&clients, &verify, args.concurrency, duration).await;
             outcome.report("authd");
+            emit(&args, &args.scenario, &mut outcome);
             let authd_cpu = authd_server.as_ref().and_then(|server| {
                 report_cpu(server, cpu_before, &outcome);
                 cpu_per_call(server, cpu_before, &outcome)
@@ -325,6 +474,35 @@ async fn run(args: Args) -> Result<(), String> {
     }
     drop(authd_server);
     Ok(())
+}
+
+/// Appends `outcome`'s p50, p99 (ms) and ok/s as rows of `--csv`, with
+/// x `--csv-x` and the load average as the note.
+pub(crate) fn emit(args: &Args, series: &str, outcome: &mut drive::Outcome) {
+    use std::io::Write as _;
+    let Some(path) = &args.csv else { return };
+    let note = format!("loadavg {}", process::load_average().unwrap_or_default());
+    let rows = format!(
+        "{series} p50,{x},{:.3},ms,{note}\n{series} p99,{x},{:.3},ms,{note}\n{series} rate,{x},{:.1},per_s,{note}\n",
+        outcome.percentile_ms(0.5),
+        outcome.percentile_ms(0.99),
+        outcome.ok_per_second(),
+        x = args.csv_x,
+    );
+    let fresh = !path.exists();
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| {
+            if fresh {
+                file.write_all(b"series,x,y,unit,note\n")?;
+            }
+            file.write_all(rows.as_bytes())
+        });
+    if let Err(e) = written {
+        eprintln!("authd-load: cannot write {}: {e}", path.display());
+    }
 }
 
 /// A duration flag, in the forms authd's own settings take: a bare number is

@@ -188,9 +188,9 @@ pub fn authd_command(authd: &Path, url: &str, args: &[&str]) -> Result<String, S
 
 /// A scratch PostgreSQL database, created with `psql` on the server of
 /// `--postgres` and dropped (`WITH (FORCE)`) when this value drops, after
-/// the servers using it (declare it first, so it drops last). `psql` rather
-/// than a driver crate: the tool needs two statements, and a PostgreSQL
-/// client library would be its largest dependency by far.
+/// the servers using it (declare it first, so it drops last). `psql`, as
+/// these scenarios need two statements; `seed` (which writes millions of
+/// rows) links sqlx, the same build as the service's.
 pub struct ScratchDatabase {
     admin_url: String,
     name: String,
