@@ -10,13 +10,17 @@
 //! cost of one entry with the allocator's overhead and the maps' spare
 //! capacity included (what a replica pays). The state cache's users and
 //! sessions are measured separately (each kind has its own bound); the
-//! verified-token cache keys by SHA-256 and holds the claims. Each cache is
-//! dropped before the next; the allocator may keep freed pages, so each
-//! measurement starts from the resident size just before it and the
-//! figures are an upper bound.
+//! verified-token cache keys by SHA-256 and holds the claims. The
+//! allocator keeps freed pages, so a cache measured after another in the
+//! same process would reuse them and look cheaper: measure one kind per
+//! process with `--kind` (the first call writes the CSV, the next append);
+//! the small steps are coarse (RSS grows by whole arenas).
 //!
 //! ```sh
-//! cargo run --release --example cache_memory -- --bound 100000 [--csv docs/scaling/cache-memory.csv]
+//! for kind in users sessions verified; do
+//!   cargo run --release --example cache_memory -- --bound 100000 --kind $kind \
+//!     --csv docs/scaling/cache-memory.csv
+//! done
 //! ```
 //!
 //! No server, no database: the cost of the caches alone. The server's own
@@ -25,6 +29,7 @@
 #![allow(
     clippy::expect_used,
     clippy::cast_precision_loss,
+    clippy::too_many_lines,
     reason = "a measurement program: set-up failures are bugs, sizes are shown as floats"
 )]
 
@@ -112,22 +117,28 @@ struct Subject<'a> {
 fn main() {
     let mut bound = 100_000_usize;
     let mut csv = None;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bound" => bound = args.next().and_then(|v| v.parse().ok()).expect("--bound N"),
             "--csv" => csv = Some(args.next().expect("--csv PATH")),
+            "--kind" => only = Some(args.next().expect("--kind users|sessions|verified")),
             other => panic!("unknown argument {other}; see the file's doc"),
         }
     }
     let clock = Clock::system();
     let mut rows = String::new();
     println!("cache_memory: bound {bound} entries per cache (each kind), resident bytes");
-    for kind in [
-        "state cache: users",
-        "state cache: sessions",
-        "verified-token cache",
-    ] {
+    let kinds = [
+        ("users", "state cache: users"),
+        ("sessions", "state cache: sessions"),
+        ("verified", "verified-token cache"),
+    ];
+    for (_, kind) in kinds
+        .into_iter()
+        .filter(|(short, _)| only.as_deref().is_none_or(|o| o == *short))
+    {
         let before = live();
         let state = StateCache::new(
             Duration::from_secs(3600),
@@ -200,7 +211,14 @@ fn main() {
              # command: cargo run --release --example cache_memory -- --bound {bound} --csv {path}\n\
              series,x,y,unit,note\n{rows}"
         );
-        std::fs::write(&path, text).expect("the CSV file");
+        if only.is_some() && std::path::Path::new(&path).exists() {
+            // One kind per process (see the file's doc): append its rows only.
+            let mut old = std::fs::read_to_string(&path).expect("the CSV file");
+            old.push_str(&rows);
+            std::fs::write(&path, old).expect("the CSV file");
+        } else {
+            std::fs::write(&path, text).expect("the CSV file");
+        }
         println!("  written to {path}");
     }
 }

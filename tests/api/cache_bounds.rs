@@ -17,8 +17,8 @@ on_both_backends!(the_state_and_verified_token_caches_never_hold_more_than_their
 
 /// Bounds below the 16 shards' multiple (17) and above it, so a per-shard
 /// bound rounded up would show.
-const STATE_BOUND: usize = 20;
-const VERIFIED_BOUND: usize = 17;
+const STATE_BOUND: u32 = 20;
+const VERIFIED_BOUND: u32 = 17;
 /// Distinct tokens of each kind sent: ten times the bounds.
 const TOKENS: usize = 200;
 
@@ -87,8 +87,8 @@ impl Most {
 async fn the_state_and_verified_token_caches_never_hold_more_than_their_bounds(backend: Backend) {
     let app = TestApp::builder(backend)
         .config(|c| {
-            c.server.state_cache_entries = STATE_BOUND;
-            c.token.verify_cache_entries = VERIFIED_BOUND;
+            c.server.state_cache_entries = STATE_BOUND as usize;
+            c.token.verify_cache_entries = VERIFIED_BOUND as usize;
         })
         .spawn()
         .await;
@@ -120,7 +120,7 @@ async fn the_state_and_verified_token_caches_never_hold_more_than_their_bounds(b
         }
     }
     most.observe(&app).await;
-    let (state, verified) = (STATE_BOUND as f64, VERIFIED_BOUND as f64);
+    let (state, verified) = (f64::from(STATE_BOUND), f64::from(VERIFIED_BOUND));
     assert!(most.users <= state, "users {most:?}");
     assert!(most.sessions <= state, "sessions {most:?}");
     assert!(most.verified <= verified, "verified tokens {most:?}");

@@ -691,6 +691,7 @@ struct CsvRow {
 /// of `docs/scaling/*.csv`; the header is written when the file is new),
 /// `x` the asked rate. A revocation never seen leaves `y` empty.
 fn write_csv(path: &std::path::Path, rate: f64, rows: &[CsvRow], note: &str) -> Result<(), String> {
+    use std::fmt::Write as _;
     use std::io::Write as _;
     let new = !path.exists();
     let mut file = std::fs::OpenOptions::new()
@@ -707,10 +708,11 @@ fn write_csv(path: &std::path::Path, rate: f64, rows: &[CsvRow], note: &str) -> 
             Some(Lag::Seen(d)) => format!("{:.3}", d.as_secs_f64() * 1000.0),
             _ => String::new(),
         };
-        text.push_str(&format!(
-            "{},{rate},{y},ms,replica {} {note}\n",
+        let _ = writeln!(
+            text,
+            "{},{rate},{y},ms,replica {} {note}",
             row.series, row.replica
-        ));
+        );
     }
     file.write_all(text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
