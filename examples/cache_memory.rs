@@ -208,7 +208,7 @@ fn main() {
         let text = format!(
             "# title: Cache memory against entries offered (bound {bound} each)\n\
              # xlabel: entries offered\n\
-             # command: cargo run --release --example cache_memory -- --bound {bound} --csv {path}\n\
+             # command: cargo run --release --example cache_memory -- --bound {bound} --kind K --csv {path} (K = users, sessions, verified; one process each)\n\
              series,x,y,unit,note\n{rows}"
         );
         if only.is_some() && std::path::Path::new(&path).exists() {
