@@ -122,8 +122,6 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 const ENDED_SESSION_RETENTION_SECS: i64 = 86_400;
 /// Cached entries are re-read at least this often, whatever the feed says.
 const CACHE_ENTRY_TTL: Duration = Duration::from_secs(60);
-/// Most users and sessions cached per replica.
-const CACHE_MAX_ENTRIES: usize = 100_000;
 /// How long start-up waits for the change feed before serving from the database.
 const FEED_START_WAIT: Duration = Duration::from_secs(3);
 
@@ -223,7 +221,7 @@ impl App {
         let cache = Arc::new(StateCache::new(
             config.server.cache_trust_bound,
             CACHE_ENTRY_TTL,
-            CACHE_MAX_ENTRIES,
+            config.server.state_cache_entries,
             clock.clone(),
         ));
         let revocations = revocation_hub(&config, &store, &cache, &keys, &readiness);
@@ -659,12 +657,17 @@ async fn purge_sessions(
     loop {
         ticker.tick().await;
         let now = clock.now_unix();
+        let started = clock.now();
         match store
             .purge_sessions(now - leeway_secs, now - retention_secs)
             .await
         {
             Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "purged expired and ended sessions"),
+            Ok(n) => tracing::info!(
+                sessions = n,
+                elapsed_ms = clock.now().saturating_duration_since(started).as_millis(),
+                "purged expired and ended sessions"
+            ),
             Err(e) => tracing::warn!(error = %e, "purging sessions failed; will retry"),
         }
     }

@@ -34,6 +34,11 @@ pub struct ServerSettings {
     #[arg(long, env, default_value = "3s", value_parser = duration("0s", "60s"))]
     pub cache_trust_bound: Duration,
 
+    /// Most users, and most sessions, the state cache holds (each kind); a
+    /// full one is emptied rather than grown, so memory stays bounded at any N.
+    #[arg(long, env, default_value = "100000", value_parser = int(1_usize, 10_000_000))]
+    pub state_cache_entries: usize,
+
     /// How often a serving authd pings its database; health turns NOT_SERVING at the first failure.
     #[arg(long, env, default_value = "1s", value_parser = duration("100ms", "1m"))]
     pub readiness_probe_interval: Duration,

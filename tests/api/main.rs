@@ -17,6 +17,7 @@ mod helpers;
 mod admin_users;
 mod audit;
 mod audit_retention;
+mod cache_bounds;
 mod change_password;
 mod cli;
 mod connections;

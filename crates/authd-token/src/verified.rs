@@ -11,8 +11,10 @@
 //! answered valid from here. A hit also re-checks that the token's key is
 //! still held (a retired key makes its tokens unknown at once) and that the
 //! token has not expired. Entries live until the token's `exp` (plus leeway)
-//! or the configured TTL, whichever is first; the cache is split in shards,
-//! each bounded, and a full shard is emptied rather than grown.
+//! or the configured TTL, whichever is first; the cache is split in shards
+//! whose bounds add up to the configured one exactly (so it is never
+//! exceeded, whatever the number), and a full shard is emptied rather than
+//! grown.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +39,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct VerifiedTokens {
     shards: Vec<RwLock<HashMap<[u8; 32], Entry>>>,
-    per_shard: usize,
+    /// The configured bound; shard `i` holds at most [`Self::shard_bound`]`(i)`.
+    max_entries: usize,
     ttl_secs: i64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -50,7 +53,7 @@ impl VerifiedTokens {
     pub fn new(max_entries: usize, ttl_secs: i64) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            per_shard: max_entries.div_ceil(SHARDS),
+            max_entries,
             ttl_secs,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -63,20 +66,25 @@ impl VerifiedTokens {
         key
     }
 
-    fn shard(&self, key: &[u8; 32]) -> &RwLock<HashMap<[u8; 32], Entry>> {
-        &self.shards[usize::from(key[0]) % SHARDS]
+    fn shard_index(key: &[u8; 32]) -> usize {
+        usize::from(key[0]) % SHARDS
+    }
+
+    /// Shard `i`'s share of the bound: the bound split evenly, the first
+    /// `max_entries % SHARDS` shards one more, so the shares sum to it.
+    fn shard_bound(&self, i: usize) -> usize {
+        self.max_entries / SHARDS + usize::from(i < self.max_entries % SHARDS)
     }
 
     /// The claims of `token` if it was verified before and its entry is
     /// still good at `now`, with the key id to re-check.
     #[must_use]
     pub fn get(&self, token: &str, now: i64) -> Option<(Arc<Claims>, Arc<str>)> {
-        if self.per_shard == 0 {
+        if self.max_entries == 0 {
             return None;
         }
         let key = Self::key(token);
-        let hit = self
-            .shard(&key)
+        let hit = self.shards[Self::shard_index(&key)]
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&key)
@@ -94,15 +102,17 @@ impl VerifiedTokens {
     /// Remembers that `token` verified to `claims` with key `kid`, until
     /// `expires` (its `exp` plus leeway) or the TTL from `now`.
     pub fn put(&self, token: &str, claims: Arc<Claims>, kid: &str, expires: i64, now: i64) {
-        if self.per_shard == 0 {
+        let key = Self::key(token);
+        let index = Self::shard_index(&key);
+        let bound = self.shard_bound(index);
+        if bound == 0 {
+            // Off, or a bound below the shard count that gave this shard none.
             return;
         }
-        let key = Self::key(token);
-        let mut shard = self
-            .shard(&key)
+        let mut shard = self.shards[index]
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if shard.len() >= self.per_shard {
+        if shard.len() >= bound {
             shard.clear();
         }
         shard.insert(
@@ -144,10 +154,10 @@ impl VerifiedTokens {
         self.len() == 0
     }
 
-    /// The most entries held (0: the cache is off).
+    /// The most entries held, exactly as configured (0: the cache is off).
     #[must_use]
     pub fn max_entries(&self) -> usize {
-        self.per_shard * SHARDS
+        self.max_entries
     }
 
     /// The longest an entry is kept, in seconds.
@@ -216,6 +226,21 @@ mod tests {
         off.put("a", claims(100), "k", 100, 0);
         assert!(off.get("a", 0).is_none());
         assert!(off.is_empty());
+    }
+
+    #[test]
+    fn the_bound_holds_when_it_is_not_a_multiple_of_the_shards() {
+        for bound in [1, 5, 15, 17, 100, 1000] {
+            let cache = VerifiedTokens::new(bound, 60);
+            let mut most = 0;
+            for i in 0..(bound * 50).max(2_000) {
+                cache.put(&format!("t{i}"), claims(100), "k", 100, 0);
+                most = most.max(cache.len());
+            }
+            assert!(most <= bound, "bound {bound}: held {most}");
+            assert!(most > bound / 2, "bound {bound}: held only {most}");
+            assert_eq!(cache.max_entries(), bound);
+        }
     }
 
     #[test]

@@ -23,14 +23,14 @@
 //! Verify load without the flood). Two more measure the revocation stream
 //! on a scratch PostgreSQL database (`--postgres`), always with servers of
 //! their own: `revocation-lag` (from a revoking call's return on one
-//! replica to local verifiers on both answering invalid, against the other
-//! replica's remote Verify) and `subscribers` (server CPU and memory per
-//! WatchRevocations subscriber); see [`revocations`]. `seed` (a
-//! subcommand, [`seed`]) writes users and sessions into an authd database
-//! for the scale measurements (docs/scaling.md), and with `--on-database`
-//! authd is spawned on such a database, where `verify-first-sight` and
-//! `list-users` run ([`scale`]); `--csv` appends each phase's figures to a
-//! CSV in docs/scaling's format.
+//! replica to local verifiers on every replica answering invalid, against
+//! each replica's remote Verify; `--replicas`, `--spread`, `--csv`) and
+//! `subscribers` (server CPU and memory per WatchRevocations subscriber);
+//! see [`revocations`]. `seed` (a subcommand, [`seed`]) writes users and
+//! sessions into an authd database for the scale measurements
+//! (docs/scaling.md), and with `--on-database` authd is spawned on such a
+//! database, where `verify-first-sight` and `list-users` run ([`scale`]);
+//! `--csv` appends each phase's figures to a CSV in docs/scaling's format.
 //!
 //! # Layout
 //!
@@ -145,6 +145,12 @@ struct Args {
     /// Sessions revocation-lag ends, one revocation each.
     #[arg(long, default_value_t = 1000)]
     revocations: usize,
+    /// Replicas revocation-lag starts (2 to 16), each with a verifier subscribed to it.
+    #[arg(long, default_value_t = 2)]
+    replicas: usize,
+    /// revocation-lag: end the sessions on every replica in turn, not all on the last one.
+    #[arg(long)]
+    spread: bool,
     /// Revocations per second in revocation-lag and subscribers.
     #[arg(long, default_value_t = 50.0)]
     rate: f64,
@@ -162,8 +168,9 @@ struct Args {
     /// so verify-first-sight can sign tokens for seeded sessions.
     #[arg(long)]
     hs256_secret: Option<String>,
-    /// Append the phase's figures (p50, p99 in ms; ok/s) to this CSV
-    /// (docs/scaling's format: series,x,y,unit,note; tools/scaling/plot.py).
+    /// Append the phase's figures (p50, p99 in ms; ok/s; revocation-lag:
+    /// its p50/p99 per replica) to this CSV (docs/scaling's format:
+    /// series,x,y,unit,note; tools/scaling/plot.py).
     #[arg(long)]
     csv: Option<std::path::PathBuf>,
     /// The x value of the CSV rows (e.g. the seeded users).
@@ -538,5 +545,16 @@ mod tests {
         let args =
             Args::try_parse_from(["authd-load", "--scenario", "subscribers", "--rate", "20"]);
         assert!(args.is_ok_and(|args| (args.rate - 20.0).abs() < 1e-9 && args.subscribers == 100));
+        let args = Args::try_parse_from([
+            "authd-load",
+            "--scenario",
+            "revocation-lag",
+            "--replicas",
+            "4",
+            "--spread",
+            "--csv",
+            "fanout.csv",
+        ]);
+        assert!(args.is_ok_and(|args| args.replicas == 4 && args.spread && args.csv.is_some()));
     }
 }

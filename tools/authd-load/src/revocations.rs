@@ -2,19 +2,25 @@
 //! PostgreSQL database (`--postgres`, created with `psql` and dropped at the
 //! end) with authd's release binary spawned on loopback:
 //!
-//! - `revocation-lag`: two replicas, A and B, and one `authd_client`
-//!   [`Verifier`] connected to each (a service account's credentials).
-//!   `--users` users log in `--revocations` times in all (on both replicas);
-//!   every token is checked valid by both verifiers and by A's remote Verify
-//!   first. Then, at `--rate` per second, each session is ended **on B**
-//!   (Logout with its refresh token; each user's last one with LogoutAll),
-//!   and for each, the time from that call's return until each verifier
-//!   answers invalid is taken by a watcher task that re-checks the token on
-//!   every change the verifier applies ([`Verifier::changes`]). The baseline,
-//!   for the same revocations at the same moments: A's remote Verify polled
-//!   over gRPC in a tight loop until it answers `valid=false`, which is the
-//!   same path up to A (B's commit, PostgreSQL NOTIFY, A's change feed) with
-//!   A's cache instead of A's stream and the verifier at the end.
+//! - `revocation-lag`: `--replicas` replicas (default 2: A and B), and one
+//!   `authd_client` [`Verifier`] connected to each (a service account's
+//!   credentials; each is a WatchRevocations subscriber). `--users` users
+//!   log in `--revocations` times in all (on every replica in turn); every
+//!   token is checked valid by every verifier and by A's remote Verify
+//!   first. Then, on a fixed schedule of `--rate` per second (the k-th at
+//!   k/rate, at most [`REVOKING_AT_ONCE`] calls in flight), each session is
+//!   ended **on the last replica**, or with `--spread` on every replica in
+//!   turn (Logout with its refresh token; each user's last one with
+//!   LogoutAll), and for each, the time from that call's return until each
+//!   verifier answers invalid is taken by a watcher task that re-checks the
+//!   token on every change the verifier applies ([`Verifier::changes`]).
+//!   The baseline, for the same revocations at the same moments: each
+//!   replica's remote Verify polled over gRPC in a tight loop until it
+//!   answers `valid=false` (the same path up to that replica: the commit,
+//!   PostgreSQL NOTIFY, its change feed, with its cache instead of its
+//!   stream and the verifier at the end), for every revocation up to
+//!   [`REMOTE_SAMPLES_PER_SECOND`] and every k-th above it. Percentiles per
+//!   replica; `--csv` appends them in `docs/scaling`'s format.
 //! - `subscribers`: one authd; an admin service account flips the `active`
 //!   flag of a pool of users at `--rate` per second for the whole run (each
 //!   flip is one `UserChanged` event to every subscriber). The server's CPU
@@ -305,7 +311,8 @@ pub struct Lags {
 }
 
 /// One percentile of [`Lags`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered: every seen lag is below [`Lag::Missed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Lag {
     /// Within [`LAG_LIMIT`].
     Seen(Duration),
@@ -428,27 +435,98 @@ async fn remote_until_invalid(
     None
 }
 
+/// Revocations in flight at once (calls made, not yet returned); a bound,
+/// so a slow server backs the schedule up instead of piling up calls.
+const REVOKING_AT_ONCE: usize = 64;
+/// Sampled revocations per second whose remote Verify is polled at every
+/// replica (at higher `--rate`, every k-th revocation), so the polling
+/// itself stays a small load next to the revocations.
+const REMOTE_SAMPLES_PER_SECOND: f64 = 100.0;
+
+/// Where a lag was taken: a replica's verifier (a WatchRevocations
+/// subscriber) or its remote Verify.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Verifier(usize),
+    Remote(usize),
+}
+
+/// Replica `r`'s name: A, B, ... (then R27, R28, ...).
+fn replica_name(r: usize) -> String {
+    u8::try_from(r).ok().filter(|r| *r < 26).map_or_else(
+        || format!("R{}", r + 1),
+        |r| char::from(b'A' + r).to_string(),
+    )
+}
+
+/// Every `every`-th revocation is polled remotely: 1 up to
+/// [`REMOTE_SAMPLES_PER_SECOND`], then as many as keep it there.
+fn remote_sample_every(rate: f64) -> usize {
+    (rate / REMOTE_SAMPLES_PER_SECOND).ceil().max(1.0) as usize
+}
+
+/// Ends `session` on `revoker`: LogoutAll for a user's last session, else Logout.
+async fn end_session(
+    mut revoker: AuthServiceClient<Channel>,
+    session: &Session,
+) -> Result<(), String> {
+    let ended = if session.logout_all {
+        revoker
+            .logout_all(bearer(pb::LogoutAllRequest {}, &session.access_token)?)
+            .await
+            .map(|_| ())
+    } else {
+        revoker
+            .logout(pb::LogoutRequest {
+                refresh_token: session.refresh_token.clone(),
+            })
+            .await
+            .map(|_| ())
+    };
+    ended.map_err(|e| format!("a revocation failed: {e}"))
+}
+
 async fn lag(args: &Args) -> Result<(), String> {
     let (users, total) = (args.users.max(1), args.revocations.max(1));
-    let fleet = Fleet::start(args, 2)?;
-    let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
+    let count = args.replicas.clamp(2, 16);
+    let fleet = Fleet::start(args, count)?;
+    let names: Vec<String> = (0..count).map(replica_name).collect();
+    let revoking = if args.spread {
+        "every replica in turn".to_owned()
+    } else {
+        names[count - 1].clone()
+    };
+    let every = remote_sample_every(args.rate);
     println!(
-        "authd-load: scenario revocation-lag, replicas A {} and B {} on a scratch PostgreSQL \
-         database, {users} users, {total} revocations on B at {}/s; load average {}",
-        a.addr,
-        b.addr,
+        "authd-load: scenario revocation-lag, {count} replicas ({}) on a scratch PostgreSQL \
+         database, {users} users, {total} revocations on {revoking} at {}/s, remote Verify \
+         polled for {} revocation; load average {}",
+        fleet
+            .replicas
+            .iter()
+            .zip(&names)
+            .map(|(server, name)| format!("{name} {}", server.addr))
+            .collect::<Vec<_>>()
+            .join(", "),
         args.rate,
+        if every == 1 {
+            "every".to_owned()
+        } else {
+            format!("every {every}th")
+        },
         load_average().unwrap_or_default()
     );
     let admin_account = fleet.service_account("load-admin", &["admin"])?;
     let verifier_account = fleet.service_account("load-verifiers", &[])?;
-    let mut on_a = AuthServiceClient::new(channel(a).await?);
-    let on_b = AuthServiceClient::new(channel(b).await?);
-    let admin_token = service_token(&mut on_a, &admin_account).await?;
-    let admin = AdminServiceClient::new(channel(a).await?);
+    let mut on = Vec::new();
+    for server in &fleet.replicas {
+        on.push(AuthServiceClient::new(channel(server).await?));
+    }
+    let admin_token = service_token(&mut on[0], &admin_account).await?;
+    let admin = AdminServiceClient::new(channel(&fleet.replicas[0]).await?);
     create_users(&admin, &admin_token, "lag", users).await?;
     let started = Instant::now();
-    let sessions = log_in(&[on_a.clone(), on_b.clone()], users, total).await?;
+    let sessions = log_in(&on, users, total).await?;
     println!(
         "  {total} sessions of {users} users logged in ({:.1} s)",
         started.elapsed().as_secs_f64()
@@ -456,15 +534,17 @@ async fn lag(args: &Args) -> Result<(), String> {
 
     let credentials =
         Credentials::service_account(verifier_account.0.clone(), verifier_account.1.clone());
-    let verifier_a = Verifier::connect(endpoint(a)?, credentials.clone())
-        .await
-        .map_err(|e| format!("the verifier on A did not connect: {e}"))?;
-    let verifier_b = Verifier::connect(endpoint(b)?, credentials)
-        .await
-        .map_err(|e| format!("the verifier on B did not connect: {e}"))?;
+    let mut verifiers = Vec::new();
+    for (server, name) in fleet.replicas.iter().zip(&names) {
+        verifiers.push(
+            Verifier::connect(endpoint(server)?, credentials.clone())
+                .await
+                .map_err(|e| format!("the verifier on {name} did not connect: {e}"))?,
+        );
+    }
     // Every token valid everywhere first (this also warms A's caches).
     for session in &sessions {
-        for (name, verifier) in [("A", &verifier_a), ("B", &verifier_b)] {
+        for (name, verifier) in names.iter().zip(&verifiers) {
             match verifier.verify(&session.access_token) {
                 Ok(Verdict::Valid(_)) => {}
                 other => {
@@ -474,7 +554,7 @@ async fn lag(args: &Args) -> Result<(), String> {
                 }
             }
         }
-        let answer = on_a
+        let answer = on[0]
             .verify(pb::VerifyRequest {
                 token: session.access_token.clone(),
             })
@@ -486,75 +566,156 @@ async fn lag(args: &Args) -> Result<(), String> {
     }
 
     let unavailable = Arc::new(AtomicU64::new(0));
-    let mut waits = JoinSet::new();
-    let mut revoker = on_b.clone();
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let measured = Instant::now();
-    for session in &sessions {
-        ticker.tick().await;
-        let ended = if session.logout_all {
-            revoker
-                .logout_all(bearer(pb::LogoutAllRequest {}, &session.access_token)?)
-                .await
-                .map(|_| ())
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(REVOKING_AT_ONCE));
+    let mut revocations = JoinSet::new();
+    let period = Duration::from_secs_f64(1.0 / args.rate);
+    let load_before = load_average().unwrap_or_default();
+    let measured = tokio::time::Instant::now();
+    for (k, session) in sessions.iter().enumerate() {
+        // On schedule (the k-th at k periods), not after the previous one returned.
+        tokio::time::sleep_until(measured + period * u32::try_from(k).unwrap_or(u32::MAX)).await;
+        let permit = Arc::clone(&in_flight)
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let revoker = if args.spread { k % count } else { count - 1 };
+        let revoker = on[revoker].clone();
+        let remote: Vec<_> = if k % every == 0 {
+            on.clone()
         } else {
-            revoker
-                .logout(pb::LogoutRequest {
-                    refresh_token: session.refresh_token.clone(),
-                })
-                .await
-                .map(|_| ())
+            Vec::new()
         };
-        let returned = Instant::now();
-        ended.map_err(|e| format!("the revocation on B failed: {e}"))?;
-        let token = &session.access_token;
-        for (place, verifier) in [(0, &verifier_a), (1, &verifier_b)] {
-            let wait = verifier_until_invalid(
-                verifier.clone(),
-                token.clone(),
-                returned,
-                Arc::clone(&unavailable),
-            );
-            waits.spawn(async move { (place, wait.await) });
+        let (verifiers, session, unavailable) =
+            (verifiers.clone(), session.clone(), Arc::clone(&unavailable));
+        revocations.spawn(async move {
+            let ended = end_session(revoker, &session).await;
+            let returned = Instant::now();
+            drop(permit);
+            ended?;
+            let mut waits = JoinSet::new();
+            for (r, verifier) in verifiers.into_iter().enumerate() {
+                let wait = verifier_until_invalid(
+                    verifier,
+                    session.access_token.clone(),
+                    returned,
+                    Arc::clone(&unavailable),
+                );
+                waits.spawn(async move { (Place::Verifier(r), wait.await) });
+            }
+            for (r, client) in remote.into_iter().enumerate() {
+                let wait = remote_until_invalid(client, session.access_token.clone(), returned);
+                waits.spawn(async move { (Place::Remote(r), wait.await) });
+            }
+            let mut seen = Vec::new();
+            while let Some(done) = waits.join_next().await {
+                seen.push(done.map_err(|e| e.to_string())?);
+            }
+            Ok::<_, String>(seen)
+        });
+    }
+    let scheduled = measured.elapsed();
+    let mut at_verifier: Vec<Lags> = (0..count).map(|_| Lags::default()).collect();
+    let mut at_remote: Vec<Lags> = (0..count).map(|_| Lags::default()).collect();
+    while let Some(done) = revocations.join_next().await {
+        for (place, lag) in done.map_err(|e| e.to_string())?? {
+            match place {
+                Place::Verifier(r) => at_verifier[r].add(lag),
+                Place::Remote(r) => at_remote[r].add(lag),
+            }
         }
-        let wait = remote_until_invalid(on_a.clone(), token.clone(), returned);
-        waits.spawn(async move { (2, wait.await) });
     }
-    let mut lags: [Lags; 3] = Default::default();
-    while let Some(done) = waits.join_next().await {
-        let (place, lag) = done.map_err(|e| e.to_string())?;
-        lags[place].add(lag);
-    }
+    let load_after = load_average().unwrap_or_default();
     println!(
-        "  {total} revocations ({} Logout, {} LogoutAll) in {:.1} s; load average {}",
+        "  {total} revocations ({} Logout, {} LogoutAll) made in {:.2} s ({:.0}/s achieved, \
+         {}/s asked); load average {load_before} before, {load_after} after",
         sessions.iter().filter(|s| !s.logout_all).count(),
         sessions.iter().filter(|s| s.logout_all).count(),
-        measured.elapsed().as_secs_f64(),
-        load_average().unwrap_or_default()
+        scheduled.as_secs_f64(),
+        total as f64 / scheduled.as_secs_f64().max(1e-9),
+        args.rate,
     );
-    let [other_replica, revoking_replica, remote] = &mut lags;
-    let a_p99 = other_replica.report("verifier on A (other replica)");
-    let b_p99 = revoking_replica.report("verifier on B (revoking replica)");
-    let remote_p99 = remote.report("baseline: remote Verify on A");
+    let mut rows = Vec::new();
+    let mut all_met = true;
+    for r in 0..count {
+        let name = &names[r];
+        let verifier = at_verifier[r].report(&format!("verifier on {name} (subscriber)"));
+        let remote = at_remote[r].report(&format!("remote Verify on {name}"));
+        println!(
+            "  {:<36} ratio of p99s, verifier / remote Verify: {}",
+            "",
+            ratio(verifier, remote)
+        );
+        for (kind, lags) in [
+            ("subscriber", &mut at_verifier[r]),
+            ("Verify", &mut at_remote[r]),
+        ] {
+            for (label, p) in [("p50", 0.50), ("p99", 0.99)] {
+                rows.push(CsvRow {
+                    series: format!("{kind} {label}"),
+                    replica: r + 1,
+                    lag: lags.percentile(p),
+                });
+            }
+            all_met &= lags.percentile(0.99).is_some_and(|p99| p99 <= TARGET);
+        }
+    }
     println!(
-        "  ratio: p99 verifier on A {} the baseline's, verifier on B {}; {} unavailable answers",
-        ratio(a_p99, remote_p99),
-        ratio(b_p99, remote_p99),
+        "  target p99 <= {} ms at every replica's verifier and remote Verify: {}; {} \
+         unavailable answers",
+        TARGET_MS,
+        if all_met { "met" } else { "NOT met" },
         unavailable.load(Ordering::Relaxed)
     );
-    let met = |p99: Option<Lag>| match p99 {
-        Some(Lag::Seen(d)) if d <= Duration::from_millis(100) => "met",
-        _ => "NOT met",
-    };
-    println!(
-        "  target p99 <= 100 ms: verifier on A {}, verifier on B {}",
-        met(a_p99),
-        met(b_p99)
-    );
-    drop((verifier_a, verifier_b));
+    if let Some(path) = &args.csv {
+        let note = format!("of {count} replicas; loadavg {load_after}");
+        write_csv(path, args.rate, &rows, &note)?;
+        println!("  {} rows appended to {}", rows.len(), path.display());
+    }
+    drop(verifiers);
     drop(fleet);
     Ok(())
+}
+
+/// The lag target of issue 16, at every replica.
+const TARGET_MS: u64 = 100;
+const TARGET: Lag = Lag::Seen(Duration::from_millis(TARGET_MS));
+
+/// One percentile at one replica, for `--csv`.
+struct CsvRow {
+    series: String,
+    replica: usize,
+    lag: Option<Lag>,
+}
+
+/// Appends `rows` to the CSV at `path` (`series,x,y,unit,note`, the format
+/// of `docs/scaling/*.csv`; the header is written when the file is new),
+/// `x` the asked rate. A revocation never seen leaves `y` empty.
+fn write_csv(path: &std::path::Path, rate: f64, rows: &[CsvRow], note: &str) -> Result<(), String> {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let new = !path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut text = String::new();
+    if new {
+        text.push_str("series,x,y,unit,note\n");
+    }
+    for row in rows {
+        let y = match row.lag {
+            Some(Lag::Seen(d)) => format!("{:.3}", d.as_secs_f64() * 1000.0),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            text,
+            "{},{rate},{y},ms,replica {} {note}",
+            row.series, row.replica
+        );
+    }
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 async fn subscribers(args: &Args, window: Duration) -> Result<(), String> {
@@ -832,6 +993,48 @@ mod tests {
         assert_eq!(
             lags.percentile(1.0),
             Some(Lag::Seen(Duration::from_millis(7)))
+        );
+    }
+
+    #[test]
+    fn replicas_are_lettered_and_remote_polls_are_sampled_above_a_hundred_per_second() {
+        assert_eq!(replica_name(0), "A");
+        assert_eq!(replica_name(3), "D");
+        assert_eq!(replica_name(26), "R27");
+        assert_eq!(remote_sample_every(50.0), 1);
+        assert_eq!(remote_sample_every(100.0), 1);
+        assert_eq!(remote_sample_every(1000.0), 10);
+        assert_eq!(remote_sample_every(150.0), 2);
+        assert!(Lag::Seen(Duration::from_secs(1000)) < Lag::Missed);
+    }
+
+    #[test]
+    fn csv_rows_append_under_one_header_and_a_missed_lag_is_empty() {
+        let dir = std::env::temp_dir().join(format!("authd-load-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fanout.csv");
+        let rows = [
+            CsvRow {
+                series: "subscriber p99".into(),
+                replica: 1,
+                lag: Some(Lag::Seen(ms(3))),
+            },
+            CsvRow {
+                series: "Verify p99".into(),
+                replica: 2,
+                lag: Some(Lag::Missed),
+            },
+        ];
+        write_csv(&path, 100.0, &rows, "of 4 replicas; loadavg 1 2 3").unwrap();
+        write_csv(&path, 1000.0, &rows[..1], "of 4 replicas").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            text,
+            "series,x,y,unit,note\n\
+             subscriber p99,100,3.000,ms,replica 1 of 4 replicas; loadavg 1 2 3\n\
+             Verify p99,100,,ms,replica 2 of 4 replicas; loadavg 1 2 3\n\
+             subscriber p99,1000,3.000,ms,replica 1 of 4 replicas\n"
         );
     }
 
