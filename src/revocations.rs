@@ -55,6 +55,11 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Feed signals waiting for the hub's worker; past this the hub resyncs.
 const INTAKE: usize = 4096;
+/// Most changes read back from the database at once. One at a time, a
+/// replica's feed fell behind at a few hundred revocations per second
+/// (docs/scaling.md, "Revocation fan-out"); this many reads in flight stay
+/// well inside the connection pool.
+const READ_BACK_BATCH: usize = 16;
 
 /// How long a key change waits for this replica's key set to be reloaded
 /// before it is announced anyway (so a client's GetJwks sees the new set).
@@ -435,20 +440,47 @@ impl RevocationHub {
             return;
         };
         self.reload_kids().await;
-        while let Some(signal) = intake.recv().await {
+        let mut batch = Vec::with_capacity(READ_BACK_BATCH);
+        while intake.recv_many(&mut batch, READ_BACK_BATCH).await > 0 {
             if self.missed.swap(false, Ordering::AcqRel) {
                 tracing::warn!("revocation hub fell behind the change feed; resyncing");
                 self.resync().await;
             }
-            match signal {
-                Signal::Resync => self.resync().await,
-                Signal::Change(change) => match self.translate(&change).await {
-                    Ok(events) => self.publish(events),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read a change back; resyncing revocation streams");
+            // Changes are read back together (each read is of the current
+            // rows, so reading them at once answers what reading them one
+            // after another would, or newer) and published in feed order.
+            // Resyncs and key changes (which update the kid set) stand alone.
+            let mut run = Vec::new();
+            for signal in batch.drain(..) {
+                match signal {
+                    Signal::Change(change) if !matches!(change, Change::Keys) => run.push(change),
+                    Signal::Change(change) => {
+                        self.read_back(std::mem::take(&mut run)).await;
+                        self.read_back(vec![change]).await;
+                    }
+                    Signal::Resync => {
+                        self.read_back(std::mem::take(&mut run)).await;
                         self.resync().await;
                     }
-                },
+                }
+            }
+            self.read_back(run).await;
+        }
+    }
+
+    /// Reads `changes` back concurrently and publishes their events in
+    /// order; a failed read resyncs every stream (their snapshot then
+    /// covers the rest).
+    async fn read_back(&self, changes: Vec<Change>) {
+        let read = futures_util::future::join_all(changes.iter().map(|c| self.translate(c))).await;
+        for events in read {
+            match events {
+                Ok(events) => self.publish(events),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a change back; resyncing revocation streams");
+                    self.resync().await;
+                    return;
+                }
             }
         }
     }
