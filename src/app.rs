@@ -39,6 +39,7 @@
 //! health equal to it.
 
 mod health;
+mod listeners;
 mod startup;
 mod tasks;
 
@@ -49,7 +50,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Server;
 
 pub mod settings;
 
@@ -74,6 +74,7 @@ use crate::tls::AdminClients;
 use crate::token::TokenService;
 use crate::token::rotation::{KeyManager, KeyPolicy};
 use health::{mirror_readiness, probe_database, report_health};
+use listeners::{bind_listeners, grpc_incoming, transport};
 use startup::begin_start_up;
 use tasks::Tasks;
 
@@ -100,21 +101,6 @@ pub struct App {
     /// This app's own registry: served on `/metrics`, recorded by the adapters.
     metrics: Metrics,
 }
-
-/// Streams one client connection may have open; beyond it calls are shed
-/// at once (RESOURCE_EXHAUSTED) instead of queueing without bound.
-const MAX_STREAMS_PER_CONNECTION: usize = 100;
-/// HTTP/2 pings on idle connections, to find dead peers (and keep NATs open).
-const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// A peer that does not answer a ping within this is dropped.
-const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Request headers (metadata) per call: room for the largest bearer token
-/// (`--max-token-bytes` is at most 64 KiB) and the usual gRPC headers.
-const MAX_HEADER_LIST_BYTES: u32 = 96 * 1024;
-/// Connections are closed (GOAWAY, in-flight calls finish) after this long,
-/// idle or not, so no connection lives for ever and clients rebalance
-/// across replicas.
-const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
 
 /// How often expired and long-ended sessions are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -476,62 +462,6 @@ impl App {
     }
 }
 
-/// The gRPC server with TLS (when configured) and authd's transport limits;
-/// docs/performance.md and docs/security.md explain each choice.
-fn transport(
-    config: &settings::ServerSettings,
-    tls: Option<&crate::tls::TlsSettings>,
-) -> Result<Server> {
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        // tonic 0.14 applies its TLS acceptor to a custom incoming stream
-        // too, and hands the peer certificates to handlers (`peer_certs`).
-        builder = builder
-            .tls_config(tls.grpc_config())
-            .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
-    }
-    // TCP_NODELAY is set on each accepted socket by `net::Listener`.
-    // HTTP/1.1 too, for gRPC-Web from browsers (`grpc::web`); native gRPC
-    // stays HTTP/2, and over TLS ALPN offers only h2.
-    Ok(builder
-        .accept_http1(true)
-        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
-        .max_connection_age(MAX_CONNECTION_AGE)
-        .max_connection_age_grace(config.shutdown_grace)
-        .max_concurrent_streams(u32::try_from(MAX_STREAMS_PER_CONNECTION).ok())
-        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
-        .load_shed(true)
-        // Also the cap on a caller's `grpc-timeout`: tonic uses the shorter.
-        .timeout(config.request_timeout))
-}
-
-/// The gRPC listener's connections, capped, each with its opening deadline,
-/// accept errors backed off (see [`crate::net`]). Over TLS tonic's acceptor
-/// runs on top, so the deadline sees ciphertext and ends at the first byte;
-/// tonic's handshake timeout takes over from there.
-fn grpc_incoming(
-    listener: TcpListener,
-    config: &settings::ServerSettings,
-    tls: bool,
-) -> impl tokio_stream::Stream<Item = std::io::Result<crate::net::Guarded<tokio::net::TcpStream>>>
-+ Send
-+ 'static {
-    let opening = if tls {
-        crate::net::Opening::Opaque
-    } else {
-        crate::net::Opening::Http { bound_head: true }
-    };
-    crate::net::Listener::new(
-        listener,
-        "grpc",
-        config.grpc_max_connections,
-        config.header_read_timeout,
-    )
-    .into_stream(opening, config.grpc_idle_timeout)
-}
-
 /// A reflection service builder knowing authd's services, health, ext_authz
 /// and `other_version` (the other reflection protocol's descriptors).
 fn reflection(other_version: &'static [u8]) -> tonic_reflection::server::Builder<'static> {
@@ -584,38 +514,6 @@ fn spawn_state_tasks(
         "login-failure-purge",
         purge_login_failures(Arc::clone(store), config.throttle.policy(), clock.clone()),
     );
-}
-
-/// Binds the gRPC listener and, unless turned off, the HTTP listener, with
-/// errors that say which flag to change.
-async fn bind_listeners(
-    config: &settings::ServerSettings,
-) -> Result<(TcpListener, SocketAddr, Option<(TcpListener, SocketAddr)>)> {
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-        Error::Config(format!(
-            "cannot listen on {}: {e}; choose another address with --listen / AUTHD_LISTEN",
-            config.listen
-        ))
-    })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| Error::internal("reading the listen address", e))?;
-    let http = match config.http_listen {
-        None => None,
-        Some(addr) => {
-            let listener = TcpListener::bind(addr).await.map_err(|e| {
-                Error::Config(format!(
-                    "cannot listen on {addr}: {e}; choose another address with \
-                     --http-listen / AUTHD_HTTP_LISTEN, or turn it off with `off`"
-                ))
-            })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|e| Error::internal("reading the HTTP listen address", e))?;
-            Some((listener, bound))
-        }
-    };
-    Ok((listener, local_addr, http))
 }
 
 /// The revocation hub over the app's store, cache, keys and clock.

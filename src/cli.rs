@@ -18,22 +18,26 @@
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
-use crate::clock::{Clock, now_unix};
+use crate::clock::Clock;
 use crate::config::{AdminArgs, Config, FileValues, Sources};
 use crate::error::{Error, Result};
-use crate::password::PasswordPolicy;
 use crate::password::settings::PasswordSettings;
-use crate::service::{Accounts, NewAccount};
+use crate::service::Accounts;
 use crate::token::settings::{LifetimeSettings, SigningSettings};
-use crate::user::User;
 
+mod audit;
 mod audit_retention;
 mod healthcheck;
 mod import;
+mod keys;
 mod password_input;
 mod service_account;
+mod user;
 
+pub use audit::run_audit;
+use keys::run_keys;
 pub use service_account::{ServiceAccountArgs, ServiceAccountCommand};
+use user::run_user;
 
 /// authd: a standalone gRPC authentication service.
 #[derive(Debug, Parser)]
@@ -480,179 +484,6 @@ async fn open_admin(
     }
 }
 
-async fn run_user(accounts: &Accounts, command: UserCommand) -> Result<()> {
-    let now = now_unix();
-    match command {
-        UserCommand::Add {
-            name,
-            email,
-            roles,
-            password_stdin,
-            password: hashing,
-        } => {
-            // Validate what we can before asking for a password.
-            crate::user::validate_username(&name)?;
-            if let Some(email) = &email {
-                crate::user::validate_email(email)?;
-            }
-            crate::user::normalize_roles(&roles)?;
-            let policy = PasswordPolicy::from_settings(&hashing);
-            let password = password_input::read_password(password_stdin, true, policy)?;
-            let user = accounts
-                .create_user(
-                    NewAccount {
-                        username: name,
-                        email,
-                        roles,
-                        password,
-                    },
-                    now,
-                )
-                .await?;
-            println!("created user {} (id {})", user.username, user.id);
-        }
-        UserCommand::List => {
-            let users = accounts.list_users().await?;
-            println!(
-                "{:<36}  {:<20}  {:<8}  {:<24}  ROLES",
-                "ID", "USERNAME", "ACTIVE", "EMAIL"
-            );
-            for user in users {
-                print_user_row(&user);
-            }
-        }
-        UserCommand::Disable { name } => {
-            let user = accounts.set_active(&name, false, now).await?;
-            println!("disabled user {}", user.username);
-        }
-        UserCommand::Enable { name } => {
-            let user = accounts.set_active(&name, true, now).await?;
-            println!("enabled user {}", user.username);
-        }
-        UserCommand::SetRoles { name, roles } => {
-            let user = accounts.set_roles(&name, &roles, now).await?;
-            println!(
-                "roles of user {} are now: {}",
-                user.username,
-                if user.roles.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    user.roles.join(", ")
-                }
-            );
-        }
-        UserCommand::Delete { name } => {
-            let user = accounts.delete_user(&name).await?;
-            println!("deleted user {}", user.username);
-        }
-        UserCommand::Unlock { name, address } => {
-            let cleared = accounts.unlock(&name, address.as_deref()).await?;
-            match address {
-                Some(address) => println!(
-                    "unlocked {name} and address {address} ({cleared} failed-login counts cleared)"
-                ),
-                None => println!("unlocked {name} ({cleared} failed-login counts cleared)"),
-            }
-        }
-        UserCommand::SetPassword {
-            name,
-            password_stdin,
-            password: hashing,
-        } => {
-            if accounts.store().user_by_username(&name).await?.is_none() {
-                return Err(Error::NotFound(format!("no user named {name:?}")));
-            }
-            let policy = PasswordPolicy::from_settings(&hashing);
-            let password = password_input::read_password(password_stdin, true, policy)?;
-            let user = accounts.set_password(&name, password, now).await?;
-            println!("password changed for user {}", user.username);
-        }
-    }
-    Ok(())
-}
-
-async fn run_keys(
-    store: &std::sync::Arc<dyn crate::store::Store>,
-    command: KeysCommand,
-    sources: &Sources,
-) -> Result<()> {
-    use crate::token::rotation::{KeyManager, KeyPolicy};
-    match command {
-        KeysCommand::Rotate {
-            now: true,
-            signing,
-            lifetimes,
-        } => {
-            sources.attribute(signing.check())?;
-            let policy = KeyPolicy::new(&signing, &lifetimes, None)?;
-            let keys = KeyManager::load(store.clone(), policy).await?;
-            // Key times are the database's (token::rotation), not this host's.
-            let done = keys.rotate_now(store.db_now().await?).await?;
-            println!(
-                "key {} ({}) is now signing; retired at once: {}",
-                done.rotation.kid,
-                done.rotation.algorithm,
-                done.retired.join(", ")
-            );
-        }
-        KeysCommand::Retire { kid } => {
-            // No key material is needed: a row changes state, is audited and announced.
-            let now = store.db_now().await?;
-            match crate::token::rotation::retire_key(store.as_ref(), &kid, now).await? {
-                crate::store::KeyRetirement::AlreadyRetired => {
-                    println!("key {kid} was already retired");
-                }
-                _ => println!("key {kid} is retired: its tokens no longer verify"),
-            }
-        }
-        KeysCommand::Rotate {
-            now: false,
-            signing,
-            lifetimes,
-        } => {
-            sources.attribute(signing.check())?;
-            let policy = KeyPolicy::new(&signing, &lifetimes, None)?;
-            let keys = KeyManager::load(store.clone(), policy).await?;
-            let now = store.db_now().await?;
-            let rotation = keys.rotate(now).await?;
-            if rotation.activates_at <= now {
-                println!(
-                    "key {} ({}) is now signing; the previous key verifies until its tokens expire",
-                    rotation.kid, rotation.algorithm
-                );
-            } else {
-                println!(
-                    "key {} ({}) is published and starts signing in {}s (at Unix time {})",
-                    rotation.kid,
-                    rotation.algorithm,
-                    rotation.activates_at - now,
-                    rotation.activates_at
-                );
-            }
-        }
-        KeysCommand::List => {
-            println!(
-                "{:<44}  {:<6}  {:<8}  {:<12}  {:<12}  RETIRES_AT",
-                "KID", "ALG", "STATE", "CREATED_AT", "ACTIVATES_AT"
-            );
-            // Metadata straight from the table: no key is loaded or decrypted.
-            for key in store.all_signing_keys().await? {
-                println!(
-                    "{:<44}  {:<6}  {:<8}  {:<12}  {:<12}  {}",
-                    key.kid,
-                    key.algorithm,
-                    key.state.as_str(),
-                    key.created_at,
-                    key.activates_at,
-                    key.retires_at
-                        .map_or_else(|| "-".to_owned(), |t| t.to_string())
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Who the audit log names for CLI changes: the OS user running it, as the
 /// environment tells (a hint for the reader, not an authenticated identity).
 fn cli_actor() -> String {
@@ -660,104 +491,6 @@ fn cli_actor() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".to_owned());
     format!("cli, os user {who}")
-}
-
-/// Runs `authd audit ...`, printing to stdout; `--follow` stops when `stop` resolves.
-///
-/// # Errors
-/// Database errors, or a closed standard output.
-pub async fn run_audit(
-    store: &dyn crate::store::Store,
-    command: AuditCommand,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<()> {
-    let (lines, follow, poll_interval_ms, json) = match command {
-        AuditCommand::Tail {
-            lines,
-            follow,
-            poll_interval_ms,
-            json,
-        } => (lines, follow, poll_interval_ms, json),
-        AuditCommand::Export { before, output } => {
-            let written = match output {
-                Some(path) => {
-                    let mut file = std::fs::File::create(&path).map_err(|e| {
-                        Error::invalid("output", format!("cannot create {}: {e}", path.display()))
-                    })?;
-                    audit_retention::export(store, before, &mut file).await?
-                }
-                None => {
-                    audit_retention::export(store, before, &mut std::io::stdout().lock()).await?
-                }
-            };
-            eprintln!(
-                "exported {written} audit events before {}",
-                crate::audit::rfc3339(before)
-            );
-            return Ok(());
-        }
-        AuditCommand::Purge { before, exported } => {
-            let removed =
-                audit_retention::purge(store, before, &exported, &cli_actor(), now_unix()).await?;
-            println!(
-                "removed {removed} audit events before {}; recorded as an audit_purged event",
-                crate::audit::rfc3339(before)
-            );
-            return Ok(());
-        }
-    };
-    let render: fn(&crate::store::AuditEntry) -> String = if json {
-        crate::audit::render_json
-    } else {
-        crate::audit::render_line
-    };
-    let print = |entries: &[crate::store::AuditEntry]| print_audit(entries, render);
-    let mut last = print(&store.audit_tail(lines.min(MAX_TAIL_LINES), None).await?)?;
-    if !follow {
-        return Ok(());
-    }
-    // Bounded in time by the interval (clamped by the parser) and in work
-    // by MAX_TAIL_LINES per poll; it ends on `stop` (Ctrl-C or SIGTERM).
-    let interval = std::time::Duration::from_millis(poll_interval_ms.clamp(100, 60_000));
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            () = tokio::time::sleep(interval) => {}
-        }
-        let after = last.unwrap_or(0);
-        let fresh = store.audit_tail(MAX_TAIL_LINES, Some(after)).await?;
-        if let Some(id) = print(&fresh)? {
-            last = Some(id);
-        }
-    }
-}
-
-/// Prints `entries` one per line; returns the last one's id.
-fn print_audit(
-    entries: &[crate::store::AuditEntry],
-    render: fn(&crate::store::AuditEntry) -> String,
-) -> Result<Option<i64>> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    for entry in entries {
-        writeln!(out, "{}", render(entry))
-            .map_err(|e| Error::internal("writing the audit log to stdout", e))?;
-    }
-    out.flush()
-        .map_err(|e| Error::internal("writing the audit log to stdout", e))?;
-    Ok(entries.last().map(|e| e.id))
-}
-
-fn print_user_row(user: &User) {
-    println!(
-        "{:<36}  {:<20}  {:<8}  {:<24}  {}",
-        user.id,
-        user.username,
-        if user.active { "yes" } else { "no" },
-        user.email.as_deref().unwrap_or("-"),
-        user.roles.join(",")
-    );
 }
 
 /// The one-line message printed for a failed command.

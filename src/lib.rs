@@ -18,6 +18,7 @@
 //! - [`app`]: [`App::build`] binds and connects; [`App::run_until_stopped`] serves, drains, closes.
 //!   `app::tasks` is the one supervisor of the background tasks: each named, its end logged;
 //!   `app::startup` migrates and loads keys, retrying while PostgreSQL is unreachable.
+//!   `app::listeners` binds both listeners and sets the gRPC transport's limits.
 //! - [`grpc`]: transport adapters (`AuthService`, `AdminService` in `grpc::admin`, ext_authz, whose
 //!   identity-header settings forward-auth shares) and the one `Error` to `Status` mapping; no SQL,
 //!   no crypto.
@@ -52,7 +53,8 @@
 //! - [`store`]: the [`store::Store`] trait; the SQL, split by domain (`store::sql::{users,
 //!   sessions, keys, throttle, audit, service_accounts, revocations}`), generic over the database and implemented once; per
 //!   database only connection set-up, migrations and the change feed (PostgreSQL
-//!   `LISTEN/NOTIFY`, SQLite `change_log`).
+//!   `LISTEN/NOTIFY`, SQLite `change_log`). The row and value types are in `store::types`,
+//!   re-exported from `store`.
 //! - [`user`]: the user model and the rules for usernames, emails, roles (and a role from a group's
 //!   name) and external ids.
 //! - [`validate`]: the edge check of request text (length; no NUL, control, bidi or format
@@ -77,7 +79,8 @@
 //!   numbered revocation events with a bounded history and opaque cursors; the snapshot; each
 //!   subscriber's bounded stream with heartbeats while the feed is trusted.
 //! - [`net`]: connection limits for both listeners: a cap each, the opening (header-read)
-//!   deadline and head size, accept-error backoff, the raised open-file limit.
+//!   deadline and head size, accept-error backoff, the raised open-file limit; `net::guarded`
+//!   is the stream wrapper that enforces the deadline and the gRPC idle timeout.
 //! - `fuzzing` (hidden): the fuzz targets' entry points (token, ext_authz `CheckRequest`, config
 //!   file, password hash), called by `fuzz/` and by the test that replays `fuzz/corpus/`.
 
@@ -111,3 +114,51 @@ pub mod validate;
 pub use app::App;
 pub use config::Config;
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// The longest a source file may be (issue 10): past it, split the file
+    /// into submodules by job.
+    const MAX_SOURCE_LINES: usize = 700;
+
+    /// Every `.rs` file under `dir`, recursively.
+    fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                rust_files(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_source_file_is_over_seven_hundred_lines() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        assert!(files.len() > 50, "walked {}: {files:?}", src.display());
+        files.sort();
+        let long: Vec<String> = files
+            .iter()
+            .filter_map(|path| {
+                let text = std::fs::read_to_string(path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let lines = text.lines().count();
+                (lines > MAX_SOURCE_LINES).then(|| {
+                    let shown = path.strip_prefix(&src).unwrap_or(path);
+                    format!("src/{}: {lines} lines", shown.display())
+                })
+            })
+            .collect();
+        assert!(
+            long.is_empty(),
+            "over {MAX_SOURCE_LINES} lines; split into submodules by job: {}",
+            long.join(", ")
+        );
+    }
+}

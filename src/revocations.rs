@@ -28,23 +28,27 @@
 //! heartbeat interval runs on tokio's timer, like other I/O timing).
 
 use std::collections::{HashSet, VecDeque};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures_util::Stream;
 use tokio::sync::mpsc;
 
 use crate::cache::{FeedListener, StateCache};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::readiness::Readiness;
-use crate::store::{Change, DeletedKind, EndReason, Session, Store};
+use crate::store::{Change, DeletedKind, EndReason, Store};
 use crate::token::InvalidReason;
 use crate::token::keys::KeySet;
+
+mod cursor;
+mod stream;
+mod types;
+
+pub use cursor::Cursor;
+use stream::{Resume, Streaming, Subscription};
+pub use types::{AccountChange, Revocation, Rules, UserChange, Watch, WatchItem};
 
 /// Events buffered per subscriber before it counts as too slow and is reset.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
@@ -80,146 +84,11 @@ pub fn end_reason_invalid(reason: EndReason) -> InvalidReason {
     }
 }
 
-/// What happened to a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserChange {
-    /// Disabled: every token of the user is invalid while it stays so.
-    Disabled,
-    /// Active (enabled again, or another change to an active user).
-    Enabled,
-    /// Deleted.
-    Deleted,
-    /// The password changed (the sessions it ended come as their own events).
-    Password,
-    /// The roles changed (likewise).
-    Roles,
-}
-
-/// What happened to a service account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountChange {
-    /// Deleted: its tokens are invalid.
-    Deleted,
-    /// Its secret was rotated; tokens it holds stay valid.
-    SecretRotated,
-}
-
-/// One revocation, as the stream reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Revocation {
-    /// A session ended; its tokens are invalid with `reason`.
-    SessionEnded {
-        /// The `sid`.
-        session_id: String,
-        /// The `sub`.
-        user_id: String,
-        /// What Verify answers for its tokens.
-        reason: InvalidReason,
-        /// Unix seconds.
-        ended_at: i64,
-    },
-    /// A user changed.
-    UserChanged {
-        /// The `sub`.
-        user_id: String,
-        /// What changed.
-        change: UserChange,
-        /// Unix seconds, as far as this server knows.
-        changed_at: i64,
-    },
-    /// A service account changed.
-    ServiceAccountChanged {
-        /// The account's id (its tokens' `sub`).
-        service_account_id: String,
-        /// What changed.
-        change: AccountChange,
-        /// Unix seconds, as far as this server knows.
-        changed_at: i64,
-    },
-    /// The signing keys changed.
-    KeysChanged {
-        /// Kids that no longer verify anything.
-        retired_kids: Vec<String>,
-    },
-}
-
-impl Revocation {
-    fn session_ended(session: &Session) -> Option<Self> {
-        let (ended_at, reason) = session.ended?;
-        Some(Self::SessionEnded {
-            session_id: session.id.clone(),
-            user_id: session.user_id.clone(),
-            reason: end_reason_invalid(reason),
-            ended_at,
-        })
-    }
-}
-
 /// A live event and its number in this hub's sequence.
 #[derive(Debug)]
 struct Sequenced {
     seq: u64,
     revocation: Revocation,
-}
-
-/// A position in one hub's sequence; opaque to callers (base64url of a
-/// version byte, the hub's random instance id, its generation and the
-/// sequence number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    instance: [u8; 16],
-    generation: u64,
-    seq: u64,
-}
-
-const CURSOR_VERSION: u8 = 1;
-const CURSOR_BYTES: usize = 1 + 16 + 8 + 8;
-
-impl Cursor {
-    /// The text a caller passes back.
-    #[must_use]
-    pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(CURSOR_BYTES);
-        bytes.push(CURSOR_VERSION);
-        bytes.extend_from_slice(&self.instance);
-        bytes.extend_from_slice(&self.generation.to_be_bytes());
-        bytes.extend_from_slice(&self.seq.to_be_bytes());
-        URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    /// Parses a cursor a caller sent back.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] on `cursor` when it is not one this
-    /// service writes.
-    pub fn decode(text: &str) -> Result<Self> {
-        let bad = || {
-            Error::invalid(
-                "cursor",
-                "is not a cursor this service sent; pass back the `cursor` of an event \
-                 exactly, or leave it empty for a fresh start with a snapshot",
-            )
-        };
-        if text.len() > 64 {
-            return Err(bad());
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
-        if bytes.len() != CURSOR_BYTES || bytes[0] != CURSOR_VERSION {
-            return Err(bad());
-        }
-        let mut instance = [0; 16];
-        instance.copy_from_slice(&bytes[1..17]);
-        let word = |at: usize| {
-            let mut w = [0; 8];
-            w.copy_from_slice(&bytes[at..at + 8]);
-            u64::from_be_bytes(w)
-        };
-        Ok(Self {
-            instance,
-            generation: word(17),
-            seq: word(25),
-        })
-    }
 }
 
 /// Why the hub ended a subscriber.
@@ -269,63 +138,6 @@ struct State {
     /// Kids of the verifying keys as last read, to tell which retired.
     kids: HashSet<String>,
 }
-
-/// What the stream's hello says besides whether it resumed: the token
-/// rules, filled in by the service layer from the token service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rules {
-    /// The `iss` every token must carry.
-    pub issuer: String,
-    /// The audience every token's `aud` must include.
-    pub audience: String,
-    /// Seconds of clock skew allowed.
-    pub leeway_secs: i64,
-    /// Longest token parsed at all.
-    pub max_token_bytes: i64,
-    /// Longest access-token lifetime, seconds.
-    pub max_token_lifetime_secs: i64,
-}
-
-/// One item of a subscriber's stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WatchItem {
-    /// The first item.
-    Hello {
-        /// The token rules.
-        rules: Rules,
-        /// How often heartbeats come.
-        heartbeat_interval: Duration,
-        /// Whether the request's cursor resumed the stream.
-        resumed: bool,
-        /// Why a given cursor did not resume.
-        reset_reason: Option<String>,
-        /// The resumed position, or `None` (a snapshot follows).
-        cursor: Option<String>,
-    },
-    /// A revocation: from the snapshot (`cursor` `None`: a stream cut off
-    /// during its snapshot must start afresh) or live.
-    Revocation {
-        /// Where to resume after it.
-        cursor: Option<String>,
-        /// What happened.
-        revocation: Revocation,
-    },
-    /// The snapshot is complete.
-    SnapshotEnd {
-        /// Where to resume after the snapshot.
-        cursor: String,
-        /// How many revocations it held.
-        events: u64,
-    },
-    /// Nothing happened.
-    Heartbeat {
-        /// The stream's current position.
-        cursor: String,
-    },
-}
-
-/// A subscriber's stream of [`WatchItem`]s, ending with an error.
-pub type Watch = Pin<Box<dyn Stream<Item = Result<WatchItem>> + Send>>;
 
 /// The revocation hub; see the module docs. One per app, shared.
 #[derive(Debug)]
@@ -831,160 +643,9 @@ impl FeedListener for RevocationHub {
     }
 }
 
-/// Whether a subscription resumed its cursor.
-#[derive(Debug)]
-enum Resume {
-    /// No cursor: a snapshot follows.
-    Fresh,
-    /// The history after the cursor follows.
-    Resumed,
-    /// The cursor could not resume, for this reason: a snapshot follows.
-    Reset(String),
-}
-
-/// One subscriber's end of the hub; leaving the hub when dropped (the
-/// caller went away, or the stream ended).
-#[derive(Debug)]
-struct Subscription {
-    hub: Arc<RevocationHub>,
-    id: u64,
-    rx: mpsc::Receiver<Arc<Sequenced>>,
-    end: Arc<OnceLock<End>>,
-    /// History after a resumed cursor, sent before live events.
-    backlog: VecDeque<Arc<Sequenced>>,
-    generation: u64,
-    /// The sequence number of the last event this stream delivered (or the
-    /// subscription point).
-    position: u64,
-}
-
-impl Subscription {
-    fn cursor(&self) -> Cursor {
-        self.hub.cursor(self.generation, self.position)
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.hub.unsubscribe(self.id);
-    }
-}
-
-/// The state of one stream between items.
-struct Streaming {
-    /// Hello and snapshot items not sent yet.
-    queue: VecDeque<WatchItem>,
-    subscription: Subscription,
-    stopping: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
-    /// When the last heartbeat was due (the stream's start at first).
-    last_sent: tokio::time::Instant,
-    done: bool,
-}
-
-impl Streaming {
-    async fn next(mut self) -> Option<(Result<WatchItem>, Self)> {
-        if self.done {
-            return None;
-        }
-        if let Some(item) = self.queue.pop_front() {
-            return Some((Ok(item), self));
-        }
-        loop {
-            if let Some(end) = self.subscription.end.get().copied() {
-                return Some(self.finish(end.error()));
-            }
-            // A heartbeat every interval whatever else is sent: under a
-            // steady stream of events it is still the proof a client that
-            // resumed late needs that it is caught up and live.
-            let deadline = self.last_sent + HEARTBEAT_INTERVAL;
-            if tokio::time::Instant::now() >= deadline {
-                self.last_sent = tokio::time::Instant::now();
-                if self.subscription.hub.cache.is_trusted() {
-                    let cursor = self.subscription.cursor().encode();
-                    return Some((Ok(WatchItem::Heartbeat { cursor }), self));
-                }
-                continue;
-            }
-            if let Some(event) = self.subscription.backlog.pop_front() {
-                return Some(self.deliver(&event));
-            }
-            tokio::select! {
-                biased;
-                () = &mut self.stopping => {
-                    return Some(self.finish(Error::Interrupted(
-                        "authd is shutting down; resubscribe (to another replica) with your \
-                         last cursor"
-                            .to_owned(),
-                    )));
-                }
-                event = self.subscription.rx.recv() => {
-                    let Some(event) = event else {
-                        let end = self.subscription.end.get().copied().unwrap_or(End::Resync);
-                        return Some(self.finish(end.error()));
-                    };
-                    if let Some(end) = self.subscription.end.get().copied() {
-                        return Some(self.finish(end.error()));
-                    }
-                    return Some(self.deliver(&event));
-                }
-                () = tokio::time::sleep_until(deadline) => {
-                    self.last_sent = tokio::time::Instant::now();
-                    // Silent while the feed is not trusted: the subscriber's
-                    // staleness bound then turns it unavailable.
-                    if self.subscription.hub.cache.is_trusted() {
-                        let cursor = self.subscription.cursor().encode();
-                        return Some((Ok(WatchItem::Heartbeat { cursor }), self));
-                    }
-                }
-            }
-        }
-    }
-
-    fn deliver(mut self, event: &Sequenced) -> (Result<WatchItem>, Self) {
-        self.subscription.position = event.seq;
-        let item = WatchItem::Revocation {
-            cursor: Some(self.subscription.cursor().encode()),
-            revocation: event.revocation.clone(),
-        };
-        (Ok(item), self)
-    }
-
-    fn finish(mut self, error: Error) -> (Result<WatchItem>, Self) {
-        self.done = true;
-        (Err(error), self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cursor_survives_its_round_trip() {
-        let cursor = Cursor {
-            instance: [7; 16],
-            generation: 3,
-            seq: 42,
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()).expect("decodes"), cursor);
-    }
-
-    #[test]
-    fn text_that_is_not_a_cursor_is_an_invalid_argument() {
-        for bogus in ["", "not-a-cursor", "AAAA", &"A".repeat(200)] {
-            let err = Cursor::decode(bogus).expect_err("refused");
-            assert!(
-                matches!(
-                    err,
-                    Error::InvalidArgument {
-                        field: "cursor",
-                        ..
-                    }
-                ),
-                "{bogus}: {err:?}"
-            );
-        }
-    }
 
     #[test]
     fn every_end_reason_maps_to_the_reason_verify_gives() {
