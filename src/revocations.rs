@@ -27,7 +27,7 @@
 //! does), or read the wall clock (it takes the app's [`Clock`]; the
 //! heartbeat interval runs on tokio's timer, like other I/O timing).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -38,7 +38,7 @@ use crate::cache::{FeedListener, StateCache};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::readiness::Readiness;
-use crate::store::{Change, DeletedKind, EndReason, Store};
+use crate::store::{Change, DeletedKind, EndReason, Session, Store};
 use crate::token::InvalidReason;
 use crate::token::keys::KeySet;
 
@@ -61,9 +61,11 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 const INTAKE: usize = 4096;
 /// Most changes read back from the database at once. One at a time, a
 /// replica's feed fell behind at a few hundred revocations per second
-/// (docs/scaling.md, "Revocation fan-out"); this many reads in flight stay
-/// well inside the connection pool.
-const READ_BACK_BATCH: usize = 16;
+/// (docs/scaling.md, "Revocation fan-out"); ended sessions, most of a busy
+/// feed, are read with one query ([`crate::store::Store::sessions`]).
+const READ_BACK_BATCH: usize = crate::store::SESSIONS_PER_READ;
+/// Reads of other changes in flight at once: well inside the connection pool.
+const READ_BACK_CONCURRENCY: usize = 16;
 
 /// How long a key change waits for this replica's key set to be reloaded
 /// before it is announced anyway (so a client's GetJwks sees the new set).
@@ -280,21 +282,52 @@ impl RevocationHub {
         }
     }
 
-    /// Reads `changes` back concurrently and publishes their events in
-    /// order; a failed read resyncs every stream (their snapshot then
-    /// covers the rest).
+    /// Reads `changes` back (the ended sessions with one query, the rest
+    /// concurrently) and publishes their events in order; a failed read
+    /// resyncs every stream (their snapshot then covers the rest).
     async fn read_back(&self, changes: Vec<Change>) {
-        let read = futures_util::future::join_all(changes.iter().map(|c| self.translate(c))).await;
+        let ids: Vec<String> = (changes.iter())
+            .filter_map(|c| match c {
+                Change::Session(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        let sessions = match self.store.sessions(&ids).await {
+            Ok(sessions) => sessions,
+            Err(e) => return self.read_failed(&e).await,
+        };
+        let by_id: HashMap<&str, &Session> = sessions.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut read = Vec::with_capacity(changes.len());
+        for chunk in changes.chunks(READ_BACK_CONCURRENCY) {
+            let reads = chunk.iter().map(|change| self.read_one(change, &by_id));
+            read.extend(futures_util::future::join_all(reads).await);
+        }
         for events in read {
             match events {
                 Ok(events) => self.publish(events),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read a change back; resyncing revocation streams");
-                    self.resync().await;
-                    return;
-                }
+                Err(e) => return self.read_failed(&e).await,
             }
         }
+    }
+
+    /// What `change` did: an ended session's from `sessions` (read already).
+    async fn read_one(
+        &self,
+        change: &Change,
+        sessions: &HashMap<&str, &Session>,
+    ) -> Result<Vec<Revocation>> {
+        match change {
+            Change::Session(id) => Ok((sessions.get(id.as_str()).copied())
+                .and_then(Revocation::session_ended)
+                .into_iter()
+                .collect()),
+            other => self.translate(other).await,
+        }
+    }
+
+    async fn read_failed(&self, e: &Error) {
+        tracing::warn!(error = %e, "cannot read a change back; resyncing revocation streams");
+        self.resync().await;
     }
 
     /// Ends every stream and forgets the history.

@@ -46,6 +46,10 @@ pub use types::{
 };
 pub use url::{DatabaseUrl, StoreSettings, redact_url};
 
+/// Ids per statement of [`Store::sessions`]: the revocation hub reads up
+/// to this many ended sessions back with one query.
+pub const SESSIONS_PER_READ: usize = 64;
+
 /// Everything authd keeps in its database.
 ///
 /// Methods that look a user up return `Ok(None)` when there is none; methods
@@ -150,6 +154,10 @@ pub trait Store: PoolStatus + Send + Sync + std::fmt::Debug {
 
     /// A session by id, live or ended.
     async fn session(&self, id: &str) -> Result<Option<Session>>;
+
+    /// The sessions with the given ids, ended or not, in no particular
+    /// order; unknown ids are left out. One query per [`SESSIONS_PER_READ`] ids.
+    async fn sessions(&self, ids: &[String]) -> Result<Vec<Session>>;
 
     /// A user's sessions that are neither ended nor expired at `now`, oldest first.
     async fn live_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>>;

@@ -414,6 +414,10 @@ impl<S: SqlStore> Store for S {
         sessions::by_id(self.pool(), id).await
     }
 
+    async fn sessions(&self, ids: &[String]) -> Result<Vec<Session>> {
+        sessions::by_ids(self.pool(), ids).await
+    }
+
     async fn live_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>> {
         sessions::live(self.pool(), user_id, now).await
     }

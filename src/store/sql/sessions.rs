@@ -1,5 +1,7 @@
 //! Sessions and their refresh tokens: the `sessions` and `refresh_tokens` tables.
 
+use std::sync::LazyLock;
+
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{FromRow, Pool};
 
@@ -7,7 +9,8 @@ use super::users::join_roles;
 use super::{Columns, Get, Params, RowsAffected, SqlDb, Tx, begin, commit, publish, rollback};
 use crate::error::{Error, Result};
 use crate::store::{
-    Change, EndReason, LoginSnapshot, NewSession, RefreshRecord, Rotation, Session,
+    Change, EndReason, LoginSnapshot, NewSession, RefreshRecord, Rotation, SESSIONS_PER_READ,
+    Session,
 };
 
 /// The columns of a session row.
@@ -197,6 +200,31 @@ pub(super) async fn by_id<DB: SqlDb>(pool: &Pool<DB>, id: &str) -> Result<Option
     .await
     .map(|row| row.map(Session::from))
     .map_err(|e| Error::database("reading a session", e))
+}
+
+/// `ids`, [`SESSIONS_PER_READ`] at a time, each read with one statement
+/// whose list is padded with its last id: one statement text (one prepared
+/// statement per connection) on both databases, whatever the count.
+pub(super) async fn by_ids<DB: SqlDb>(pool: &Pool<DB>, ids: &[String]) -> Result<Vec<Session>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let list: Vec<String> = (1..=SESSIONS_PER_READ).map(|i| format!("${i}")).collect();
+        let columns = session_columns!();
+        format!(
+            "SELECT {columns} FROM sessions WHERE id IN ({})",
+            list.join(", ")
+        )
+    });
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(SESSIONS_PER_READ) {
+        let mut query = sqlx::query_as::<DB, SessionRow>(SQL.as_str());
+        for i in 0..SESSIONS_PER_READ {
+            query = query.param(chunk[i.min(chunk.len() - 1)].as_str());
+        }
+        let rows = query.fetch_all(DB::pool(pool)).await;
+        let rows = rows.map_err(|e| Error::database("reading sessions", e))?;
+        out.extend(rows.into_iter().map(Session::from));
+    }
+    Ok(out)
 }
 
 pub(super) async fn live<DB: SqlDb>(

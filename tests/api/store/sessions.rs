@@ -17,7 +17,49 @@ on_both_backends!(
     a_rotation_racing_a_logout_either_rotates_or_finds_the_session_ended,
     tokens_rotate_once_and_only_while_the_session_lives,
     expired_sessions_are_not_live,
+    sessions_are_read_by_id_many_at_once,
 );
+
+/// `Store::sessions` (the revocation hub's read-back) answers the ended and
+/// live sessions among more ids than one statement takes, leaving unknown
+/// ones out, and nothing for no ids.
+async fn sessions_are_read_by_id_many_at_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let alice = store
+        .create_user(new_user("alice", None))
+        .await
+        .expect("user");
+    let count = authd::store::SESSIONS_PER_READ + 6;
+    let ids: Vec<String> = (0..count).map(|i| format!("s{i:03}")).collect();
+    for id in &ids {
+        start(
+            &store,
+            "alice",
+            new_session(&alice.id, id, &format!("h-{id}"), 100),
+            0,
+        )
+        .await;
+    }
+    for id in ids.iter().step_by(3) {
+        assert!(
+            store
+                .end_session(id, EndReason::Logout, 101)
+                .await
+                .expect("end")
+        );
+    }
+    let mut asked = ids.clone();
+    asked.push("no-such-session".to_owned());
+    let mut read = store.sessions(&asked).await.expect("read");
+    read.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(read.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ids);
+    for (i, session) in read.iter().enumerate() {
+        let ended = (i % 3 == 0).then_some((101, EndReason::Logout));
+        assert_eq!(session.ended, ended, "{}", session.id);
+        assert_eq!(session.user_id, alice.id);
+    }
+    assert!(store.sessions(&[]).await.expect("none").is_empty());
+}
 
 async fn sessions_start_end_and_list(backend: Backend) {
     let (_db, store) = open(backend).await;
