@@ -400,13 +400,14 @@ impl App {
                 .max_decoding_message_size(max_message),
                 gate,
             ));
+        // Boxed: two servers' futures inline would make this one too large.
         let server = match incoming {
-            GrpcIncoming::Plain(incoming) => {
-                Either::Left(router.serve_with_incoming_shutdown(incoming, signal))
-            }
-            GrpcIncoming::Tls(incoming) => {
-                Either::Right(router.serve_with_incoming_shutdown(incoming, signal))
-            }
+            GrpcIncoming::Plain(incoming) => Either::Left(Box::pin(
+                router.serve_with_incoming_shutdown(incoming, signal),
+            )),
+            GrpcIncoming::Tls(incoming) => Either::Right(Box::pin(
+                router.serve_with_incoming_shutdown(incoming, signal),
+            )),
         };
 
         let grace = self.config.server.shutdown_grace;

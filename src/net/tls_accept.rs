@@ -51,9 +51,7 @@ pub async fn tls_handshake(
     opening: Opening,
 ) -> io::Result<TlsConnection> {
     let (stream, pending) = accepted.take_stream();
-    let deadline = pending
-        .deadline()
-        .min(tokio::time::Instant::now() + limit);
+    let deadline = pending.deadline().min(tokio::time::Instant::now() + limit);
     match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Ok(pending.guard(stream, opening)),
         Ok(Err(e)) => Err(e),
@@ -109,22 +107,30 @@ impl Listener {
                         (listener, accepted) = &mut state.accepting => {
                             state.accepting = accepting(listener);
                             let acceptor = acceptor.clone();
-                            state.handshakes.spawn(async move {
+                            let handshake = async move {
                                 let peer = accepted.peer;
-                                match tls_handshake(accepted, &acceptor, handshake_limit, opening).await {
-                                    Ok(stream) => Some(stream.with_idle_timeout(idle)),
-                                    Err(e) => {
-                                        tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed; connection closed");
-                                        None
-                                    }
-                                }
-                            });
+                                tls_handshake(accepted, &acceptor, handshake_limit, opening)
+                                    .await
+                                    .map(|stream| stream.with_idle_timeout(idle))
+                                    .inspect_err(|e| {
+                                        tracing::debug!(
+                                            listener = name, %peer, error = %e,
+                                            "TLS handshake failed; connection closed"
+                                        );
+                                    })
+                                    .ok()
+                            };
+                            state.handshakes.spawn(handshake);
                         }
                         Some(done) = state.handshakes.join_next(), if !state.handshakes.is_empty() => {
                             match done {
                                 Ok(Some(stream)) => return Some((Ok(stream), state)),
                                 Ok(None) => {}
-                                Err(e) => tracing::warn!(listener = name, error = %e, "a TLS handshake task failed"),
+                                // A panic in rustls or tokio-rustls: a bug,
+                                // but only this connection's.
+                                Err(e) => tracing::warn!(
+                                    listener = name, error = %e, "a TLS handshake task failed"
+                                ),
                             }
                         }
                     }

@@ -535,8 +535,10 @@ async fn a_tls_grpc_client_silent_after_one_call_is_closed_after_the_idle_timeou
     // authd terminates TLS below its connection wrapper, so the wrapper
     // reads the HTTP/2 frames, not ciphertext, and pings are not traffic.
     let pki = crate::tls::Pki::new();
-    let (_app, addr) =
-        spawn_with_tls(&pki, |c| c.server.grpc_idle_timeout = Some(GRPC_IDLE_TIMEOUT)).await;
+    let (_app, addr) = spawn_with_tls(&pki, |c| {
+        c.server.grpc_idle_timeout = Some(GRPC_IDLE_TIMEOUT);
+    })
+    .await;
     let tls = pki.connect_raw(addr, b"h2").await.expect("TLS handshake");
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "ALPN h2");
     one_call_then_only_pings(tls, &format!("https://localhost:{}", addr.port())).await;
@@ -580,7 +582,9 @@ async fn tls_clients_that_finish_the_handshake_but_not_the_http_opening_are_clos
 
 /// The first bytes of a TLS ClientHello: a handshake record announcing 512
 /// bytes, and the start of the message; the rest never comes.
-const PARTIAL_CLIENT_HELLO: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+const PARTIAL_CLIENT_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_tls_handshake_does_not_hold_up_another_client_and_is_closed_within_the_header_timeout()
