@@ -48,6 +48,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
@@ -74,7 +75,7 @@ use crate::tls::AdminClients;
 use crate::token::TokenService;
 use crate::token::rotation::{KeyManager, KeyPolicy};
 use health::{mirror_readiness, probe_database, report_health};
-use listeners::{bind_listeners, grpc_incoming, transport};
+use listeners::{GrpcIncoming, bind_listeners, grpc_incoming, transport};
 use startup::begin_start_up;
 use tasks::Tasks;
 
@@ -360,10 +361,10 @@ impl App {
         self.spawn_background();
         let gate = crate::grpc::startup_gate(self.readiness.clone());
         self.log_start_up(http_addr);
-        let incoming = grpc_incoming(self.listener, &self.config.server, self.tls.is_some());
+        let incoming = grpc_incoming(self.listener, &self.config.server, self.tls.as_ref());
         let max_message = self.config.server.max_message_bytes;
         let admin_clients = AdminClients::new(self.config.tls.admin_clients.clone());
-        let server = transport(&self.config.server, self.tls.as_ref())?
+        let router = transport(&self.config.server)
             // CORS outside gRPC-Web: it answers preflights itself and marks
             // the answers to allowed origins (see `grpc::web`).
             .layer(tower::util::option_layer(self.config.grpc_web.cors_layer()))
@@ -398,8 +399,16 @@ impl App {
                 )
                 .max_decoding_message_size(max_message),
                 gate,
-            ))
-            .serve_with_incoming_shutdown(incoming, signal);
+            ));
+        // Boxed: two servers' futures inline would make this one too large.
+        let server = match incoming {
+            GrpcIncoming::Plain(incoming) => Either::Left(Box::pin(
+                router.serve_with_incoming_shutdown(incoming, signal),
+            )),
+            GrpcIncoming::Tls(incoming) => Either::Right(Box::pin(
+                router.serve_with_incoming_shutdown(incoming, signal),
+            )),
+        };
 
         let grace = self.config.server.shutdown_grace;
         let stopping = self.readiness.stopping();

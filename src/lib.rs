@@ -80,7 +80,9 @@
 //!   subscriber's bounded stream with heartbeats while the feed is trusted.
 //! - [`net`]: connection limits for both listeners: a cap each, the opening (header-read)
 //!   deadline and head size, accept-error backoff, the raised open-file limit; `net::guarded`
-//!   is the stream wrapper that enforces the deadline and the gRPC idle timeout.
+//!   is the stream wrapper that enforces the deadline and the gRPC idle timeout;
+//!   `net::tls_accept` runs each connection's TLS handshake (in its own task, within the
+//!   deadline) and guards the decrypted stream, so both limits read HTTP, not ciphertext.
 //! - `fuzzing` (hidden): the fuzz targets' entry points (token, ext_authz `CheckRequest`, config
 //!   file, password hash), called by `fuzz/` and by the test that replays `fuzz/corpus/`.
 

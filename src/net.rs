@@ -19,10 +19,10 @@
 //!   accept, a connection must deliver its first request head (HTTP/1: up to
 //!   the blank line; HTTP/2: the 24-byte preface and its first frame, the
 //!   client's SETTINGS) within the timeout, or its reads fail and the server
-//!   closes it. Over TLS on the gRPC port (tonic runs the handshake, below
-//!   which this wrapper sits and sees only ciphertext) the deadline is met by
-//!   the first byte, and tonic's handshake timeout
-//!   ([`crate::tls::HANDSHAKE_TIMEOUT`]) bounds the rest of the handshake.
+//!   closes it. Over TLS (on both ports authd runs the handshake itself,
+//!   [`tls_handshake`], each in its own task) the same deadline covers the
+//!   handshake (also bounded by [`crate::tls::HANDSHAKE_TIMEOUT`]) and then
+//!   the first request head on the decrypted stream.
 //! - **Bounded memory before the first request**: on the gRPC port an HTTP/1
 //!   head longer than [`MAX_HEAD_BYTES`] fails the read at once (tonic does
 //!   not let hyper's buffer be set); the HTTP listener sets hyper's
@@ -43,10 +43,8 @@
 //!   answering them is not using the connection. A stream that sends (such
 //!   as WatchRevocations' heartbeats) keeps its connection. No task or
 //!   timer per byte: one `Sleep` per connection, re-armed from the last
-//!   traffic only when it fires. Over TLS this wrapper sits below tonic's
-//!   acceptor and sees ciphertext, so every byte counts, pings too: a
-//!   silent TLS client that answers pings keeps its connection until the
-//!   connection age (1 h) ends it.
+//!   traffic only when it fires. Over TLS the wrapper sits on the decrypted
+//!   side ([`Listener::into_tls_stream`]), so it parses the same frames.
 //!
 //! Later requests on a kept-alive connection are bounded by hyper itself
 //! (its HTTP/1 header read timeout restarts for each head; HTTP/2 keepalive
@@ -66,8 +64,10 @@ use tokio::time::Instant;
 use tokio_stream::Stream;
 
 mod guarded;
+mod tls_accept;
 
 pub use guarded::Guarded;
+pub use tls_accept::{TlsConnection, tls_handshake};
 
 /// The most bytes an HTTP/1 client may send before its first request head
 /// is complete: more than twice the largest bearer token authd accepts
@@ -96,9 +96,6 @@ pub enum Opening {
         /// Whether this wrapper bounds the first head's size.
         bound_head: bool,
     },
-    /// Bytes this wrapper cannot read (TLS below tonic's acceptor): the
-    /// opening is over at the first byte.
-    Opaque,
 }
 
 /// A listener that holds at most `max` connections at once, and whose

@@ -4,13 +4,14 @@
 //! This module owns reading and checking the PEM files named by
 //! `--tls-cert`, `--tls-key` and `--tls-client-ca` (at start-up, so a bad
 //! file stops authd with a message naming its flag), the rustls server
-//! configuration of the HTTP listener and the tonic one of the gRPC listener
-//! (both on the aws-lc-rs provider, never `ring`), and the pure check of a
+//! configurations of both listeners (on the aws-lc-rs provider, never
+//! `ring`; authd runs the handshakes itself, see [`crate::net`]), and the pure check of a
 //! verified client certificate against `--admin-clients`
 //! ([`AdminClients::authorize`]).
 //!
 //! It must not log or print key material: [`TlsSettings`] shows only paths
-//! in `Debug`, and the private key is held in a [`secrecy`] box.
+//! in `Debug`, and the private key's PEM is read into a [`secrecy`] box and
+//! kept afterwards only inside the rustls configurations.
 //!
 //! Decisions:
 //! - Client certificates are *optional* when `--tls-client-ca` is set:
@@ -57,14 +58,12 @@ pub struct TlsSettings {
     cert_path: PathBuf,
     key_path: PathBuf,
     client_ca_path: Option<PathBuf>,
-    /// The certificate chain as read, PEM; tonic parses it again.
-    cert_pem: Arc<Vec<u8>>,
-    /// The private key as read, PEM; secret.
-    key_pem: Arc<SecretBox<Vec<u8>>>,
-    /// The client CA bundle as read, PEM.
-    client_ca_pem: Option<Arc<Vec<u8>>>,
     /// The HTTP listener's configuration (ALPN h2 and http/1.1, no client auth).
     http: Arc<ServerConfig>,
+    /// The gRPC listener's configuration (ALPN h2 only, as tonic's own
+    /// acceptor offered; client certificates optional, verified against
+    /// the client CA when one is given).
+    grpc: Arc<ServerConfig>,
 }
 
 impl fmt::Debug for TlsSettings {
@@ -153,11 +152,12 @@ impl TlsSettings {
                  or `BEGIN EC PRIVATE KEY`)",
             )
         })?;
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::internal("choosing TLS versions", e))?
-            .with_no_client_auth();
-        let mut http = builder.with_single_cert(chain, private_key).map_err(|e| {
+        let versions = || {
+            ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::internal("choosing TLS versions", e))
+        };
+        let mismatched = |e: tokio_rustls::rustls::Error| {
             unusable(
                 "tls-key",
                 "AUTHD_TLS_KEY",
@@ -168,11 +168,15 @@ impl TlsSettings {
                     cert.display()
                 ),
             )
-        })?;
+        };
+        let mut http = versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain.clone(), private_key.clone_key())
+            .map_err(mismatched)?;
         http.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
-        let client_ca_pem = match client_ca {
-            None => None,
+        let grpc = match client_ca {
+            None => versions()?.with_no_client_auth(),
             Some(path) => {
                 let pem = read("tls-client-ca", "AUTHD_TLS_CLIENT_CA", path)?;
                 let mut roots = RootCertStore::empty();
@@ -186,37 +190,42 @@ impl TlsSettings {
                         )
                     })?;
                 }
-                // The same verifier tonic builds from it; built here so a bad
-                // bundle fails now, with the flag's name.
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| {
-                        unusable(
-                            "tls-client-ca",
-                            "AUTHD_TLS_CLIENT_CA",
-                            path,
-                            &format!("cannot verify client certificates ({e})"),
-                        )
-                    })?;
-                Some(Arc::new(pem))
+                // Optional: a presented certificate must chain to the CA, an
+                // absent one is the admin allow-list's to refuse.
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|e| {
+                            unusable(
+                                "tls-client-ca",
+                                "AUTHD_TLS_CLIENT_CA",
+                                path,
+                                &format!("cannot verify client certificates ({e})"),
+                            )
+                        })?;
+                versions()?.with_client_cert_verifier(verifier)
             }
         };
+        let mut grpc = grpc
+            .with_single_cert(chain, private_key)
+            .map_err(mismatched)?;
+        // Native gRPC is HTTP/2; gRPC-Web over HTTP/1.1 comes from clients
+        // that offer no ALPN, which rustls accepts (tonic offered only h2 too).
+        grpc.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Self {
             cert_path: cert.to_owned(),
             key_path: key.to_owned(),
             client_ca_path: client_ca.map(Path::to_owned),
-            cert_pem: Arc::new(cert_pem),
-            key_pem: Arc::new(key_pem),
-            client_ca_pem,
             http: Arc::new(http),
+            grpc: Arc::new(grpc),
         })
     }
 
     /// Whether client certificates are asked for (and verified) on gRPC.
     #[must_use]
     pub fn verifies_clients(&self) -> bool {
-        self.client_ca_pem.is_some()
+        self.client_ca_path.is_some()
     }
 
     /// The acceptor of the HTTP listener.
@@ -225,23 +234,12 @@ impl TlsSettings {
         tokio_rustls::TlsAcceptor::from(Arc::clone(&self.http))
     }
 
-    /// The gRPC listener's configuration: ALPN h2, the handshake timeout,
-    /// and optional client certificates verified against the client CA.
+    /// The acceptor of the gRPC listener: ALPN h2, and optional client
+    /// certificates verified against the client CA. Its sessions hand the
+    /// verified chain to handlers through tonic (`Request::peer_certs`).
     #[must_use]
-    pub fn grpc_config(&self) -> tonic::transport::ServerTlsConfig {
-        let identity = tonic::transport::Identity::from_pem(
-            self.cert_pem.as_slice(),
-            self.key_pem.expose_secret(),
-        );
-        let config = tonic::transport::ServerTlsConfig::new()
-            .identity(identity)
-            .timeout(HANDSHAKE_TIMEOUT);
-        match &self.client_ca_pem {
-            None => config,
-            Some(ca) => config
-                .client_ca_root(tonic::transport::Certificate::from_pem(ca.as_slice()))
-                .client_auth_optional(true),
-        }
+    pub fn grpc_acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(Arc::clone(&self.grpc))
     }
 }
 

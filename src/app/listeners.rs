@@ -1,14 +1,18 @@
 //! The gRPC port's transport: binding both listeners (with errors naming
-//! the flag to change), the capped, deadline-guarded incoming connections
-//! ([`crate::net`]) and tonic's server with authd's HTTP/2 limits.
+//! the flag to change), the capped, deadline-guarded incoming connections,
+//! TLS terminated by authd below the guard ([`crate::net`]), and tonic's
+//! server with authd's HTTP/2 limits.
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_stream::Stream;
 use tonic::transport::Server;
 
 use crate::error::{Error, Result};
+use crate::net::{Guarded, Opening};
 
 use super::settings;
 
@@ -27,24 +31,15 @@ const MAX_HEADER_LIST_BYTES: u32 = 96 * 1024;
 /// across replicas.
 const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
 
-/// The gRPC server with TLS (when configured) and authd's transport limits;
-/// docs/performance.md and docs/security.md explain each choice.
-pub(super) fn transport(
-    config: &settings::ServerSettings,
-    tls: Option<&crate::tls::TlsSettings>,
-) -> Result<Server> {
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        // tonic 0.14 applies its TLS acceptor to a custom incoming stream
-        // too, and hands the peer certificates to handlers (`peer_certs`).
-        builder = builder
-            .tls_config(tls.grpc_config())
-            .map_err(|e| Error::internal("setting up gRPC TLS", e))?;
-    }
+/// The gRPC server with authd's transport limits; docs/performance.md and
+/// docs/security.md explain each choice. TLS is not tonic's: authd runs the
+/// handshake below it ([`grpc_incoming`]).
+pub(super) fn transport(config: &settings::ServerSettings) -> Server {
+    let builder = Server::builder();
     // TCP_NODELAY is set on each accepted socket by `net::Listener`.
     // HTTP/1.1 too, for gRPC-Web from browsers (`grpc::web`); native gRPC
-    // stays HTTP/2, and over TLS ALPN offers only h2.
-    Ok(builder
+    // stays HTTP/2, and over TLS ALPN offers only h2 (`tls::grpc_acceptor`).
+    builder
         .accept_http1(true)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
@@ -55,32 +50,49 @@ pub(super) fn transport(
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
         .load_shed(true)
         // Also the cap on a caller's `grpc-timeout`: tonic uses the shorter.
-        .timeout(config.request_timeout))
+        .timeout(config.request_timeout)
 }
 
-/// The gRPC listener's connections, capped, each with its opening deadline,
-/// accept errors backed off (see [`crate::net`]). Over TLS tonic's acceptor
-/// runs on top, so the deadline sees ciphertext and ends at the first byte;
-/// tonic's handshake timeout takes over from there.
+/// The gRPC listener's connections: plaintext ones, or TLS ones after
+/// their handshake. The two are different stream types for tonic, whose
+/// handlers find the peer certificates by the TLS one's connection info.
+pub(super) enum GrpcIncoming<P, T> {
+    /// Without TLS.
+    Plain(P),
+    /// With TLS, terminated by authd.
+    Tls(T),
+}
+
+/// The gRPC listener's connections, capped, each with its opening deadline
+/// and idle timeout, accept errors backed off (see [`crate::net`]). With
+/// `tls` authd runs the handshake itself, each in its own task and within
+/// the opening deadline, and guards the decrypted stream: the preface after
+/// the handshake is held to the same deadline, and the idle timeout parses
+/// HTTP/2 frames exactly as in plaintext.
 pub(super) fn grpc_incoming(
     listener: TcpListener,
     config: &settings::ServerSettings,
-    tls: bool,
-) -> impl tokio_stream::Stream<Item = std::io::Result<crate::net::Guarded<tokio::net::TcpStream>>>
-+ Send
-+ 'static {
-    let opening = if tls {
-        crate::net::Opening::Opaque
-    } else {
-        crate::net::Opening::Http { bound_head: true }
-    };
-    crate::net::Listener::new(
+    tls: Option<&crate::tls::TlsSettings>,
+) -> GrpcIncoming<
+    impl Stream<Item = io::Result<Guarded<TcpStream>>> + Send + 'static,
+    impl Stream<Item = io::Result<crate::net::TlsConnection>> + Send + 'static,
+> {
+    let opening = Opening::Http { bound_head: true };
+    let listener = crate::net::Listener::new(
         listener,
         "grpc",
         config.grpc_max_connections,
         config.header_read_timeout,
-    )
-    .into_stream(opening, config.grpc_idle_timeout)
+    );
+    match tls {
+        None => GrpcIncoming::Plain(listener.into_stream(opening, config.grpc_idle_timeout)),
+        Some(tls) => GrpcIncoming::Tls(listener.into_tls_stream(
+            tls.grpc_acceptor(),
+            crate::tls::HANDSHAKE_TIMEOUT,
+            opening,
+            config.grpc_idle_timeout,
+        )),
+    }
 }
 
 /// Binds the gRPC listener and, unless turned off, the HTTP listener, with

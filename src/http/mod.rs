@@ -201,18 +201,14 @@ pub async fn serve(
                             serve_connection(&builder, stream, service, idle, idle_timeout).await;
                         }
                         Some(acceptor) => {
-                            let (stream, pending) = accepted.take_stream();
-                            let deadline = pending.deadline().min(
-                                tokio::time::Instant::now() + crate::tls::HANDSHAKE_TIMEOUT,
-                            );
-                            match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => {
-                                    let stream = pending.guard(stream, crate::net::Opening::Http { bound_head: false });
+                            let opening = crate::net::Opening::Http { bound_head: false };
+                            let limit = crate::tls::HANDSHAKE_TIMEOUT;
+                            match crate::net::tls_handshake(accepted, &acceptor, limit, opening).await {
+                                Ok(stream) => {
                                     serve_connection(&builder, stream, service, idle, idle_timeout)
                                         .await;
                                 }
-                                Ok(Err(e)) => tracing::debug!(error = %e, "HTTP TLS handshake failed"),
-                                Err(_) => tracing::debug!("HTTP TLS handshake timed out"),
+                                Err(e) => tracing::debug!(%peer, error = %e, "HTTP TLS handshake failed"),
                             }
                         }
                     }

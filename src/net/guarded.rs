@@ -75,7 +75,8 @@ enum Traffic {
     },
     /// HTTP/2: the payload bytes left of a frame, a PING or not.
     Payload { left: usize, ping: bool },
-    /// HTTP/1, or bytes this wrapper cannot read (TLS): every byte counts.
+    /// HTTP/1 (or a stream whose opening this wrapper did not see): every
+    /// byte counts.
     Bytes,
 }
 
@@ -212,7 +213,6 @@ impl<S> Guarded<S> {
                             usize::MAX
                         },
                     },
-                    Opening::Opaque => Sniff::Opaque,
                 },
             })),
             idle: None,
@@ -270,8 +270,6 @@ enum Sniff {
     Http2Header { seen: usize, length: usize },
     /// HTTP/2: the first frame's payload bytes still to come.
     Http2Payload { left: usize },
-    /// TLS: any byte ends the opening.
-    Opaque,
     /// The opening is over.
     Done,
     /// An HTTP/1 head past its limit.
@@ -344,7 +342,7 @@ impl Sniff {
             }
             Self::Http2Payload { left } if left <= 1 => Self::Done,
             Self::Http2Payload { left } => Self::Http2Payload { left: left - 1 },
-            Self::Opaque | Self::Done => Self::Done,
+            Self::Done => Self::Done,
             Self::TooLarge => Self::TooLarge,
         }
     }
@@ -604,11 +602,5 @@ mod tests {
         let error = server.read(&mut buf).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
-    }
-
-    #[test]
-    fn opaque_bytes_end_the_opening_at_the_first_byte() {
-        assert_eq!(Sniff::Opaque.feed(&[0x16]), Sniff::Done);
-        assert_eq!(Sniff::Opaque.feed(&[]), Sniff::Opaque);
     }
 }

@@ -2,12 +2,15 @@
 //! half an HTTP/2 preface or an unfinished HTTP/1 head are closed within
 //! the header-read timeout on both listeners, each listener holds at most
 //! its cap, clients beyond it wait instead of being refused, and the soft
-//! open-file limit is raised to the hard one at start-up.
+//! open-file limit is raised to the hard one at start-up. Over TLS on the
+//! gRPC port (authd runs the handshake) the same deadline bounds a stalled
+//! handshake and then the HTTP opening, and the idle timeout still tells
+//! pings from calls.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -67,7 +70,16 @@ async fn spawn_with_small_limits() -> (TestApp, SocketAddr) {
 async fn abandon(addr: SocketAddr, what: Abandoned) -> JoinHandle<Option<Duration>> {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(what.bytes()).await.expect("send");
-    let sent = Instant::now();
+    watch_close(stream, Instant::now())
+}
+
+/// Watches `stream` (plaintext or TLS): the task answers how long after
+/// `since` the server closed it (EOF, reset, or a TLS record error), or
+/// `None` if it was still open after [`CLOSE_BOUND`].
+fn watch_close<S>(mut stream: S, since: Instant) -> JoinHandle<Option<Duration>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     tokio::spawn(async move {
         let closed = async {
             let mut buf = [0_u8; 4096];
@@ -81,7 +93,7 @@ async fn abandon(addr: SocketAddr, what: Abandoned) -> JoinHandle<Option<Duratio
         tokio::time::timeout(CLOSE_BOUND, closed)
             .await
             .ok()
-            .map(|()| sent.elapsed())
+            .map(|()| since.elapsed())
     })
 }
 
@@ -394,8 +406,20 @@ async fn spawn_with_grpc_idle_timeout(timeout: Duration) -> (TestApp, SocketAddr
 async fn a_grpc_client_silent_after_one_call_is_closed_after_the_idle_timeout_pings_or_not() {
     let (_app, addr) = spawn_with_grpc_idle_timeout(GRPC_IDLE_TIMEOUT).await;
     let tcp = TcpStream::connect(addr).await.expect("connect");
+    one_call_then_only_pings(tcp, &format!("http://{addr}")).await;
+}
+
+/// Over `io` (an open connection to the gRPC port, plaintext or TLS, of an
+/// app with [`GRPC_IDLE_TIMEOUT`]), a raw HTTP/2 client makes one call to
+/// `base` (`scheme://authority`), then only pings until the server closes
+/// the connection; asserts the pings were answered and that it was closed
+/// after the idle timeout, not before, and within [`CLOSE_BOUND`].
+async fn one_call_then_only_pings<IO>(io: IO, base: &str)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (client, mut connection) = h2::client::Builder::new()
-        .handshake::<_, &'static [u8]>(tcp)
+        .handshake::<_, &'static [u8]>(io)
         .await
         .expect("HTTP/2 handshake");
     let mut pings = connection.ping_pong().expect("a ping handle");
@@ -406,7 +430,7 @@ async fn a_grpc_client_silent_after_one_call_is_closed_after_the_idle_timeout_pi
 
     // One call: a health check (an empty message, length-prefixed).
     let mut client = client.ready().await.expect("ready");
-    let request = http::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+    let request = http::Request::post(format!("{base}/grpc.health.v1.Health/Check"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(())
@@ -487,4 +511,126 @@ async fn a_watch_revocations_stream_keeps_its_connection_past_the_grpc_idle_time
         events += 1;
     }
     assert!(events >= 3, "hello and heartbeats: {events}");
+}
+
+/// An authd serving TLS (certificates from `pki`, no client CA) whose
+/// listeners are customized by `customize`; the app's own channel speaks TLS.
+async fn spawn_with_tls(
+    pki: &crate::tls::Pki,
+    customize: impl FnOnce(&mut authd::Config) + 'static,
+) -> (TestApp, SocketAddr) {
+    let settings = pki.server_settings(false);
+    TestApp::builder(Backend::Sqlite)
+        .config(move |c| {
+            c.tls = settings;
+            customize(c);
+        })
+        .endpoint(|addr| pki.endpoint(addr, None))
+        .spawn_with_addr()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_grpc_client_silent_after_one_call_is_closed_after_the_idle_timeout_pings_or_not() {
+    // authd terminates TLS below its connection wrapper, so the wrapper
+    // reads the HTTP/2 frames, not ciphertext, and pings are not traffic.
+    let pki = crate::tls::Pki::new();
+    let (_app, addr) = spawn_with_tls(&pki, |c| {
+        c.server.grpc_idle_timeout = Some(GRPC_IDLE_TIMEOUT);
+    })
+    .await;
+    let tls = pki.connect_raw(addr, b"h2").await.expect("TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "ALPN h2");
+    one_call_then_only_pings(tls, &format!("https://localhost:{}", addr.port())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_clients_that_finish_the_handshake_but_not_the_http_opening_are_closed_within_the_header_timeout()
+ {
+    let pki = crate::tls::Pki::new();
+    let (app, grpc) = spawn_with_tls(&pki, |c| c.server.header_read_timeout = HEADER_TIMEOUT).await;
+    // After a complete handshake: nothing, half the HTTP/2 preface, half an
+    // HTTP/1 head, each on the decrypted stream.
+    let mut watchers = Vec::new();
+    for what in Abandoned::ALL {
+        // The deadline runs from accept, so from before the connect.
+        let started = Instant::now();
+        let mut tls = pki.connect_raw(grpc, b"h2").await.expect("TLS handshake");
+        tls.write_all(what.bytes()).await.expect("send");
+        tls.flush().await.expect("flush");
+        watchers.push((what, watch_close(tls, started)));
+    }
+    for (what, watcher) in watchers {
+        let after = watcher.await.expect("watcher").unwrap_or_else(|| {
+            panic!("a TLS client that sent {what:?} was still open after {CLOSE_BOUND:?}")
+        });
+        assert!(
+            after >= HEADER_TIMEOUT.mul_f32(0.9),
+            "a TLS client that sent {what:?} was closed after {after:?}, before the timeout"
+        );
+    }
+    // The app's own TLS channel, opened before and so now older than the
+    // timeout, finished its opening and is still served.
+    let status = HealthClient::new(app.channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("the TLS connection that finished its opening still serves")
+        .into_inner()
+        .status;
+    assert_eq!(status, 1, "SERVING");
+}
+
+/// The first bytes of a TLS ClientHello: a handshake record announcing 512
+/// bytes, and the start of the message; the rest never comes.
+const PARTIAL_CLIENT_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_tls_handshake_does_not_hold_up_another_client_and_is_closed_within_the_header_timeout()
+ {
+    // Longer than the other tests' timeout, so "served at once" has room
+    // on a busy machine.
+    let timeout = Duration::from_secs(2);
+    let pki = crate::tls::Pki::new();
+    let (_app, grpc) = spawn_with_tls(&pki, move |c| c.server.header_read_timeout = timeout).await;
+    let started = Instant::now();
+    // One socket sends nothing, one the first bytes of a ClientHello.
+    let silent = TcpStream::connect(grpc).await.expect("connect");
+    let mut partial = TcpStream::connect(grpc).await.expect("connect");
+    partial.write_all(PARTIAL_CLIENT_HELLO).await.expect("send");
+    let watchers = [
+        ("nothing", watch_close(silent, started)),
+        ("a partial ClientHello", watch_close(partial, started)),
+    ];
+
+    // Meanwhile a new TLS client is served at once, while both still hang.
+    let channel = tokio::time::timeout(timeout / 2, pki.endpoint(grpc, None).connect())
+        .await
+        .expect("a new TLS client connects while the stalled handshakes hang")
+        .expect("a TLS connection");
+    let status = tokio::time::timeout(
+        timeout / 2,
+        HealthClient::new(channel).check(HealthCheckRequest::default()),
+    )
+    .await
+    .expect("a new TLS client is served at once")
+    .expect("health answers")
+    .into_inner()
+    .status;
+    assert_eq!(status, 1, "SERVING");
+    assert!(
+        watchers.iter().all(|(_, watcher)| !watcher.is_finished()),
+        "the stalled handshakes were still open while the new client was served"
+    );
+
+    for (what, watcher) in watchers {
+        let after = watcher.await.expect("watcher").unwrap_or_else(|| {
+            panic!("a TLS handshake that sent {what} was still open after {CLOSE_BOUND:?}")
+        });
+        assert!(
+            after >= timeout.mul_f32(0.9),
+            "a TLS handshake that sent {what} was closed after {after:?}, before the timeout"
+        );
+    }
 }

@@ -192,6 +192,33 @@ impl Pki {
                 .expect("a TLS connection"),
         )
     }
+
+    /// A raw TLS connection to `addr` (as `localhost`, trusting `ca.pem`)
+    /// offering `alpn`, without a client certificate.
+    pub(crate) async fn connect_raw(
+        &self,
+        addr: SocketAddr,
+        alpn: &[u8],
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&self.read("ca.pem")) {
+            roots
+                .add(cert.expect("a CA certificate"))
+                .expect("a trust anchor");
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await?;
+        let server_name = ServerName::try_from("localhost").expect("a DNS name");
+        connector.connect(server_name, tcp).await
+    }
 }
 
 async fn login(
@@ -289,24 +316,7 @@ async fn a_plaintext_client_cannot_talk_to_a_tls_server() {
 
 /// `GET path` over HTTPS trusting `ca.pem`: a minimal HTTP/1.1 client.
 async fn https_get(pki: &Pki, addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pki.read("ca.pem")) {
-        roots
-            .add(cert.expect("a CA certificate"))
-            .expect("a trust anchor");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await?;
-    let server_name = ServerName::try_from("localhost").expect("a DNS name");
-    let mut stream = connector.connect(server_name, tcp).await?;
+    let mut stream = pki.connect_raw(addr, b"http/1.1").await?;
     stream
         .write_all(
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
