@@ -371,6 +371,9 @@ async fn keys_rotate_now_makes_the_old_keys_tokens_fail_at_once_on_another_repli
     );
     let fresh = b.token_for("alice").await;
     assert_ne!(kid_of(&fresh), old_kid, "B signs with the new key");
+    // A applies the same announcement on its own feed, perhaps after B:
+    // once it refuses the old key it holds the new key set.
+    until_invalid(&a, &old, InvalidReason::UnknownKey).await;
     assert!(a.verify(&fresh).await.valid);
 
     let retired = audit_events(&a, "key_retired").await;
