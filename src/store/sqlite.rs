@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 
 /// How often a server looks for changes made by other processes (the CLI).
 pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long opening the database waits for its first connection at most
+/// (or the acquire timeout, if longer).
+const OPEN_WAIT: Duration = Duration::from_secs(5);
 /// How long `change_log` rows are kept; a server that has not polled for
 /// this long has long stopped trusting its cache anyway.
 const CHANGE_LOG_RETENTION_SECS: i64 = 3600;
@@ -66,13 +69,23 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let pool = pool
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::Unavailable {
-                context: "opening the SQLite database",
-                source: Box::new(e),
-            })?;
+        // The first connection (creating the file, WAL) may take longer than
+        // a call may wait on a loaded machine: opening waits up to 5 s,
+        // as for PostgreSQL, while the pool keeps its own acquire timeout.
+        let pool = pool.connect_lazy_with(options);
+        let deadline = std::time::Instant::now() + settings.acquire_timeout.max(OPEN_WAIT);
+        loop {
+            match pool.acquire().await {
+                Ok(_) => break,
+                Err(sqlx::Error::PoolTimedOut) if std::time::Instant::now() < deadline => {}
+                Err(e) => {
+                    return Err(Error::Unavailable {
+                        context: "opening the SQLite database",
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
         Ok(Self { pool })
     }
 
